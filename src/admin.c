@@ -1,0 +1,121 @@
+/*
+ * admin.c - the admin listener.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "http.h"
+
+struct admin {
+	const struct config *cfg;
+	struct MHD_Daemon *mhd;
+};
+
+static enum MHD_Result reply_error(struct MHD_Connection *c,
+                                   unsigned status, const char *code,
+                                   const char *msg)
+{
+	struct MHD_Response *r = http_error_response(code, msg);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status,
+                                  const char *text)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char *copy = strdup(text);
+
+	if (!copy)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer_with_free_callback(strlen(copy),
+	                                                       copy, free);
+	if (!r) {
+		free(copy);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size, void **ctx)
+{
+	static int started;
+
+	/* Answer on the second call, so keep-alive survives. */
+	if (!*ctx) {
+		*ctx = &started;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/healthz") == 0) {
+		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+			return reply_error(c, 405, "method_not_allowed",
+			                   "use GET");
+		return reply_text(c, 200, "ok\n");
+	}
+	return reply_error(c, 404, "not_found", "no such admin endpoint");
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa,
+                                 socklen_t len)
+{
+	const struct admin *a = cls;
+
+	return cidr_list_match(&a->cfg->allow, sa) ? MHD_YES : MHD_NO;
+}
+
+struct admin *admin_start(const struct config *cfg, int fd)
+{
+	struct admin *a;
+
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		close(fd);
+		return NULL;
+	}
+	a->cfg = cfg;
+	a->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
+		0, on_accept, a, on_request, a,
+		MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_LIMIT, 256u,
+		MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+		MHD_OPTION_END);
+	if (!a->mhd) {
+		close(fd);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void admin_free(struct admin *a)
+{
+	if (!a)
+		return;
+	MHD_stop_daemon(a->mhd);
+	free(a);
+}

@@ -1,0 +1,189 @@
+/*
+ * config.h - sluice.yaml and command-line configuration.
+ *
+ * One struct config holds every key of sluice.yaml(5). config_load() fills
+ * it from a file on top of the built-in defaults; errors carry the file,
+ * line and column of the offending node. Durations are milliseconds, sizes
+ * are bytes.
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cidr.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/sluice/sluice.yaml"
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
+                 LOG_LEVEL_DEBUG };
+enum queue_by { QUEUE_BY_CREDENTIAL, QUEUE_BY_DESTINATION };
+enum learn_scope { LEARN_SCOPE_QUEUE, LEARN_SCOPE_DESTINATION };
+
+/* Limits of a queue; also the per-destination overrides. */
+struct limits {
+	double rps;                  /* requests per second, > 0 */
+	unsigned concurrency;        /* requests in flight, >= 1 */
+	unsigned burst;              /* GCRA burst, >= 1 */
+	unsigned max_queued;         /* waiting requests per queue, >= 1 */
+	double aggregate_rps;        /* destination-wide; 0 = unlimited */
+	unsigned aggregate_concurrency; /* destination-wide; 0 = unlimited */
+	unsigned weight;             /* DRR quantum, >= 1 */
+};
+
+/* Bits of struct dest_rule.set: which fields the rule gives. */
+enum {
+	LIMIT_RPS = 1 << 0,
+	LIMIT_CONCURRENCY = 1 << 1,
+	LIMIT_BURST = 1 << 2,
+	LIMIT_MAX_QUEUED = 1 << 3,
+	LIMIT_AGGREGATE_RPS = 1 << 4,
+	LIMIT_AGGREGATE_CONCURRENCY = 1 << 5,
+	LIMIT_WEIGHT = 1 << 6,
+};
+
+/*
+ * A destinations: entry. pattern is lower-cased; host is the host part
+ * ("*.stripe.com" keeps the "*." prefix), port 0 = any port.
+ */
+struct dest_rule {
+	char *pattern;
+	char *host;
+	unsigned port;
+	bool wildcard;               /* pattern was "*.suffix" */
+	unsigned set;                /* LIMIT_* bits */
+	struct limits limits;
+};
+
+/* A keys: entry, by displayed key hash (12 lower-case hex digits). */
+struct key_rule {
+	char hash[13];
+	unsigned weight;
+};
+
+struct config {
+	char *path;                  /* file loaded, or NULL for defaults */
+
+	char *listen;                /* "ADDR:PORT", "[::1]:PORT" */
+	char *admin_listen;
+	char *state_dir;
+	struct cidr_list allow;
+	struct cidr_list deny_destinations;
+	unsigned max_in_flight;
+	unsigned max_queued;         /* whole daemon */
+	uint64_t max_body;           /* bytes */
+	int64_t sync_timeout;        /* ms */
+	int64_t drain_timeout;       /* ms */
+	int64_t client_timeout;      /* ms, idle or slow client */
+	enum log_level log_level;
+	bool access_log;
+
+	struct {
+		struct limits limits;
+		enum queue_by queue_by;
+		char **key_headers;
+		size_t n_key_headers;
+	} defaults;
+
+	struct {
+		bool ezthrottle_headers;
+		bool retry_after;
+		bool ratelimit_headers;
+		enum learn_scope scope;
+		double min_rps;
+		double max_rps;
+		unsigned max_concurrency;
+		int64_t idle_reset;  /* ms */
+	} learn;
+
+	struct {
+		unsigned max_retries;
+		unsigned *on;        /* status codes */
+		size_t n_on;
+		int64_t backoff_base;    /* ms */
+		int64_t backoff_cap;     /* ms */
+		int64_t max_retry_after; /* ms */
+	} retry;
+
+	struct dest_rule *destinations;
+	size_t n_destinations;
+
+	struct key_rule *keys;
+	size_t n_keys;
+
+	struct {
+		char *secret_file;
+		char *secondary_secret_file;
+		int64_t timeout;         /* ms */
+		int64_t *retry_schedule; /* ms each */
+		size_t n_retry_schedule;
+		int64_t give_up_after;   /* ms */
+	} webhooks;
+
+	struct {
+		int64_t retain;          /* ms */
+	} jobs;
+
+	struct {
+		bool intercept;
+		char **tunnel;
+		size_t n_tunnel;
+		char *upstream_ca_file;
+	} tls;
+
+	struct {
+		char *url;
+	} redis;
+};
+
+/* One error, formatted "file:line:column: message". */
+struct config_errors {
+	char **msgs;
+	size_t n;
+};
+
+/* Allocates a config holding the built-in defaults. NULL on OOM. */
+struct config *config_new(void);
+
+/*
+ * Reads path on top of the defaults already in cfg. Every error in the file
+ * is appended to errs (not just the first). Returns 0, -EINVAL when the file
+ * has errors, or another negative errno (file unreadable: one message in
+ * errs too). On failure cfg is still valid but may be partly updated.
+ */
+int config_load(struct config *cfg, const char *path,
+                struct config_errors *errs);
+
+/* Frees cfg and everything it owns. Takes NULL. */
+void config_free(struct config *cfg);
+
+/* Frees the messages, leaves errs empty. */
+void config_errors_done(struct config_errors *errs);
+
+/*
+ * Parses "1.5", "500ms", "30s", "5m", "24h", "7d" (a bare number is
+ * seconds) into milliseconds. 0 or -EINVAL.
+ */
+int config_parse_duration(const char *s, int64_t *ret_ms);
+
+/* Parses "1024", "10KiB", "10MiB", "1GiB", "10KB", "10MB" into bytes. */
+int config_parse_size(const char *s, uint64_t *ret_bytes);
+
+/*
+ * The rule for host:port (host lower-case): exact host:port beats exact
+ * host beats the longest matching "*.suffix". NULL when none matches.
+ */
+const struct dest_rule *config_match_destination(const struct config *cfg,
+                                                 const char *host,
+                                                 unsigned port);
+
+/*
+ * The limits for host:port: defaults overlaid with the matching rule's
+ * fields. Written to *ret.
+ */
+void config_limits_for(const struct config *cfg, const char *host,
+                       unsigned port, struct limits *ret);
+
+#endif

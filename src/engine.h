@@ -1,0 +1,53 @@
+/*
+ * engine.h - the upstream side: one thread owning a libcurl multi handle.
+ *
+ * Other threads talk to the engine only through messages (submit, cancel,
+ * unpause) embedded in the request; posting never blocks on the engine and
+ * never allocates. The engine owns all scheduling state without locks. It
+ * reports progress to the front with front_wake().
+ */
+#ifndef SLUICE_ENGINE_H
+#define SLUICE_ENGINE_H
+
+#include <stdbool.h>
+
+struct config;
+struct request;
+
+struct engine;
+
+/* A new, not yet running engine. cfg must outlive it. NULL on error. */
+struct engine *engine_new(const struct config *cfg);
+
+/* Starts the engine thread. 0 or negative errno. */
+int engine_start(struct engine *e);
+
+/*
+ * Hands r to the engine, which takes a reference of its own. r's request
+ * fields must be complete; the front must not change them afterwards.
+ * -ESHUTDOWN when the engine is draining or stopped: r was not taken.
+ */
+int engine_submit(struct engine *e, struct request *r);
+
+/* Draining: refuse new submissions; held requests go on. Any thread. */
+void engine_refuse(struct engine *e);
+
+/* The client went away: drop r from its queue or stop its transfer. */
+void engine_cancel(struct engine *e, struct request *r);
+
+/* The front drained r's response buffer: resume a paused transfer. */
+void engine_unpause(struct engine *e, struct request *r);
+
+/* Requests the engine holds (waiting or running). Any thread. */
+unsigned engine_active(const struct engine *e);
+
+/*
+ * Stops the thread: every request still held fails (503) or, if its
+ * response has begun, ends with an error. Then joins the thread.
+ */
+void engine_stop(struct engine *e);
+
+/* Stops if needed and frees. Takes NULL. */
+void engine_free(struct engine *e);
+
+#endif

@@ -1,0 +1,860 @@
+/*
+ * front.c - client connections through libmicrohttpd.
+ *
+ * A request goes through the access handler in three steps: the first
+ * call (headers parsed: validate the target, refuse an oversized
+ * Content-Length at once), body calls (buffer up to max_body), and the
+ * final call, where the request is handed to the engine and the connection
+ * suspended. The engine resumes it through front_wake(); the handler is
+ * called again and queues the response: the whole body at once when it
+ * has already arrived, otherwise a reader that streams it and suspends the
+ * connection while the engine has nothing new.
+ *
+ * Responses are queued only from the final call or later, never the
+ * first, so the connection stays alive (see doc/ARCHITECTURE.md), except
+ * the early 413.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "classify.h"
+#include "clock.h"
+#include "config.h"
+#include "engine.h"
+#include "front.h"
+#include "headers.h"
+#include "http.h"
+#include "log.h"
+#include "netaddr.h"
+#include "request.h"
+
+/* MHD's per-connection pool; also the largest request header block. */
+#define FRONT_POOL_SIZE (32 * 1024)
+/* Reader block size, and the low-water mark that unpauses a transfer. */
+#define READER_BLOCK (32 * 1024)
+#define BODY_LOW_WATER (64 * 1024)
+
+/*
+ * Per client fd: the request whose suspended connection is watched, and
+ * the generation of a pending header deadline (0: none).
+ */
+struct watch_slot {
+	struct request *r;
+	uint32_t gen;
+	_Atomic uint32_t hdr_gen;
+};
+
+struct front {
+	const struct config *cfg;
+	struct engine *engine;
+	struct MHD_Daemon *mhd;
+
+	/* Disconnect watch: fd -> request while its connection sleeps. */
+	int watch_ep;
+	pthread_mutex_t watch_lock;
+	struct watch_slot *slots;
+	size_t n_slots;
+	uint32_t gen;
+
+	atomic_uint busy;            /* requests begun, not completed */
+};
+
+/* --- disconnect watch --- */
+
+static void watch_add(struct front *f, struct request *r)
+{
+	struct epoll_event ev;
+
+	if (r->fd < 0 || (size_t)r->fd >= f->n_slots)
+		return;
+	pthread_mutex_lock(&f->watch_lock);
+	r->watch_gen = ++f->gen;
+	f->slots[r->fd].r = r;
+	f->slots[r->fd].gen = r->watch_gen;
+	ev.events = EPOLLRDHUP | EPOLLET;
+	ev.data.u64 = ((uint64_t)(uint32_t)r->fd << 32) | r->watch_gen;
+	if (epoll_ctl(f->watch_ep, EPOLL_CTL_ADD, r->fd, &ev) < 0)
+		f->slots[r->fd].r = NULL;
+	pthread_mutex_unlock(&f->watch_lock);
+}
+
+static void watch_del(struct front *f, struct request *r)
+{
+	if (r->fd < 0 || (size_t)r->fd >= f->n_slots)
+		return;
+	pthread_mutex_lock(&f->watch_lock);
+	if (f->slots[r->fd].r == r) {
+		f->slots[r->fd].r = NULL;
+		epoll_ctl(f->watch_ep, EPOLL_CTL_DEL, r->fd, NULL);
+	}
+	pthread_mutex_unlock(&f->watch_lock);
+}
+
+/* Suspends r's connection; r->lock held. */
+static void sleep_locked(struct front *f, struct request *r)
+{
+	r->suspended = true;
+	MHD_suspend_connection(r->conn);
+	watch_add(f, r);
+}
+
+/* Resumes r's connection if it sleeps; r->lock held. */
+static void wake_locked(struct front *f, struct request *r)
+{
+	if (!r->suspended)
+		return;
+	r->suspended = false;
+	watch_del(f, r);
+	MHD_resume_connection(r->conn);
+}
+
+void front_wake(struct request *r)
+{
+	pthread_mutex_lock(&r->lock);
+	wake_locked(r->front, r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void client_gone(struct front *f, struct request *r)
+{
+	bool cancel = false;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->suspended) {
+		r->cancelled = true;
+		cancel = r->submitted;
+		wake_locked(f, r);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (cancel) {
+		log_debug("client gone, request dropped dest=%s:%u",
+		          r->target.dest.host, r->target.dest.port);
+		engine_cancel(f->engine, r);
+	}
+}
+
+uint32_t front_header_deadline(struct front *f, int fd)
+{
+	uint32_t gen;
+
+	if (fd < 0 || (size_t)fd >= f->n_slots)
+		return 0;
+	pthread_mutex_lock(&f->watch_lock);
+	gen = ++f->gen;
+	if (gen == 0)
+		gen = ++f->gen;
+	atomic_store(&f->slots[fd].hdr_gen, gen);
+	pthread_mutex_unlock(&f->watch_lock);
+	return gen;
+}
+
+void front_header_expired(struct front *f, int fd, uint32_t gen)
+{
+	if (gen == 0 || fd < 0 || (size_t)fd >= f->n_slots)
+		return;
+	/*
+	 * The lock orders this against on_connection(CLOSED), which clears
+	 * the slot before MHD closes the fd: a matching generation means
+	 * fd is still that connection.
+	 */
+	pthread_mutex_lock(&f->watch_lock);
+	if (atomic_load(&f->slots[fd].hdr_gen) == gen) {
+		atomic_store(&f->slots[fd].hdr_gen, 0);
+		log_debug("client sent no complete request in time, closing");
+		shutdown(fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&f->watch_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct front *f = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || ci->connect_fd < 0 || (size_t)ci->connect_fd >= f->n_slots)
+		return;
+	pthread_mutex_lock(&f->watch_lock);
+	atomic_store(&f->slots[ci->connect_fd].hdr_gen, 0);
+	pthread_mutex_unlock(&f->watch_lock);
+}
+
+unsigned front_busy(const struct front *f)
+{
+	return atomic_load(&f->busy);
+}
+
+int front_watch_fd(const struct front *f)
+{
+	return f->watch_ep;
+}
+
+void front_watch_dispatch(struct front *f)
+{
+	struct epoll_event ev[64];
+	int n;
+
+	n = epoll_wait(f->watch_ep, ev, 64, 0);
+	for (int i = 0; i < n; i++) {
+		int fd = (int)(ev[i].data.u64 >> 32);
+		uint32_t gen = (uint32_t)ev[i].data.u64;
+		struct request *r = NULL;
+
+		pthread_mutex_lock(&f->watch_lock);
+		if ((size_t)fd < f->n_slots && f->slots[fd].r &&
+		    f->slots[fd].gen == gen) {
+			r = f->slots[fd].r;
+			request_ref(r);
+		}
+		pthread_mutex_unlock(&f->watch_lock);
+		if (r) {
+			client_gone(f, r);
+			request_unref(r);
+		}
+	}
+}
+
+/* --- responses --- */
+
+static enum MHD_Result queue_error(struct request *r, unsigned status,
+                                   const char *code, const char *msg)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = http_error_response(code, msg ? msg : code);
+	if (!resp)
+		return MHD_NO;
+	if (status == 503)
+		MHD_add_response_header(resp, "Retry-After", "1");
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->sent_status = status;
+	return ret;
+}
+
+static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct request *r = cls;
+	struct front *f = r->front;
+	size_t n;
+	bool unpause = false;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->cancelled) {
+		pthread_mutex_unlock(&r->lock);
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	n = buf_avail(&r->resp_body);
+	if (n > 0) {
+		if (n > max)
+			n = max;
+		memcpy(out, r->resp_body.data + r->resp_body.off, n);
+		r->resp_body.off += n;
+		if (r->paused && buf_avail(&r->resp_body) < BODY_LOW_WATER)
+			unpause = true;
+		r->sent_bytes += n;
+		pthread_mutex_unlock(&r->lock);
+		if (unpause)
+			engine_unpause(f->engine, r);
+		return (ssize_t)n;
+	}
+	if (r->body_done) {
+		bool err = r->body_error;
+
+		pthread_mutex_unlock(&r->lock);
+		return err ? MHD_CONTENT_READER_END_WITH_ERROR
+		           : MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	if (r->paused)
+		unpause = true;
+	sleep_locked(f, r);
+	pthread_mutex_unlock(&r->lock);
+	if (unpause)
+		engine_unpause(f->engine, r);
+	return 0;
+}
+
+static void body_reader_free(void *cls)
+{
+	request_unref(cls);
+}
+
+/* The value of the first field named name in "name\0value\0" pairs. */
+static const char *resp_header(const struct request *r, const char *name)
+{
+	const char *p = r->resp_headers.data;
+
+	for (size_t i = 0; i < r->n_resp_headers; i++) {
+		const char *v = p + strlen(p) + 1;
+
+		if (strcasecmp(p, name) == 0)
+			return v;
+		p = v + strlen(v) + 1;
+	}
+	return NULL;
+}
+
+static enum MHD_Result queue_upstream(struct front *f, struct request *r)
+{
+	struct MHD_Response *resp;
+	const char *conn, *cl_s, *p;
+	uint64_t size = MHD_SIZE_UNKNOWN;
+	enum MHD_Result ret;
+	char *data = NULL;
+	size_t len = 0;
+	bool whole;
+
+	/* Response headers are final once the phase is REQ_HEADERS. */
+	conn = resp_header(r, "Connection");
+	cl_s = resp_header(r, "Content-Length");
+	if (cl_s) {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(cl_s, &end, 10);
+		if (!errno && end != cl_s && !*end)
+			size = v;
+	}
+
+	pthread_mutex_lock(&r->lock);
+	whole = r->body_done && !r->body_error && !r->is_head;
+	if (whole) {
+		/* Hand the buffer to MHD: no second copy. */
+		data = r->resp_body.data;
+		len = r->resp_body.len;
+		memset(&r->resp_body, 0, sizeof(r->resp_body));
+	}
+	pthread_mutex_unlock(&r->lock);
+
+	if (whole) {
+		if (data)
+			resp = MHD_create_response_from_buffer_with_free_callback(
+				len, data, free);
+		else
+			resp = MHD_create_response_from_buffer(
+				0, NULL, MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			free(data);
+		r->sent_bytes = len;
+	} else {
+		if (r->is_head && size == MHD_SIZE_UNKNOWN)
+			size = 0;
+		request_ref(r);
+		resp = MHD_create_response_from_callback(
+			size, READER_BLOCK, body_reader, r, body_reader_free);
+		if (!resp)
+			request_unref(r);
+	}
+	if (!resp)
+		return MHD_NO;
+
+	p = r->resp_headers.data;
+	for (size_t i = 0; i < r->n_resp_headers; i++) {
+		const char *v = p + strlen(p) + 1;
+		size_t nlen = strlen(p);
+
+		/*
+		 * MHD refuses an empty value; a lone space is the same
+		 * field on the wire, since parsers strip whitespace.
+		 */
+		if (!header_drop_response(p, nlen, conn) &&
+		    MHD_add_response_header(resp, p, *v ? v : " ") != MHD_YES)
+			log_debug("response field dropped name='%s'", p);
+		p = v + strlen(v) + 1;
+	}
+	ret = MHD_queue_response(r->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	r->sent_status = r->status;
+	(void)f;
+	return ret;
+}
+
+/* --- requests --- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct front *f = cls;
+	struct request *r = request_new(f, uri);
+
+	if (r)
+		atomic_fetch_add(&f->busy, 1);
+	return r;
+}
+
+struct hdr_walk {
+	struct request *r;
+	const char *conn;            /* joined Connection values */
+	bool has_accept, has_ctype;
+	bool oom;
+};
+
+static enum MHD_Result join_connection(void *cls, enum MHD_ValueKind kind,
+                                       const char *key, const char *value)
+{
+	char **joined = cls;
+	char *s;
+
+	if (strcasecmp(key, "Connection") != 0 || !value)
+		return MHD_YES;
+	if (asprintf(&s, "%s%s%s", *joined ? *joined : "",
+	             *joined ? "," : "", value) < 0)
+		return MHD_NO;
+	free(*joined);
+	*joined = s;
+	return MHD_YES;
+}
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *value)
+{
+	struct hdr_walk *w = cls;
+	size_t klen = strlen(key);
+	struct curl_slist *l;
+	char *line;
+
+	if (header_drop_request(key, klen, w->conn))
+		return MHD_YES;
+	if (header_name_eq(key, klen, "Accept"))
+		w->has_accept = true;
+	else if (header_name_eq(key, klen, "Content-Type"))
+		w->has_ctype = true;
+	/* "Name:" alone would tell curl to remove the field. */
+	if (!value || !*value) {
+		if (asprintf(&line, "%s;", key) < 0)
+			goto oom;
+	} else if (asprintf(&line, "%s: %s", key, value) < 0) {
+		goto oom;
+	}
+	l = curl_slist_append(w->r->up_headers, line);
+	free(line);
+	if (!l)
+		goto oom;
+	w->r->up_headers = l;
+	return MHD_YES;
+oom:
+	w->oom = true;
+	return MHD_NO;
+}
+
+static int build_upstream_headers(struct request *r)
+{
+	struct hdr_walk w = { .r = r };
+	char *conn = NULL;
+	struct curl_slist *l;
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_connection,
+	                          &conn);
+	w.conn = conn;
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header, &w);
+	free(conn);
+	if (w.oom)
+		return -ENOMEM;
+	/* Keep curl from adding fields the client did not send. */
+	l = curl_slist_append(r->up_headers, "Expect:");
+	if (l)
+		r->up_headers = l;
+	if (l && !w.has_accept) {
+		l = curl_slist_append(r->up_headers, "Accept:");
+		if (l)
+			r->up_headers = l;
+	}
+	if (l && !w.has_ctype) {
+		l = curl_slist_append(r->up_headers, "Content-Type:");
+		if (l)
+			r->up_headers = l;
+	}
+	return l ? 0 : -ENOMEM;
+}
+
+static void fail_front(struct request *r, unsigned status, const char *code,
+                       const char *msg)
+{
+	pthread_mutex_lock(&r->lock);
+	request_fail_locked(r, status, code, msg);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static bool dest_is_denied(const struct front *f, const struct destination *d)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, d->host,
+	              &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, d->host,
+	                   &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return false; /* names are checked when curl connects */
+	return cidr_list_match(&f->cfg->deny_destinations,
+	                       (struct sockaddr *)&ss);
+}
+
+struct framing {
+	const char *cl;              /* first Content-Length value */
+	bool conflict;               /* differing Content-Length values */
+	bool te;                     /* Transfer-Encoding present */
+	bool te_bad;                 /* ... and not ending in chunked */
+};
+
+static enum MHD_Result check_framing(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+	struct framing *fr = cls;
+
+	if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		const char *v = value ? value : "";
+		const char *c = strrchr(v, ',');
+		size_t len;
+
+		c = c ? c + 1 : v;
+		c += strspn(c, " \t");
+		len = strlen(c);
+		while (len > 0 && (c[len - 1] == ' ' || c[len - 1] == '\t'))
+			len--;
+		fr->te = true;
+		if (len != 7 || strncasecmp(c, "chunked", 7) != 0)
+			fr->te_bad = true;
+	} else if (strcasecmp(key, "Content-Length") == 0 && value) {
+		if (!fr->cl)
+			fr->cl = value;
+		else if (strcmp(fr->cl, value) != 0)
+			fr->conflict = true;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result on_first(struct front *f, struct request *r,
+                                struct MHD_Connection *c, const char *method)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct framing fr = { 0 };
+	enum target_error te;
+	const char *cl;
+	char msg[DEST_HOST_MAX + 64];
+
+	r->started = true;
+	r->conn = c;
+	r->t_arrival = clock_now_ms();
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci)
+		r->fd = ci->connect_fd;
+	/* The header block is complete: its deadline is met. */
+	if (r->fd >= 0 && (size_t)r->fd < f->n_slots)
+		atomic_store(&f->slots[r->fd].hdr_gen, 0);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		size_t sl = ci->client_addr->sa_family == AF_INET6
+		            ? sizeof(struct sockaddr_in6)
+		            : sizeof(struct sockaddr_in);
+
+		memcpy(&r->client, ci->client_addr, sl);
+	}
+	r->method = strdup(method);
+	if (!r->method)
+		return MHD_NO;
+	r->is_head = strcmp(method, "HEAD") == 0;
+
+	/*
+	 * Ambiguous framing (RFC 9112 section 6.3) is refused, and the
+	 * connection closed (answering now forces that), so client and proxy
+	 * can never disagree on where this request ends.
+	 */
+	MHD_get_connection_values(c, MHD_HEADER_KIND, check_framing, &fr);
+	if (fr.conflict || fr.te_bad || (fr.te && fr.cl)) {
+		const char *m = fr.conflict
+		                ? "conflicting Content-Length fields"
+		                : fr.te_bad
+		                ? "Transfer-Encoding must end in chunked"
+		                : "both Content-Length and Transfer-Encoding";
+
+		fail_front(r, 400, "bad_request", m);
+		return queue_error(r, 400, "bad_request", m);
+	}
+	cl = fr.cl;
+	if (cl) {
+		unsigned long long v = strtoull(cl, NULL, 10);
+
+		if (v > f->cfg->max_body) {
+			/* Before the body is read: the client can stop. */
+			snprintf(msg, sizeof(msg),
+			         "request body of %llu bytes is over the "
+			         "limit of %" PRIu64, v, f->cfg->max_body);
+			fail_front(r, 413, "body_too_large", msg);
+			return queue_error(r, 413, "body_too_large", msg);
+		}
+	}
+
+	te = target_parse(r->raw_target, &r->target);
+	if (te == TARGET_ORIGIN_FORM) {
+		fail_front(r, 400, "not_a_proxy_request",
+		           "this is a forward proxy: send requests in "
+		           "absolute form (GET http://host/path), e.g. by "
+		           "setting http_proxy to this address");
+	} else if (te != TARGET_OK) {
+		snprintf(msg, sizeof(msg), "invalid request target: %s",
+		         target_error_str(te));
+		fail_front(r, 400, "bad_request", msg);
+	} else if (dest_is_denied(f, &r->target.dest)) {
+		snprintf(msg, sizeof(msg), "destination '%s' is denied",
+		         r->target.dest.host);
+		fail_front(r, 403, "destination_denied", msg);
+	} else {
+		/* Drop a fragment so the path is a C string to its end. */
+		size_t end = (size_t)(r->target.path - r->raw_target) +
+		             r->target.path_len;
+
+		r->raw_target[end] = '\0';
+	}
+	return MHD_YES;
+}
+
+static void on_body(struct front *f, struct request *r, const char *data,
+                    size_t n)
+{
+	if (r->phase != REQ_RECEIVING || r->body_too_large)
+		return;
+	if (r->body.len + n > f->cfg->max_body) {
+		r->body_too_large = true;
+		buf_done(&r->body);
+		return;
+	}
+	if (buf_append(&r->body, data, n) < 0)
+		fail_front(r, 503, "overloaded", "out of memory");
+}
+
+static enum MHD_Result on_final(struct front *f, struct request *r)
+{
+	char msg[128];
+
+	if (r->body_too_large) {
+		snprintf(msg, sizeof(msg),
+		         "request body is over the limit of %" PRIu64 " bytes",
+		         f->cfg->max_body);
+		return queue_error(r, 413, "body_too_large", msg);
+	}
+	if (build_upstream_headers(r) < 0)
+		return queue_error(r, 503, "overloaded", "out of memory");
+	r->deadline = r->t_arrival + f->cfg->sync_timeout;
+
+	pthread_mutex_lock(&r->lock);
+	r->phase = REQ_WAITING;
+	r->submitted = true;
+	sleep_locked(f, r);
+	pthread_mutex_unlock(&r->lock);
+	if (engine_submit(f->engine, r) < 0) {
+		pthread_mutex_lock(&r->lock);
+		r->submitted = false;
+		request_fail_locked(r, 503, "shutting_down",
+		                    "the proxy is shutting down");
+		wake_locked(f, r);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size, void **ctx)
+{
+	struct front *f = cls;
+	struct request *r = *ctx;
+	enum req_phase phase;
+
+	if (!r)
+		return MHD_NO;
+	if (!r->started)
+		return on_first(f, r, c, method);
+	if (*upload_data_size) {
+		on_body(f, r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	pthread_mutex_lock(&r->lock);
+	if (r->cancelled) {
+		pthread_mutex_unlock(&r->lock);
+		return MHD_NO;
+	}
+	phase = r->phase;
+	if (phase == REQ_WAITING) {
+		/* Woken with nothing to send: sleep again. */
+		sleep_locked(f, r);
+		pthread_mutex_unlock(&r->lock);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&r->lock);
+
+	switch (phase) {
+	case REQ_RECEIVING:
+		return on_final(f, r);
+	case REQ_HEADERS:
+		return queue_upstream(f, r);
+	case REQ_FAILED:
+		return queue_error(r, r->err_status, r->err_code, r->err_msg);
+	default:
+		return MHD_NO;
+	}
+}
+
+static void access_log(struct request *r)
+{
+	char client[NETADDR_STRLEN];
+	char dest[DEST_HOST_MAX + 32];
+	const char *q;
+	int plen;
+
+	netaddr_format((struct sockaddr *)&r->client, client, sizeof(client));
+	if (r->target.dest.host[0] == '\0' ||
+	    destination_format(&r->target.dest, dest, sizeof(dest)) < 0)
+		snprintf(dest, sizeof(dest), "-");
+	/* The query may hold credentials: log the path only. */
+	q = r->target.path ? memchr(r->target.path, '?', r->target.path_len)
+	                   : NULL;
+	plen = q ? (int)(q - r->target.path) : (int)r->target.path_len;
+	log_info("access client=%s method=%s dest=%s path='%.*s' status=%u "
+	         "bytes=%" PRIu64 " ms=%" PRId64,
+	         client, r->method ? r->method : "-", dest, plen,
+	         r->target.path ? r->target.path : "", r->sent_status,
+	         r->sent_bytes, clock_now_ms() - r->t_arrival);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct front *f = cls;
+	struct request *r = *ctx;
+	bool cancel;
+
+	if (!r)
+		return;
+	*ctx = NULL;
+	pthread_mutex_lock(&r->lock);
+	cancel = r->submitted && !r->body_done && r->phase != REQ_FAILED;
+	if (cancel)
+		r->cancelled = true;
+	pthread_mutex_unlock(&r->lock);
+	if (cancel)
+		engine_cancel(f->engine, r);
+	if (r->started && f->cfg->access_log)
+		access_log(r);
+	request_unref(r);
+	atomic_fetch_sub(&f->busy, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* Harmless on socketpairs; see doc/ARCHITECTURE.md. */
+	if (strstr(buf, "TCP_NODELAY"))
+		return;
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	log_debug("http: %s", buf);
+}
+
+/* --- lifecycle --- */
+
+struct front *front_new(const struct config *cfg, struct engine *e)
+{
+	struct front *f;
+	struct rlimit rl;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->cfg = cfg;
+	f->engine = e;
+	f->watch_ep = -1;
+	pthread_mutex_init(&f->watch_lock, NULL);
+	f->n_slots = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		f->n_slots = rl.rlim_cur;
+	f->slots = calloc(f->n_slots, sizeof(*f->slots));
+	f->watch_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!f->slots || f->watch_ep < 0) {
+		front_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+int front_start(struct front *f)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                 MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	                 MHD_USE_SUPPRESS_DATE_NO_CLOCK;
+	unsigned timeout = (unsigned)((f->cfg->client_timeout + 999) / 1000);
+	size_t reserve = f->cfg->max_in_flight + 64;
+	unsigned limit;
+
+	limit = f->n_slots > reserve + 64 ? (unsigned)(f->n_slots - reserve)
+	                                  : 64;
+	if (timeout == 0)
+		timeout = 1;
+	f->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, f,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, f,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FRONT_POOL_SIZE,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
+		MHD_OPTION_END);
+	return f->mhd ? 0 : -EIO;
+}
+
+int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,
+                         socklen_t len)
+{
+	return MHD_add_connection(f->mhd, fd, sa, len) == MHD_YES ? 0 : -EIO;
+}
+
+void front_stop(struct front *f)
+{
+	if (f && f->mhd) {
+		MHD_stop_daemon(f->mhd);
+		f->mhd = NULL;
+	}
+}
+
+void front_free(struct front *f)
+{
+	if (!f)
+		return;
+	front_stop(f);
+	if (f->watch_ep >= 0)
+		close(f->watch_ep);
+	free(f->slots);
+	pthread_mutex_destroy(&f->watch_lock);
+	free(f);
+}

@@ -1,0 +1,69 @@
+/*
+ * front.h - the client side: one libmicrohttpd daemon (no listen socket of
+ * its own) that parses requests, hands them to the engine, holds the
+ * client's connection suspended while the request waits, and writes the
+ * response, streaming it as the engine receives it.
+ *
+ * The front also owns the disconnect watch: while a connection is
+ * suspended its fd is registered for EPOLLRDHUP in an epoll set whose fd
+ * the listener polls; front_watch_dispatch() handles the events.
+ */
+#ifndef SLUICE_FRONT_H
+#define SLUICE_FRONT_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct config;
+struct engine;
+struct request;
+
+struct front;
+
+/* A new front. cfg and e must outlive it. NULL on error. */
+struct front *front_new(const struct config *cfg, struct engine *e);
+
+/* Starts MHD's thread. 0 or negative errno. */
+int front_start(struct front *f);
+
+/*
+ * Gives MHD an accepted client socket. Ownership of fd passes to MHD even
+ * on failure. 0 or -EIO.
+ */
+int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,
+                         socklen_t len);
+
+/*
+ * Arms the header deadline of a new client fd, before it is handed to
+ * MHD: returns a generation for front_header_expired() (0: not armed).
+ */
+uint32_t front_header_deadline(struct front *f, int fd);
+
+/*
+ * The deadline of (fd, gen) passed: if the connection has still not sent
+ * a complete request header, it is shut down. Listener thread.
+ */
+void front_header_expired(struct front *f, int fd, uint32_t gen);
+
+/* Requests begun and not yet completed. Any thread. */
+unsigned front_busy(const struct front *f);
+
+/* The epoll fd to poll for readability; then call front_watch_dispatch. */
+int front_watch_fd(const struct front *f);
+
+/* Handles pending disconnect events. Listener thread. */
+void front_watch_dispatch(struct front *f);
+
+/*
+ * The engine changed r (response headers, body bytes, end, failure):
+ * resume r's connection if it is suspended. Any thread.
+ */
+void front_wake(struct request *r);
+
+/* Stops MHD (all connections closed). Resume everything first. */
+void front_stop(struct front *f);
+
+/* Stops if needed and frees. Takes NULL. */
+void front_free(struct front *f);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * headers.c - which header fields cross the proxy.
+ *
+ * Called once per field of every request and response: no allocation, and
+ * a switch on the name's length so that most fields cost one comparison.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <string.h>
+
+#include "headers.h"
+
+#define SLUICE_PREFIX "x-ezthrottle-"
+#define SLUICE_PREFIX_LEN (sizeof(SLUICE_PREFIX) - 1)
+
+/* ASCII only: field names are tokens, and the locale must not matter. */
+static char ascii_lower(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (char)(c - 'A' + 'a');
+	return c;
+}
+
+/* Case-insensitive compare of len bytes; a and b both have len bytes. */
+static bool ascii_eq_n(const char *a, const char *b, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (ascii_lower(a[i]) != ascii_lower(b[i]))
+			return false;
+	}
+	return true;
+}
+
+bool header_name_eq(const char *name, size_t len, const char *lit)
+{
+	return strlen(lit) == len && ascii_eq_n(name, lit, len);
+}
+
+bool header_is_sluice(const char *name, size_t len)
+{
+	return len >= SLUICE_PREFIX_LEN &&
+	       ascii_eq_n(name, SLUICE_PREFIX, SLUICE_PREFIX_LEN);
+}
+
+bool header_listed_in(const char *conn, const char *name, size_t len)
+{
+	const char *p, *tok, *end;
+
+	if (!conn || len == 0)
+		return false;
+	p = conn;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		tok = p;
+		p += strcspn(p, ",");
+		end = p;
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - tok) == len && ascii_eq_n(tok, name, len))
+			return true;
+		if (*p == '\0')
+			return false;
+		p++;
+	}
+}
+
+/*
+ * The hop-by-hop fields of RFC 9110 section 7.6.1 that both directions
+ * drop, plus Proxy-Authorization and Proxy-Authenticate (credentials for
+ * this proxy, never for the origin) and Content-Length (each side frames
+ * its own body). The lengths are those of the literals.
+ */
+static bool is_hop_by_hop(const char *name, size_t len)
+{
+	switch (len) {
+	case 2:
+		return ascii_eq_n(name, "TE", 2);
+	case 7:
+		return ascii_eq_n(name, "Trailer", 7) ||
+		       ascii_eq_n(name, "Upgrade", 7);
+	case 10:
+		return ascii_eq_n(name, "Connection", 10) ||
+		       ascii_eq_n(name, "Keep-Alive", 10);
+	case 14:
+		return ascii_eq_n(name, "Content-Length", 14);
+	case 16:
+		return ascii_eq_n(name, "Proxy-Connection", 16);
+	case 17:
+		return ascii_eq_n(name, "Transfer-Encoding", 17);
+	case 18:
+		return ascii_eq_n(name, "Proxy-Authenticate", 18);
+	case 19:
+		return ascii_eq_n(name, "Proxy-Authorization", 19);
+	default:
+		return false;
+	}
+}
+
+bool header_drop_request(const char *name, size_t len, const char *conn)
+{
+	if (is_hop_by_hop(name, len) || header_is_sluice(name, len))
+		return true;
+	/* The upstream client writes Host itself and handles Expect. */
+	if (len == 4 && ascii_eq_n(name, "Host", 4))
+		return true;
+	if (len == 6 && ascii_eq_n(name, "Expect", 6))
+		return true;
+	return header_listed_in(conn, name, len);
+}
+
+bool header_drop_response(const char *name, size_t len, const char *conn)
+{
+	return is_hop_by_hop(name, len) || header_listed_in(conn, name, len);
+}
+
+bool header_value_ok(const char *value, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+			return false;
+	}
+	return true;
+}

@@ -1,0 +1,48 @@
+/*
+ * headers.h - which header fields cross the proxy.
+ *
+ * Requests: hop-by-hop fields (RFC 9110 section 7.6.1: Connection and every
+ * field it names, Proxy-Connection, Keep-Alive, TE, Trailer,
+ * Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate) and
+ * every X-EZTHROTTLE-* field are dropped; so are Host and Content-Length,
+ * which the upstream client writes itself, and Expect.
+ * Responses: hop-by-hop fields, Content-Length and Transfer-Encoding (the
+ * front frames the body itself) are dropped.
+ */
+#ifndef SLUICE_HEADERS_H
+#define SLUICE_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Case-insensitive compare of a field name with a (name, len) pair. */
+bool header_name_eq(const char *name, size_t len, const char *lit);
+
+/* True for names starting "X-EZTHROTTLE-" (any case). */
+bool header_is_sluice(const char *name, size_t len);
+
+/*
+ * True when the comma-separated token list conn (a Connection field value,
+ * may be NULL) names the field name (case-insensitive, spaces trimmed).
+ */
+bool header_listed_in(const char *conn, const char *name, size_t len);
+
+/*
+ * True when a request field must not be forwarded upstream. conn is the
+ * value of the request's Connection field (NULL when absent); several
+ * Connection fields should be passed joined with ",".
+ */
+bool header_drop_request(const char *name, size_t len, const char *conn);
+
+/*
+ * True when an upstream response field must not be returned to the client.
+ * conn as above, from the response.
+ */
+bool header_drop_response(const char *name, size_t len, const char *conn);
+
+/*
+ * True when value is acceptable in a field value: no CR, LF or NUL.
+ */
+bool header_value_ok(const char *value, size_t len);
+
+#endif

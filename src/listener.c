@@ -1,0 +1,493 @@
+/*
+ * listener.c - accept, allow check, CONNECT detection.
+ *
+ * libmicrohttpd cannot give up a socket after answering CONNECT, so the
+ * daemon owns the listening socket and looks at each connection's first
+ * bytes (MSG_PEEK, nothing consumed) before MHD sees it. Pending
+ * connections wait in a FIFO; all share one timeout, so the head always
+ * expires first and expiry costs O(1).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "front.h"
+#include "http.h"
+#include "listener.h"
+#include "log.h"
+
+#define ACCEPT_RETRY_MS 100
+/* Bytes peeked to find the request line. */
+#define PEEK_MAX 4096
+
+struct pending {
+	int fd;
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int64_t deadline;            /* monotonic ms */
+	bool denied;                 /* outside allow: answer 403 */
+	struct pending *prev, *next;
+};
+
+/* A header deadline of a connection handed to the front. */
+struct hdr_deadline {
+	int64_t when;                /* monotonic ms */
+	int fd;
+	uint32_t gen;
+};
+
+struct listener {
+	const struct config *cfg;
+	struct front *front;
+	int lfd;
+	int ep;
+	int wake_fd;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop_accepting;
+	atomic_bool exit;
+
+	struct pending *head, *tail; /* by deadline */
+	int64_t accept_retry;        /* 0, or when to accept again */
+
+	/* Ring of header deadlines, oldest first (one timeout for all). */
+	struct hdr_deadline *ring;
+	size_t ring_head, ring_len, ring_cap;
+};
+
+static void ring_push(struct listener *l, int fd, uint32_t gen,
+                      int64_t when)
+{
+	if (l->ring_len == l->ring_cap) {
+		size_t cap = l->ring_cap ? l->ring_cap * 2 : 256;
+		struct hdr_deadline *v = malloc(cap * sizeof(*v));
+
+		if (!v)
+			return; /* MHD's idle timeout still applies */
+		for (size_t i = 0; i < l->ring_len; i++)
+			v[i] = l->ring[(l->ring_head + i) % l->ring_cap];
+		free(l->ring);
+		l->ring = v;
+		l->ring_cap = cap;
+		l->ring_head = 0;
+	}
+	l->ring[(l->ring_head + l->ring_len) % l->ring_cap] =
+		(struct hdr_deadline){ .when = when, .fd = fd, .gen = gen };
+	l->ring_len++;
+}
+
+static void ring_expire(struct listener *l, int64_t now)
+{
+	while (l->ring_len > 0 && l->ring[l->ring_head].when <= now) {
+		struct hdr_deadline *d = &l->ring[l->ring_head];
+
+		front_header_expired(l->front, d->fd, d->gen);
+		l->ring_head = (l->ring_head + 1) % l->ring_cap;
+		l->ring_len--;
+	}
+}
+
+/* Epoll tags for the fds that are not pending connections. */
+static char tag_listen, tag_wake, tag_watch;
+
+static void pending_unlink(struct listener *l, struct pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		l->head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		l->tail = p->prev;
+}
+
+static void pending_close(struct listener *l, struct pending *p)
+{
+	pending_unlink(l, p);
+	close(p->fd); /* also leaves the epoll set */
+	free(p);
+}
+
+/* Reads what the client sent, answers, closes: for refusals only. */
+static void answer_and_close(struct listener *l, struct pending *p,
+                             unsigned status, const char *code,
+                             const char *msg)
+{
+	char buf[4096];
+	int n;
+
+	/*
+	 * Unread input would turn our close into a reset; read what has
+	 * arrived, up to a bound, so a fast sender cannot hold this thread.
+	 */
+	for (int i = 0; i < 16; i++)
+		if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	n = http_error_raw(buf, sizeof(buf), status, code, msg, NULL);
+	if (n > 0 && send(p->fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+		log_debug("refusal not sent, ignoring");
+	shutdown(p->fd, SHUT_WR);
+	pending_close(l, p);
+}
+
+static void to_front(struct listener *l, struct pending *p)
+{
+	int fd = p->fd;
+	uint32_t gen;
+
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+	pending_unlink(l, p);
+	/* The whole header block is due by the first bytes' deadline. */
+	gen = front_header_deadline(l->front, fd);
+	if (gen)
+		ring_push(l, fd, gen, p->deadline);
+	/* MHD owns fd from here, even when it fails. */
+	if (front_add_connection(l->front, fd, (struct sockaddr *)&p->addr,
+	                         p->len) < 0)
+		log_warn("client connection refused by the http front");
+	free(p);
+}
+
+/* "METHOD SP target SP HTTP/d.d [CR]": the shape MHD can answer. */
+static bool request_line_ok(const char *s, size_t len)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	size_t i = 0, t;
+
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	while (i < len && (isalnum((unsigned char)s[i]) ||
+	                   strchr(tchar, s[i])))
+		i++;
+	if (i == 0 || i >= len || s[i++] != ' ')
+		return false;
+	t = i;
+	while (i < len && (unsigned char)s[i] > 0x20 && s[i] != 0x7f)
+		i++;
+	if (i == t || i >= len || s[i++] != ' ')
+		return false;
+	return len - i == 8 && memcmp(s + i, "HTTP/1.", 7) == 0 &&
+	       isdigit((unsigned char)s[i + 7]);
+}
+
+/* True when the comma list [v, e) ends with the coding "chunked". */
+static bool ends_chunked(const char *v, const char *e)
+{
+	const char *c = e;
+
+	while (c > v && c[-1] != ',')
+		c--;
+	while (c < e && (*c == ' ' || *c == '\t'))
+		c++;
+	return e - c == 7 && strncasecmp(c, "chunked", 7) == 0;
+}
+
+/*
+ * NULL when the framing fields of the peeked header block are sound, or
+ * what is wrong: a Content-Length that is not a plain number (which
+ * libmicrohttpd 0.9.75 answers with its 400 header block written twice,
+ * desynchronising the client; see doc/ARCHITECTURE.md), or a
+ * Transfer-Encoding that does not end in chunked (RFC 9112 section 6.3).
+ */
+static const char *framing_error(const char *buf, size_t n)
+{
+	static const char cl[] = "content-length:";
+	static const char te[] = "transfer-encoding:";
+	const char *p = buf, *end = buf + n;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *v, *e;
+
+		if (!nl)
+			break;
+		e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+		if (e == p)
+			break; /* end of the header block */
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - p) >= sizeof(cl) - 1 &&
+		    strncasecmp(p, cl, sizeof(cl) - 1) == 0) {
+			v = p + sizeof(cl) - 1;
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			if (v == e)
+				return "Content-Length is not a number";
+			for (; v < e; v++)
+				if (!isdigit((unsigned char)*v))
+					return "Content-Length is not a number";
+		} else if ((size_t)(e - p) >= sizeof(te) - 1 &&
+		           strncasecmp(p, te, sizeof(te) - 1) == 0) {
+			if (!ends_chunked(p + sizeof(te) - 1, e))
+				return "Transfer-Encoding must end in chunked";
+		}
+		p = nl + 1;
+	}
+	return NULL;
+}
+
+/*
+ * Looks at the first bytes. Returns true when p is finished with (handed
+ * on or closed), false when it must wait for more.
+ */
+static bool pending_ready(struct listener *l, struct pending *p)
+{
+	static const char connect[] = "CONNECT ";
+	char buf[PEEK_MAX];
+	const char *nl, *err;
+	ssize_t n;
+
+	n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return false;
+	if (n <= 0) {
+		pending_close(l, p);
+		return true;
+	}
+	if (p->denied) {
+		answer_and_close(l, p, 403, "client_not_allowed",
+		                 "this client address is not allowed to use "
+		                 "the proxy");
+		return true;
+	}
+	if (n < 8 && strncmp(buf, connect, (size_t)n) == 0)
+		return false;
+	if (n >= 8 && memcmp(buf, connect, 8) == 0) {
+		answer_and_close(l, p, 501, "connect_not_supported",
+		                 "CONNECT (https through the proxy) is not "
+		                 "supported yet; use http:// URLs");
+		return true;
+	}
+	/*
+	 * MHD drops some malformed request lines without a word; answer
+	 * those here. A line longer than the peek is MHD's (414).
+	 */
+	nl = memchr(buf, '\n', (size_t)n);
+	if (!nl && n < (ssize_t)sizeof(buf))
+		return false;
+	if (nl && nl != buf && !(nl == buf + 1 && buf[0] == '\r') &&
+	    !request_line_ok(buf, (size_t)(nl - buf))) {
+		answer_and_close(l, p, 400, "bad_request",
+		                 "malformed request line; expected "
+		                 "'METHOD http://host/path HTTP/1.1'");
+		return true;
+	}
+	if (nl && (err = framing_error(nl + 1, (size_t)(buf + n - nl - 1)))) {
+		answer_and_close(l, p, 400, "bad_request", err);
+		return true;
+	}
+	to_front(l, p);
+	return true;
+}
+
+static void accept_all(struct listener *l)
+{
+	for (;;) {
+		struct pending *p;
+		struct epoll_event ev;
+		int fd;
+
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return;
+		p->len = sizeof(p->addr);
+		fd = accept4(l->lfd, (struct sockaddr *)&p->addr, &p->len,
+		             SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			int err = errno;
+
+			free(p);
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+			    err == ENOMEM) {
+				log_warn("accept failed: %s, pausing %dms",
+				         strerror(err), ACCEPT_RETRY_MS);
+				epoll_ctl(l->ep, EPOLL_CTL_DEL, l->lfd, NULL);
+				l->accept_retry =
+					clock_now_ms() + ACCEPT_RETRY_MS;
+			}
+			return;
+		}
+		p->fd = fd;
+		p->denied = !cidr_list_match(&l->cfg->allow,
+		                             (struct sockaddr *)&p->addr);
+		p->deadline = clock_now_ms() + l->cfg->client_timeout;
+		p->prev = l->tail;
+		if (l->tail)
+			l->tail->next = p;
+		else
+			l->head = p;
+		l->tail = p;
+		/* Often the request is already there: no epoll round. */
+		if (pending_ready(l, p))
+			continue;
+		/* Edge-triggered: a partial "CONN" must not spin. */
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = p;
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			pending_close(l, p);
+	}
+}
+
+static void add_listen(struct listener *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listen };
+
+	if (l->lfd >= 0)
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &ev);
+}
+
+static void close_listen(struct listener *l)
+{
+	if (l->lfd < 0)
+		return;
+	close(l->lfd);
+	l->lfd = -1;
+	l->accept_retry = 0;
+}
+
+static void *listener_main(void *arg)
+{
+	struct listener *l = arg;
+	struct epoll_event ev[64];
+
+	while (!atomic_load(&l->exit)) {
+		int64_t now = clock_now_ms(), next = -1;
+		int timeout = -1, n;
+
+		if (l->head)
+			next = l->head->deadline;
+		if (l->ring_len > 0 && (next < 0 ||
+		                        l->ring[l->ring_head].when < next))
+			next = l->ring[l->ring_head].when;
+		if (l->accept_retry && (next < 0 || l->accept_retry < next))
+			next = l->accept_retry;
+		if (next >= 0)
+			timeout = next <= now ? 0 : (int)(next - now);
+		n = epoll_wait(l->ep, ev, 64, timeout);
+		for (int i = 0; i < n; i++) {
+			void *tag = ev[i].data.ptr;
+
+			if (tag == &tag_listen) {
+				accept_all(l);
+			} else if (tag == &tag_wake) {
+				uint64_t v;
+
+				if (read(l->wake_fd, &v, sizeof(v)) < 0)
+					continue;
+				if (atomic_load(&l->stop_accepting))
+					close_listen(l);
+			} else if (tag == &tag_watch) {
+				front_watch_dispatch(l->front);
+			} else {
+				pending_ready(l, tag);
+			}
+		}
+		now = clock_now_ms();
+		while (l->head && l->head->deadline <= now)
+			pending_close(l, l->head);
+		ring_expire(l, now);
+		if (l->accept_retry && l->accept_retry <= now) {
+			l->accept_retry = 0;
+			add_listen(l);
+		}
+	}
+	while (l->head)
+		pending_close(l, l->head);
+	return NULL;
+}
+
+struct listener *listener_new(const struct config *cfg, int fd,
+                              struct front *front)
+{
+	struct listener *l;
+	struct epoll_event ev;
+
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return NULL;
+	}
+	l->cfg = cfg;
+	l->front = front;
+	l->lfd = fd;
+	l->wake_fd = -1;
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->ep < 0 || l->wake_fd < 0)
+		goto fail;
+	add_listen(l);
+	ev.events = EPOLLIN;
+	ev.data.ptr = &tag_wake;
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0)
+		goto fail;
+	ev.data.ptr = &tag_watch;
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, front_watch_fd(front), &ev) < 0)
+		goto fail;
+	return l;
+fail:
+	listener_free(l);
+	return NULL;
+}
+
+int listener_start(struct listener *l)
+{
+	int r = pthread_create(&l->thread, NULL, listener_main, l);
+
+	if (r)
+		return -r;
+	l->started = true;
+	return 0;
+}
+
+static void wake(struct listener *l)
+{
+	uint64_t one = 1;
+
+	if (write(l->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("listener wakeup failed, ignoring");
+}
+
+void listener_stop_accepting(struct listener *l)
+{
+	atomic_store(&l->stop_accepting, true);
+	if (l->started)
+		wake(l);
+	else
+		close_listen(l);
+}
+
+void listener_free(struct listener *l)
+{
+	if (!l)
+		return;
+	if (l->started) {
+		atomic_store(&l->exit, true);
+		wake(l);
+		pthread_join(l->thread, NULL);
+	}
+	while (l->head)
+		pending_close(l, l->head);
+	close_listen(l);
+	if (l->ep >= 0)
+		close(l->ep);
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
+	free(l->ring);
+	free(l);
+}

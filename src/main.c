@@ -1,0 +1,477 @@
+/*
+ * main.c - sluiced: flags, configuration, threads, signals.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "admin.h"
+#include "cidr.h"
+#include "clock.h"
+#include "config.h"
+#include "engine.h"
+#include "front.h"
+#include "listener.h"
+#include "log.h"
+#include "netaddr.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define LISTEN_BACKLOG 4096
+
+/* Command-line values; NULL or unset means "as the file says". */
+struct flags {
+	const char *config;
+	const char *listen;
+	const char *admin_listen;
+	const char *state_dir;
+	const char *rps;
+	const char *concurrency;
+	const char **allow;
+	size_t n_allow;
+	const char *webhook_secret_file;
+	const char *log_level;
+	bool access_log;
+	bool check_config;
+};
+
+/* The daemon: everything main() builds and tears down. */
+struct sluiced {
+	struct config *cfg;
+	struct engine *engine;
+	struct front *front;
+	struct listener *listener;
+	struct admin *admin;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: sluiced [options]\n"
+"\n"
+"A forward HTTP proxy that queues, paces and retries requests to\n"
+"rate-limited APIs.\n"
+"\n"
+"options:\n"
+"  -c, --config FILE          configuration file (default %s)\n"
+"  -l, --listen ADDR:PORT     proxy listener (default 127.0.0.1:8080)\n"
+"  -a, --admin-listen ADDR:PORT\n"
+"                             admin listener (default 127.0.0.1:8081)\n"
+"  -s, --state-dir DIR        state directory (default /var/lib/sluice)\n"
+"      --rps N                default rate of a queue, requests/s (2)\n"
+"      --concurrency N        default in-flight cap of a queue (2)\n"
+"      --allow CIDR           allowed client network; repeatable,\n"
+"                             replaces the default (loopback)\n"
+"      --webhook-secret-file FILE\n"
+"                             secret for signing webhook deliveries\n"
+"      --log-level LEVEL      error, warn, info or debug (info)\n"
+"      --access-log           one line per completed request on stderr\n"
+"  -t, --check-config         validate the configuration and exit\n"
+"  -h, --help                 show this help and exit\n"
+"  -V, --version              show the version and exit\n"
+"\n"
+"Port 0 binds an ephemeral port; the bound addresses are logged.\n"
+"See sluiced(8) and sluice.yaml(5).\n",
+	        CONFIG_DEFAULT_PATH);
+}
+
+enum {
+	OPT_RPS = 256,
+	OPT_CONCURRENCY,
+	OPT_ALLOW,
+	OPT_WEBHOOK_SECRET_FILE,
+	OPT_LOG_LEVEL,
+	OPT_ACCESS_LOG,
+};
+
+static const struct option long_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "admin-listen", required_argument, NULL, 'a' },
+	{ "state-dir", required_argument, NULL, 's' },
+	{ "rps", required_argument, NULL, OPT_RPS },
+	{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "webhook-secret-file", required_argument, NULL,
+	  OPT_WEBHOOK_SECRET_FILE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "access-log", no_argument, NULL, OPT_ACCESS_LOG },
+	{ "check-config", no_argument, NULL, 't' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Returns 0 to go on, or exit status + 1 to stop with. */
+static int parse_flags(int argc, char **argv, struct flags *fl)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:l:a:s:thV", long_options,
+	                        NULL)) != -1) {
+		switch (c) {
+		case 'c': fl->config = optarg; break;
+		case 'l': fl->listen = optarg; break;
+		case 'a': fl->admin_listen = optarg; break;
+		case 's': fl->state_dir = optarg; break;
+		case OPT_RPS: fl->rps = optarg; break;
+		case OPT_CONCURRENCY: fl->concurrency = optarg; break;
+		case OPT_ALLOW: {
+			const char **v = realloc(fl->allow, (fl->n_allow + 1) *
+			                                    sizeof(*v));
+			if (!v)
+				return 2 + 1;
+			v[fl->n_allow++] = optarg;
+			fl->allow = v;
+			break;
+		}
+		case OPT_WEBHOOK_SECRET_FILE:
+			fl->webhook_secret_file = optarg;
+			break;
+		case OPT_LOG_LEVEL: fl->log_level = optarg; break;
+		case OPT_ACCESS_LOG: fl->access_log = true; break;
+		case 't': fl->check_config = true; break;
+		case 'h':
+			usage(stdout);
+			return 0 + 1;
+		case 'V':
+			printf("sluiced %s\n", PACKAGE_VERSION);
+			return 0 + 1;
+		default:
+			fprintf(stderr, "Try 'sluiced --help'.\n");
+			return 1 + 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluiced: unexpected argument '%s'\n",
+		        argv[optind]);
+		return 1 + 1;
+	}
+	return 0;
+}
+
+static int replace_str(char **dst, const char *src)
+{
+	char *s = strdup(src);
+
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Flags override the file. Prints what is wrong; 0 or -EINVAL. */
+static int apply_flags(struct config *cfg, const struct flags *fl)
+{
+	int bad = 0;
+
+	if (fl->listen && replace_str(&cfg->listen, fl->listen) < 0)
+		return -ENOMEM;
+	if (fl->admin_listen &&
+	    replace_str(&cfg->admin_listen, fl->admin_listen) < 0)
+		return -ENOMEM;
+	if (fl->state_dir && replace_str(&cfg->state_dir, fl->state_dir) < 0)
+		return -ENOMEM;
+	if (fl->webhook_secret_file &&
+	    replace_str(&cfg->webhooks.secret_file,
+	                fl->webhook_secret_file) < 0)
+		return -ENOMEM;
+	if (fl->rps) {
+		char *end;
+		double v;
+
+		errno = 0;
+		v = strtod(fl->rps, &end);
+		if (errno || end == fl->rps || *end || !(v > 0) ||
+		    v > 1e9) {
+			fprintf(stderr, "sluiced: --rps must be a number > 0, "
+			        "got '%s'\n", fl->rps);
+			bad = 1;
+		} else {
+			cfg->defaults.limits.rps = v;
+		}
+	}
+	if (fl->concurrency) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(fl->concurrency, &end, 10);
+		if (errno || end == fl->concurrency || *end || v < 1 ||
+		    v > 1000000) {
+			fprintf(stderr, "sluiced: --concurrency must be an "
+			        "integer >= 1, got '%s'\n", fl->concurrency);
+			bad = 1;
+		} else {
+			cfg->defaults.limits.concurrency = (unsigned)v;
+		}
+	}
+	if (fl->n_allow > 0) {
+		cidr_list_done(&cfg->allow);
+		for (size_t i = 0; i < fl->n_allow; i++) {
+			struct cidr c;
+
+			if (cidr_parse(fl->allow[i], &c) < 0) {
+				fprintf(stderr, "sluiced: --allow must be a "
+				        "network such as 10.0.0.0/8, got "
+				        "'%s'\n", fl->allow[i]);
+				bad = 1;
+			} else if (cidr_list_add(&cfg->allow, &c) < 0) {
+				return -ENOMEM;
+			}
+		}
+	}
+	if (fl->log_level &&
+	    log_level_parse(fl->log_level, &cfg->log_level) < 0) {
+		fprintf(stderr, "sluiced: --log-level must be error, warn, "
+		        "info or debug, got '%s'\n", fl->log_level);
+		bad = 1;
+	}
+	if (fl->access_log)
+		cfg->access_log = true;
+	return bad ? -EINVAL : 0;
+}
+
+/* Loads the file (if any) and the flags. Exit status + 1, or 0. */
+static int load_config(const struct flags *fl, struct config **ret)
+{
+	const char *path = fl->config ? fl->config : CONFIG_DEFAULT_PATH;
+	struct config_errors errs = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct config *cfg;
+	int r, status = 0;
+
+	cfg = config_new();
+	if (!cfg) {
+		fprintf(stderr, "sluiced: out of memory\n");
+		return 2 + 1;
+	}
+	r = config_load(cfg, path, &errs);
+	if (r == -ENOENT && !fl->config) {
+		/* No default file: built-in defaults. */
+		r = 0;
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		if (errs.n == 0)
+			fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		status = 1 + 1;
+	}
+	config_errors_done(&errs);
+	if (!status && apply_flags(cfg, fl) < 0)
+		status = 1 + 1;
+	if (!status && netaddr_parse(cfg->listen, &ss, &len) < 0) {
+		fprintf(stderr, "sluiced: listen address '%s' is not "
+		        "ADDR:PORT\n", cfg->listen);
+		status = 1 + 1;
+	}
+	if (!status && netaddr_parse(cfg->admin_listen, &ss, &len) < 0) {
+		fprintf(stderr, "sluiced: admin listen address '%s' is not "
+		        "ADDR:PORT\n", cfg->admin_listen);
+		status = 1 + 1;
+	}
+	if (status) {
+		config_free(cfg);
+		return status;
+	}
+	*ret = cfg;
+	return 0;
+}
+
+static void environment_setup(void)
+{
+	static const char *const proxy_vars[] = {
+		"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+		"all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY",
+	};
+	struct rlimit rl;
+
+	/* libcurl must never send our upstream traffic to a proxy. */
+	for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(*proxy_vars); i++)
+		unsetenv(proxy_vars[i]);
+	signal(SIGPIPE, SIG_IGN);
+	/* Every waiting client holds a socket. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (rl.rlim_cur > 1048576)
+			rl.rlim_cur = 1048576;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void notify(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static int start(struct sluiced *d)
+{
+	const struct config *cfg = d->cfg;
+	char proxy_addr[NETADDR_STRLEN], admin_addr[NETADDR_STRLEN];
+	int pfd, afd;
+
+	pfd = netaddr_listen(cfg->listen, LISTEN_BACKLOG);
+	if (pfd < 0) {
+		errno = -pfd;
+		log_error_errno("cannot listen on '%s'", cfg->listen);
+		return -1;
+	}
+	afd = netaddr_listen(cfg->admin_listen, 128);
+	if (afd < 0) {
+		close(pfd);
+		errno = -afd;
+		log_error_errno("cannot listen on '%s'", cfg->admin_listen);
+		return -1;
+	}
+	netaddr_local(pfd, proxy_addr, sizeof(proxy_addr));
+	netaddr_local(afd, admin_addr, sizeof(admin_addr));
+
+	d->engine = engine_new(cfg);
+	d->front = d->engine ? front_new(cfg, d->engine) : NULL;
+	if (!d->front) {
+		close(pfd);
+		close(afd);
+		log_error("cannot set up the proxy");
+		return -1;
+	}
+	d->listener = listener_new(cfg, pfd, d->front);
+	d->admin = admin_start(cfg, afd);
+	if (!d->listener || !d->admin) {
+		log_error("cannot set up the listeners");
+		return -1;
+	}
+	if (engine_start(d->engine) < 0 || front_start(d->front) < 0 ||
+	    listener_start(d->listener) < 0) {
+		log_error("cannot start the proxy threads");
+		return -1;
+	}
+	log_info("listening proxy=%s admin=%s", proxy_addr, admin_addr);
+	return 0;
+}
+
+/* SIGTERM: stop accepting, let held requests finish for drain_timeout. */
+static void drain(struct sluiced *d, const sigset_t *set)
+{
+	int64_t until = clock_now_ms() + d->cfg->drain_timeout;
+	struct timespec ts = { 0, 50 * 1000000 };
+	unsigned left;
+
+	listener_stop_accepting(d->listener);
+	engine_refuse(d->engine);
+	while ((left = engine_active(d->engine)) > 0 &&
+	       clock_now_ms() < until) {
+		int sig = sigtimedwait(set, NULL, &ts);
+
+		if (sig == SIGINT || sig == SIGTERM)
+			break; /* asked twice: stop now */
+	}
+	if (left > 0)
+		log_warn("stopping with requests in flight count=%u", left);
+}
+
+static void teardown(struct sluiced *d)
+{
+	int64_t until = clock_now_ms() + 2000;
+
+	/* Order: no new input, answer the held, let the front write it. */
+	if (d->listener)
+		listener_stop_accepting(d->listener);
+	if (d->engine) {
+		engine_refuse(d->engine);
+		engine_stop(d->engine);
+	}
+	while (d->front && front_busy(d->front) > 0 && clock_now_ms() < until)
+		usleep(10 * 1000);
+	/* The listener hands fds to the front: join it first. */
+	listener_free(d->listener);
+	admin_free(d->admin);
+	front_stop(d->front);
+	front_free(d->front);
+	engine_free(d->engine);
+	config_free(d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct sluiced d = { 0 };
+	struct flags fl = { 0 };
+	sigset_t set;
+	int status, sig;
+
+	status = parse_flags(argc, argv, &fl);
+	if (status) {
+		free(fl.allow);
+		return status - 1;
+	}
+	status = load_config(&fl, &d.cfg);
+	free(fl.allow);
+	if (status)
+		return status - 1;
+	if (fl.check_config) {
+		printf("%s: configuration ok\n",
+		       d.cfg->path ? d.cfg->path : "built-in defaults");
+		config_free(d.cfg);
+		return 0;
+	}
+	log_set_level(d.cfg->log_level);
+	environment_setup();
+
+	/* Signals are taken by sigwait here, never by the other threads. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
+		log_error("cannot initialise libcurl");
+		config_free(d.cfg);
+		return 2;
+	}
+	if (start(&d) < 0) {
+		teardown(&d);
+		curl_global_cleanup();
+		return 2;
+	}
+	notify("READY=1");
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_warn("reload on SIGHUP is not supported yet, "
+			         "ignoring");
+			continue;
+		}
+		break;
+	}
+	log_info("stopping signal=%s", sig == SIGINT ? "INT" : "TERM");
+	notify("STOPPING=1");
+	drain(&d, &set);
+	teardown(&d);
+	curl_global_cleanup();
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,132 @@
+/*
+ * request.h - one proxied request, shared by the front (MHD thread), the
+ * engine thread and the disconnect watcher.
+ *
+ * Ownership: a request is reference counted. The front holds one reference
+ * from the URI callback until MHD reports the connection's request
+ * completed; the engine holds one from engine_submit() until it has
+ * finished with the transfer; every message posted to the engine holds one
+ * until handled. The fields above "shared" are written by the front before
+ * engine_submit() and are read-only afterwards. The fields under "shared"
+ * are guarded by lock. Engine-private fields are touched only by the engine
+ * thread.
+ */
+#ifndef SLUICE_REQUEST_H
+#define SLUICE_REQUEST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "classify.h"
+#include "heap.h"
+
+struct MHD_Connection;
+struct curl_slist;
+struct front;
+struct engine;
+
+/* A growable byte buffer; data[off..len) is unread. */
+struct buf {
+	char *data;
+	size_t len, off, cap;
+};
+
+int buf_append(struct buf *b, const void *p, size_t n);
+void buf_done(struct buf *b);
+static inline size_t buf_avail(const struct buf *b)
+{
+	return b->len - b->off;
+}
+
+enum req_phase {
+	REQ_RECEIVING,       /* front is reading the request */
+	REQ_WAITING,         /* with the engine; no response yet */
+	REQ_HEADERS,         /* response headers ready, body may follow */
+	REQ_FAILED,          /* the proxy answers with err_* */
+};
+
+/* Messages to the engine, embedded so posting never allocates. */
+enum req_msg_type { REQ_MSG_SUBMIT, REQ_MSG_CANCEL, REQ_MSG_UNPAUSE,
+                    REQ_MSG_COUNT };
+
+struct req_msg {
+	struct req_msg *next;
+	struct request *req;
+	enum req_msg_type type;
+	atomic_bool posted;          /* in the engine's inbox */
+};
+
+struct request {
+	atomic_int refs;
+	struct front *front;
+	struct MHD_Connection *conn;
+	int fd;                      /* client socket, for the watcher */
+	uint32_t watch_gen;          /* front's watch table generation */
+	struct sockaddr_storage client;
+
+	/* Written by the front before submission, then read-only. */
+	char *raw_target;
+	char *method;
+	struct target target;
+	struct curl_slist *up_headers;
+	struct buf body;
+	bool is_head;
+	bool started;                /* front: first handler call seen */
+	bool submitted;              /* front: handed to the engine */
+	bool body_too_large;
+	unsigned sent_status;        /* front: status queued to client */
+	uint64_t sent_bytes;         /* front: body bytes given to MHD */
+	int64_t t_arrival;           /* monotonic ms */
+	int64_t deadline;            /* monotonic ms */
+
+	/* Engine-private. */
+	struct engine *engine;
+	void *easy;                  /* CURL * while running */
+	struct heap_node timer;
+	struct request *eng_prev, *eng_next; /* engine wait or run list */
+	struct request *touch_next;  /* engine: fronts to wake */
+	int eng_state;
+	bool touched;
+	bool denied;                 /* connect refused by deny list */
+	char err_buf[256];           /* CURLOPT_ERRORBUFFER */
+
+	struct req_msg msg[REQ_MSG_COUNT];
+
+	/* Shared, under lock. */
+	pthread_mutex_t lock;
+	enum req_phase phase;
+	bool suspended;              /* MHD connection suspended by us */
+	bool cancelled;              /* client gone; never send */
+	unsigned status;
+	struct buf resp_headers;     /* "name\0value\0" pairs */
+	size_t n_resp_headers;
+	int64_t content_length;      /* -1 unknown */
+	struct buf resp_body;
+	bool body_done;
+	bool body_error;             /* transfer broke after headers */
+	bool paused;                 /* transfer paused: buffer full */
+	unsigned err_status;
+	const char *err_code;
+	char *err_msg;
+};
+
+/* A new request with one reference. NULL on OOM. */
+struct request *request_new(struct front *front, const char *raw_target);
+
+void request_ref(struct request *r);
+
+/* Drops a reference; frees the request with the last one. Takes NULL. */
+void request_unref(struct request *r);
+
+/*
+ * Sets the proxy-made answer (status, error code, message; message is
+ * copied). Called with lock held.
+ */
+void request_fail_locked(struct request *r, unsigned status,
+                         const char *code, const char *message);
+
+#endif

@@ -1,0 +1,464 @@
+# lib.sh - harness for sluice's integration tests; sourced, bash only.
+#
+# Shaped like varnish/hitch src/tests/hitch_test.sh: set -e -u, one
+# mktemp -d per test ($TMP), a trap that stops every process whose PID is
+# in $TMP/*.pid (by PID, never by name) and removes $TMP, and fail / skip /
+# error that exit with automake's codes (1, 77, 99).
+#
+# Environment (set by `make check`; defaults allow a run by hand, e.g.
+# `SLUICED=src/sluiced T_SRC=t sh t/integration/20-forward.sh`):
+#   SLUICED   the sluiced binary
+#   T_SRC     the source t/ directory (origin.py is in $T_SRC/integration)
+#   T_BUILD   the build t/ directory (unused so far)
+#   PYTHON    python3 to run origin.py and socket helpers (default
+#             /usr/bin/python3, else python3 from PATH)
+#   KEEP_TMP  if set, $TMP is kept for inspection
+#   SOFT_FAIL if set, a failed assertion is reported and the test goes on
+#             (to see every failure at once); the test still fails
+#
+# Every server binds loopback on an ephemeral port; ports are read back
+# from files and log lines, never hard-coded.
+#
+# Functions with optional arguments are often called without any:
+# shellcheck disable=SC2119,SC2120
+
+set -e -u
+
+# A stray proxy in the environment would route the tests' own direct
+# requests (to the origin, to the admin listener) through it.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy \
+	no_proxy NO_PROXY ftp_proxy FTP_PROXY
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+T_SRC=${T_SRC:-$(cd "$LIB_DIR/.." && pwd)}
+T_BUILD=${T_BUILD:-$T_SRC}
+SLUICED=${SLUICED:-$LIB_DIR/../../src/sluiced}
+ORIGIN_PY=$LIB_DIR/origin.py
+if [ -z "${PYTHON:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3
+	else PYTHON=python3; fi
+fi
+TEST_NAME=$(basename "$0" .sh)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$TEST_NAME.XXXXXX")
+LOGS_DUMPED=
+SOFT_FAILED=
+ORIGIN_PORT=
+PROXY_PORT=
+ADMIN_PORT=
+SLUICED_PID=
+
+# --- exit paths ---------------------------------------------------------
+
+dump_logs() {
+	[ -z "$LOGS_DUMPED" ] || return 0
+	LOGS_DUMPED=1
+	local f
+	for f in "$TMP"/sluiced*.log "$TMP"/*.stderr; do
+		[ -s "$f" ] || continue
+		echo "--- $(basename "$f") (last 60 lines)"
+		tail -n 60 "$f"
+	done >&2
+	for f in "$TMP"/*.requests; do
+		[ -s "$f" ] || continue
+		echo "--- $(basename "$f") (last 5 arrivals)"
+		tail -n 5 "$f" | cut -c 1-600
+	done >&2
+	for f in "$TMP/headers" "$TMP/body"; do
+		[ -s "$f" ] || continue
+		echo "--- last response: $(basename "$f") (first 2000 bytes)"
+		head -c 2000 "$f" | cat -v
+		echo
+	done >&2
+}
+
+cleanup() {
+	local rc=$? f pid pids=
+	trap - EXIT
+	set +e
+	if [ "$rc" -eq 0 ] && [ -n "$SOFT_FAILED" ]; then
+		rc=1
+		echo "FAIL: $TEST_NAME: $SOFT_FAILED failed assertion(s)" >&2
+	fi
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		[ -n "$LOGS_DUMPED" ] || echo "FAIL: exit status $rc" >&2
+		dump_logs
+	fi
+	for f in "$TMP"/*.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f")
+		case "$pid" in ''|*[!0-9]*) continue ;; esac
+		pids="$pids $pid"
+		kill "$pid" 2>/dev/null
+	done
+	# Give them 5 s to go, then SIGKILL whatever is left.
+	for _ in $(seq 50); do
+		local alive=
+		for pid in $pids; do
+			if kill -0 "$pid" 2>/dev/null; then alive=1; fi
+		done
+		[ -n "$alive" ] || break
+		sleep 0.1
+	done
+	for pid in $pids; do kill -9 "$pid" 2>/dev/null; done
+	if [ -n "${KEEP_TMP:-}" ]; then
+		echo "# kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 99' INT TERM HUP PIPE
+# set -e stops at the first failing command; say which one.
+trap 'echo "error: line $LINENO: command failed: $BASH_COMMAND" >&2' ERR
+
+fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	if [ -n "${SOFT_FAIL:-}" ]; then
+		SOFT_FAILED=$((${SOFT_FAILED:-0} + 1))
+		return 0
+	fi
+	dump_logs
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $TEST_NAME: $*" >&2
+	exit 77
+}
+
+error() {
+	echo "ERROR: $TEST_NAME: $*" >&2
+	dump_logs
+	exit 99
+}
+
+# Progress on stdout, which automake keeps in the .log file.
+say() {
+	echo "# [${SECONDS}s] $*"
+}
+
+# --- assertions ---------------------------------------------------------
+
+# assert_eq EXPECTED ACTUAL WHAT
+assert_eq() {
+	[ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+
+# assert_ne UNEXPECTED ACTUAL WHAT
+assert_ne() {
+	[ "$1" != "$2" ] || fail "$3: got '$2'"
+}
+
+# assert_match ERE STRING WHAT
+assert_match() {
+	printf '%s' "$2" | grep -Eq -e "$1" ||
+		fail "$3: '$(printf '%s' "$2" | head -c 500)' does not match /$1/"
+}
+
+# assert_grep ERE FILE WHAT (case-sensitive, extended regex)
+assert_grep() {
+	grep -Eq -e "$1" "$2" ||
+		fail "$3: /$1/ not found in $(basename "$2"): $(head -c 800 "$2")"
+}
+
+# assert_no_grep ERE FILE WHAT
+assert_no_grep() {
+	! grep -Eq -e "$1" "$2" ||
+		fail "$3: /$1/ found in $(basename "$2"): $(grep -E -e "$1" "$2" | head -c 800)"
+}
+
+# --- processes ----------------------------------------------------------
+
+# wait_file FILE [TENTHS]: waits until FILE is non-empty (default 10 s).
+wait_file() {
+	for _ in $(seq "$((${2:-100} * 2))"); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# start_origin [NAME [BIND_ADDR]]: starts origin.py; sets ORIGIN_PORT.
+# Files: $TMP/NAME.port, NAME.pid, NAME.requests (one JSON line per
+# arrival), NAME.stderr.  NAME defaults to "origin".
+start_origin() {
+	local name=${1:-origin} bind=${2:-127.0.0.1}
+	"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 9)' 2>/dev/null ||
+		skip "python >= 3.9 is needed for origin.py"
+	rm -f "$TMP/$name.port"
+	timeout -k 5 300 "$PYTHON" "$ORIGIN_PY" --bind "$bind" \
+		--port-file "$TMP/$name.port" --pid-file "$TMP/$name.pid" \
+		--log "$TMP/$name.requests" 2> "$TMP/$name.stderr" &
+	echo $! > "$TMP/$name-timeout.pid"
+	wait_file "$TMP/$name.port" ||
+		error "origin '$name' did not start: $(cat "$TMP/$name.stderr")"
+	ORIGIN_PORT=$(cat "$TMP/$name.port")
+	say "origin $name on $bind:$ORIGIN_PORT"
+}
+
+# write_config [-]: writes $TMP/sluice.yaml, a minimal configuration with
+# high limits (throttling and retries are tested elsewhere, not here).
+# With "-", YAML read from stdin (a heredoc) is added; a top-level key it
+# gives replaces the default block of that key:
+#     write_config - <<EOF
+#     max_body: 1MiB
+#     defaults:
+#       rps: 5
+#     EOF
+write_config() {
+	local extra='' keys='' k
+	if [ "${1:-}" = - ]; then extra=$(cat); fi
+	keys=" $(printf '%s\n' "$extra" |
+		sed -n 's/^\([A-Za-z0-9_]*\):.*/\1/p' | tr '\n' ' ')"
+	{
+		echo "# written by $TEST_NAME"
+		for k in max_in_flight defaults retry; do
+			case "$keys" in *" $k "*) continue ;; esac
+			case $k in
+			max_in_flight) echo "max_in_flight: 4096" ;;
+			defaults) printf 'defaults:\n  rps: 10000\n  concurrency: 1000\n' ;;
+			retry) printf 'retry:\n  max_retries: 0\n' ;;
+			esac
+		done
+		[ -z "$extra" ] || printf '%s\n' "$extra"
+	} > "$TMP/sluice.yaml"
+}
+
+# start_sluiced [ARGS...]: starts the daemon on ephemeral ports with
+# $TMP/sluice.yaml (write_config first), waits for its "listening" line
+# and sets PROXY_PORT, ADMIN_PORT, PROXY (the proxy URL for curl -x) and
+# SLUICED_PID (the daemon's own PID, for signals). The timeout(1) wrapper's
+# PID is in $TMP/sluiced.pid. A previous log is kept as sluiced.N.log.
+start_sluiced() {
+	local line proxy admin n=1
+	[ -x "$SLUICED" ] || error "SLUICED='$SLUICED' is not an executable"
+	[ -f "$TMP/sluice.yaml" ] || write_config
+	mkdir -p "$TMP/state"
+	if [ -e "$TMP/sluiced.log" ]; then
+		while [ -e "$TMP/sluiced.$n.log" ]; do n=$((n + 1)); done
+		mv "$TMP/sluiced.log" "$TMP/sluiced.$n.log"
+	fi
+	timeout -k 5 120 "$SLUICED" -c "$TMP/sluice.yaml" -l 127.0.0.1:0 \
+		-a 127.0.0.1:0 -s "$TMP/state" "$@" \
+		> "$TMP/sluiced.stdout" 2> "$TMP/sluiced.log" &
+	SLUICED_TIMEOUT_PID=$!
+	echo "$SLUICED_TIMEOUT_PID" > "$TMP/sluiced.pid"
+	line=
+	for _ in $(seq 200); do
+		line=$(grep -m 1 -E 'info: listening proxy=[^ ]+ admin=[^ ]+' \
+			"$TMP/sluiced.log" 2>/dev/null || true)
+		[ -z "$line" ] || break
+		kill -0 "$SLUICED_TIMEOUT_PID" 2>/dev/null ||
+			fail "sluiced exited before listening (args: $*)"
+		sleep 0.05
+	done
+	[ -n "$line" ] || fail "no 'info: listening proxy=... admin=...' line in 10 s"
+	proxy=$(printf '%s\n' "$line" | sed 's/.*listening proxy=\([^ ]*\).*/\1/')
+	admin=$(printf '%s\n' "$line" | sed 's/.* admin=\([^ ]*\).*/\1/')
+	PROXY_PORT=${proxy##*:}
+	ADMIN_PORT=${admin##*:}
+	case "$PROXY_PORT$ADMIN_PORT" in
+	*[!0-9]*|'') fail "cannot parse ports from: $line" ;;
+	esac
+	if [ "$PROXY_PORT" -eq 0 ] || [ "$ADMIN_PORT" -eq 0 ]; then
+		fail "port 0 in the listening line: $line"
+	fi
+	PROXY=http://127.0.0.1:$PROXY_PORT
+	# The daemon itself is timeout's only child.
+	SLUICED_PID=$(awk '{print $1}' \
+		"/proc/$SLUICED_TIMEOUT_PID/task/$SLUICED_TIMEOUT_PID/children" \
+		2>/dev/null || true)
+	[ -z "$SLUICED_PID" ] || echo "$SLUICED_PID" > "$TMP/sluiced-child.pid"
+	say "sluiced proxy=$proxy admin=$admin pid=${SLUICED_PID:-?}"
+}
+
+# stop_sluiced [SIGNAL]: signals the daemon (default TERM), waits up to
+# 10 s and sets SLUICED_STATUS to its exit status (timeout(1) passes it on).
+stop_sluiced() {
+	local sig=${1:-TERM}
+	SLUICED_STATUS=
+	kill "-$sig" "${SLUICED_PID:-$SLUICED_TIMEOUT_PID}" 2>/dev/null || true
+	for _ in $(seq 200); do
+		kill -0 "$SLUICED_TIMEOUT_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$SLUICED_TIMEOUT_PID" 2>/dev/null &&
+		fail "sluiced still running 10 s after SIG$sig"
+	SLUICED_STATUS=0
+	# shellcheck disable=SC2034 # read by the tests
+	wait "$SLUICED_TIMEOUT_PID" || SLUICED_STATUS=$?
+	rm -f "$TMP/sluiced.pid" "$TMP/sluiced-child.pid"
+	SLUICED_PID=
+}
+
+# sluiced_alive: true while the daemon runs.
+sluiced_alive() {
+	kill -0 "$SLUICED_TIMEOUT_PID" 2>/dev/null
+}
+
+# --- HTTP helpers -------------------------------------------------------
+
+# pcurl ARGS...: curl through the proxy, bounded in time.
+pcurl() {
+	timeout 60 curl -sS --max-time 50 -x "$PROXY" "$@"
+}
+
+# dcurl ARGS...: curl without a proxy (origin, admin, origin-form).
+dcurl() {
+	timeout 60 curl -sS --max-time 50 "$@"
+}
+
+# http_status ARGS...: through the proxy; prints the status code (000 when
+# curl fails), leaves the body in $TMP/body and the header block(s) in
+# $TMP/headers. Never fails, so it is safe in $(...) under set -e.
+http_status() {
+	rm -f "$TMP/body" "$TMP/headers"
+	timeout 60 curl -s --max-time 50 -x "$PROXY" -o "$TMP/body" \
+		-D "$TMP/headers" -w '%{http_code}' "$@" || true
+	touch "$TMP/body" "$TMP/headers"
+}
+
+# direct_status ARGS...: the same without a proxy.
+direct_status() {
+	rm -f "$TMP/body" "$TMP/headers"
+	timeout 60 curl -s --max-time 50 -o "$TMP/body" -D "$TMP/headers" \
+		-w '%{http_code}' "$@" || true
+	touch "$TMP/body" "$TMP/headers"
+}
+
+# header NAME [FILE]: the values of response header NAME in FILE
+# ($TMP/headers), one a line, CR stripped; empty when absent.
+header() {
+	tr -d '\r' < "${2:-$TMP/headers}" |
+		awk -v n="$1" 'BEGIN { n = tolower(n) }
+			{ i = index($0, ":"); if (i < 2) next
+			  if (tolower(substr($0, 1, i - 1)) == n) {
+				v = substr($0, i + 1); sub(/^[ \t]+/, "", v)
+				sub(/[ \t]+$/, "", v); print v } }'
+}
+
+# json FILE EXPR: prints the Python expression EXPR evaluated with d = the
+# JSON document in FILE ("-" = stdin). Strings print bare, others as JSON.
+json() {
+	"$PYTHON" -c '
+import json, sys
+f = sys.stdin if sys.argv[1] == "-" else open(sys.argv[1], "rb")
+d = json.load(f)
+v = eval(sys.argv[2], {"d": d})
+print(v if isinstance(v, str) else json.dumps(v))
+' "$1" "$2"
+}
+
+# assert_error STATUS CODE ACTUAL_STATUS WHAT: the proxy answered STATUS
+# with a JSON body {"error": CODE, "message": ...} ($TMP/body). CODE may
+# be an ERE such as 'timeout|upstream_timeout'.
+assert_error() {
+	local code
+	assert_eq "$1" "$3" "$4: status"
+	code=$(json "$TMP/body" 'd["error"]' 2>/dev/null) ||
+		fail "$4: body is not JSON with an \"error\" member: $(head -c 500 "$TMP/body")"
+	json "$TMP/body" 'd["message"]' > /dev/null 2>&1 ||
+		fail "$4: JSON body has no \"message\": $(head -c 500 "$TMP/body")"
+	printf '%s' "$code" | grep -Eqx -e "$2" ||
+		fail "$4: error code: expected '$2', got '$code'"
+	header Content-Type | grep -qi 'application/json' ||
+		fail "$4: Content-Type is '$(header Content-Type)', not application/json"
+}
+
+# assert_serving WHAT: a normal request through the proxy still works.
+assert_serving() {
+	local s
+	s=$(http_status "http://127.0.0.1:$ORIGIN_PORT/echo/still-serving")
+	assert_eq 200 "$s" "after $1, a normal request"
+	sluiced_alive || fail "sluiced died after $1"
+}
+
+# origin_count ERE [NAME]: how many arrivals at origin NAME had a target
+# matching ERE.
+origin_count() {
+	"$PYTHON" -c '
+import json, re, sys
+n = 0
+try:
+    for line in open(sys.argv[1]):
+        if re.search(sys.argv[2], json.loads(line)["target"]):
+            n += 1
+except FileNotFoundError:
+    pass
+print(n)
+' "$TMP/${2:-origin}.requests" "$1"
+}
+
+# closed_port: a loopback TCP port nothing listens on (bound, then closed).
+closed_port() {
+	"$PYTHON" -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# raw_http PORT [READ_TIMEOUT_S]: sends stdin as-is to 127.0.0.1:PORT,
+# then copies everything received to stdout until EOF or READ_TIMEOUT_S
+# (default 10) seconds of silence. The write side stays open (send
+# "Connection: close" to get EOF after the answer) unless RAW_SHUT_WR is
+# set. On stderr: "raw: eof after S.SS s" (or timeout, reset), S counted
+# from the end of sending.
+raw_http() {
+	timeout 60 "$PYTHON" -c '
+import os, socket, sys, time
+port, tmo = int(sys.argv[1]), float(sys.argv[2])
+data = sys.stdin.buffer.read()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(data)
+if os.environ.get("RAW_SHUT_WR"):
+    s.shutdown(socket.SHUT_WR)
+s.settimeout(tmo)
+t0 = time.monotonic()
+how = "eof"
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        sys.stdout.buffer.write(b)
+        sys.stdout.buffer.flush()
+except socket.timeout:
+    how = "timeout"
+except ConnectionResetError:
+    how = "reset"
+sys.stderr.write("raw: %s after %.2f s\n" % (how, time.monotonic() - t0))
+' "$1" "${2:-10}"
+}
+
+# raw_status FILE: the status code on the first line of a raw response.
+raw_status() {
+	head -n 1 "$1" | sed -n 's/^HTTP\/1\.[01] \([0-9][0-9][0-9]\).*/\1/p'
+}
+
+# raw_body FILE: what follows the first blank line of a raw response.
+raw_body() {
+	"$PYTHON" -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+i = d.find(b"\r\n\r\n")
+sys.stdout.buffer.write(d[i + 4:] if i >= 0 else b"")' "$1"
+}
+
+# big_file PATH BYTES [SEED]: a deterministic binary file.
+big_file() {
+	"$PYTHON" -c '
+import random, sys
+open(sys.argv[1], "wb").write(
+    random.Random("file-" + sys.argv[3]).randbytes(int(sys.argv[2])))
+' "$1" "$2" "${3:-0}"
+}
+
+sha() {
+	sha256sum "$1" | awk '{print $1}'
+}
+
+command -v curl > /dev/null || skip "curl is needed"
