@@ -3,7 +3,7 @@
 
 SLUICE_BUILD_DEPS="autoconf automake pkg-config make gcc libc6-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libyaml-dev \
-libsqlite3-dev libjansson-dev libsystemd-dev"
+libsqlite3-dev libjansson-dev libsystemd-dev uthash-dev"
 SLUICE_TEST_DEPS="check mandoc python3 curl wget openssl"
 SLUICE_BENCH_DEPS="wrk tinyproxy"
 

@@ -11,10 +11,12 @@
 
 #include "admin.h"
 #include "config.h"
+#include "engine.h"
 #include "http.h"
 
 struct admin {
 	const struct config *cfg;
+	struct engine *engine;
 	struct MHD_Daemon *mhd;
 };
 
@@ -53,13 +55,33 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status,
 	return ret;
 }
 
+static enum MHD_Result reply_json(struct MHD_Connection *c, char *json)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer_with_free_callback(strlen(json),
+	                                                       json, free);
+	if (!r) {
+		free(json);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version,
                                   const char *upload_data,
                                   size_t *upload_data_size, void **ctx)
 {
+	struct admin *a = cls;
 	static int started;
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
 	/* Answer on the second call, so keep-alive survives. */
 	if (!*ctx) {
@@ -71,10 +93,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	if (strcmp(url, "/healthz") == 0) {
-		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		if (!get)
 			return reply_error(c, 405, "method_not_allowed",
 			                   "use GET");
 		return reply_text(c, 200, "ok\n");
+	}
+	if (strcmp(url, "/queues") == 0) {
+		char *json;
+
+		if (!get)
+			return reply_error(c, 405, "method_not_allowed",
+			                   "use GET");
+		json = engine_queues_json(a->engine);
+		if (!json)
+			return reply_error(c, 503, "busy",
+			                   "the engine did not answer in time");
+		return reply_json(c, json);
 	}
 	return reply_error(c, 404, "not_found", "no such admin endpoint");
 }
@@ -87,7 +121,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa,
 	return cidr_list_match(&a->cfg->allow, sa) ? MHD_YES : MHD_NO;
 }
 
-struct admin *admin_start(const struct config *cfg, int fd)
+struct admin *admin_start(const struct config *cfg, int fd,
+                          struct engine *e)
 {
 	struct admin *a;
 
@@ -97,6 +132,7 @@ struct admin *admin_start(const struct config *cfg, int fd)
 		return NULL;
 	}
 	a->cfg = cfg;
+	a->engine = e;
 	a->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
 		0, on_accept, a, on_request, a,

@@ -1,36 +1,48 @@
 /*
- * engine.c - upstream transfers on one thread.
+ * engine.c - queues and upstream transfers on one thread.
  *
  * The loop: wait in curl_multi_poll() (woken by curl_multi_wakeup() when a
  * message arrives, or by the nearest timer), take the inbox, fire expired
- * timers, let curl work, collect finished transfers, then wake the fronts
- * of every request whose state changed in this round. Waking once per
- * round, not once per callback, lets a small response arrive whole before
- * its client is resumed, so it is handed to MHD without a second copy.
+ * deadlines, let curl work, collect finished transfers, dispatch whatever
+ * the scheduler allows now, then wake the fronts of every request whose
+ * state changed in this round. Waking once per round, not once per
+ * callback, lets a small response arrive whole before its client is
+ * resumed, so it is handed to MHD without a second copy.
+ *
+ * Every response's header block is read for rate-limit signals (learning,
+ * pauses) and decides the attempt's fate: final (its body streams to the
+ * client) or retried (its body is discarded and the request goes back to
+ * the head of its queue, where it passes the same limits again).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "clock.h"
 #include "config.h"
+#include "cred.h"
 #include "engine.h"
 #include "front.h"
 #include "heap.h"
+#include "learn.h"
 #include "log.h"
 #include "request.h"
+#include "retry.h"
+#include "sched.h"
+#include "upstream.h"
 
-/* Response bytes buffered per request before the transfer is paused. */
-#define BODY_HIGH_WATER (256 * 1024)
-#define CONNECT_TIMEOUT_MS 30000
 #define EASY_POOL_MAX 256
 
 enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
@@ -78,9 +90,22 @@ struct engine {
 
 	/* Engine thread only. */
 	struct heap timers;          /* request deadlines */
-	struct list waiting;         /* over max_in_flight, FIFO */
-	struct list running;         /* transfers in the multi handle */
+	struct sched *sched;         /* queues, limits, fairness */
+	struct list held;            /* every request the engine holds */
 	unsigned n_running;
+	uint64_t rng;                /* xorshift64* state, for jitter */
+	int64_t next_collect;        /* ms: sched_collect() is due */
+	struct {
+		uint64_t requests, attempts, retries, queue_full;
+		uint64_t timeouts, learn_bad;
+	} stats;
+
+	/* /queues: another thread asks, the engine answers. */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	atomic_bool snap_wanted;
+	bool snap_busy, snap_ready;
+	char *snap_result;
 	struct request *touched;     /* fronts to wake this round */
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy_pool;
@@ -172,104 +197,131 @@ unsigned engine_active(const struct engine *e)
 	return atomic_load(&e->active);
 }
 
-/* --- upstream callbacks (engine thread, inside curl) --- */
+/* --- learning and retry decisions --- */
 
-static size_t header_cb(char *line, size_t size, size_t n, void *arg)
+static int64_t wall_ms(void)
 {
-	struct request *r = arg;
-	size_t len = size * n;
-	const char *colon, *v, *end;
-	struct buf *h = &r->resp_headers;
+	struct timespec ts;
 
-	if (r->status)
-		return len; /* trailers, after the body: not forwarded */
-	end = line + len;
-	while (end > line && (end[-1] == '\n' || end[-1] == '\r'))
-		end--;
-	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-		/* A new status line: forget any 1xx block before it. */
-		h->len = h->off = 0;
-		r->n_resp_headers = 0;
-		return len;
-	}
-	if (end == line) {
-		long status = 0;
-
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-		if (status < 200)
-			return len;
-		pthread_mutex_lock(&r->lock);
-		r->status = (unsigned)status;
-		r->phase = REQ_HEADERS;
-		pthread_mutex_unlock(&r->lock);
-		touch(r->engine, r);
-		return len;
-	}
-	if (*line == ' ' || *line == '\t') {
-		/* obs-fold: continue the previous value after one space. */
-		if (r->n_resp_headers == 0)
-			return len;
-		while (line < end && (*line == ' ' || *line == '\t'))
-			line++;
-		h->len--; /* drop the value's NUL */
-		if (buf_append(h, " ", 1) < 0 ||
-		    buf_append(h, line, (size_t)(end - line)) < 0 ||
-		    buf_append(h, "", 1) < 0)
-			return 0;
-		return len;
-	}
-	colon = memchr(line, ':', (size_t)(end - line));
-	if (!colon || colon == line)
-		return len; /* not a field; ignore it */
-	v = colon + 1;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if (buf_append(h, line, (size_t)(colon - line)) < 0 ||
-	    buf_append(h, "", 1) < 0 ||
-	    buf_append(h, v, (size_t)(end - v)) < 0 ||
-	    buf_append(h, "", 1) < 0)
-		return 0;
-	r->n_resp_headers++;
-	return len;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static size_t write_cb(char *data, size_t size, size_t n, void *arg)
+static uint64_t rng_next(struct engine *e)
 {
-	struct request *r = arg;
-	size_t len = size * n;
-	int err = 0;
+	/* xorshift64*: jitter needs spread, not secrecy. */
+	e->rng ^= e->rng >> 12;
+	e->rng ^= e->rng << 25;
+	e->rng ^= e->rng >> 27;
+	return e->rng * 0x2545F4914F6CDD1DULL;
+}
 
-	pthread_mutex_lock(&r->lock);
-	if (r->cancelled) {
-		pthread_mutex_unlock(&r->lock);
-		return 0;
+/* Reads r's response header block for rate-limit signals and acts. */
+static int64_t learn_from(struct engine *e, struct request *r)
+{
+	const struct config *cfg = e->cfg;
+	struct sched_queue *q = r->item.q;
+	struct learn_signals ls;
+	int64_t now_us = clock_now_us(), wall = wall_ms();
+	const char *p = r->resp_headers.data;
+	double rps = 0;
+	unsigned conc = 0;
+
+	learn_init(&ls);
+	for (size_t i = 0; i < r->n_resp_headers; i++) {
+		size_t nlen = strlen(p);
+		const char *v = p + nlen + 1;
+
+		learn_field(&ls, p, nlen, v, wall);
+		p = v + strlen(v) + 1;
 	}
-	if (buf_avail(&r->resp_body) >= BODY_HIGH_WATER) {
-		r->paused = true;
-		pthread_mutex_unlock(&r->lock);
-		return CURL_WRITEFUNC_PAUSE;
+	learn_finish(&ls, wall);
+	e->stats.learn_bad += ls.bad;
+
+	if (cfg->learn.ezthrottle_headers) {
+		if (ls.rps > 0)
+			rps = learn_clamp_rps(ls.rps, cfg->learn.min_rps,
+			                      cfg->learn.max_rps);
+		if (ls.concurrency > 0)
+			conc = learn_clamp_concurrency(
+				ls.concurrency, cfg->learn.max_concurrency);
+		if (rps > 0 || conc > 0) {
+			if (cfg->learn.scope == LEARN_SCOPE_DESTINATION)
+				sched_learn_dest(e->sched, sched_queue_dest(q),
+				                 rps, conc, now_us);
+			else
+				sched_learn_queue(e->sched, q, rps, conc,
+				                  now_us);
+		}
 	}
-	err = buf_append(&r->resp_body, data, len);
-	pthread_mutex_unlock(&r->lock);
-	if (err < 0)
-		return 0;
+	if (cfg->learn.retry_after && ls.retry_after_ms >= 0 &&
+	    (r->status == 429 || r->status == 503)) {
+		int64_t ra = ls.retry_after_ms;
+
+		if (ra > cfg->retry.max_retry_after)
+			ra = cfg->retry.max_retry_after;
+		sched_pause(e->sched, q, now_us + ra * 1000, now_us);
+	}
+	if (cfg->learn.ratelimit_headers && ls.pause_ms > 0) {
+		int64_t pause = ls.pause_ms;
+
+		if (pause > cfg->retry.max_retry_after)
+			pause = cfg->retry.max_retry_after;
+		sched_pause(e->sched, q, now_us + pause * 1000, now_us);
+	}
+	return ls.retry_after_ms;
+}
+
+/* Whether to try r again after status (0: no response at all). */
+static bool want_retry(struct engine *e, struct request *r, unsigned status,
+                       int64_t retry_after_ms)
+{
+	const struct config *cfg = e->cfg;
+	struct retry_decision d;
+
+	if (clock_now_ms() >= r->deadline)
+		return false;
+	d = retry_decide(&r->rules, r->attempts, status, retry_after_ms,
+	                 cfg->retry.backoff_base, cfg->retry.backoff_cap,
+	                 cfg->retry.max_retry_after, rng_next(e));
+	if (d.verdict != RETRY_YES)
+		return false;
+	/* No point waiting past the client's deadline. */
+	if (clock_now_ms() + d.delay_ms >= r->deadline)
+		return false;
+	r->retry_delay_ms = d.delay_ms;
+	return true;
+}
+
+void engine_on_body(struct request *r)
+{
 	touch(r->engine, r);
-	return len;
 }
 
-static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
-                                   struct curl_sockaddr *a)
+const struct config *engine_config(const struct engine *e)
 {
-	struct request *r = arg;
-	const struct config *cfg = r->engine->cfg;
+	return e->cfg;
+}
 
-	if (cidr_list_match(&cfg->deny_destinations, &a->addr)) {
-		r->denied = true;
-		return CURL_SOCKET_BAD;
+/* The header block of r's answer is complete: final, or retried? */
+void engine_on_headers(struct request *r, unsigned status)
+{
+	struct engine *e = r->engine;
+	int64_t retry_after;
+
+	r->status = status;
+	retry_after = learn_from(e, r);
+	if (want_retry(e, r, status, retry_after)) {
+		r->retrying = true;
+		log_debug("retrying dest=%s status=%u attempt=%u in=%" PRId64
+		          "ms", r->dest_key, status, r->attempts,
+		          r->retry_delay_ms);
+		return;
 	}
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	pthread_mutex_lock(&r->lock);
+	r->phase = REQ_HEADERS;
+	pthread_mutex_unlock(&r->lock);
+	touch(e, r);
 }
 
 /* --- transfers --- */
@@ -293,66 +345,6 @@ static void easy_put(struct engine *e, CURL *c)
 	else
 		curl_easy_cleanup(c);
 }
-
-static int easy_setup(struct engine *e, struct request *r, CURL *c)
-{
-	const struct target *t = &r->target;
-	char base[DEST_HOST_MAX + 32];
-	const char *path = t->path;
-	char *tmp = NULL;
-	CURLcode rc = CURLE_OK;
-
-	if (destination_format(&t->dest, base, sizeof(base) - 1) < 0)
-		return -EINVAL;
-	strcat(base, "/");
-	if (t->path_len == 0) {
-		path = "/";
-	} else if (path[0] == '?') {
-		if (asprintf(&tmp, "/%s", path) < 0)
-			return -ENOMEM;
-		path = tmp;
-	}
-
-#define SET(opt, val) \
-	do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
-	SET(CURLOPT_URL, base);
-	SET(CURLOPT_REQUEST_TARGET, path);
-	SET(CURLOPT_PROXY, "");
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_PATH_AS_IS, 1L);
-	SET(CURLOPT_PRIVATE, r);
-	SET(CURLOPT_HEADERFUNCTION, header_cb);
-	SET(CURLOPT_HEADERDATA, r);
-	SET(CURLOPT_WRITEFUNCTION, write_cb);
-	SET(CURLOPT_WRITEDATA, r);
-	SET(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
-	SET(CURLOPT_OPENSOCKETDATA, r);
-	SET(CURLOPT_ERRORBUFFER, r->err_buf);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-	SET(CURLOPT_HTTPHEADER, r->up_headers);
-	if (e->cfg->tls.upstream_ca_file)
-		SET(CURLOPT_CAINFO, e->cfg->tls.upstream_ca_file);
-	if (r->is_head) {
-		SET(CURLOPT_NOBODY, 1L);
-	} else if (strcmp(r->method, "GET") == 0 && r->body.len == 0) {
-		SET(CURLOPT_HTTPGET, 1L);
-	} else {
-		SET(CURLOPT_CUSTOMREQUEST, r->method);
-		if (r->body.len > 0 || strcmp(r->method, "POST") == 0 ||
-		    strcmp(r->method, "PUT") == 0 ||
-		    strcmp(r->method, "PATCH") == 0) {
-			SET(CURLOPT_POSTFIELDSIZE_LARGE,
-			    (curl_off_t)r->body.len);
-			SET(CURLOPT_POSTFIELDS,
-			    r->body.data ? r->body.data : "");
-		}
-	}
-#undef SET
-	free(tmp);
-	return rc == CURLE_OK ? 0 : -EINVAL;
-}
-
 /* Answer r with a proxy-made error, unless its response has begun. */
 static void fail(struct engine *e, struct request *r, unsigned status,
                  const char *code, const char *msg)
@@ -368,19 +360,29 @@ static void fail(struct engine *e, struct request *r, unsigned status,
 	touch(e, r);
 }
 
+/* Takes r's transfer out of curl; its slot is the caller's to settle. */
+static void stop_transfer(struct engine *e, struct request *r)
+{
+	curl_multi_remove_handle(e->multi, r->easy);
+	easy_put(e, r->easy);
+	r->easy = NULL;
+	e->n_running--;
+}
+
 /* The engine is done with r: drop it from every structure. */
 static void release(struct engine *e, struct request *r)
 {
+	int64_t now = clock_now_us();
+
 	heap_remove(&e->timers, &r->timer);
 	if (r->eng_state == ENG_WAITING) {
-		list_unlink(&e->waiting, r);
+		sched_remove(e->sched, &r->item, now);
 	} else if (r->eng_state == ENG_RUNNING) {
-		list_unlink(&e->running, r);
-		curl_multi_remove_handle(e->multi, r->easy);
-		easy_put(e, r->easy);
-		r->easy = NULL;
-		e->n_running--;
+		stop_transfer(e, r);
+		sched_done(e->sched, r->item.q, now);
 	}
+	if (r->eng_state != ENG_NONE)
+		list_unlink(&e->held, r);
 	r->eng_state = ENG_DONE;
 	atomic_fetch_sub(&e->active, 1);
 	request_unref(r);
@@ -388,13 +390,25 @@ static void release(struct engine *e, struct request *r)
 
 static void start(struct engine *e, struct request *r)
 {
+	int64_t now = clock_now_us();
 	CURL *c = easy_get(e);
 
-	if (!c || easy_setup(e, r, c) < 0 ||
+	r->attempts++;
+	r->queue_us += now - r->enqueued_us;
+	r->status = 0;
+	r->retrying = false;
+	r->denied = false;
+	r->err_buf[0] = '\0';
+	r->resp_headers.len = r->resp_headers.off = 0;
+	r->n_resp_headers = 0;
+	e->stats.attempts++;
+	if (!c || upstream_setup(c, r, e->cfg) < 0 ||
 	    curl_multi_add_handle(e->multi, c) != CURLM_OK) {
 		if (c)
 			easy_put(e, c);
+		sched_done(e->sched, r->item.q, now);
 		r->eng_state = ENG_NONE;
+		list_unlink(&e->held, r);
 		fail(e, r, 500, "internal_error",
 		     "could not set up the upstream request");
 		release(e, r);
@@ -402,28 +416,88 @@ static void start(struct engine *e, struct request *r)
 	}
 	r->easy = c;
 	r->eng_state = ENG_RUNNING;
-	list_push(&e->running, r);
 	e->n_running++;
 }
 
-static void start_waiting(struct engine *e)
+/* Starts everything the scheduler lets go now. */
+static void dispatch(struct engine *e)
 {
-	struct request *r;
+	struct sched_item *it;
+	int64_t now = clock_now_us();
 
-	while (e->waiting.head && e->n_running < e->cfg->max_in_flight) {
-		r = e->waiting.head;
-		list_unlink(&e->waiting, r);
+	while ((it = sched_next(e->sched, now))) {
+		struct request *r = (struct request *)(void *)
+			((char *)it - offsetof(struct request, item));
+
 		start(e, r);
 	}
 }
 
+/* Sends r back to the head of its queue for another attempt. */
+static void requeue(struct engine *e, struct request *r, int64_t delay_ms)
+{
+	int64_t now = clock_now_us();
+
+	stop_transfer(e, r);
+	r->eng_state = ENG_WAITING;
+	r->retrying = false;
+	r->enqueued_us = now;
+	e->stats.retries++;
+	sched_requeue(e->sched, &r->item, now + delay_ms * 1000, now);
+}
+
+static void queue_for(struct engine *e, struct request *r,
+                      struct sched_queue **ret)
+{
+	const struct config *cfg = e->cfg;
+	const struct destination *dst = &r->target.dest;
+	struct sched_dest_limits dl;
+	struct sched_limits ql;
+	struct limits lim;
+	struct sched_dest *d;
+	bool by_cred;
+
+	*ret = NULL;
+	config_limits_for(cfg, dst->host, dst->port, &lim);
+	dl = (struct sched_dest_limits){
+		.aggregate_rps = lim.aggregate_rps,
+		.aggregate_burst = lim.burst,
+		.aggregate_concurrency = lim.aggregate_concurrency,
+		.weight = lim.weight,
+	};
+	d = sched_dest_get(e->sched, r->dest_key, &dl);
+	if (!d)
+		return;
+	ql = (struct sched_limits){
+		.rps = lim.rps,
+		.burst = lim.burst,
+		.concurrency = lim.concurrency,
+		.max_queued = lim.max_queued,
+		.weight = lim.weight,
+	};
+	by_cred = r->has_cred && cfg->defaults.queue_by == QUEUE_BY_CREDENTIAL;
+	if (by_cred && cfg->n_keys > 0) {
+		char shown[CRED_DISPLAY_LEN + 1];
+
+		cred_display(r->cred, shown);
+		for (size_t i = 0; i < cfg->n_keys; i++)
+			if (strcmp(cfg->keys[i].hash, shown) == 0)
+				ql.weight = cfg->keys[i].weight;
+	}
+	*ret = sched_queue_get(e->sched, d, r->cred, by_cred ? CRED_HASH_LEN : 0,
+	                       &ql);
+}
+
 static void on_submit(struct engine *e, struct request *r)
 {
+	struct sched_queue *q;
 	bool cancelled;
+	int64_t now = clock_now_us();
 
 	request_ref(r); /* the engine's own reference */
 	r->engine = e;
 	r->eng_state = ENG_NONE;
+	e->stats.requests++;
 	pthread_mutex_lock(&r->lock);
 	cancelled = r->cancelled;
 	pthread_mutex_unlock(&r->lock);
@@ -431,17 +505,23 @@ static void on_submit(struct engine *e, struct request *r)
 		release(e, r);
 		return;
 	}
-	if (heap_push(&e->timers, &r->timer, r->deadline) < 0) {
+	queue_for(e, r, &q);
+	if (!q || heap_push(&e->timers, &r->timer, r->deadline) < 0) {
 		fail(e, r, 503, "overloaded", "out of memory");
 		release(e, r);
 		return;
 	}
-	if (e->n_running < e->cfg->max_in_flight) {
-		start(e, r);
+	r->enqueued_us = now;
+	if (sched_enqueue(e->sched, q, &r->item, now) < 0) {
+		e->stats.queue_full++;
+		fail(e, r, 503, "queue_full",
+		     "too many requests are waiting for this destination; "
+		     "try again later");
+		release(e, r);
 		return;
 	}
 	r->eng_state = ENG_WAITING;
-	list_push(&e->waiting, r);
+	list_push(&e->held, r);
 }
 
 static void on_unpause(struct engine *e, struct request *r)
@@ -507,73 +587,58 @@ static void fire_timers(struct engine *e, int64_t now)
 		/* A response that has begun is not cut short. */
 		if (!waiting)
 			continue;
+		e->stats.timeouts++;
 		fail(e, r, 504, "timeout",
-		     "no response from upstream before the deadline");
+		     r->attempts ? "no final response from upstream before "
+		                   "the deadline"
+		                 : "the request waited in its queue until "
+		                   "the deadline");
 		release(e, r);
-	}
-}
-
-static bool is_tls_error(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_USE_SSL_FAILED:
-		return true;
-	default:
-		return false;
 	}
 }
 
 static void on_done(struct engine *e, struct request *r, CURLcode rc)
 {
-	char msg[DEST_HOST_MAX + CURL_ERROR_SIZE + 128];
-	const char *host = r->target.dest.host;
+	bool no_answer;
 
-	if (rc == CURLE_OK) {
+	if (r->retrying) {
+		/* The answer was read for its status only; go again. */
+		requeue(e, r, r->retry_delay_ms);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	no_answer = r->phase == REQ_WAITING;
+	if (rc == CURLE_OK && !no_answer)
+		r->body_done = true;
+	pthread_mutex_unlock(&r->lock);
+
+	if (rc == CURLE_OK && !no_answer) {
+		touch(e, r);
+	} else if (no_answer) {
+		/* Nothing reached the client: a failure may be retried. */
+		if (!(r->denied && rc == CURLE_COULDNT_CONNECT) &&
+		    rc != CURLE_OK && want_retry(e, r, 0, -1)) {
+			requeue(e, r, r->retry_delay_ms);
+			return;
+		}
+		if (rc == CURLE_OK) {
+			fail(e, r, 502, "upstream_error",
+			     "upstream sent no response");
+		} else {
+			char msg[DEST_HOST_MAX + CURL_ERROR_SIZE + 128];
+			const char *code;
+			unsigned st = upstream_failure(r, rc, &code, msg,
+			                               sizeof(msg));
+
+			fail(e, r, st, code, msg);
+		}
+	} else {
+		/* The body broke off: the client sees the stream end badly. */
 		pthread_mutex_lock(&r->lock);
-		if (r->phase == REQ_WAITING)
-			request_fail_locked(r, 502, "upstream_error",
-			                    "upstream sent no response");
-		else
-			r->body_done = true;
+		r->body_error = true;
+		r->body_done = true;
 		pthread_mutex_unlock(&r->lock);
 		touch(e, r);
-	} else if (r->denied && rc == CURLE_COULDNT_CONNECT) {
-		snprintf(msg, sizeof(msg),
-		         "destination '%s' resolves to a denied address",
-		         host);
-		fail(e, r, 403, "destination_denied", msg);
-	} else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
-		snprintf(msg, sizeof(msg), "dns lookup of '%s' failed", host);
-		fail(e, r, 502, "upstream_dns", msg);
-	} else if (rc == CURLE_COULDNT_CONNECT) {
-		snprintf(msg, sizeof(msg), "connect to '%s' port %u failed: %s",
-		         host, r->target.dest.port, r->err_buf);
-		fail(e, r, 502, "upstream_connect", msg);
-	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(msg, sizeof(msg), "upstream '%s' timed out: %s",
-		         host, r->err_buf);
-		fail(e, r, 502, "upstream_timeout", msg);
-	} else if (is_tls_error(rc)) {
-		snprintf(msg, sizeof(msg), "tls with '%s' failed: %s", host,
-		         r->err_buf);
-		fail(e, r, 502, "upstream_tls", msg);
-	} else {
-		snprintf(msg, sizeof(msg), "upstream '%s' failed: %s", host,
-		         r->err_buf[0] ? r->err_buf : curl_easy_strerror(rc));
-		fail(e, r, 502, "upstream_error", msg);
 	}
 	release(e, r);
 }
@@ -596,17 +661,145 @@ static void read_done(struct engine *e)
 
 static void fail_all(struct engine *e)
 {
-	struct list *lists[] = { &e->waiting, &e->running };
+	while (e->held.head) {
+		struct request *r = e->held.head;
 
-	for (size_t i = 0; i < 2; i++) {
-		while (lists[i]->head) {
-			struct request *r = lists[i]->head;
-
-			fail(e, r, 503, "shutting_down",
-			     "the proxy is shutting down");
-			release(e, r);
-		}
+		fail(e, r, 503, "shutting_down", "the proxy is shutting down");
+		release(e, r);
 	}
+}
+
+/* --- /queues --- */
+
+struct snap_ctx {
+	json_t *list;
+	int64_t now;
+};
+
+static void snap_queue(const struct sched_queue_info *qi, void *arg)
+{
+	struct snap_ctx *sc = arg;
+	char key[CRED_DISPLAY_LEN + 1];
+	json_t *o;
+	int64_t paused = qi->paused_until > sc->now
+	                 ? (qi->paused_until - sc->now + 999) / 1000 : 0;
+
+	if (qi->key_len)
+		cred_display(qi->key, key);
+	o = json_pack("{s:s, s:s?, s:f, s:i, s:i, s:i, s:o, s:o, s:i, s:i, "
+	              "s:I, s:I}",
+	              "destination", qi->dest,
+	              "key", qi->key_len ? key : NULL,
+	              "rps", qi->rps,
+	              "concurrency", (json_int_t)qi->concurrency,
+	              "burst", (json_int_t)qi->burst,
+	              "weight", (json_int_t)qi->weight,
+	              "learned_rps", qi->rps_learned > 0
+	                             ? json_real(qi->rps_learned)
+	                             : json_null(),
+	              "learned_concurrency", qi->concurrency_learned
+	                             ? json_integer(qi->concurrency_learned)
+	                             : json_null(),
+	              "waiting", (json_int_t)qi->waiting,
+	              "in_flight", (json_int_t)qi->in_flight,
+	              "paused_ms", (json_int_t)paused,
+	              "idle_ms", (json_int_t)((sc->now - qi->last_active) /
+	                                      1000));
+	if (o)
+		json_array_append_new(sc->list, o);
+}
+
+static char *snapshot(struct engine *e)
+{
+	struct snap_ctx sc = { json_array(), clock_now_us() };
+	json_t *root;
+	char *s;
+
+	if (!sc.list)
+		return NULL;
+	sched_foreach(e->sched, snap_queue, &sc);
+	root = json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:o}",
+	                 "queues", (json_int_t)sched_n_queues(e->sched),
+	                 "waiting", (json_int_t)sched_queued(e->sched),
+	                 "in_flight", (json_int_t)sched_in_flight(e->sched),
+	                 "requests", (json_int_t)e->stats.requests,
+	                 "attempts", (json_int_t)e->stats.attempts,
+	                 "retries", (json_int_t)e->stats.retries,
+	                 "queue_full", (json_int_t)e->stats.queue_full,
+	                 "learn_bad_values", (json_int_t)e->stats.learn_bad,
+	                 "list", sc.list);
+	if (!root)
+		return NULL;
+	s = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	return s;
+}
+
+static void answer_snapshot(struct engine *e)
+{
+	char *s;
+
+	if (!atomic_load(&e->snap_wanted))
+		return;
+	s = snapshot(e);
+	pthread_mutex_lock(&e->snap_lock);
+	free(e->snap_result);
+	e->snap_result = s;
+	e->snap_ready = true;
+	atomic_store(&e->snap_wanted, false);
+	pthread_cond_broadcast(&e->snap_cond);
+	pthread_mutex_unlock(&e->snap_lock);
+}
+
+char *engine_queues_json(struct engine *e)
+{
+	struct timespec until;
+	char *s = NULL;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&e->snap_lock);
+	/* One snapshot at a time: wait for an earlier asker to finish. */
+	while (e->snap_busy)
+		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
+		                           &until) != 0)
+			goto out;
+	e->snap_busy = true;
+	e->snap_ready = false;
+	atomic_store(&e->snap_wanted, true);
+	pthread_mutex_unlock(&e->snap_lock);
+	curl_multi_wakeup(e->multi);
+	pthread_mutex_lock(&e->snap_lock);
+	while (!e->snap_ready)
+		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
+		                           &until) != 0)
+			break;
+	if (e->snap_ready) {
+		s = e->snap_result;
+		e->snap_result = NULL;
+	}
+	atomic_store(&e->snap_wanted, false);
+	e->snap_busy = false;
+	pthread_cond_broadcast(&e->snap_cond);
+out:
+	pthread_mutex_unlock(&e->snap_lock);
+	return s;
+}
+
+/* --- the loop --- */
+
+static int poll_timeout(const struct engine *e)
+{
+	struct heap_node *top = heap_top(&e->timers);
+	int64_t now = clock_now_us(), next = sched_next_wakeup(e->sched);
+	int64_t wait;
+
+	if (top && top->when * 1000 < next)
+		next = top->when * 1000;
+	if (next == INT64_MAX)
+		return 1000;
+	wait = next <= now ? 0 : (next - now + 999) / 1000;
+	return wait > 1000 ? 1000 : (int)wait;
 }
 
 static void *engine_main(void *arg)
@@ -615,22 +808,20 @@ static void *engine_main(void *arg)
 	int still;
 
 	for (;;) {
-		struct heap_node *top = heap_top(&e->timers);
-		int timeout = 1000;
 		bool stop;
 
-		if (top) {
-			int64_t d = top->when - clock_now_ms();
-
-			timeout = d < 0 ? 0 : d > 1000 ? 1000 : (int)d;
-		}
-		curl_multi_poll(e->multi, NULL, 0, timeout, NULL);
+		curl_multi_poll(e->multi, NULL, 0, poll_timeout(e), NULL);
 		take_inbox(e);
 		fire_timers(e, clock_now_ms());
 		curl_multi_perform(e->multi, &still);
 		read_done(e);
-		start_waiting(e);
+		dispatch(e);
 		flush_touched(e);
+		answer_snapshot(e);
+		if (clock_now_ms() >= e->next_collect) {
+			sched_collect(e->sched, clock_now_us());
+			e->next_collect = clock_now_ms() + 1000;
+		}
 
 		pthread_mutex_lock(&e->inbox_lock);
 		stop = e->stopping;
@@ -653,10 +844,16 @@ struct engine *engine_new(const struct config *cfg)
 		return NULL;
 	e->cfg = cfg;
 	pthread_mutex_init(&e->inbox_lock, NULL);
+	pthread_mutex_init(&e->snap_lock, NULL);
+	pthread_cond_init(&e->snap_cond, NULL);
+	if (getrandom(&e->rng, sizeof(e->rng), 0) != sizeof(e->rng) ||
+	    e->rng == 0)
+		e->rng = (uint64_t)clock_now_us() | 1;
+	e->sched = sched_new(cfg->max_in_flight, cfg->max_queued,
+	                     cfg->learn.idle_reset * 1000);
 	e->multi = curl_multi_init();
-	if (!e->multi) {
-		pthread_mutex_destroy(&e->inbox_lock);
-		free(e);
+	if (!e->multi || !e->sched) {
+		engine_free(e);
 		return NULL;
 	}
 	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS,
@@ -691,12 +888,21 @@ void engine_free(struct engine *e)
 {
 	if (!e)
 		return;
-	engine_stop(e);
-	take_inbox(e); /* nothing arrives once stopping; be sure */
+	if (e->multi) {
+		engine_stop(e);
+		take_inbox(e); /* nothing arrives once stopping; be sure */
+		fail_all(e);
+		flush_touched(e);
+	}
 	while (e->n_easy_pool > 0)
 		curl_easy_cleanup(e->easy_pool[--e->n_easy_pool]);
-	curl_multi_cleanup(e->multi);
+	if (e->multi)
+		curl_multi_cleanup(e->multi);
+	sched_free(e->sched);
 	heap_done(&e->timers);
+	free(e->snap_result);
+	pthread_cond_destroy(&e->snap_cond);
+	pthread_mutex_destroy(&e->snap_lock);
 	pthread_mutex_destroy(&e->inbox_lock);
 	free(e);
 }

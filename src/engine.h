@@ -38,6 +38,13 @@ void engine_cancel(struct engine *e, struct request *r);
 /* The front drained r's response buffer: resume a paused transfer. */
 void engine_unpause(struct engine *e, struct request *r);
 
+/*
+ * The live queue state as a JSON document (malloc'd; caller frees), or
+ * NULL when the engine did not answer within 2 s. Any thread but the
+ * engine's.
+ */
+char *engine_queues_json(struct engine *e);
+
 /* Requests the engine holds (waiting or running). Any thread. */
 unsigned engine_active(const struct engine *e);
 

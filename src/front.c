@@ -34,6 +34,7 @@
 #include "classify.h"
 #include "clock.h"
 #include "config.h"
+#include "cred.h"
 #include "engine.h"
 #include "front.h"
 #include "headers.h"
@@ -41,6 +42,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "request.h"
+#include "retry.h"
 
 /* MHD's per-connection pool; also the largest request header block. */
 #define FRONT_POOL_SIZE (32 * 1024)
@@ -62,6 +64,7 @@ struct front {
 	const struct config *cfg;
 	struct engine *engine;
 	struct MHD_Daemon *mhd;
+	unsigned char salt[CRED_SALT_LEN];
 
 	/* Disconnect watch: fd -> request while its connection sleeps. */
 	int watch_ep;
@@ -234,6 +237,19 @@ void front_watch_dispatch(struct front *f)
 
 /* --- responses --- */
 
+/* X-EZTHROTTLE-Attempts and -Queue-Ms, on every response the engine saw. */
+static void add_progress(struct MHD_Response *resp, const struct request *r)
+{
+	char v[32];
+
+	if (!r->submitted)
+		return;
+	snprintf(v, sizeof(v), "%u", r->attempts);
+	MHD_add_response_header(resp, "X-EZTHROTTLE-Attempts", v);
+	snprintf(v, sizeof(v), "%" PRId64, r->queue_us / 1000);
+	MHD_add_response_header(resp, "X-EZTHROTTLE-Queue-Ms", v);
+}
+
 static enum MHD_Result queue_error(struct request *r, unsigned status,
                                    const char *code, const char *msg)
 {
@@ -245,6 +261,7 @@ static enum MHD_Result queue_error(struct request *r, unsigned status,
 		return MHD_NO;
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
+	add_progress(resp, r);
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->sent_status = status;
@@ -378,10 +395,13 @@ static enum MHD_Result queue_upstream(struct front *f, struct request *r)
 		 * field on the wire, since parsers strip whitespace.
 		 */
 		if (!header_drop_response(p, nlen, conn) &&
+		    strcasecmp(p, "X-EZTHROTTLE-Attempts") != 0 &&
+		    strcasecmp(p, "X-EZTHROTTLE-Queue-Ms") != 0 &&
 		    MHD_add_response_header(resp, p, *v ? v : " ") != MHD_YES)
 			log_debug("response field dropped name='%s'", p);
 		p = v + strlen(v) + 1;
 	}
+	add_progress(resp, r);
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	r->sent_status = r->status;
@@ -644,6 +664,70 @@ static void on_body(struct front *f, struct request *r, const char *data,
 		fail_front(r, 503, "overloaded", "out of memory");
 }
 
+static const char *lookup(struct request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/*
+ * The queue identity and the per-request controls (X-EZTHROTTLE-*
+ * headers). -EINVAL with a message for the client when a control is bad.
+ */
+static int classify(struct front *f, struct request *r, char *msg,
+                    size_t size)
+{
+	const struct config *cfg = f->cfg;
+	const char *v;
+	bool idempotent;
+
+	destination_format(&r->target.dest, r->dest_key, sizeof(r->dest_key));
+	for (size_t i = 0; i < cfg->defaults.n_key_headers; i++) {
+		v = lookup(r, cfg->defaults.key_headers[i]);
+		if (v) {
+			cred_hash(f->salt, v, strlen(v), r->cred);
+			r->has_cred = true;
+			break;
+		}
+	}
+
+	r->deadline = r->t_arrival + cfg->sync_timeout;
+	v = lookup(r, "X-EZTHROTTLE-TIMEOUT");
+	if (v) {
+		char *end;
+		double secs;
+
+		errno = 0;
+		secs = strtod(v, &end);
+		end += strspn(end, " \t");
+		if (errno || end == v || *end || !(secs > 0) ||
+		    secs > 86400 * 365) {
+			snprintf(msg, size, "X-EZTHROTTLE-TIMEOUT must be a "
+			         "number of seconds > 0");
+			return -EINVAL;
+		}
+		r->deadline = r->t_arrival + (int64_t)(secs * 1000 + 0.5);
+	}
+
+	idempotent = retry_method_idempotent(r->method) ||
+	             lookup(r, "X-EZTHROTTLE-IDEMPOTENT-KEY") ||
+	             lookup(r, "Idempotency-Key");
+	retry_rules_init(&r->rules, cfg->retry.max_retries, cfg->retry.on,
+	                 cfg->retry.n_on, idempotent);
+	v = lookup(r, "X-EZTHROTTLE-MAX-RETRIES");
+	if (v && retry_parse_max(v, &r->rules.max_retries) < 0) {
+		snprintf(msg, size, "X-EZTHROTTLE-MAX-RETRIES must be an "
+		         "integer from 0 to 1000");
+		return -EINVAL;
+	}
+	v = lookup(r, "X-EZTHROTTLE-RETRY-ON");
+	if (v && retry_parse_on(v, &r->rules) < 0) {
+		snprintf(msg, size, "X-EZTHROTTLE-RETRY-ON must be a list of "
+		         "status codes such as '429,503'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static enum MHD_Result on_final(struct front *f, struct request *r)
 {
 	char msg[128];
@@ -654,9 +738,10 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 		         f->cfg->max_body);
 		return queue_error(r, 413, "body_too_large", msg);
 	}
+	if (classify(f, r, msg, sizeof(msg)) < 0)
+		return queue_error(r, 400, "bad_request", msg);
 	if (build_upstream_headers(r) < 0)
 		return queue_error(r, 503, "overloaded", "out of memory");
-	r->deadline = r->t_arrival + f->cfg->sync_timeout;
 
 	pthread_mutex_lock(&r->lock);
 	r->phase = REQ_WAITING;
@@ -782,7 +867,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --- lifecycle --- */
 
-struct front *front_new(const struct config *cfg, struct engine *e)
+struct front *front_new(const struct config *cfg, struct engine *e,
+                        const unsigned char *salt)
 {
 	struct front *f;
 	struct rlimit rl;
@@ -790,6 +876,7 @@ struct front *front_new(const struct config *cfg, struct engine *e)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
+	memcpy(f->salt, salt, CRED_SALT_LEN);
 	f->cfg = cfg;
 	f->engine = e;
 	f->watch_ep = -1;

@@ -20,8 +20,12 @@ struct request;
 
 struct front;
 
-/* A new front. cfg and e must outlive it. NULL on error. */
-struct front *front_new(const struct config *cfg, struct engine *e);
+/*
+ * A new front. cfg and e must outlive it; salt (CRED_SALT_LEN bytes) keys
+ * the credential hashes and is copied. NULL on error.
+ */
+struct front *front_new(const struct config *cfg, struct engine *e,
+                        const unsigned char *salt);
 
 /* Starts MHD's thread. 0 or negative errno. */
 int front_start(struct front *f);

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "cidr.h"
 #include "clock.h"
 #include "config.h"
+#include "cred.h"
 #include "engine.h"
 #include "front.h"
 #include "listener.h"
@@ -330,7 +332,8 @@ static int start(struct sluiced *d)
 {
 	const struct config *cfg = d->cfg;
 	char proxy_addr[NETADDR_STRLEN], admin_addr[NETADDR_STRLEN];
-	int pfd, afd;
+	unsigned char salt[CRED_SALT_LEN];
+	int pfd, afd, r;
 
 	pfd = netaddr_listen(cfg->listen, LISTEN_BACKLOG);
 	if (pfd < 0) {
@@ -348,8 +351,18 @@ static int start(struct sluiced *d)
 	netaddr_local(pfd, proxy_addr, sizeof(proxy_addr));
 	netaddr_local(afd, admin_addr, sizeof(admin_addr));
 
+	r = cred_salt_load(cfg->state_dir, salt);
+	if (r < 0) {
+		close(pfd);
+		close(afd);
+		errno = -r;
+		log_error_errno("cannot read or create the salt in '%s'",
+		                cfg->state_dir);
+		return -1;
+	}
 	d->engine = engine_new(cfg);
-	d->front = d->engine ? front_new(cfg, d->engine) : NULL;
+	d->front = d->engine ? front_new(cfg, d->engine, salt) : NULL;
+	OPENSSL_cleanse(salt, sizeof(salt));
 	if (!d->front) {
 		close(pfd);
 		close(afd);
@@ -357,7 +370,7 @@ static int start(struct sluiced *d)
 		return -1;
 	}
 	d->listener = listener_new(cfg, pfd, d->front);
-	d->admin = admin_start(cfg, afd);
+	d->admin = admin_start(cfg, afd, d->engine);
 	if (!d->listener || !d->admin) {
 		log_error("cannot set up the listeners");
 		return -1;

@@ -22,7 +22,10 @@
 #include <sys/socket.h>
 
 #include "classify.h"
+#include "cred.h"
 #include "heap.h"
+#include "retry.h"
+#include "sched.h"
 
 struct MHD_Connection;
 struct curl_slist;
@@ -82,10 +85,18 @@ struct request {
 	uint64_t sent_bytes;         /* front: body bytes given to MHD */
 	int64_t t_arrival;           /* monotonic ms */
 	int64_t deadline;            /* monotonic ms */
+	char dest_key[DEST_HOST_MAX + 32]; /* "scheme://host:port" */
+	unsigned char cred[CRED_HASH_LEN]; /* keyed hash of the credential */
+	bool has_cred;
+	struct retry_rules rules;
 
 	/* Engine-private. */
 	struct engine *engine;
+	struct sched_item item;      /* place in its queue */
 	void *easy;                  /* CURL * while running */
+	int64_t enqueued_us;         /* when it last entered its queue */
+	bool retrying;               /* this attempt's answer is discarded */
+	int64_t retry_delay_ms;
 	struct heap_node timer;
 	struct request *eng_prev, *eng_next; /* engine wait or run list */
 	struct request *touch_next;  /* engine: fronts to wake */
@@ -109,6 +120,8 @@ struct request {
 	bool body_done;
 	bool body_error;             /* transfer broke after headers */
 	bool paused;                 /* transfer paused: buffer full */
+	unsigned attempts;           /* upstream attempts so far */
+	int64_t queue_us;            /* time spent queued, all attempts */
 	unsigned err_status;
 	const char *err_code;
 	char *err_msg;

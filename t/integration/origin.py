@@ -33,6 +33,21 @@ headers, Content-Length included, no body):
   /drip/N?interval=MS N chunks "data: i\\n\\n" (chunked, text/event-stream),
                       one every MS milliseconds (default 100)
   /close              closes the connection without answering
+  /reply/NNN?n=v&n=v  status NNN, each query pair a response header (like
+                      /headers) except _ms=MS (wait MS milliseconds first)
+                      and _group=G (count the request in group G, below);
+                      JSON body {"status": NNN}
+  /seq/NAME?codes=C1,C2,...&retry_after=S
+                      the i-th arrival for NAME gets status Ci (the last
+                      code repeats); with retry_after, every answer that
+                      is not 2xx carries "Retry-After: S"; JSON body
+                      {"name", "n" (1-based arrival number), "status"}
+  /groups/G           200, JSON {"now", "max", "count"}: requests of
+                      group G in progress now, the most ever in progress
+                      at once, how many there were (read it directly, not
+                      through the proxy).  A request leaves its group
+                      before its answer is written, so an answer the proxy
+                      has read is never counted as in progress.
   anything else       404, JSON
 
 Request bodies are read whatever the path (Content-Length or chunked), so
@@ -58,6 +73,9 @@ http.client._MAXHEADERS = 1000
 LOG_LOCK = threading.Lock()
 LOG_FILE = None
 ECHO_BODY_MAX = 65536
+SEQ_LOCK = threading.Lock()
+SEQ_COUNT = {}          # /seq/NAME: arrivals so far, by NAME
+GROUPS = {}             # /reply/...?_group=G: {"now", "max", "count"}
 CHUNK = 65536
 
 
@@ -208,11 +226,57 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.answer_chunked(pieces, "text/event-stream", interval)
             elif path == "/close":
                 self.close_connection = True
+            elif path.startswith("/reply/"):
+                self.reply(int(arg), query)
+            elif path.startswith("/seq/"):
+                self.seq(arg, q)
+            elif path.startswith("/groups/"):
+                with SEQ_LOCK:
+                    g = dict(GROUPS.get(arg, {"now": 0, "max": 0,
+                                              "count": 0}))
+                self.answer_json(200, g)
             else:
                 self.answer_json(404, {"error": "no_such_script",
                                        "path": path})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def reply(self, status, query):
+        ms, group, headers = 0, None, []
+        for name, value in query:
+            if name == "_ms":
+                ms = int(value)
+            elif name == "_group":
+                group = value
+            else:
+                headers.append((name, value))
+        if group is not None:
+            with SEQ_LOCK:
+                g = GROUPS.setdefault(group, {"now": 0, "max": 0,
+                                              "count": 0})
+                g["now"] += 1
+                g["count"] += 1
+                g["max"] = max(g["max"], g["now"])
+        try:
+            if ms:
+                time.sleep(ms / 1000.0)
+        finally:
+            if group is not None:
+                with SEQ_LOCK:
+                    GROUPS[group]["now"] -= 1
+        self.answer_json(status, {"status": status}, headers)
+
+    def seq(self, name, q):
+        codes = [int(c) for c in q.get("codes", "200").split(",")]
+        with SEQ_LOCK:
+            n = SEQ_COUNT.get(name, 0) + 1
+            SEQ_COUNT[name] = n
+        status = codes[min(n, len(codes)) - 1]
+        headers = []
+        if "retry_after" in q and not 200 <= status < 300:
+            headers.append(("Retry-After", q["retry_after"]))
+        self.answer_json(status, {"name": name, "n": n, "status": status},
+                         headers)
 
     def send_bytes(self, n, seed):
         data = prng_bytes(n, seed)

@@ -1,0 +1,126 @@
+/*
+ * learn.h - rate-limit signals from the header fields of one response.
+ *
+ * The engine calls learn_init(), then learn_field() for each response
+ * field in order, then learn_finish(); the public fields of struct
+ * learn_signals then say what the upstream asked for. Nothing here knows
+ * the configuration: the engine ignores the sources it has switched off
+ * (rps and concurrency: learn.ezthrottle_headers; retry_after_ms:
+ * learn.retry_after; pause_ms: learn.ratelimit_headers) and clamps with
+ * learn_clamp_rps() / learn_clamp_concurrency(). Wall-clock time is passed
+ * in (Unix milliseconds) for HTTP-dates and epoch resets. No allocation.
+ *
+ * Fields understood (names case-insensitive):
+ *   X-EZTHROTTLE-RPS, X-EZTHROTTLE-MAX-CONCURRENT, Retry-After;
+ *   X-RateLimit-Remaining + X-RateLimit-Reset (also X-Rate-Limit-*, and
+ *   the -Requests / -Tokens pairs: X-RateLimit-Remaining-Requests with
+ *   X-RateLimit-Reset-Requests);
+ *   RateLimit-Remaining + RateLimit-Reset (early IETF drafts);
+ *   RateLimit: limit=10, remaining=0, reset=5 (one dictionary);
+ *   RateLimit: "name";r=0;t=30 with RateLimit-Policy: "name";q=100;w=60
+ *   (recent drafts; without t, the named policy's window w is the pause).
+ * A quota with nothing remaining and a known reset gives a pause; when
+ * several do, the longest wins.
+ */
+#ifndef SLUICE_LEARN_H
+#define SLUICE_LEARN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LEARN_MAX_CONCURRENCY 1000000    /* largest value parsed */
+#define LEARN_MAX_POLICIES 8             /* RateLimit-Policy items kept */
+
+/* A remaining-count / reset pair: private to learn.c. */
+struct learn_pair {
+	int64_t remaining;           /* -1 absent */
+	int64_t reset_ms;            /* delay from now, -1 absent */
+};
+
+struct learn_signals {
+	double rps;                  /* X-EZTHROTTLE-RPS, 0 absent */
+	unsigned concurrency;        /* X-EZTHROTTLE-MAX-CONCURRENT, 0 absent */
+	int64_t retry_after_ms;      /* Retry-After as a delay, -1 absent */
+	int64_t pause_ms;            /* from rate-limit fields, -1 none */
+	unsigned bad;                /* unparsable values seen (ignored) */
+
+	/* Private accumulators, combined by learn_finish(). */
+	struct learn_pair x;         /* X-RateLimit-{Remaining,Reset} */
+	struct learn_pair x_req;     /* ...-Requests */
+	struct learn_pair x_tok;     /* ...-Tokens */
+	struct learn_pair ietf;      /* RateLimit-{Remaining,Reset} */
+	struct learn_pair dict;      /* RateLimit: remaining=, reset= */
+	int64_t list_pause_ms;       /* RateLimit: ...;r=0;t=N, -1 none */
+	/* RateLimit items with r=0 but no t, by name hash. */
+	uint64_t want[LEARN_MAX_POLICIES];
+	unsigned n_want;
+	/* RateLimit-Policy items: name hash and window w (ms). */
+	uint64_t policy[LEARN_MAX_POLICIES];
+	int64_t policy_w_ms[LEARN_MAX_POLICIES];
+	unsigned n_policy;
+};
+
+/* Sets every signal to absent. */
+void learn_init(struct learn_signals *ls);
+
+/*
+ * Takes one response field: name is (name, name_len), value a
+ * NUL-terminated field value. Unknown fields are ignored; unparsable values
+ * of known ones increment ls->bad and are otherwise ignored. A field given
+ * twice: the later value wins (RateLimit and RateLimit-Policy add up).
+ */
+void learn_field(struct learn_signals *ls, const char *name, size_t name_len,
+                 const char *value, int64_t now_unix_ms);
+
+/* Combines the rate-limit fields into ls->pause_ms. May be called again. */
+void learn_finish(struct learn_signals *ls, int64_t now_unix_ms);
+
+/*
+ * X-EZTHROTTLE-RPS: a decimal > 0 ("10", "0.5", "2.50"), optional
+ * surrounding whitespace. No sign, exponent, hex, inf or nan.
+ * 0, -EINVAL or -ERANGE (not finite).
+ */
+int learn_parse_rps(const char *s, double *ret);
+
+/*
+ * X-EZTHROTTLE-MAX-CONCURRENT: an integer 1..LEARN_MAX_CONCURRENCY,
+ * optional surrounding whitespace. 0, -EINVAL or -ERANGE.
+ */
+int learn_parse_concurrency(const char *s, unsigned *ret);
+
+/*
+ * Retry-After (RFC 9110 section 10.2.3): delta-seconds (a fraction is
+ * tolerated and rounded up to the millisecond; more than 2^31 s counts as
+ * 2^31 s) or an HTTP-date in any of its three forms (section 5.6.7).
+ * Writes the delay from now in ms; a date in the past gives 0.
+ * 0 or -EINVAL.
+ */
+int learn_parse_retry_after(const char *s, int64_t now_unix_ms,
+                            int64_t *ret_ms);
+
+/*
+ * An HTTP-date: IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", rfc850-date
+ * "Sunday, 06-Nov-94 08:49:37 GMT" (two-digit year: the nearest year not
+ * more than 50 years after now) or asctime "Sun Nov  6 08:49:37 1994".
+ * Writes Unix milliseconds. 0 or -EINVAL.
+ */
+int learn_parse_http_date(const char *s, int64_t now_unix_ms,
+                          int64_t *ret_unix_ms);
+
+/*
+ * X-RateLimit-Reset / RateLimit-Reset: a non-negative number, maybe
+ * fractional, told apart by size: >= 10^12 is Unix milliseconds, >= 10^9
+ * Unix seconds (GitHub), else seconds from now. A Go duration ("1m30s",
+ * "6m0s", "250ms", as OpenAI sends) is also read as a delay. Writes the
+ * delay from now in ms, rounded up; an epoch in the past gives 0.
+ * 0, -EINVAL or -ERANGE (beyond year 9999).
+ */
+int learn_parse_reset(const char *s, int64_t now_unix_ms, int64_t *ret_ms);
+
+/* v limited to [min, max]. */
+double learn_clamp_rps(double v, double min, double max);
+
+/* v limited to [1, max] (max 0 counts as 1). */
+unsigned learn_clamp_concurrency(unsigned v, unsigned max);
+
+#endif

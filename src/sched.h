@@ -1,0 +1,173 @@
+/*
+ * sched.h - queues, destinations, pacing, concurrency caps and fairness.
+ *
+ * A queue (destination x credential) holds waiting items in FIFO order and
+ * has a rate (GCRA, virtual scheduling), a burst, a concurrency cap and a
+ * pause-until time. A destination groups queues and may add aggregate
+ * limits shared by all of them; the scheduler as a whole has a global cap
+ * on items in flight.
+ *
+ * A queue is ready when it has an item it may dispatch now under its own
+ * limits; ready queues of a destination take turns by deficit round robin
+ * (quantum = weight), and destinations whose aggregate limits allow a
+ * dispatch take turns the same way for the global cap. A queue or
+ * destination waiting for time sits in a timer heap; one waiting for a
+ * completion waits for sched_done(). Nothing polls: every operation is
+ * O(1) plus O(log n) for a timer, in the number of queues and items.
+ *
+ * Time is passed in by the caller (monotonic microseconds), so the whole
+ * module is testable without sleeping. Not thread-safe: one owner thread.
+ */
+#ifndef SLUICE_SCHED_H
+#define SLUICE_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap.h"
+
+#define SCHED_KEY_MAX 64             /* bytes of a queue's key */
+
+struct sched;
+struct sched_queue;
+struct sched_dest;
+
+/* Embedded in whatever is scheduled (a request). */
+struct sched_item {
+	struct sched_item *prev, *next;
+	struct sched_queue *q;       /* set by sched_enqueue */
+	int64_t not_before;          /* us; 0 = at once (retries set it) */
+};
+
+/* Limits of a queue, as configured. */
+struct sched_limits {
+	double rps;                  /* > 0 */
+	unsigned burst;              /* >= 1 */
+	unsigned concurrency;        /* >= 1 */
+	unsigned max_queued;         /* >= 1, waiting items */
+	unsigned weight;             /* >= 1, DRR quantum */
+};
+
+/* Limits shared by all queues of a destination. */
+struct sched_dest_limits {
+	double aggregate_rps;        /* 0 = none */
+	unsigned aggregate_burst;    /* >= 1 when aggregate_rps > 0 */
+	unsigned aggregate_concurrency; /* 0 = none */
+	unsigned weight;             /* >= 1, DRR quantum among dests */
+};
+
+/*
+ * A new scheduler: at most max_in_flight items dispatched and not done,
+ * at most max_queued items waiting in all queues together; learned limits
+ * of a queue idle for idle_reset_us are forgotten. NULL on OOM.
+ */
+struct sched *sched_new(unsigned max_in_flight, unsigned max_queued,
+                        int64_t idle_reset_us);
+
+/* Frees everything. Items still queued are simply forgotten. NULL ok. */
+void sched_free(struct sched *s);
+
+/*
+ * The destination named key (NUL-terminated), created with lim when new.
+ * NULL on OOM. Valid until the destination has no queues and is collected
+ * by sched_collect().
+ */
+struct sched_dest *sched_dest_get(struct sched *s, const char *key,
+                                  const struct sched_dest_limits *lim);
+
+/*
+ * The queue of d with the given key (key_len <= SCHED_KEY_MAX bytes),
+ * created with lim when new. NULL on OOM. A queue lives while it has
+ * waiting or in-flight items, then until sched_collect() drops it.
+ */
+struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
+                                    const void *key, size_t key_len,
+                                    const struct sched_limits *lim);
+
+/*
+ * Appends it to q. -ENOBUFS when q or the whole scheduler is full (the
+ * item is not queued).
+ */
+int sched_enqueue(struct sched *s, struct sched_queue *q,
+                  struct sched_item *it, int64_t now);
+
+/*
+ * Puts a dispatched item back at the head of its queue (a retry), not to
+ * be dispatched before not_before. Its in-flight slot is released as by
+ * sched_done(). Never refused: a retry was already admitted.
+ */
+void sched_requeue(struct sched *s, struct sched_item *it,
+                   int64_t not_before, int64_t now);
+
+/* Takes a waiting item out of its queue (client gone, deadline). */
+void sched_remove(struct sched *s, struct sched_item *it, int64_t now);
+
+/*
+ * The next item to dispatch now, or NULL when nothing may go now. The
+ * item leaves its queue and counts as in flight for its queue, its
+ * destination and the scheduler until sched_done() or sched_requeue().
+ */
+struct sched_item *sched_next(struct sched *s, int64_t now);
+
+/* A dispatched item of q finished: frees its in-flight slots. */
+void sched_done(struct sched *s, struct sched_queue *q, int64_t now);
+
+/*
+ * When sched_next() may next return something that it would not return
+ * now, if nothing else happens: the earliest timer, or INT64_MAX.
+ */
+int64_t sched_next_wakeup(const struct sched *s);
+
+/* Pauses q until the given time (429 + Retry-After and friends). */
+void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
+                 int64_t now);
+
+/*
+ * Learned limits (X-EZTHROTTLE-RPS / -MAX-CONCURRENT) of a queue or of a
+ * destination (then they apply to all its queues that learned nothing).
+ * rps <= 0 or concurrency 0 leaves that value as it is; learned values are
+ * forgotten only by idle_reset. They take effect for the next dispatch.
+ */
+void sched_learn_queue(struct sched *s, struct sched_queue *q, double rps,
+                       unsigned concurrency, int64_t now);
+void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
+                      unsigned concurrency, int64_t now);
+
+/* Replaces the configured limits (configuration reload). */
+void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
+                            const struct sched_limits *lim, int64_t now);
+
+/*
+ * Frees queues that have been empty and idle for idle_reset_us, and
+ * destinations left without queues. Cost proportional to what it frees.
+ */
+void sched_collect(struct sched *s, int64_t now);
+
+/* The destination q belongs to. */
+struct sched_dest *sched_queue_dest(const struct sched_queue *q);
+
+/* Counts. */
+unsigned sched_in_flight(const struct sched *s);
+unsigned sched_queued(const struct sched *s);
+size_t sched_n_queues(const struct sched *s);
+
+/* A read-only view of a queue, for /queues. */
+struct sched_queue_info {
+	const char *dest;            /* the destination's key */
+	const unsigned char *key;
+	size_t key_len;
+	double rps, rps_learned;     /* configured; learned (0: none) */
+	unsigned concurrency, concurrency_learned;
+	unsigned burst, weight;
+	unsigned waiting, in_flight;
+	int64_t paused_until;        /* us, 0 = not paused */
+	int64_t last_active;         /* us */
+};
+
+/* Calls fn for every queue. */
+void sched_foreach(const struct sched *s,
+                   void (*fn)(const struct sched_queue_info *, void *),
+                   void *arg);
+
+#endif

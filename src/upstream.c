@@ -1,0 +1,241 @@
+/*
+ * upstream.c - the libcurl side of a transfer: easy handle options,
+ * response header and body callbacks, and what a failed transfer means.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "engine.h"
+#include "request.h"
+#include "upstream.h"
+
+/* Response bytes buffered per request before the transfer is paused. */
+#define BODY_HIGH_WATER (256 * 1024)
+#define CONNECT_TIMEOUT_MS 30000
+
+static size_t header_cb(char *line, size_t size, size_t n, void *arg)
+{
+	struct request *r = arg;
+	size_t len = size * n;
+	const char *colon, *v, *end;
+	struct buf *h = &r->resp_headers;
+
+	if (r->status)
+		return len; /* trailers, after the body: not forwarded */
+	end = line + len;
+	while (end > line && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		/* A new status line: forget any 1xx block before it. */
+		h->len = h->off = 0;
+		r->n_resp_headers = 0;
+		return len;
+	}
+	if (end == line) {
+		long status = 0;
+
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200)
+			engine_on_headers(r, (unsigned)status);
+		return len;
+	}
+	if (*line == ' ' || *line == '\t') {
+		/* obs-fold: continue the previous value after one space. */
+		if (r->n_resp_headers == 0)
+			return len;
+		while (line < end && (*line == ' ' || *line == '\t'))
+			line++;
+		h->len--; /* drop the value's NUL */
+		if (buf_append(h, " ", 1) < 0 ||
+		    buf_append(h, line, (size_t)(end - line)) < 0 ||
+		    buf_append(h, "", 1) < 0)
+			return 0;
+		return len;
+	}
+	colon = memchr(line, ':', (size_t)(end - line));
+	if (!colon || colon == line)
+		return len; /* not a field; ignore it */
+	v = colon + 1;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (buf_append(h, line, (size_t)(colon - line)) < 0 ||
+	    buf_append(h, "", 1) < 0 ||
+	    buf_append(h, v, (size_t)(end - v)) < 0 ||
+	    buf_append(h, "", 1) < 0)
+		return 0;
+	r->n_resp_headers++;
+	return len;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct request *r = arg;
+	size_t len = size * n;
+	int err = 0;
+
+	if (r->retrying)
+		return len; /* this answer will not be used */
+	pthread_mutex_lock(&r->lock);
+	if (r->cancelled) {
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	if (buf_avail(&r->resp_body) >= BODY_HIGH_WATER) {
+		r->paused = true;
+		pthread_mutex_unlock(&r->lock);
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	err = buf_append(&r->resp_body, data, len);
+	pthread_mutex_unlock(&r->lock);
+	if (err < 0)
+		return 0;
+	engine_on_body(r);
+	return len;
+}
+
+static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
+                                   struct curl_sockaddr *a)
+{
+	struct request *r = arg;
+	const struct config *cfg = engine_config(r->engine);
+
+	if (cidr_list_match(&cfg->deny_destinations, &a->addr)) {
+		r->denied = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+int upstream_setup(CURL *c, struct request *r, const struct config *cfg)
+{
+	const struct target *t = &r->target;
+	char base[DEST_HOST_MAX + 32];
+	const char *path = t->path;
+	char *tmp = NULL;
+	CURLcode rc = CURLE_OK;
+
+	if (destination_format(&t->dest, base, sizeof(base) - 1) < 0)
+		return -EINVAL;
+	strcat(base, "/");
+	if (t->path_len == 0) {
+		path = "/";
+	} else if (path[0] == '?') {
+		if (asprintf(&tmp, "/%s", path) < 0)
+			return -ENOMEM;
+		path = tmp;
+	}
+
+#define SET(opt, val) \
+	do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
+	SET(CURLOPT_URL, base);
+	SET(CURLOPT_REQUEST_TARGET, path);
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_PATH_AS_IS, 1L);
+	SET(CURLOPT_PRIVATE, r);
+	SET(CURLOPT_HEADERFUNCTION, header_cb);
+	SET(CURLOPT_HEADERDATA, r);
+	SET(CURLOPT_WRITEFUNCTION, write_cb);
+	SET(CURLOPT_WRITEDATA, r);
+	SET(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	SET(CURLOPT_OPENSOCKETDATA, r);
+	SET(CURLOPT_ERRORBUFFER, r->err_buf);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	SET(CURLOPT_HTTPHEADER, r->up_headers);
+	if (cfg->tls.upstream_ca_file)
+		SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);
+	if (r->is_head) {
+		SET(CURLOPT_NOBODY, 1L);
+	} else if (strcmp(r->method, "GET") == 0 && r->body.len == 0) {
+		SET(CURLOPT_HTTPGET, 1L);
+	} else {
+		SET(CURLOPT_CUSTOMREQUEST, r->method);
+		if (r->body.len > 0 || strcmp(r->method, "POST") == 0 ||
+		    strcmp(r->method, "PUT") == 0 ||
+		    strcmp(r->method, "PATCH") == 0) {
+			SET(CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)r->body.len);
+			SET(CURLOPT_POSTFIELDS,
+			    r->body.data ? r->body.data : "");
+		}
+	}
+#undef SET
+	free(tmp);
+	return rc == CURLE_OK ? 0 : -EINVAL;
+}
+
+static bool is_tls_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_USE_SSL_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+unsigned upstream_failure(const struct request *r, int result,
+                          const char **ret_code, char *msg, size_t size)
+{
+	CURLcode rc = (CURLcode)result;
+	const char *host = r->target.dest.host;
+	const char *why = r->err_buf[0] ? r->err_buf : curl_easy_strerror(rc);
+
+	if (r->denied && rc == CURLE_COULDNT_CONNECT) {
+		snprintf(msg, size,
+		         "destination '%s' resolves to a denied address",
+		         host);
+		*ret_code = "destination_denied";
+		return 403;
+	} else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
+		snprintf(msg, size, "dns lookup of '%s' failed", host);
+		*ret_code = "upstream_dns";
+		return 502;
+	} else if (rc == CURLE_COULDNT_CONNECT) {
+		snprintf(msg, size, "connect to '%s' port %u failed: %s",
+		         host, r->target.dest.port, why);
+		*ret_code = "upstream_connect";
+		return 502;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(msg, size, "upstream '%s' timed out: %s",
+		         host, why);
+		*ret_code = "upstream_timeout";
+		return 502;
+	} else if (is_tls_error(rc)) {
+		snprintf(msg, size, "tls with '%s' failed: %s", host,
+		         why);
+		*ret_code = "upstream_tls";
+		return 502;
+	} else {
+		snprintf(msg, size, "upstream '%s' failed: %s", host,
+		         why);
+		*ret_code = "upstream_error";
+		return 502;
+	}
+}
+

@@ -1,0 +1,44 @@
+/*
+ * upstream.h - the libcurl side of one transfer.
+ *
+ * upstream_setup() arms an easy handle for a request: the exact request
+ * target, the filtered header list, the body, no proxy, deny-list checks
+ * at connect time. Its callbacks collect the response header block into
+ * the request and append body bytes to it (pausing the transfer when the
+ * client reads slower than the upstream writes), and report to the engine
+ * through the two hooks below. All of it runs on the engine thread.
+ */
+#ifndef SLUICE_UPSTREAM_H
+#define SLUICE_UPSTREAM_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+struct config;
+struct engine;
+struct request;
+
+/* Sets every option of c for r. 0 or negative errno. */
+int upstream_setup(CURL *c, struct request *r, const struct config *cfg);
+
+/*
+ * Why a transfer that got no usable response failed: returns the status
+ * for the client (403 or 502), sets *ret_code (static string) and writes a
+ * message for people into msg. result is the CURLcode.
+ */
+unsigned upstream_failure(const struct request *r, int result,
+                          const char **ret_code, char *msg, size_t size);
+
+/* Hooks implemented by the engine. */
+
+/* r's final (>= 200) response header block is complete. */
+void engine_on_headers(struct request *r, unsigned status);
+
+/* Body bytes for r's client were buffered. */
+void engine_on_body(struct request *r);
+
+/* The configuration the engine runs with. */
+const struct config *engine_config(const struct engine *e);
+
+#endif

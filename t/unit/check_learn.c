@@ -1,0 +1,814 @@
+/*
+ * check_learn.c - rate-limit signals: each parser on tables of good and bad
+ * values, HTTP-dates against timegm(), and whole responses through
+ * learn_field() / learn_finish().
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "learn.h"
+
+/* Check's ck_assert_*() costs a pipe write per success; loops use this. */
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) \
+			ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond); \
+	} while (0)
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* 2023-11-14 22:13:20 UTC: the wall clock of most tests. */
+#define NOW 1700000000000LL
+
+/* 1994-11-06 08:49:37 UTC, the RFC 9110 example date. */
+#define RFC_DATE 784111777000LL
+
+/* 2^31 seconds: the most a delta-seconds can mean. */
+#define DELTA_MAX_MS 2147483648000LL
+
+struct bad_case {
+	const char *s;
+	int err;                     /* expected negative errno */
+};
+
+START_TEST(test_rps_good)
+{
+	static const struct {
+		const char *s;
+		double v;
+	} good[] = {
+		{ "10", 10 },
+		{ "0.5", 0.5 },
+		{ "2.50", 2.5 },
+		{ "1", 1 },
+		{ "007", 7 },
+		{ "0.1", 0.1 },
+		{ "0.001", 0.001 },
+		{ "  3  ", 3 },
+		{ "\t1.25\t", 1.25 },
+		{ "10000", 10000 },
+		{ "123.456", 123.456 },
+		{ "0.000000000000000000001", 1e-21 },
+		{ "123456789012345678901234567890", 1.2345678901234568e29 },
+		{ "1.0000000000000000000000001", 1 },
+	};
+	size_t i;
+	double v;
+
+	for (i = 0; i < N_ELEMS(good); i++) {
+		v = -1;
+		if (learn_parse_rps(good[i].s, &v) != 0)
+			ck_abort_msg("'%s' rejected", good[i].s);
+		if (fabs(v - good[i].v) > fabs(good[i].v) * 1e-12)
+			ck_abort_msg("'%s' -> %.17g, want %.17g", good[i].s, v,
+			             good[i].v);
+	}
+}
+END_TEST
+
+START_TEST(test_rps_bad)
+{
+	static const char ten_400[] =
+		"1000000000000000000000000000000000000000000000000000000000"
+		"0000000000000000000000000000000000000000000000000000000000"
+		"0000000000000000000000000000000000000000000000000000000000"
+		"0000000000000000000000000000000000000000000000000000000000"
+		"0000000000000000000000000000000000000000000000000000000000"
+		"0000000000000000000000000000000000000000000000000000000000"
+		"0000000000000000000000000000000000000000000000000000000000";
+	static const struct bad_case bad[] = {
+		{ "", -EINVAL }, { " ", -EINVAL }, { "0", -EINVAL },
+		{ "0.0", -EINVAL }, { "000", -EINVAL }, { "-1", -EINVAL },
+		{ "-0.5", -EINVAL }, { "+1", -EINVAL }, { "1e3", -EINVAL },
+		{ "1E3", -EINVAL }, { "0x10", -EINVAL }, { "0X1p4", -EINVAL },
+		{ "inf", -EINVAL }, { "INF", -EINVAL }, { "infinity", -EINVAL },
+		{ "nan", -EINVAL }, { "NaN", -EINVAL }, { "1.", -EINVAL },
+		{ ".5", -EINVAL }, { "1.5x", -EINVAL }, { "1 2", -EINVAL },
+		{ "1,5", -EINVAL }, { "abc", -EINVAL }, { "1..2", -EINVAL },
+		{ "1.2.3", -EINVAL }, { "- 1", -EINVAL }, { "2 rps", -EINVAL },
+		{ "1\n", -EINVAL }, { ten_400, -ERANGE },
+	};
+	size_t i;
+	double v = 42;
+	int r;
+
+	for (i = 0; i < N_ELEMS(bad); i++) {
+		r = learn_parse_rps(bad[i].s, &v);
+		if (r != bad[i].err)
+			ck_abort_msg("'%.20s' -> %d, want %d", bad[i].s, r,
+			             bad[i].err);
+	}
+	/* Outputs are written only on success. */
+	ck_assert(v == 42);
+}
+END_TEST
+
+START_TEST(test_concurrency)
+{
+	static const struct {
+		const char *s;
+		unsigned v;
+	} good[] = {
+		{ "1", 1 }, { "2", 2 }, { " 4 ", 4 }, { "\t16", 16 },
+		{ "0001", 1 }, { "1024", 1024 }, { "1000000", 1000000 },
+	};
+	static const struct bad_case bad[] = {
+		{ "", -EINVAL }, { "0", -EINVAL }, { "00", -EINVAL },
+		{ "-1", -EINVAL }, { "+3", -EINVAL }, { "1.0", -EINVAL },
+		{ "2.5", -EINVAL }, { "4x", -EINVAL }, { "x", -EINVAL },
+		{ "0x10", -EINVAL }, { "1 2", -EINVAL }, { "1e3", -EINVAL },
+		{ "1000001", -ERANGE }, { "4294967297", -ERANGE },
+		{ "99999999999999999999999999", -ERANGE },
+	};
+	size_t i;
+	unsigned v;
+	int r;
+
+	for (i = 0; i < N_ELEMS(good); i++) {
+		v = 0;
+		ck_assert_msg(learn_parse_concurrency(good[i].s, &v) == 0 &&
+		              v == good[i].v, "'%s' -> %u", good[i].s, v);
+	}
+	for (i = 0; i < N_ELEMS(bad); i++) {
+		v = 7;
+		r = learn_parse_concurrency(bad[i].s, &v);
+		ck_assert_msg(r == bad[i].err && v == 7, "'%s' -> %d",
+		              bad[i].s, r);
+	}
+}
+END_TEST
+
+START_TEST(test_http_date_forms)
+{
+	static const struct {
+		const char *s;
+		int64_t now;
+		int64_t when;
+	} good[] = {
+		/* The three forms of RFC 9110 section 5.6.7. */
+		{ "Sun, 06 Nov 1994 08:49:37 GMT", NOW, RFC_DATE },
+		{ "Sunday, 06-Nov-94 08:49:37 GMT", NOW, RFC_DATE },
+		{ "Sun Nov  6 08:49:37 1994", NOW, RFC_DATE },
+		/* Names in any case; surrounding whitespace. */
+		{ "sun, 06 nov 1994 08:49:37 gmt", NOW, RFC_DATE },
+		{ "SUNDAY, 06-NOV-94 08:49:37 GMT", NOW, RFC_DATE },
+		{ "  Sun, 06 Nov 1994 08:49:37 GMT\t", NOW, RFC_DATE },
+		/* A wrong weekday is not checked. */
+		{ "Mon, 06 Nov 1994 08:49:37 GMT", NOW, RFC_DATE },
+		{ "Thu, 01 Jan 1970 00:00:00 GMT", NOW, 0 },
+		{ "Thu, 29 Feb 2024 12:00:00 GMT", NOW, 1709208000000LL },
+		{ "Tue, 29 Feb 2000 00:00:00 GMT", NOW, 951782400000LL },
+		{ "Fri, 31 Dec 9999 23:59:59 GMT", NOW, 253402300799000LL },
+		{ "Sun Nov 16 08:49:37 1994", NOW, RFC_DATE + 10 * 86400000LL },
+		/* A leap second is let through (it reads as :00 next). */
+		{ "Sat, 31 Dec 2016 23:59:60 GMT", NOW, 1483228800000LL },
+		/* Two-digit years: at most 50 years ahead of now (2023). */
+		{ "Thursday, 01-Jan-70 00:00:00 GMT", NOW, 3155760000000LL },
+		{ "Sunday, 01-Jan-73 00:00:00 GMT", NOW, 3250454400000LL },
+		{ "Tuesday, 01-Jan-74 00:00:00 GMT", NOW, 126230400000LL },
+		{ "Saturday, 01-Jan-80 00:00:00 GMT", NOW, 315532800000LL },
+		{ "Friday, 01-Jan-99 00:00:00 GMT", NOW, 915148800000LL },
+		{ "Saturday, 01-Jan-00 00:00:00 GMT", NOW, 946684800000LL },
+		/* ... and from 1994's point of view. */
+		{ "Friday, 01-Jan-99 00:00:00 GMT", RFC_DATE, 915148800000LL },
+		{ "Wednesday, 01-Jan-70 00:00:00 GMT", RFC_DATE, 0 },
+		{ "Thursday, 01-Jan-44 00:00:00 GMT", RFC_DATE,
+		  2335219200000LL },
+		{ "Saturday, 01-Jan-45 00:00:00 GMT", RFC_DATE,
+		  -788918400000LL },
+	};
+	static const char *const bad[] = {
+		"", "Sun", "Sun,", "GMT", "784111777",
+		"Sun, 6 Nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 94 08:49:37 GMT",
+		"Sun, 06 Nov 1994 08:49:37 UTC",
+		"Sun, 06 Nov 1994 08:49:37 +0000",
+		"Sun, 06 Nov 1994 08:49:37",
+		"Sun, 06 Nov 1994 08:49 GMT",
+		"Sun, 06 Nov 1994 8:49:37 GMT",
+		"Sun, 06 Nov 1994 24:00:00 GMT",
+		"Sun, 06 Nov 1994 08:60:00 GMT",
+		"Sun, 06 Nov 1994 08:49:61 GMT",
+		"Sun, 00 Nov 1994 08:49:37 GMT",
+		"Sun, 31 Nov 1994 08:49:37 GMT",
+		"Wed, 29 Feb 2023 08:49:37 GMT",
+		"Mon, 29 Feb 1900 08:49:37 GMT",
+		"Foo, 06 Nov 1994 08:49:37 GMT",
+		"Sun, 06 Xyz 1994 08:49:37 GMT",
+		"Sun, 06 November 1994 08:49:37 GMT",
+		"Sun,06 Nov 1994 08:49:37 GMT",
+		"Sun, 06  Nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 1994 08:49:37 GMTx",
+		"Sun, 06 Nov 1994 08:49:37 GMT x",
+		"Sun, 06 Nov 19940 08:49:37 GMT",
+		"Sunday, 06-Nov-1994 08:49:37 GMT",
+		"Sunday, 06-Nov-94 08:49:37",
+		"Sunday, 6-Nov-94 08:49:37 GMT",
+		"Sun Nov 6 08:49:37 1994",
+		"Sun Nov   6 08:49:37 1994",
+		"Sun Nov  6 08:49:37 94",
+		"Sun Nov  6 08:49:37 1994 GMT",
+		"Sun 06 Nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+	};
+	size_t i;
+	int64_t when;
+
+	for (i = 0; i < N_ELEMS(good); i++) {
+		when = -1;
+		if (learn_parse_http_date(good[i].s, good[i].now, &when) != 0)
+			ck_abort_msg("'%s' rejected", good[i].s);
+		if (when != good[i].when)
+			ck_abort_msg("'%s' -> %lld, want %lld", good[i].s,
+			             (long long)when, (long long)good[i].when);
+	}
+	for (i = 0; i < N_ELEMS(bad); i++) {
+		when = 42;
+		if (learn_parse_http_date(bad[i], NOW, &when) != -EINVAL ||
+		    when != 42)
+			ck_abort_msg("'%s' accepted", bad[i]);
+	}
+}
+END_TEST
+
+/* Fixed-seed xorshift64*, so every run sees the same values. */
+static uint64_t rng_state = 0x1ea2ea7e5eedULL;
+
+static uint64_t rng_next(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+/* t in HTTP-date form f (0 IMF, 1 rfc850, 2 asctime), C locale. */
+static size_t format_date(char *buf, size_t size, unsigned f,
+                          const struct tm *tm)
+{
+	size_t n;
+
+	switch (f) {
+	case 0:
+		return strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", tm);
+	case 1:
+		/* "%y" by hand: gcc's -Wformat-y2k frowns on it. */
+		n = strftime(buf, size, "%A, %d-%b-", tm);
+		n += (size_t)snprintf(buf + n, size - n, "%02d",
+		                      (tm->tm_year + 1900) % 100);
+		return n + strftime(buf + n, size - n, " %H:%M:%S GMT", tm);
+	default:
+		return strftime(buf, size, "%a %b %e %H:%M:%S %Y", tm);
+	}
+}
+
+/* Random instants 1600..9999, in all three forms, against timegm(). */
+START_TEST(test_http_date_random)
+{
+	const int64_t lo = -11676096000LL;      /* 1600-01-01 */
+	const int64_t span = 253402300800LL - lo;
+	char buf[64];
+	struct tm tm;
+	time_t t;
+	int64_t when;
+	unsigned f;
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		t = (time_t)(lo + (int64_t)(rng_next() % (uint64_t)span));
+		CHECK(gmtime_r(&t, &tm) != NULL);
+		for (f = 0; f < 3; f++) {
+			CHECK(format_date(buf, sizeof(buf), f, &tm) > 0);
+			/* Now = the instant itself, so a two-digit year
+			 * resolves to its own century. */
+			when = -1;
+			CHECK(learn_parse_http_date(buf, (int64_t)t * 1000,
+			                            &when) == 0);
+			if (when != (int64_t)timegm(&tm) * 1000)
+				ck_abort_msg("'%s' -> %lld", buf,
+				             (long long)when);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_retry_after)
+{
+	static const struct {
+		const char *s;
+		int64_t now;
+		int64_t ms;
+	} good[] = {
+		{ "120", NOW, 120000 },
+		{ "0", NOW, 0 },
+		{ " 5 ", NOW, 5000 },
+		{ "\t60", NOW, 60000 },
+		{ "007", NOW, 7000 },
+		{ "1.5", NOW, 1500 },
+		{ "0.0001", NOW, 1 },
+		{ "2147483648", NOW, DELTA_MAX_MS },
+		{ "2147483649", NOW, DELTA_MAX_MS },
+		{ "99999999999999999999999999999", NOW, DELTA_MAX_MS },
+		{ "Sun, 06 Nov 1994 08:49:37 GMT", RFC_DATE - 10000, 10000 },
+		{ "Sunday, 06-Nov-94 08:49:37 GMT", RFC_DATE - 1, 1 },
+		{ "Sun Nov  6 08:49:37 1994", RFC_DATE - 86400000LL,
+		  86400000LL },
+		{ "Sun, 06 Nov 1994 08:49:37 GMT", RFC_DATE, 0 },
+		{ "Sun, 06 Nov 1994 08:49:37 GMT", NOW, 0 },
+		{ "Wed, 15 Nov 2023 00:00:00 GMT", NOW, 6400000 },
+	};
+	static const char *const bad[] = {
+		"", " ", "-1", "+1", "abc", "1x", "0x10", "1e3", "12 34",
+		"1.", "soon", "Sun, 06 Nov 1994", "120 seconds", "1,5",
+	};
+	size_t i;
+	int64_t ms;
+
+	for (i = 0; i < N_ELEMS(good); i++) {
+		ms = -1;
+		if (learn_parse_retry_after(good[i].s, good[i].now, &ms) != 0)
+			ck_abort_msg("'%s' rejected", good[i].s);
+		if (ms != good[i].ms)
+			ck_abort_msg("'%s' -> %lld, want %lld", good[i].s,
+			             (long long)ms, (long long)good[i].ms);
+	}
+	for (i = 0; i < N_ELEMS(bad); i++) {
+		ms = 42;
+		if (learn_parse_retry_after(bad[i], NOW, &ms) != -EINVAL ||
+		    ms != 42)
+			ck_abort_msg("'%s' accepted", bad[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+	static const struct {
+		const char *s;
+		int64_t ms;
+	} good[] = {
+		/* Seconds from now, fractions rounded up to the ms. */
+		{ "30", 30000 },
+		{ "0", 0 },
+		{ " 30 ", 30000 },
+		{ "1.5", 1500 },
+		{ "0.0001", 1 },
+		{ "0.999", 999 },
+		{ "60.000", 60000 },
+		{ "999999999", 999999999000LL },
+		/* From 10^9: Unix seconds (GitHub, Twitter); 2001 is past. */
+		{ "1000000000", 0 },
+		{ "1700000060", 60000 },
+		{ "1700000000", 0 },
+		{ "1699999990", 0 },
+		{ "1700000000.5", 500 },
+		{ "1700000000.0001", 1 },
+		{ "253402300799", 253402300799000LL - NOW },
+		/* From 10^12: Unix milliseconds. */
+		{ "1000000000000", 0 },
+		{ "1700000060000", 60000 },
+		{ "1700000000000", 0 },
+		{ "1699999999999", 0 },
+		{ "1700000000500.4", 501 },
+		{ "253402300799999", 253402300799999LL - NOW },
+		/* Go durations (OpenAI). */
+		{ "1m30s", 90000 },
+		{ "6m0s", 360000 },
+		{ "250ms", 250 },
+		{ "20ms", 20 },
+		{ "0.5ms", 1 },
+		{ "1h", 3600000 },
+		{ "1h2m3.5s", 3723500 },
+		{ "1.5s", 1500 },
+		{ "0s", 0 },
+		{ " 2s ", 2000 },
+		{ "2S", 2000 },
+	};
+	static const struct bad_case bad[] = {
+		{ "", -EINVAL }, { " ", -EINVAL }, { "-5", -EINVAL },
+		{ "+5", -EINVAL }, { "abc", -EINVAL }, { "5x", -EINVAL },
+		{ "1e3", -EINVAL }, { "0x10", -EINVAL }, { "1.", -EINVAL },
+		{ ".5", -EINVAL }, { "inf", -EINVAL }, { "nan", -EINVAL },
+		{ "1m30", -EINVAL }, { "ms", -EINVAL }, { "s", -EINVAL },
+		{ "5 s", -EINVAL }, { "5d", -EINVAL }, { "1,5", -EINVAL },
+		{ "Sun, 06 Nov 1994 08:49:37 GMT", -EINVAL },
+		/* Beyond year 9999. */
+		{ "253402300800", -ERANGE }, { "999999999999", -ERANGE },
+		{ "253402300800000", -ERANGE },
+		{ "99999999999999999999999", -ERANGE },
+		{ "1000000000s", -ERANGE }, { "300000h", -ERANGE },
+		{ "99999999999999999999999h", -ERANGE },
+	};
+	size_t i;
+	int64_t ms;
+	int r;
+
+	for (i = 0; i < N_ELEMS(good); i++) {
+		ms = -1;
+		if (learn_parse_reset(good[i].s, NOW, &ms) != 0)
+			ck_abort_msg("'%s' rejected", good[i].s);
+		if (ms != good[i].ms)
+			ck_abort_msg("'%s' -> %lld, want %lld", good[i].s,
+			             (long long)ms, (long long)good[i].ms);
+	}
+	for (i = 0; i < N_ELEMS(bad); i++) {
+		ms = 42;
+		r = learn_parse_reset(bad[i].s, NOW, &ms);
+		if (r != bad[i].err || ms != 42)
+			ck_abort_msg("'%s' -> %d, want %d", bad[i].s, r,
+			             bad[i].err);
+	}
+}
+END_TEST
+
+START_TEST(test_clamp)
+{
+	ck_assert(learn_clamp_rps(5, 0.1, 10000) == 5);
+	ck_assert(learn_clamp_rps(0.01, 0.1, 10000) == 0.1);
+	ck_assert(learn_clamp_rps(1e9, 0.1, 10000) == 10000);
+	ck_assert(learn_clamp_rps(0.1, 0.1, 10000) == 0.1);
+	ck_assert(learn_clamp_rps(NAN, 0.1, 10000) == 0.1);
+	ck_assert(learn_clamp_rps(INFINITY, 0.1, 10000) == 10000);
+	ck_assert_uint_eq(learn_clamp_concurrency(4, 1024), 4);
+	ck_assert_uint_eq(learn_clamp_concurrency(5000, 1024), 1024);
+	ck_assert_uint_eq(learn_clamp_concurrency(1024, 1024), 1024);
+	ck_assert_uint_eq(learn_clamp_concurrency(0, 1024), 1);
+	ck_assert_uint_eq(learn_clamp_concurrency(7, 0), 1);
+}
+END_TEST
+
+/* A response: up to 8 "Name: value" fields, fed in order at NOW. */
+struct response {
+	const char *fields[8];
+};
+
+static void feed(struct learn_signals *ls, const struct response *resp)
+{
+	const char *colon, *value;
+	size_t i;
+
+	learn_init(ls);
+	for (i = 0; i < N_ELEMS(resp->fields) && resp->fields[i]; i++) {
+		colon = strchr(resp->fields[i], ':');
+		CHECK(colon != NULL);
+		value = colon + 1;
+		while (*value == ' ')
+			value++;
+		learn_field(ls, resp->fields[i],
+		            (size_t)(colon - resp->fields[i]), value, NOW);
+	}
+	learn_finish(ls, NOW);
+}
+
+START_TEST(test_ezthrottle_fields)
+{
+	struct learn_signals ls;
+	static const struct response
+		both = { { "X-EZTHROTTLE-RPS: 0.5",
+		           "X-EZTHROTTLE-MAX-CONCURRENT: 3" } },
+		lower = { { "x-ezthrottle-rps: 10",
+		            "x-Ezthrottle-Max-Concurrent: 1" } },
+		later = { { "X-EZTHROTTLE-RPS: 4", "X-EZTHROTTLE-RPS: 2.5" } },
+		junk = { { "X-EZTHROTTLE-RPS: fast",
+		           "X-EZTHROTTLE-MAX-CONCURRENT: 0",
+		           "X-EZTHROTTLE-RPS: -1" } },
+		junk_after = { { "X-EZTHROTTLE-RPS: 4",
+		                 "X-EZTHROTTLE-RPS: nan" } },
+		none = { { "Content-Type: application/json",
+		           "X-EZTHROTTLE-RPSX: 5", "X-RateLimit-Limit: 100",
+		           "RateLimit-Limit: 10" } };
+
+	feed(&ls, &both);
+	ck_assert(ls.rps == 0.5);
+	ck_assert_uint_eq(ls.concurrency, 3);
+	ck_assert_uint_eq(ls.bad, 0);
+	ck_assert_int_eq(ls.retry_after_ms, -1);
+	ck_assert_int_eq(ls.pause_ms, -1);
+
+	feed(&ls, &lower);
+	ck_assert(ls.rps == 10);
+	ck_assert_uint_eq(ls.concurrency, 1);
+
+	feed(&ls, &later);
+	ck_assert(ls.rps == 2.5);
+	ck_assert_uint_eq(ls.concurrency, 0);
+
+	feed(&ls, &junk);
+	ck_assert(ls.rps == 0);
+	ck_assert_uint_eq(ls.concurrency, 0);
+	ck_assert_uint_eq(ls.bad, 3);
+
+	/* A bad value leaves the good one before it. */
+	feed(&ls, &junk_after);
+	ck_assert(ls.rps == 4);
+	ck_assert_uint_eq(ls.bad, 1);
+
+	feed(&ls, &none);
+	ck_assert(ls.rps == 0);
+	ck_assert_uint_eq(ls.concurrency, 0);
+	ck_assert_uint_eq(ls.bad, 0);
+	ck_assert_int_eq(ls.pause_ms, -1);
+}
+END_TEST
+
+START_TEST(test_retry_after_field)
+{
+	struct learn_signals ls;
+	static const struct response
+		secs = { { "Retry-After: 120" } },
+		date = { { "retry-after: Wed, 15 Nov 2023 00:00:00 GMT" } },
+		past = { { "RETRY-AFTER: Sun, 06 Nov 1994 08:49:37 GMT" } },
+		junk = { { "Retry-After: later" } };
+
+	feed(&ls, &secs);
+	ck_assert_int_eq(ls.retry_after_ms, 120000);
+	ck_assert_int_eq(ls.pause_ms, -1);
+	feed(&ls, &date);
+	ck_assert_int_eq(ls.retry_after_ms, 6400000);
+	feed(&ls, &past);
+	ck_assert_int_eq(ls.retry_after_ms, 0);
+	feed(&ls, &junk);
+	ck_assert_int_eq(ls.retry_after_ms, -1);
+	ck_assert_uint_eq(ls.bad, 1);
+}
+END_TEST
+
+/* Whole responses and the pause they give. */
+START_TEST(test_pause_table)
+{
+	static const struct {
+		struct response resp;
+		int64_t pause_ms;
+		unsigned bad;
+	} cases[] = {
+		/* X-RateLimit-*, either order, any case. */
+		{ { { "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Reset: 30" } }, 30000, 0 },
+		{ { { "X-RateLimit-Reset: 30",
+		      "X-RateLimit-Remaining: 0" } }, 30000, 0 },
+		{ { { "x-ratelimit-remaining: 0",
+		      "X-RATELIMIT-RESET: 1.5" } }, 1500, 0 },
+		{ { { "X-RateLimit-Limit: 60", "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Used: 60",
+		      "X-RateLimit-Reset: 1700000060" } }, 60000, 0 },
+		{ { { "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Reset: 1700000060000" } }, 60000, 0 },
+		/* Reset already past: pause 0, not none. */
+		{ { { "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Reset: 1699999000" } }, 0, 0 },
+		/* Something remains, or no reset: no pause. */
+		{ { { "X-RateLimit-Remaining: 5",
+		      "X-RateLimit-Reset: 30" } }, -1, 0 },
+		{ { { "X-RateLimit-Remaining: 0" } }, -1, 0 },
+		{ { { "X-RateLimit-Reset: 30" } }, -1, 0 },
+		{ { { "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Remaining: 3",
+		      "X-RateLimit-Reset: 30" } }, -1, 0 },
+		{ { { "X-RateLimit-Remaining: 3",
+		      "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Reset: 30" } }, 30000, 0 },
+		/* Bad values are counted and ignored. */
+		{ { { "X-RateLimit-Remaining: none",
+		      "X-RateLimit-Reset: 30" } }, -1, 1 },
+		{ { { "X-RateLimit-Remaining: -1",
+		      "X-RateLimit-Reset: 30" } }, -1, 1 },
+		{ { { "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Reset: soon" } }, -1, 1 },
+		{ { { "X-RateLimit-Remaining: 0",
+		      "X-RateLimit-Reset: 30",
+		      "X-RateLimit-Reset: soon" } }, 30000, 1 },
+		/* Twitter's spelling. */
+		{ { { "x-rate-limit-remaining: 0",
+		      "x-rate-limit-reset: 1700000009" } }, 9000, 0 },
+		/* OpenAI: requests and tokens, Go durations. */
+		{ { { "x-ratelimit-remaining-requests: 0",
+		      "x-ratelimit-reset-requests: 6m0s",
+		      "x-ratelimit-remaining-tokens: 100",
+		      "x-ratelimit-reset-tokens: 1s" } }, 360000, 0 },
+		{ { { "x-ratelimit-remaining-requests: 10",
+		      "x-ratelimit-reset-requests: 6m0s",
+		      "x-ratelimit-remaining-tokens: 0",
+		      "x-ratelimit-reset-tokens: 250ms" } }, 250, 0 },
+		{ { { "x-ratelimit-remaining-requests: 0",
+		      "x-ratelimit-reset-tokens: 1s" } }, -1, 0 },
+		/* IETF drafts 0-4: separate fields. */
+		{ { { "RateLimit-Limit: 10", "RateLimit-Remaining: 0",
+		      "RateLimit-Reset: 7" } }, 7000, 0 },
+		{ { { "ratelimit-reset: 7",
+		      "ratelimit-remaining: 0" } }, 7000, 0 },
+		{ { { "RateLimit-Remaining: 1",
+		      "RateLimit-Reset: 7" } }, -1, 0 },
+		/* Drafts 5-6: one dictionary. */
+		{ { { "RateLimit: limit=10, remaining=0, reset=5" } },
+		  5000, 0 },
+		{ { { "RateLimit: reset=5, remaining=0, limit=10" } },
+		  5000, 0 },
+		{ { { "RateLimit: limit=10,remaining=0,reset=5",
+		      "RateLimit-Policy: 10;w=60" } }, 5000, 0 },
+		{ { { "ratelimit: limit=10, remaining=3, reset=5" } },
+		  -1, 0 },
+		{ { { "RateLimit: limit=10, remaining=0" } }, -1, 0 },
+		{ { { "RateLimit: limit=10, remaining=x, reset=5" } },
+		  -1, 1 },
+		/* Drafts 7 on: a list of named policies. */
+		{ { { "RateLimit: \"default\";r=0;t=30",
+		      "RateLimit-Policy: \"default\";q=100;w=60" } },
+		  30000, 0 },
+		{ { { "RateLimit-Policy: \"default\";q=100;w=60",
+		      "RateLimit: \"default\";r=0;t=30" } }, 30000, 0 },
+		{ { { "RateLimit: \"default\";r=0;t=30" } }, 30000, 0 },
+		{ { { "RateLimit: \"default\";r=50;t=30",
+		      "RateLimit-Policy: \"default\";q=100;w=60" } },
+		  -1, 0 },
+		{ { { "RateLimit: \"default\"; r=0; t=2" } }, 2000, 0 },
+		{ { { "RateLimit: default;r=0;t=3" } }, 3000, 0 },
+		/* Without t, the named policy's window. */
+		{ { { "RateLimit: \"default\";r=0",
+		      "RateLimit-Policy: \"default\";q=100;w=60" } },
+		  60000, 0 },
+		{ { { "RateLimit-Policy: \"burst\";q=10;w=1, "
+		      "\"day\";q=1000;w=86400",
+		      "RateLimit: \"day\";r=0" } }, 86400000, 0 },
+		{ { { "RateLimit: \"daily\";r=0",
+		      "RateLimit-Policy: \"default\";q=100;w=60" } },
+		  -1, 0 },
+		{ { { "RateLimit: \"default\";r=0" } }, -1, 0 },
+		/* Several quotas: the longest exhausted one wins. */
+		{ { { "RateLimit: \"a\";r=5;t=100, \"b\";r=0;t=10, "
+		      "\"c\";r=0;t=20" } }, 20000, 0 },
+		{ { { "RateLimit: \"a\";r=0;t=4",
+		      "RateLimit: \"b\";r=0;t=9" } }, 9000, 0 },
+		{ { { "X-RateLimit-Remaining: 0", "X-RateLimit-Reset: 30",
+		      "RateLimit: \"a\";r=0;t=4", "RateLimit-Remaining: 0",
+		      "RateLimit-Reset: 45" } }, 45000, 0 },
+		{ { { "X-RateLimit-Remaining: 4", "X-RateLimit-Reset: 30",
+		      "RateLimit: \"a\";r=0;t=4" } }, 4000, 0 },
+		/* Broken structured fields. */
+		{ { { "RateLimit: \"default\";r=0;t=x" } }, -1, 1 },
+		{ { { "RateLimit: \"default\";r=-1;t=3" } }, -1, 1 },
+		{ { { "RateLimit: \"default;r=0;t=3" } }, -1, 1 },
+		{ { { "RateLimit: \"default\";r=0;t=3," } }, -1, 1 },
+		{ { { "RateLimit: ," } }, -1, 1 },
+		{ { { "RateLimit: " } }, -1, 1 },
+		{ { { "RateLimit: \"a\";r=0;t=3 \"b\"" } }, -1, 1 },
+		{ { { "RateLimit: \"a\";r=0;t=3, \"b\";r=0;t=?" } }, 3000, 1 },
+		{ { { "RateLimit-Policy: \"default\";w=soon",
+		      "RateLimit: \"default\";r=0" } }, -1, 1 },
+	};
+	struct learn_signals ls;
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(cases); i++) {
+		feed(&ls, &cases[i].resp);
+		if (ls.pause_ms != cases[i].pause_ms || ls.bad != cases[i].bad)
+			ck_abort_msg("case %zu ('%s'): pause %lld bad %u, "
+			             "want %lld %u", i, cases[i].resp.fields[0],
+			             (long long)ls.pause_ms, ls.bad,
+			             (long long)cases[i].pause_ms,
+			             cases[i].bad);
+		/* Rate-limit fields never touch the other signals. */
+		CHECK(ls.rps == 0 && ls.concurrency == 0);
+		CHECK(ls.retry_after_ms == -1);
+	}
+}
+END_TEST
+
+/* name_len bounds the name; learn_finish may be called again. */
+START_TEST(test_field_details)
+{
+	struct learn_signals ls;
+	static const char names[] = "Retry-AfterX-RateLimit-Remaining";
+
+	learn_init(&ls);
+	learn_field(&ls, names, 11, "3", NOW);
+	ck_assert_int_eq(ls.retry_after_ms, 3000);
+	learn_field(&ls, names, 10, "4", NOW);
+	ck_assert_int_eq(ls.retry_after_ms, 3000);
+	learn_field(&ls, names + 11, 21, "0", NOW);
+	learn_field(&ls, "X-RateLimit-Reset", 17, "12", NOW);
+	ck_assert_uint_eq(ls.bad, 0);
+	learn_finish(&ls, NOW);
+	ck_assert_int_eq(ls.pause_ms, 12000);
+	learn_finish(&ls, NOW);
+	ck_assert_int_eq(ls.pause_ms, 12000);
+	/* Empty values of known fields are bad; of unknown ones, nothing. */
+	learn_init(&ls);
+	learn_field(&ls, "X-EZTHROTTLE-RPS", 16, "", NOW);
+	learn_field(&ls, "Retry-After", 11, "", NOW);
+	learn_field(&ls, "X-Other", 7, "", NOW);
+	learn_field(&ls, "", 0, "", NOW);
+	learn_finish(&ls, NOW);
+	ck_assert_uint_eq(ls.bad, 2);
+	ck_assert_int_eq(ls.pause_ms, -1);
+}
+END_TEST
+
+/* More policies than LEARN_MAX_POLICIES: the extra ones are dropped. */
+START_TEST(test_many_policies)
+{
+	struct learn_signals ls;
+	char policy[512], limit[512];
+	size_t n = 0, m = 0;
+	unsigned i;
+
+	for (i = 0; i < LEARN_MAX_POLICIES + 4; i++) {
+		n += (size_t)snprintf(policy + n, sizeof(policy) - n,
+		                      "%s\"p%u\";q=1;w=%u", i ? ", " : "", i,
+		                      i + 1);
+		m += (size_t)snprintf(limit + m, sizeof(limit) - m,
+		                      "%s\"p%u\";r=0", i ? ", " : "", i);
+	}
+	ck_assert_uint_lt(n, sizeof(policy));
+	ck_assert_uint_lt(m, sizeof(limit));
+	learn_init(&ls);
+	learn_field(&ls, "RateLimit-Policy", 16, policy, NOW);
+	learn_field(&ls, "RateLimit", 9, limit, NOW);
+	learn_finish(&ls, NOW);
+	ck_assert_uint_eq(ls.bad, 0);
+	ck_assert_int_eq(ls.pause_ms, LEARN_MAX_POLICIES * 1000);
+}
+END_TEST
+
+/*
+ * Random junk from a hostile alphabet into every known field: nothing may
+ * crash or read out of bounds (ASan), and the signals stay in range.
+ */
+START_TEST(test_junk)
+{
+	static const char *const names[] = {
+		"X-EZTHROTTLE-RPS", "X-EZTHROTTLE-MAX-CONCURRENT",
+		"Retry-After", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+		"x-ratelimit-reset-requests", "RateLimit-Reset", "RateLimit",
+		"RateLimit-Policy",
+	};
+	static const char alphabet[] = "0123456789.,;=\" -:?tTrRwWqms";
+	struct learn_signals ls;
+	char value[24];
+	size_t len, k;
+	int i;
+
+	for (i = 0; i < 200000; i++) {
+		len = (size_t)(rng_next() % sizeof(value));
+		for (k = 0; k < len; k++)
+			value[k] = alphabet[rng_next() %
+			                    (sizeof(alphabet) - 1)];
+		value[len] = '\0';
+		learn_init(&ls);
+		learn_field(&ls, names[i % N_ELEMS(names)],
+		            strlen(names[i % N_ELEMS(names)]), value, NOW);
+		learn_finish(&ls, NOW);
+		CHECK(ls.bad <= 1);
+		CHECK(ls.rps >= 0 && isfinite(ls.rps));
+		CHECK(ls.concurrency <= LEARN_MAX_CONCURRENCY);
+		CHECK(ls.retry_after_ms >= -1);
+		CHECK(ls.pause_ms >= -1);
+	}
+}
+END_TEST
+
+static Suite *learn_suite(void)
+{
+	Suite *s = suite_create("learn");
+	TCase *tc;
+
+	tc = tcase_create("parsers");
+	tcase_add_test(tc, test_rps_good);
+	tcase_add_test(tc, test_rps_bad);
+	tcase_add_test(tc, test_concurrency);
+	tcase_add_test(tc, test_http_date_forms);
+	tcase_add_test(tc, test_http_date_random);
+	tcase_add_test(tc, test_retry_after);
+	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_clamp);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fields");
+	tcase_add_test(tc, test_ezthrottle_fields);
+	tcase_add_test(tc, test_retry_after_field);
+	tcase_add_test(tc, test_pause_table);
+	tcase_add_test(tc, test_field_details);
+	tcase_add_test(tc, test_many_policies);
+	tcase_add_test(tc, test_junk);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(learn_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
