@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
@@ -94,6 +96,8 @@ struct engine {
 	struct list held;            /* every request the engine holds */
 	unsigned n_running;
 	uint64_t rng;                /* xorshift64* state, for jitter */
+	int tfd;                     /* timerfd: wakes the poll to the us */
+	int64_t tfd_when;            /* us it is armed for, 0 = disarmed */
 	int64_t next_collect;        /* ms: sched_collect() is due */
 	struct {
 		uint64_t requests, attempts, retries, queue_full;
@@ -788,18 +792,43 @@ out:
 
 /* --- the loop --- */
 
-static int poll_timeout(const struct engine *e)
+/*
+ * How long to poll. curl_multi_poll() counts in milliseconds, which would
+ * make every paced dispatch up to 1 ms late, and strict pacing cannot make
+ * up lost time; so the nearest timer also arms a timerfd, polled with
+ * curl's sockets, that fires on the microsecond.
+ */
+static int poll_timeout(struct engine *e)
 {
 	struct heap_node *top = heap_top(&e->timers);
 	int64_t now = clock_now_us(), next = sched_next_wakeup(e->sched);
-	int64_t wait;
 
 	if (top && top->when * 1000 < next)
 		next = top->when * 1000;
-	if (next == INT64_MAX)
-		return 1000;
-	wait = next <= now ? 0 : (next - now + 999) / 1000;
-	return wait > 1000 ? 1000 : (int)wait;
+	if (next <= now)
+		return 0;
+	if (next != INT64_MAX && next != e->tfd_when && e->tfd >= 0) {
+		struct itimerspec its = { 0 };
+
+		its.it_value.tv_sec = next / 1000000;
+		its.it_value.tv_nsec = (next % 1000000) * 1000;
+		if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+			e->tfd_when = next;
+	}
+	return 1000;
+}
+
+static void poll_once(struct engine *e)
+{
+	struct curl_waitfd wfd = { .fd = e->tfd, .events = CURL_WAIT_POLLIN };
+	int timeout = poll_timeout(e);
+	uint64_t expirations;
+
+	curl_multi_poll(e->multi, e->tfd >= 0 ? &wfd : NULL,
+	                e->tfd >= 0 ? 1 : 0, timeout, NULL);
+	if (e->tfd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) &&
+	    read(e->tfd, &expirations, sizeof(expirations)) > 0)
+		e->tfd_when = 0;
 }
 
 static void *engine_main(void *arg)
@@ -810,7 +839,7 @@ static void *engine_main(void *arg)
 	for (;;) {
 		bool stop;
 
-		curl_multi_poll(e->multi, NULL, 0, poll_timeout(e), NULL);
+		poll_once(e);
 		take_inbox(e);
 		fire_timers(e, clock_now_ms());
 		curl_multi_perform(e->multi, &still);
@@ -843,6 +872,7 @@ struct engine *engine_new(const struct config *cfg)
 	if (!e)
 		return NULL;
 	e->cfg = cfg;
+	e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	pthread_mutex_init(&e->inbox_lock, NULL);
 	pthread_mutex_init(&e->snap_lock, NULL);
 	pthread_cond_init(&e->snap_cond, NULL);
@@ -901,6 +931,8 @@ void engine_free(struct engine *e)
 	sched_free(e->sched);
 	heap_done(&e->timers);
 	free(e->snap_result);
+	if (e->tfd >= 0)
+		close(e->tfd);
 	pthread_cond_destroy(&e->snap_cond);
 	pthread_mutex_destroy(&e->snap_lock);
 	pthread_mutex_destroy(&e->inbox_lock);
