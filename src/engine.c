@@ -402,6 +402,7 @@ static void start(struct engine *e, struct request *r)
 	r->status = 0;
 	r->retrying = false;
 	r->denied = false;
+	r->got_bytes = false;
 	r->err_buf[0] = '\0';
 	r->resp_headers.len = r->resp_headers.off = 0;
 	r->n_resp_headers = 0;
@@ -592,6 +593,8 @@ static void fire_timers(struct engine *e, int64_t now)
 		if (!waiting)
 			continue;
 		e->stats.timeouts++;
+		if (r->eng_state == ENG_WAITING)
+			r->queue_us += clock_now_us() - r->enqueued_us;
 		fail(e, r, 504, "timeout",
 		     r->attempts ? "no final response from upstream before "
 		                   "the deadline"
@@ -620,8 +623,9 @@ static void on_done(struct engine *e, struct request *r, CURLcode rc)
 		touch(e, r);
 	} else if (no_answer) {
 		/* Nothing reached the client: a failure may be retried. */
-		if (!(r->denied && rc == CURLE_COULDNT_CONNECT) &&
-		    rc != CURLE_OK && want_retry(e, r, 0, -1)) {
+		if (rc != CURLE_OK &&
+		    upstream_failed_before_response(r, rc) &&
+		    want_retry(e, r, 0, -1)) {
 			requeue(e, r, r->retry_delay_ms);
 			return;
 		}
@@ -677,7 +681,8 @@ static void fail_all(struct engine *e)
 
 struct snap_ctx {
 	json_t *list;
-	int64_t now;
+	int64_t now;                 /* monotonic us */
+	int64_t wall;                /* unix ms */
 };
 
 static void snap_queue(const struct sched_queue_info *qi, void *arg)
@@ -687,11 +692,13 @@ static void snap_queue(const struct sched_queue_info *qi, void *arg)
 	json_t *o;
 	int64_t paused = qi->paused_until > sc->now
 	                 ? (qi->paused_until - sc->now + 999) / 1000 : 0;
+	int64_t idle = sc->now > qi->last_active
+	               ? (sc->now - qi->last_active) / 1000 : 0;
 
 	if (qi->key_len)
 		cred_display(qi->key, key);
 	o = json_pack("{s:s, s:s?, s:f, s:i, s:i, s:i, s:o, s:o, s:i, s:i, "
-	              "s:I, s:I}",
+	              "s:I, s:o, s:I}",
 	              "destination", qi->dest,
 	              "key", qi->key_len ? key : NULL,
 	              "rps", qi->rps,
@@ -707,15 +714,16 @@ static void snap_queue(const struct sched_queue_info *qi, void *arg)
 	              "waiting", (json_int_t)qi->waiting,
 	              "in_flight", (json_int_t)qi->in_flight,
 	              "paused_ms", (json_int_t)paused,
-	              "idle_ms", (json_int_t)((sc->now - qi->last_active) /
-	                                      1000));
+	              "paused_until", paused ? json_integer(sc->wall + paused)
+	                                     : json_null(),
+	              "idle_ms", (json_int_t)idle);
 	if (o)
 		json_array_append_new(sc->list, o);
 }
 
 static char *snapshot(struct engine *e)
 {
-	struct snap_ctx sc = { json_array(), clock_now_us() };
+	struct snap_ctx sc = { json_array(), clock_now_us(), wall_ms() };
 	json_t *root;
 	char *s;
 

@@ -690,6 +690,12 @@ static int classify(struct front *f, struct request *r, char *msg,
 		}
 	}
 
+	if (lookup(r, "X-EZTHROTTLE-WEBHOOK")) {
+		snprintf(msg, size, "webhook delivery (X-EZTHROTTLE-WEBHOOK) "
+		         "is not supported by this version");
+		return -ENOTSUP;
+	}
+
 	r->deadline = r->t_arrival + cfg->sync_timeout;
 	v = lookup(r, "X-EZTHROTTLE-TIMEOUT");
 	if (v) {
@@ -738,8 +744,14 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 		         f->cfg->max_body);
 		return queue_error(r, 413, "body_too_large", msg);
 	}
-	if (classify(f, r, msg, sizeof(msg)) < 0)
+	switch (classify(f, r, msg, sizeof(msg))) {
+	case 0:
+		break;
+	case -ENOTSUP:
+		return queue_error(r, 501, "not_supported", msg);
+	default:
 		return queue_error(r, 400, "bad_request", msg);
+	}
 	if (build_upstream_headers(r) < 0)
 		return queue_error(r, 503, "overloaded", "out of memory");
 

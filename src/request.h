@@ -103,6 +103,7 @@ struct request {
 	int eng_state;
 	bool touched;
 	bool denied;                 /* connect refused by deny list */
+	bool got_bytes;              /* this attempt saw a response byte */
 	char err_buf[256];           /* CURLOPT_ERRORBUFFER */
 
 	struct req_msg msg[REQ_MSG_COUNT];

@@ -103,13 +103,19 @@ struct sched {
 
 /* --- limits --- */
 
-static double q_rps(const struct sched_queue *q)
+/* q's rate if its destination had learned d_rps (0: nothing). */
+static double q_rps_with(const struct sched_queue *q, double d_rps)
 {
 	if (q->rps_learned > 0)
 		return q->rps_learned;
-	if (q->d->rps_learned > 0)
-		return q->d->rps_learned;
+	if (d_rps > 0)
+		return d_rps;
 	return q->lim.rps;
+}
+
+static double q_rps(const struct sched_queue *q)
+{
+	return q_rps_with(q, q->d->rps_learned);
 }
 
 static unsigned q_conc(const struct sched_queue *q)
@@ -140,6 +146,37 @@ static int64_t gcra_allow(int64_t tat, double rps, unsigned burst)
 static int64_t gcra_advance(int64_t tat, double rps, int64_t now)
 {
 	return (tat > now ? tat : now) + interval(rps);
+}
+
+/*
+ * q's rate went from old_rps to q_rps(q). What q still owes (TAT ahead of
+ * now) is counted in emission intervals and carried over at the new
+ * interval, as a token bucket whose fill rate changes now; otherwise the
+ * next dispatch would keep the old spacing and the new rate would only
+ * apply to the one after.
+ */
+static void gcra_rescale(struct sched_queue *q, double old_rps, int64_t now)
+{
+	int64_t t_old = interval(old_rps), t_new = interval(q_rps(q));
+	double owed;
+
+	if (t_old == t_new || q->tat <= now)
+		return;
+	owed = ceil((double)(q->tat - now) / (double)t_old * (double)t_new);
+	q->tat = now + (owed > 1e18 ? (int64_t)1e18 : (int64_t)owed);
+}
+
+/* Invalid (zero) limits taken as the least valid ones. */
+static void limits_fix(struct sched_limits *l)
+{
+	if (l->burst == 0)
+		l->burst = 1;
+	if (l->concurrency == 0)
+		l->concurrency = 1;
+	if (l->weight == 0)
+		l->weight = 1;
+	if (!(l->rps > 0))
+		l->rps = 1;
 }
 
 /* --- rings --- */
@@ -427,14 +464,7 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 	q->key = k;
 	q->d = d;
 	q->lim = *lim;
-	if (q->lim.burst == 0)
-		q->lim.burst = 1;
-	if (q->lim.concurrency == 0)
-		q->lim.concurrency = 1;
-	if (q->lim.weight == 0)
-		q->lim.weight = 1;
-	if (!(q->lim.rps > 0))
-		q->lim.rps = 1;
+	limits_fix(&q->lim);
 	heap_node_init(&q->timer.node);
 	HASH_ADD(hh, s->queues, key, sizeof(q->key), q);
 	q->dnext = d->queues;
@@ -449,6 +479,8 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 /* Forget learned limits of a queue (and destination) idle too long. */
 static void maybe_reset(struct sched *s, struct sched_queue *q, int64_t now)
 {
+	double old_rps = q_rps(q);
+
 	if (q->head || q->in_flight || now - q->last_active < s->idle_reset)
 		return;
 	q->rps_learned = 0;
@@ -458,6 +490,7 @@ static void maybe_reset(struct sched *s, struct sched_queue *q, int64_t now)
 		q->d->rps_learned = 0;
 		q->d->conc_learned = 0;
 	}
+	gcra_rescale(q, old_rps, now);
 }
 
 int sched_enqueue(struct sched *s, struct sched_queue *q,
@@ -503,6 +536,7 @@ void sched_remove(struct sched *s, struct sched_item *it, int64_t now)
 	struct sched_queue *q = it->q;
 
 	unlink_item(s, q, it);
+	q->last_active = now; /* it was not idle until now */
 	q_eval(s, q, now);
 }
 
@@ -608,6 +642,8 @@ void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
 void sched_learn_queue(struct sched *s, struct sched_queue *q, double rps,
                        unsigned concurrency, int64_t now)
 {
+	double old_rps = q_rps(q);
+
 	if (rps <= 0)
 		rps = q->rps_learned;
 	if (concurrency == 0)
@@ -616,6 +652,7 @@ void sched_learn_queue(struct sched *s, struct sched_queue *q, double rps,
 		return; /* upstreams repeat themselves on every response */
 	q->rps_learned = rps;
 	q->conc_learned = concurrency;
+	gcra_rescale(q, old_rps, now);
 	q_eval(s, q, now);
 }
 
@@ -623,6 +660,7 @@ void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
                       unsigned concurrency, int64_t now)
 {
 	struct sched_queue *q;
+	double old_rps;
 
 	if (rps <= 0)
 		rps = d->rps_learned;
@@ -630,18 +668,25 @@ void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
 		concurrency = d->conc_learned;
 	if (d->rps_learned == rps && d->conc_learned == concurrency)
 		return;
+	old_rps = d->rps_learned;
 	d->rps_learned = rps;
 	d->conc_learned = concurrency;
 	/* Every queue of d may now be due sooner or later. */
-	for (q = d->queues; q; q = q->dnext)
+	for (q = d->queues; q; q = q->dnext) {
+		gcra_rescale(q, q_rps_with(q, old_rps), now);
 		q_eval(s, q, now);
+	}
 	d_eval(s, d, now);
 }
 
 void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
                             const struct sched_limits *lim, int64_t now)
 {
+	double old_rps = q_rps(q);
+
 	q->lim = *lim;
+	limits_fix(&q->lim);
+	gcra_rescale(q, old_rps, now);
 	q_eval(s, q, now);
 }
 

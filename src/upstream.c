@@ -34,6 +34,7 @@ static size_t header_cb(char *line, size_t size, size_t n, void *arg)
 	end = line + len;
 	while (end > line && (end[-1] == '\n' || end[-1] == '\r'))
 		end--;
+	r->got_bytes = true;
 	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
 		/* A new status line: forget any 1xx block before it. */
 		h->len = h->off = 0;
@@ -193,6 +194,22 @@ static bool is_tls_error(CURLcode rc)
 	case CURLE_SSL_CRL_BADFILE:
 	case CURLE_SSL_SHUTDOWN_FAILED:
 	case CURLE_USE_SSL_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool upstream_failed_before_response(const struct request *r, int result)
+{
+	if (r->got_bytes || r->denied)
+		return false;
+	switch ((CURLcode)result) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_OPERATION_TIMEDOUT:
 		return true;
 	default:
 		return false;

@@ -11,6 +11,7 @@
 #ifndef SLUICE_UPSTREAM_H
 #define SLUICE_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
@@ -29,6 +30,14 @@ int upstream_setup(CURL *c, struct request *r, const struct config *cfg);
  */
 unsigned upstream_failure(const struct request *r, int result,
                           const char **ret_code, char *msg, size_t size);
+
+/*
+ * True when a failed transfer never reached the upstream application: the
+ * connection could not be made, or it closed or broke before a single
+ * response byte. Such a failure is safe to retry; DNS, TLS and deny-list
+ * failures are not retried, they would fail the same way again.
+ */
+bool upstream_failed_before_response(const struct request *r, int result);
 
 /* Hooks implemented by the engine. */
 
