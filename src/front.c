@@ -49,6 +49,8 @@
 /* Reader block size, and the low-water mark that unpauses a transfer. */
 #define READER_BLOCK (32 * 1024)
 #define BODY_LOW_WATER (64 * 1024)
+/* Oversized body bytes read and dropped so the client sees its 413. */
+#define DISCARD_MAX (64ull * 1024 * 1024)
 
 /*
  * Per client fd: the request whose suspended connection is watched, and
@@ -531,6 +533,11 @@ static bool dest_is_denied(const struct front *f, const struct destination *d)
 	                       (struct sockaddr *)&ss);
 }
 
+static const char *lookup(struct request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 struct framing {
 	const char *cl;              /* first Content-Length value */
 	bool conflict;               /* differing Content-Length values */
@@ -566,7 +573,8 @@ static enum MHD_Result check_framing(void *cls, enum MHD_ValueKind kind,
 }
 
 static enum MHD_Result on_first(struct front *f, struct request *r,
-                                struct MHD_Connection *c, const char *method)
+                                struct MHD_Connection *c, const char *method,
+                                const char *version)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct framing fr = { 0 };
@@ -617,13 +625,32 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 		unsigned long long v = strtoull(cl, NULL, 10);
 
 		if (v > f->cfg->max_body) {
-			/* Before the body is read: the client can stop. */
+			const char *exp = lookup(r, "Expect");
+
 			snprintf(msg, sizeof(msg),
 			         "request body of %llu bytes is over the "
 			         "limit of %" PRIu64, v, f->cfg->max_body);
-			fail_front(r, 413, "body_too_large", msg);
-			return queue_error(r, 413, "body_too_large", msg);
+			/*
+			 * A client waiting for 100-continue, or one about to
+			 * send far too much, is answered now and the
+			 * connection closed. Any other client is already
+			 * sending: closing on it would reset the connection
+			 * before it reads the answer, so its body is read and
+			 * dropped, and the 413 comes at its end.
+			 */
+			if ((exp && strcasecmp(exp, "100-continue") == 0) ||
+			    v - f->cfg->max_body > DISCARD_MAX) {
+				fail_front(r, 413, "body_too_large", msg);
+				return queue_error(r, 413, "body_too_large",
+				                   msg);
+			}
+			r->body_too_large = true;
 		}
+	}
+	if (!lookup(r, "Host") && strcmp(version, "HTTP/1.1") == 0) {
+		/* RFC 9112 section 3.2: a 1.1 request without Host is bad. */
+		fail_front(r, 400, "bad_request", "HTTP/1.1 request without Host");
+		return MHD_YES;
 	}
 
 	te = target_parse(r->raw_target, &r->target);
@@ -664,10 +691,6 @@ static void on_body(struct front *f, struct request *r, const char *data,
 		fail_front(r, 503, "overloaded", "out of memory");
 }
 
-static const char *lookup(struct request *r, const char *name)
-{
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
 
 /*
  * The queue identity and the per-request controls (X-EZTHROTTLE-*
@@ -784,7 +807,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	if (!r)
 		return MHD_NO;
 	if (!r->started)
-		return on_first(f, r, c, method);
+		return on_first(f, r, c, method, version);
 	if (*upload_data_size) {
 		on_body(f, r, upload_data, *upload_data_size);
 		*upload_data_size = 0;

@@ -12,6 +12,8 @@
 run_sluiced() {
 	RC=0
 	timeout -k 2 5 "$SLUICED" "$@" > "$TMP/out" 2> "$TMP/err" || RC=$?
+	# Kept for lib.sh's check for sanitizer reports at exit.
+	cat "$TMP/err" >> "$TMP/sluiced-runs.log"
 }
 
 # Listeners and state for runs that should exit at once: were a run to

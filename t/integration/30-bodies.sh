@@ -135,6 +135,41 @@ assert_eq "data: 0 data: 1 data: 2 data: 3 data: 4" \
 
 say "request bodies over max_body (1 MiB) get 413"
 big_file "$TMP/up2" "$((2 * MiB))" 2
+# Most clients (curl without Expect, Python requests) send the whole body
+# before they read the answer, and give up if sending fails. The 413 must
+# reach them: the daemon has to read (and drop) the rest of the body, or
+# close gently, not close with unread data, which resets the connection.
+# The pause makes the daemon answer while the client is still sending.
+timeout 30 "$PYTHON" - "$PROXY_PORT" "$O/upload?too-big=paused" \
+	"$TMP/up2" > "$TMP/paused" <<'EOF'
+import socket, sys, time
+port, url, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+body = open(path, "rb").read()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n" % (url, len(body)))
+try:
+    s.sendall(head.encode() + body[:262144])
+    time.sleep(0.5)
+    s.sendall(body[262144:])
+except OSError as e:
+    print("send failed: %s" % e)
+    sys.exit(0)
+resp = b""
+try:
+    while b"\r\n\r\n" not in resp:
+        b = s.recv(65536)
+        if not b:
+            break
+        resp += b
+except OSError as e:
+    print("recv failed: %s" % e)
+    sys.exit(0)
+print(resp.split(b"\r\n", 1)[0].decode("latin-1"))
+EOF
+assert_match '^HTTP/1\.[01] 413' "$(cat "$TMP/paused")" \
+	"2 MiB POST, no Expect, client still sending when the 413 is ready"
+assert_serving "413 (client still sending)"
 s=$(http_status --data-binary @"$TMP/up2" "$O/upload?too-big=cl")
 assert_error 413 body_too_large "$s" "2 MiB POST (Content-Length)"
 assert_serving "413 (Content-Length)"

@@ -100,6 +100,14 @@ s=$(raw 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: clos
 assert_error 501 connect_not_supported "$s" "CONNECT"
 assert_serving "CONNECT"
 
+say "webhook jobs: 501 until they exist, and nothing is sent"
+s=$(http_status -H "X-EZTHROTTLE-WEBHOOK: http://127.0.0.1:$ORIGIN_PORT/hook" \
+	"$O/echo/webhook-job")
+assert_error 501 not_supported "$s" "X-EZTHROTTLE-WEBHOOK"
+assert_eq 0 "$(grep -c 'webhook-job' "$TMP/origin.requests" || true)" \
+	"a webhook request reached the origin"
+assert_serving "a webhook request"
+
 say "upstream connect failure: 502"
 cport=$(closed_port)
 s=$(http_status "http://127.0.0.1:$cport/echo")

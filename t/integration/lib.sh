@@ -101,6 +101,15 @@ cleanup() {
 		sleep 0.1
 	done
 	for pid in $pids; do kill -9 "$pid" 2>/dev/null; done
+	# A sanitizer build (--enable-sanitizers) reports on stderr, often
+	# only at exit: any report fails the test.
+	if grep -q -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' \
+		"$TMP"/sluiced*.log 2>/dev/null; then
+		echo "FAIL: $TEST_NAME: sanitizer report in the daemon's log:" >&2
+		grep -h -A 30 -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' \
+			"$TMP"/sluiced*.log | head -n 120 >&2
+		[ "$rc" -ne 0 ] || rc=1
+	fi
 	if [ -n "${KEEP_TMP:-}" ]; then
 		echo "# kept $TMP" >&2
 	else
