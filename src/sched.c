@@ -194,6 +194,13 @@ static void limits_fix(struct sched_limits *l)
 		}                                             \
 	} while (0)
 
+/* Inserts x as the new head: it takes the turn. */
+#define RING_PUSH_HEAD(headp, x)                              \
+	do {                                                  \
+		RING_PUSH(headp, x);                          \
+		*(headp) = (x);                               \
+	} while (0)
+
 #define RING_UNLINK(headp, x)                                 \
 	do {                                                  \
 		if ((x)->rnext == (x)) {                      \
@@ -267,6 +274,8 @@ static void d_eval(struct sched *s, struct sched_dest *d, int64_t now)
 	} else {
 		want = S_READY;
 	}
+	if (want == S_IDLE)
+		d->deficit = 0;
 	if (want == d->state) {
 		if (want == S_TIMER && d->timer.node.when != when)
 			set_timer(s, &d->timer, when);
@@ -274,15 +283,19 @@ static void d_eval(struct sched *s, struct sched_dest *d, int64_t now)
 	}
 	if (d->state == S_READY) {
 		RING_UNLINK(&s->ring, d);
-		d->deficit = 0;
 	} else if (d->state == S_TIMER) {
 		heap_remove(&s->timers, &d->timer.node);
 	}
 	d->state = want;
-	if (want == S_READY)
-		RING_PUSH(&s->ring, d);
-	else if (want == S_TIMER)
+	if (want == S_READY) {
+		/* Back from a wait with quantum left: its turn goes on. */
+		if (d->deficit > 0)
+			RING_PUSH_HEAD(&s->ring, d);
+		else
+			RING_PUSH(&s->ring, d);
+	} else if (want == S_TIMER) {
 		set_timer(s, &d->timer, when);
+	}
 }
 
 /* Re-evaluates q; then its destination, whose ring q may have left. */
@@ -304,6 +317,8 @@ static void q_eval(struct sched *s, struct sched_queue *q, int64_t now)
 			when = q->head->not_before;
 		want = when > now ? S_TIMER : S_READY;
 	}
+	if (want == S_IDLE)
+		q->deficit = 0;
 	if (want == q->state) {
 		if (want == S_TIMER && q->timer.node.when != when)
 			set_timer(s, &q->timer, when);
@@ -311,15 +326,25 @@ static void q_eval(struct sched *s, struct sched_queue *q, int64_t now)
 	}
 	if (q->state == S_READY) {
 		RING_UNLINK(&d->ring, q);
-		q->deficit = 0;
+		/*
+		 * A queue that only waits for its own rate or cap keeps the
+		 * rest of its quantum, or pacing would cost it its turn every
+		 * time and weights would flatten to 1:1; an emptied queue
+		 * starts afresh (above), as in DRR.
+		 */
 	} else if (q->state == S_TIMER) {
 		heap_remove(&s->timers, &q->timer.node);
 	}
 	q->state = want;
-	if (want == S_READY)
-		RING_PUSH(&d->ring, q);
-	else if (want == S_TIMER)
+	if (want == S_READY) {
+		/* Back from a wait with quantum left: its turn goes on. */
+		if (q->deficit > 0)
+			RING_PUSH_HEAD(&d->ring, q);
+		else
+			RING_PUSH(&d->ring, q);
+	} else if (want == S_TIMER) {
 		set_timer(s, &q->timer, when);
+	}
 	if (want == S_IDLE)
 		idle_add(s, q);
 	d_eval(s, d, now);
