@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# 68-timeout: a deadline bounds the whole wait (SPEC section 5).
+# "X-EZTHROTTLE-TIMEOUT: 1" on a request the origin answers in 3 s: 504
+# with a JSON body {"error": "timeout", ...} after about 1 s. The same
+# header on a request that waits in a 0.2 req/s queue: 504, and it never
+# reaches the origin (a later request of the queue gets its slot). A bad
+# value is a 400 and nothing is sent. A retry that would come after the
+# deadline is not made. sync_timeout in the configuration
+# does the same for requests without the header.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+# shellcheck source=lib.sh disable=SC2119
+. "$(dirname "$0")/lib.sh"
+
+# timed_status ARGS...: like http_status, but prints "STATUS SECONDS".
+timed_status() {
+	rm -f "$TMP/body" "$TMP/headers"
+	timeout 60 curl -s --max-time 50 -x "$PROXY" -o "$TMP/body" \
+		-D "$TMP/headers" -w '%{http_code} %{time_total}\n' "$@" || true
+	touch "$TMP/body" "$TMP/headers"
+}
+
+# between A X B: true when A <= X <= B (decimals).
+between() {
+	awk -v a="$1" -v x="$2" -v b="$3" 'BEGIN { exit !(a <= x && x <= b) }'
+}
+
+start_origin paced
+PACED=http://127.0.0.1:$ORIGIN_PORT
+start_origin
+write_config - <<EOF
+retry:
+  max_retries: 3
+destinations:
+  "127.0.0.1:${PACED##*:}":
+    rps: 0.2
+    concurrency: 10
+EOF
+start_sluiced
+O=http://127.0.0.1:$ORIGIN_PORT
+
+say "X-EZTHROTTLE-TIMEOUT: 1 while the origin takes 3 s"
+read -r s secs < <(timed_status -H 'X-EZTHROTTLE-TIMEOUT: 1' "$O/slow/3000")
+say "answer $s after ${secs}s"
+assert_error 504 timeout "$s" "TIMEOUT 1, /slow/3000"
+between 0.9 "$secs" 2.0 || fail "TIMEOUT 1, /slow/3000: answered after ${secs}s"
+
+say "X-EZTHROTTLE-TIMEOUT: 1 while waiting in a 0.2 req/s queue"
+s=$(http_status "$PACED/echo/t/1")
+assert_eq 200 "$s" "first request of the paced queue"
+read -r s secs < <(timed_status -H 'X-EZTHROTTLE-TIMEOUT: 1' "$PACED/echo/t/2")
+say "answer $s after ${secs}s"
+assert_error 504 timeout "$s" "TIMEOUT 1 in a paced queue"
+between 0.9 "$secs" 2.0 || fail "TIMEOUT 1 in a paced queue: answered after ${secs}s"
+# The next slot (5 s after the first) goes to request 3; request 2, if it
+# were still queued, would have gone out before it.
+s=$(http_status "$PACED/echo/t/3")
+assert_eq 200 "$s" "third request of the paced queue"
+assert_eq 0 "$(origin_count '^/echo/t/2$' paced)" "arrivals of the timed-out request"
+assert_eq 1 "$(origin_count '^/echo/t/3$' paced)" "arrivals of request 3"
+
+say "a timeout long enough changes nothing"
+s=$(http_status -H 'X-EZTHROTTLE-TIMEOUT: 10' "$O/slow/200")
+assert_eq 200 "$s" "TIMEOUT 10, /slow/200"
+s=$(http_status -H 'X-EZTHROTTLE-TIMEOUT: 0.5' "$O/echo/fraction")
+assert_eq 200 "$s" "TIMEOUT 0.5, /echo"
+
+say "bad X-EZTHROTTLE-TIMEOUT: 400, nothing sent"
+for v in abc 0 -1 1s; do
+	s=$(http_status -H "X-EZTHROTTLE-TIMEOUT: $v" "$O/echo/bad-timeout")
+	assert_error 400 bad_request "$s" "X-EZTHROTTLE-TIMEOUT: '$v'"
+done
+# (curl sends a field with an empty value for "Name;".)
+s=$(http_status -H "X-EZTHROTTLE-TIMEOUT;" "$O/echo/bad-timeout")
+assert_error 400 bad_request "$s" "X-EZTHROTTLE-TIMEOUT with an empty value"
+assert_eq 0 "$(origin_count '^/echo/bad-timeout')" \
+	"arrivals of requests with a bad timeout"
+
+say "X-EZTHROTTLE-TIMEOUT: 1 and a retry due in 3 s"
+# Waiting for the retry would pass the deadline: the answer comes at once
+# (the last upstream response, or a 504), and the retry never goes out.
+read -r s secs < <(timed_status -H 'X-EZTHROTTLE-TIMEOUT: 1' \
+	"$O/seq/tr?codes=503,200&retry_after=3")
+say "answer $s after ${secs}s"
+assert_match '^(503|504)$' "$s" "TIMEOUT 1, 503 with Retry-After: 3: status"
+between 0 "$secs" 1.5 || fail "TIMEOUT 1, 503 with Retry-After: 3: answered after ${secs}s"
+# The queue is paused for 3 s; the next request comes after the pause, so
+# after the retry, had there been one.
+s=$(http_status "$O/echo/after-pause")
+assert_eq 200 "$s" "request after the pause"
+assert_eq 1 "$(origin_count '^/seq/tr[?]')" "arrivals of /seq/tr"
+
+say "sync_timeout: 1s"
+stop_sluiced
+write_config - <<EOF
+sync_timeout: 1s
+EOF
+start_sluiced
+read -r s secs < <(timed_status "$O/slow/3000")
+say "answer $s after ${secs}s"
+assert_error 504 timeout "$s" "sync_timeout 1s, /slow/3000"
+between 0.9 "$secs" 2.0 || fail "sync_timeout 1s, /slow/3000: answered after ${secs}s"
+s=$(http_status -H 'X-EZTHROTTLE-TIMEOUT: 5' "$O/slow/2000")
+assert_eq 200 "$s" "sync_timeout 1s, X-EZTHROTTLE-TIMEOUT: 5, /slow/2000"
+
+assert_serving "timeouts"
+say "ok"
