@@ -317,9 +317,6 @@ void engine_on_headers(struct request *r, unsigned status)
 	retry_after = learn_from(e, r);
 	if (want_retry(e, r, status, retry_after)) {
 		r->retrying = true;
-		log_debug("retrying dest=%s status=%u attempt=%u in=%" PRId64
-		          "ms", r->dest_key, status, r->attempts,
-		          r->retry_delay_ms);
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
@@ -443,6 +440,8 @@ static void requeue(struct engine *e, struct request *r, int64_t delay_ms)
 {
 	int64_t now = clock_now_us();
 
+	log_debug("retrying dest=%s status=%u attempt=%u in=%" PRId64 "ms",
+	          r->dest_key, r->status, r->attempts, delay_ms);
 	stop_transfer(e, r);
 	r->eng_state = ENG_WAITING;
 	r->retrying = false;
@@ -561,6 +560,12 @@ static void take_inbox(struct engine *e)
 		switch (m->type) {
 		case REQ_MSG_SUBMIT:
 			on_submit(e, r);
+			/*
+			 * Dispatch at once, so a request that may go now is
+			 * never counted as waiting against max_queued by the
+			 * next submission of the same batch.
+			 */
+			dispatch(e);
 			break;
 		case REQ_MSG_CANCEL:
 			if (r->eng_state == ENG_WAITING ||
