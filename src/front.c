@@ -49,6 +49,8 @@
 /* Reader block size, and the low-water mark that unpauses a transfer. */
 #define READER_BLOCK (32 * 1024)
 #define BODY_LOW_WATER (64 * 1024)
+/* A connection asleep this long gets its disconnect watch. */
+#define WATCH_DELAY_MS 50
 /* Oversized body bytes read and dropped so the client sees its 413. */
 #define DISCARD_MAX (64ull * 1024 * 1024)
 
@@ -76,6 +78,10 @@ struct front {
 	uint32_t gen;
 
 	atomic_uint busy;            /* requests begun, not completed */
+
+	/* Sleepers whose watch is not armed yet, oldest first. */
+	pthread_mutex_t sleep_lock;
+	struct request *sleep_head, *sleep_tail;
 };
 
 /* --- disconnect watch --- */
@@ -109,12 +115,60 @@ static void watch_del(struct front *f, struct request *r)
 	pthread_mutex_unlock(&f->watch_lock);
 }
 
-/* Suspends r's connection; r->lock held. */
+/*
+ * Suspends r's connection; r->lock held. The disconnect watch is armed
+ * only if the connection still sleeps WATCH_DELAY_MS later (see
+ * front_watch_due): most requests are answered well before, and arming
+ * and disarming the watch would cost them two system calls each.
+ */
 static void sleep_locked(struct front *f, struct request *r)
 {
 	r->suspended = true;
 	MHD_suspend_connection(r->conn);
-	watch_add(f, r);
+	pthread_mutex_lock(&f->sleep_lock);
+	if (!r->sleeping_listed) {
+		r->sleeping_listed = true;
+		r->sleep_at = clock_now_ms();
+		r->sleep_next = NULL;
+		request_ref(r);
+		if (f->sleep_tail)
+			f->sleep_tail->sleep_next = r;
+		else
+			f->sleep_head = r;
+		f->sleep_tail = r;
+	}
+	pthread_mutex_unlock(&f->sleep_lock);
+}
+
+void front_watch_due(struct front *f)
+{
+	int64_t due = clock_now_ms() - WATCH_DELAY_MS;
+	struct request *list, *r, *next;
+
+	pthread_mutex_lock(&f->sleep_lock);
+	list = f->sleep_head;
+	for (r = NULL; f->sleep_head && f->sleep_head->sleep_at <= due;
+	     f->sleep_head = f->sleep_head->sleep_next) {
+		r = f->sleep_head;
+		r->sleeping_listed = false;
+	}
+	if (r) {
+		r->sleep_next = NULL; /* ends the detached list */
+		if (!f->sleep_head)
+			f->sleep_tail = NULL;
+	} else {
+		list = NULL;
+	}
+	pthread_mutex_unlock(&f->sleep_lock);
+
+	for (r = list; r; r = next) {
+		next = r->sleep_next;
+		pthread_mutex_lock(&r->lock);
+		if (r->suspended)
+			watch_add(f, r);
+		pthread_mutex_unlock(&r->lock);
+		request_unref(r);
+	}
 }
 
 /* Resumes r's connection if it sleeps; r->lock held. */
@@ -916,6 +970,7 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	f->engine = e;
 	f->watch_ep = -1;
 	pthread_mutex_init(&f->watch_lock, NULL);
+	pthread_mutex_init(&f->sleep_lock, NULL);
 	f->n_slots = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		f->n_slots = rl.rlim_cur;
@@ -977,6 +1032,13 @@ void front_free(struct front *f)
 	if (f->watch_ep >= 0)
 		close(f->watch_ep);
 	free(f->slots);
+	while (f->sleep_head) {
+		struct request *r = f->sleep_head;
+
+		f->sleep_head = r->sleep_next;
+		request_unref(r);
+	}
+	pthread_mutex_destroy(&f->sleep_lock);
 	pthread_mutex_destroy(&f->watch_lock);
 	free(f);
 }

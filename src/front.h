@@ -55,6 +55,13 @@ unsigned front_busy(const struct front *f);
 /* The epoll fd to poll for readability; then call front_watch_dispatch. */
 int front_watch_fd(const struct front *f);
 
+/*
+ * Arms the disconnect watch of connections asleep for a while. Listener
+ * thread, at least every FRONT_WATCH_TICK_MS.
+ */
+void front_watch_due(struct front *f);
+#define FRONT_WATCH_TICK_MS 50
+
 /* Handles pending disconnect events. Listener thread. */
 void front_watch_dispatch(struct front *f);
 

@@ -379,6 +379,9 @@ static void *listener_main(void *arg)
 			next = l->accept_retry;
 		if (next >= 0)
 			timeout = next <= now ? 0 : (int)(next - now);
+		/* Sleeping connections get their watch on this tick. */
+		if (timeout < 0 || timeout > FRONT_WATCH_TICK_MS)
+			timeout = FRONT_WATCH_TICK_MS;
 		n = epoll_wait(l->ep, ev, 64, timeout);
 		for (int i = 0; i < n; i++) {
 			void *tag = ev[i].data.ptr;
@@ -402,6 +405,7 @@ static void *listener_main(void *arg)
 		while (l->head && l->head->deadline <= now)
 			pending_close(l, l->head);
 		ring_expire(l, now);
+		front_watch_due(l->front);
 		if (l->accept_retry && l->accept_retry <= now) {
 			l->accept_retry = 0;
 			add_listen(l);

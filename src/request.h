@@ -69,6 +69,9 @@ struct request {
 	struct MHD_Connection *conn;
 	int fd;                      /* client socket, for the watcher */
 	uint32_t watch_gen;          /* front's watch table generation */
+	struct request *sleep_next;  /* front's sleeper list */
+	int64_t sleep_at;            /* monotonic ms it went to sleep */
+	bool sleeping_listed;        /* in that list (front's sleep_lock) */
 	struct sockaddr_storage client;
 
 	/* Written by the front before submission, then read-only. */
