@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Sourced by scripts/run and scripts/test: install what is missing.
 # Debian package names; apt-get runs only when something is missing.
 
