@@ -75,6 +75,7 @@ struct sched_dest {
 
 	unsigned agg_in_flight;
 	int64_t agg_tat;             /* us */
+	unsigned n_waiting;          /* items waiting in all its queues */
 
 	enum state state;
 	struct timer timer;
@@ -274,7 +275,12 @@ static void d_eval(struct sched *s, struct sched_dest *d, int64_t now)
 	} else {
 		want = S_READY;
 	}
-	if (want == S_IDLE)
+	/*
+	 * Only an emptied destination starts afresh: one whose queues all
+	 * wait for their own timers or caps (after every dispatch, with
+	 * burst 1) keeps the rest of its quantum, as a queue does.
+	 */
+	if (want == S_IDLE && d->n_waiting == 0)
 		d->deficit = 0;
 	if (want == d->state) {
 		if (want == S_TIMER && d->timer.node.when != when)
@@ -533,6 +539,7 @@ int sched_enqueue(struct sched *s, struct sched_queue *q,
 		q->head = it;
 	q->tail = it;
 	q->n_waiting++;
+	q->d->n_waiting++;
 	s->n_waiting++;
 	q->last_active = now;
 	idle_remove(s, q);
@@ -553,6 +560,7 @@ static void unlink_item(struct sched *s, struct sched_queue *q,
 		q->tail = it->prev;
 	it->prev = it->next = NULL;
 	q->n_waiting--;
+	q->d->n_waiting--;
 	s->n_waiting--;
 }
 
@@ -601,6 +609,7 @@ void sched_requeue(struct sched *s, struct sched_item *it,
 		q->tail = it;
 	q->head = it;
 	q->n_waiting++;
+	q->d->n_waiting++;
 	s->n_waiting++;
 	q->last_active = now;
 	idle_remove(s, q);
