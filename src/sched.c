@@ -531,6 +531,7 @@ int sched_enqueue(struct sched *s, struct sched_queue *q,
 		return -ENOBUFS;
 	maybe_reset(s, q, now);
 	it->q = q;
+	it->not_before = 0; /* a new arrival; only retries wait */
 	it->next = NULL;
 	it->prev = q->tail;
 	if (q->tail)
