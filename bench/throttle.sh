@@ -2,9 +2,10 @@
 # Measures sluiced's throttling itself, in one run, through the real daemon
 # on 127.0.0.1 ephemeral ports (see bench/THROTTLE.md):
 #
-#   1. 10,000 clients waiting at once (rps 1): memory per waiting request,
-#      CPU while they wait, and that they leave the queue when they
-#      disconnect;
+#   1. 10,000 clients waiting at once (rps 1): memory per waiting request
+#      (fresh and reused keep-alive connections), CPU while they wait,
+#      that they leave the queue when they disconnect; CPU per dispatch
+#      with 50 and with 10,000 waiting;
 #   2. pacing accuracy at 1, 10, 100, 1000 req/s (burst 1): achieved rate,
 #      deviation of each arrival at the origin from t0 + k/rps, windows
 #      holding more than rps*W + burst;
@@ -18,7 +19,8 @@
 #
 # Environment:
 #   SLUICED            a sluiced binary to measure (default: build one with
-#                      CFLAGS=-O2 into _build/throttle)
+#                      CFLAGS=-O2 into _build/throttle, or into a copy of
+#                      the tree when it is configured in place)
 #   THROTTLE_CLIENTS   waiting clients of part 1 (default 10000)
 #   THROTTLE_SECONDS   length of each pacing and fairness run and of the
 #                      CPU measurement (default 10; --quick: 5)
@@ -289,15 +291,6 @@ fds_of() {
 	find /proc/"$1"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
 
-# lg_field FILE WORD: the value after "WORD " in loadgen's output.
-lg_field() {
-	sed -n "s/^$2 \([0-9]*\).*/\1/p" "$1" | head -1
-}
-
-now_us() {
-	awk '{ printf "%d\n", $1 * 1000000 }' /proc/uptime
-}
-
 report=$tmp/report.txt
 : >"$report"
 out() {
@@ -325,7 +318,7 @@ dirty=$(git -C "$top" status --porcelain -- src 2>/dev/null | head -1)
 [ -n "$dirty" ] && rev="$rev+uncommitted"
 out "sluice throttling benchmark, $now$([ "$quick" = 1 ] && echo ' (--quick)')"
 out "machine: $(nproc) cores ($cpu), $(uname -sr)"
-out "sluiced: $sluiced ($rev)"
+out "sluiced: $sluiced (tree: $rev)"
 out "libmicrohttpd $(pkg-config --modversion libmicrohttpd), libcurl $(pkg-config --modversion libcurl)"
 out "pinning: $pinning"
 out "before the runs: load average $load0"
