@@ -9,63 +9,6 @@
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
-# fire OUT N URL [FIELD...]: N concurrent GETs through the proxy from one
-# process: the N connections are opened first, then the N requests go
-# out together (a barrier), so the clients add little load or skew to
-# what the origin sees. Request i goes to URL/i, or URL&i=i when URL has
-# a query; each FIELD is "Name: value". $TMP/OUT gets one JSON line per
-# request, in order: {"i", "status" (0: no answer), "secs", "headers"
-# (names lower-cased), "body"}.
-fire() {
-	timeout 60 "$PYTHON" - "$PROXY_PORT" "$TMP/$1" "${@:2}" <<'EOF'
-import http.client, json, sys, threading, time
-port, out, n, url = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-fields = dict(f.split(": ", 1) for f in sys.argv[5:])
-res = [None] * n
-conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=50)
-         for _ in range(n)]
-for c in conns:
-    c.connect()
-gate = threading.Barrier(n)
-
-def run(i):
-    u = url + ("&i=%d" if "?" in url else "/%d") % (i + 1)
-    r = {"i": i + 1, "status": 0, "headers": {}, "body": ""}
-    gate.wait()
-    t = time.monotonic()
-    try:
-        conns[i].request("GET", u, headers=fields)
-        resp = conns[i].getresponse()
-        r["status"] = resp.status
-        r["headers"] = {k.lower(): v for k, v in resp.getheaders()}
-        r["body"] = resp.read().decode("utf-8", "replace")[:2000]
-    except (OSError, http.client.HTTPException) as e:
-        r["error"] = repr(e)
-    r["secs"] = round(time.monotonic() - t, 4)
-    res[i] = r
-
-threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-with open(out, "w") as f:
-    for r in res:
-        f.write(json.dumps(r) + "\n")
-EOF
-}
-
-# fired OUT EXPR: EXPR evaluated with rs = the records fire wrote to
-# $TMP/OUT (strings print bare, others as JSON).
-fired() {
-	"$PYTHON" -c '
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1])]
-v = eval(sys.argv[2], {"rs": rs})
-print(v if isinstance(v, str) else json.dumps(v))
-' "$TMP/$1" "$2"
-}
-
 # group G: the origin's count for group G: "NOW MAX COUNT".
 group() {
 	dcurl -o "$TMP/group" "http://127.0.0.1:$ORIGIN_PORT/groups/$1"

@@ -23,11 +23,6 @@ for line in open(sys.argv[1]):
 ' "$TMP/origin.requests" "$1"
 }
 
-# ge A B: true when the decimal A >= B.
-ge() {
-	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'
-}
-
 # check WHAT STATUS ATTEMPTS ARRIVALS NAME: the last response had STATUS
 # and X-EZTHROTTLE-Attempts: ATTEMPTS, an integer X-EZTHROTTLE-Queue-Ms,
 # and the origin saw ARRIVALS requests for /seq/NAME.

@@ -29,11 +29,6 @@ since() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'
 }
 
-# ge A B: true when the decimal A >= B.
-ge() {
-	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'
-}
-
 # keys [FILE]: the key hashes of the origin's queues, sorted, in the
 # /queues snapshot FILE (default: a fresh one).
 keys() {
