@@ -332,6 +332,7 @@ struct config *config_new(void)
 	cfg->max_in_flight = 512;
 	cfg->max_queued = 100000;
 	cfg->max_body = 10 << 20;
+	cfg->max_header = 8 << 10;
 	cfg->sync_timeout = 300 * 1000;
 	cfg->drain_timeout = 30 * 1000;
 	cfg->client_timeout = 60 * 1000;

@@ -74,6 +74,7 @@ struct config {
 	unsigned max_in_flight;
 	unsigned max_queued;         /* whole daemon */
 	uint64_t max_body;           /* bytes */
+	uint64_t max_header;         /* bytes: request header block */
 	int64_t sync_timeout;        /* ms */
 	int64_t drain_timeout;       /* ms */
 	int64_t client_timeout;      /* ms, idle or slow client */

@@ -285,6 +285,11 @@ static int v_size(struct parse *p, const struct key_def *k,
 	if (config_parse_size(v, &n) < 0)
 		return bad_value(p, node, "'%s' must be a size such as 65536, "
 		                 "64KiB or 10MiB", k->name);
+	/* Bounded sizes (k->max > 0) are given in KiB in the message. */
+	if (k->max > 0 && ((double)n < k->min || (double)n > k->max))
+		return bad_value(p, node, "'%s' must be between %.0fKiB and "
+		                 "%.0fKiB", k->name, k->min / 1024,
+		                 k->max / 1024);
 	*(uint64_t *)slot = n;
 	return 0;
 }
@@ -813,6 +818,7 @@ static const struct key_def top_keys[] = {
 	VAL("max_in_flight", v_uint, C(max_in_flight), 1, 1e6),
 	VAL("max_queued", v_uint, C(max_queued), 1, 1e9),
 	VAL("max_body", v_size, C(max_body), 0, 0),
+	VAL("max_header", v_size, C(max_header), 4096, 1 << 20),
 	VAL("sync_timeout", v_duration, C(sync_timeout), 1, 0),
 	VAL("drain_timeout", v_duration, C(drain_timeout), 0, 0),
 	VAL("client_timeout", v_duration, C(client_timeout), 1, 0),

@@ -43,9 +43,18 @@
 #include "netaddr.h"
 #include "request.h"
 #include "retry.h"
+#include "shards.h"
 
-/* MHD's per-connection pool; also the largest request header block. */
-#define FRONT_POOL_SIZE (32 * 1024)
+/*
+ * What a field costs in MHD's per-connection pool (the text, its line
+ * end, and libmicrohttpd 0.9.75's list node for a request field).
+ */
+#define POOL_FIELD_COST(nlen, vlen) ((nlen) + (vlen) + 4 + 56)
+/* The status line, proxy-made fields and MHD's own bookkeeping. */
+#define POOL_RESPONSE_SLACK 512
+
+/* Connections per MHD daemon: bounds MHD's walk on each resume. */
+#define SHARD_CONNS 256
 /* Reader block size, and the low-water mark that unpauses a transfer. */
 #define READER_BLOCK (32 * 1024)
 #define BODY_LOW_WATER (64 * 1024)
@@ -67,7 +76,7 @@ struct watch_slot {
 struct front {
 	const struct config *cfg;
 	struct engine *engine;
-	struct MHD_Daemon *mhd;
+	struct shards *shards;
 	unsigned char salt[CRED_SALT_LEN];
 
 	/* Disconnect watch: fd -> request while its connection sleeps. */
@@ -178,7 +187,7 @@ static void wake_locked(struct front *f, struct request *r)
 		return;
 	r->suspended = false;
 	watch_del(f, r);
-	MHD_resume_connection(r->conn);
+	shards_resume(f->shards, r->conn);
 }
 
 void front_wake(struct request *r)
@@ -246,8 +255,11 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 	struct front *f = cls;
 	const union MHD_ConnectionInfo *ci;
 
-	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		shards_conn_started(f->shards, socket_ctx);
 		return;
+	}
+	shards_conn_closed(f->shards, socket_ctx);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (!ci || ci->connect_fd < 0 || (size_t)ci->connect_fd >= f->n_slots)
 		return;
@@ -386,6 +398,26 @@ static const char *resp_header(const struct request *r, const char *name)
 	return NULL;
 }
 
+/*
+ * Whether upstream's header block fits in what the client's connection
+ * has left of max_header (MHD's pool, which still holds the request's
+ * fields). When it does not, MHD would drop the connection without a
+ * word; a 502 that says why is better.
+ */
+static bool response_head_fits(const struct front *f, const struct request *r)
+{
+	const char *p = r->resp_headers.data;
+	size_t need = r->req_hdr_bytes + POOL_RESPONSE_SLACK;
+
+	for (size_t i = 0; i < r->n_resp_headers; i++) {
+		size_t nlen = strlen(p), vlen = strlen(p + nlen + 1);
+
+		need += nlen + vlen + 4;
+		p += nlen + vlen + 2;
+	}
+	return need <= f->cfg->max_header;
+}
+
 static enum MHD_Result queue_upstream(struct front *f, struct request *r)
 {
 	struct MHD_Response *resp;
@@ -397,6 +429,14 @@ static enum MHD_Result queue_upstream(struct front *f, struct request *r)
 	bool whole;
 
 	/* Response headers are final once the phase is REQ_HEADERS. */
+	if (!response_head_fits(f, r)) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "the upstream response's header "
+		         "block and the request's exceed max_header (%" PRIu64
+		         " bytes)", f->cfg->max_header);
+		return queue_error(r, 502, "upstream_headers_too_large", msg);
+	}
 	conn = resp_header(r, "Connection");
 	cl_s = resp_header(r, "Content-Length");
 	if (cl_s) {
@@ -472,8 +512,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	struct front *f = cls;
 	struct request *r = request_new(f, uri);
 
-	if (r)
+	if (r) {
 		atomic_fetch_add(&f->busy, 1);
+		r->req_hdr_bytes = strlen(uri) + 32; /* request line */
+	}
 	return r;
 }
 
@@ -508,6 +550,7 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind,
 	struct curl_slist *l;
 	char *line;
 
+	w->r->req_hdr_bytes += POOL_FIELD_COST(klen, value ? strlen(value) : 0);
 	if (header_drop_request(key, klen, w->conn))
 		return MHD_YES;
 	if (header_name_eq(key, klen, "Accept"))
@@ -983,52 +1026,61 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	return f;
 }
 
-int front_start(struct front *f)
+static struct MHD_Daemon *make_daemon(void *arg, unsigned max_conns)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	                 MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
-	                 MHD_USE_ITC | MHD_USE_ERROR_LOG |
-	                 MHD_USE_SUPPRESS_DATE_NO_CLOCK;
+	struct front *f = arg;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+	                 MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
 	unsigned timeout = (unsigned)((f->cfg->client_timeout + 999) / 1000);
-	size_t reserve = f->cfg->max_in_flight + 64;
-	unsigned limit;
 
-	limit = f->n_slots > reserve + 64 ? (unsigned)(f->n_slots - reserve)
-	                                  : 64;
 	if (timeout == 0)
 		timeout = 1;
-	f->mhd = MHD_start_daemon(
+	return MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, f,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, f,
-		MHD_OPTION_CONNECTION_LIMIT, limit,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FRONT_POOL_SIZE,
+		MHD_OPTION_CONNECTION_LIMIT, max_conns,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)f->cfg->max_header,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
 		MHD_OPTION_END);
-	return f->mhd ? 0 : -EIO;
+}
+
+int front_start(struct front *f)
+{
+	/* fds for upstream work, and two (epoll, eventfd) per shard. */
+	size_t reserve = f->cfg->max_in_flight + 64;
+	size_t limit = 64;
+
+	if (f->n_slots > reserve + 64) {
+		limit = f->n_slots - reserve;
+		limit -= 2 * (limit / SHARD_CONNS + 1);
+	}
+	f->shards = shards_new(make_daemon, f, SHARD_CONNS, (unsigned)limit);
+	if (!f->shards)
+		return -ENOMEM;
+	return shards_start(f->shards);
 }
 
 int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,
                          socklen_t len)
 {
-	return MHD_add_connection(f->mhd, fd, sa, len) == MHD_YES ? 0 : -EIO;
+	return shards_add(f->shards, fd, sa, len);
 }
 
 void front_stop(struct front *f)
 {
-	if (f && f->mhd) {
-		MHD_stop_daemon(f->mhd);
-		f->mhd = NULL;
-	}
+	if (f)
+		shards_stop(f->shards);
 }
 
 void front_free(struct front *f)
 {
 	if (!f)
 		return;
-	front_stop(f);
+	shards_free(f->shards);
 	if (f->watch_ep >= 0)
 		close(f->watch_ep);
 	free(f->slots);

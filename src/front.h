@@ -1,8 +1,8 @@
 /*
- * front.h - the client side: one libmicrohttpd daemon (no listen socket of
- * its own) that parses requests, hands them to the engine, holds the
- * client's connection suspended while the request waits, and writes the
- * response, streaming it as the engine receives it.
+ * front.h - the client side: libmicrohttpd daemons (shards.h) that parse
+ * requests, hand them to the engine, hold the client's connection
+ * suspended while the request waits, and write the response, streaming it
+ * as the engine receives it.
  *
  * The front also owns the disconnect watch: while a connection is
  * suspended its fd is registered for EPOLLRDHUP in an epoll set whose fd
@@ -27,7 +27,7 @@ struct front;
 struct front *front_new(const struct config *cfg, struct engine *e,
                         const unsigned char *salt);
 
-/* Starts MHD's thread. 0 or negative errno. */
+/* Starts the shards thread. 0 or negative errno. */
 int front_start(struct front *f);
 
 /*

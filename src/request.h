@@ -85,6 +85,7 @@ struct request {
 	bool submitted;              /* front: handed to the engine */
 	bool body_too_large;
 	unsigned sent_status;        /* front: status queued to client */
+	size_t req_hdr_bytes;        /* front: request head in MHD's pool */
 	uint64_t sent_bytes;         /* front: body bytes given to MHD */
 	int64_t t_arrival;           /* monotonic ms */
 	int64_t deadline;            /* monotonic ms */

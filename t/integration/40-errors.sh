@@ -85,6 +85,18 @@ assert_eq 0 "$(origin_count 'big-header|many-headers')" \
 	"oversized requests reached the origin"
 assert_serving "many headers"
 
+say "request and response heads share max_header (default 8KiB)"
+h6=$(head -c 6000 /dev/zero | tr '\0' a)
+s=$(http_status -H "X-Six: $h6" "$O/echo/six-k-header")
+assert_eq 200 "$s" "a 6000-byte request field under the default max_header"
+s=$(http_status "$O/headers?X-Two=$(head -c 2000 /dev/zero | tr '\0' c)")
+assert_eq 200 "$s" "a 2000-byte response field"
+# The URL (5000 bytes) and the echoed field (5000) do not fit in 8 KiB:
+# a JSON 502 that says so, not a dropped connection.
+s=$(http_status "$O/headers?X-Five=$(head -c 5000 /dev/zero | tr '\0' c)")
+assert_error 502 upstream_headers_too_large "$s" "a response head over max_header"
+assert_serving "a response head over max_header"
+
 say "unknown scheme: 400"
 s=$(raw 'GET ftp://127.0.0.1:%s/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$ORIGIN_PORT")
 assert_error 400 bad_request "$s" "ftp:// target"
@@ -200,5 +212,17 @@ stop_sluiced
 start_sluiced --allow 10.0.0.0/8 --allow 127.0.0.0/8
 s=$(http_status "$O/echo/allowed")
 assert_eq 200 "$s" "--allow repeated: second network allowed"
+
+say "max_header raised: a 12 KiB request field passes"
+stop_sluiced
+write_config - <<'EOF2'
+max_header: 32KiB
+EOF2
+start_sluiced
+h12=$(head -c 12288 /dev/zero | tr '\0' a)
+s=$(http_status -H "X-Twelve: $h12" "$O/echo/twelve-k-header")
+assert_eq 200 "$s" "a 12 KiB request field with max_header 32KiB"
+s=$(http_status -H "X-Big: $big" "$O/echo/big-header-32k")
+assert_eq 431 "$s" "a 64 KiB request field with max_header 32KiB"
 
 say "ok"

@@ -135,6 +135,7 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_uint_eq(a->max_in_flight, b->max_in_flight);
 	ck_assert_uint_eq(a->max_queued, b->max_queued);
 	ck_assert_uint_eq(a->max_body, b->max_body);
+	ck_assert_uint_eq(a->max_header, b->max_header);
 	ck_assert_int_eq(a->sync_timeout, b->sync_timeout);
 	ck_assert_int_eq(a->drain_timeout, b->drain_timeout);
 	ck_assert_int_eq(a->client_timeout, b->client_timeout);
@@ -232,6 +233,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->max_in_flight, 512);
 	ck_assert_uint_eq(cfg->max_queued, 100000);
 	ck_assert_uint_eq(cfg->max_body, 10 * 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_header, 8 * 1024);
 	ck_assert_int_eq(cfg->sync_timeout, 300000);
 	ck_assert_int_eq(cfg->drain_timeout, 30000);
 	ck_assert_int_eq(cfg->client_timeout, 60000);
@@ -345,6 +347,7 @@ static const char full_file[] =
 	"max_in_flight: 64\n"
 	"max_queued: 5000\n"
 	"max_body: 1MiB\n"
+	"max_header: 16KiB\n"
 	"sync_timeout: 1.5\n"
 	"drain_timeout: 0\n"
 	"client_timeout: 2m\n"
@@ -430,6 +433,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg->max_in_flight, 64);
 	ck_assert_uint_eq(cfg->max_queued, 5000);
 	ck_assert_uint_eq(cfg->max_body, 1048576);
+	ck_assert_uint_eq(cfg->max_header, 16384);
 	ck_assert_int_eq(cfg->sync_timeout, 1500);
 	ck_assert_int_eq(cfg->drain_timeout, 0);
 	ck_assert_int_eq(cfg->client_timeout, 120000);
@@ -635,6 +639,10 @@ static const struct bad_case bad_cases[] = {
 	{ "max_body: 18446744073709551616\n",
 	  "1:11: 'max_body' must be a size such as 65536, 64KiB or 10MiB, "
 	  "got '18446744073709551616'" },
+	{ "max_header: 1KiB\n",
+	  "1:13: 'max_header' must be between 4KiB and 1024KiB, got '1KiB'" },
+	{ "max_header: 2MiB\n",
+	  "1:13: 'max_header' must be between 4KiB and 1024KiB, got '2MiB'" },
 	{ "sync_timeout: -1\n",
 	  "1:15: 'sync_timeout' must be a duration such as 500ms, 30s, 5m or "
 	  "24h, got '-1'" },

@@ -1,0 +1,412 @@
+/*
+ * shards.c - many small libmicrohttpd daemons, run by one thread.
+ *
+ * Each shard is an external-epoll daemon; the thread waits on one epoll
+ * set holding every shard's epoll fd and an eventfd for new sockets, and
+ * runs a shard when its fd is readable, when libmicrohttpd says it has
+ * work left (timeout 0: the "hot" list), or when its earliest connection
+ * timeout is due (a sweep of all shards, at most once a second unless a
+ * shard asks sooner).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "shards.h"
+
+#define SWEEP_MS 1000
+
+struct shard {
+	struct MHD_Daemon *mhd;
+	unsigned n_conns;
+	bool in_room, hot;
+	bool resumed;                 /* in the resumed list; under lock */
+	struct shard *room_next;      /* shards with a free slot */
+	struct shard *hot_next;       /* shards to run again at once */
+	struct shard *resumed_next;
+};
+
+struct pending_add {
+	int fd;
+	socklen_t len;
+	struct sockaddr_storage sa;
+};
+
+struct shards {
+	shards_make_fn *make;
+	void *arg;
+	unsigned per_shard, limit, total;
+
+	struct shard **v;
+	unsigned n, cap;
+	struct shard *room, *hot;
+	struct shard *adding;         /* shard in MHD_add_connection() */
+	int64_t next_sweep;
+
+	int ep, efd;
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+
+	pthread_mutex_t lock;         /* guards adds and resumed */
+	struct shard *resumed;        /* shards with a resume to run */
+	struct pending_add *adds;
+	size_t n_adds, cap_adds;
+};
+
+static struct shard *shard_make(struct shards *s)
+{
+	const union MHD_DaemonInfo *di;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct shard *sh, **v;
+
+	if (s->n == s->cap) {
+		unsigned cap = s->cap ? s->cap * 2 : 8;
+
+		v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		s->v = v;
+		s->cap = cap;
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return NULL;
+	sh->mhd = s->make(s->arg, s->per_shard + 16);
+	if (!sh->mhd)
+		goto fail;
+	di = MHD_get_daemon_info(sh->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	ev.data.ptr = sh;
+	if (!di || epoll_ctl(s->ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
+		goto fail;
+	s->v[s->n++] = sh;
+	sh->in_room = true;
+	sh->room_next = s->room;
+	s->room = sh;
+	if (s->n > 1)
+		log_debug("http front: shard %u made", s->n);
+	return sh;
+fail:
+	if (sh->mhd)
+		MHD_stop_daemon(sh->mhd);
+	free(sh);
+	return NULL;
+}
+
+/* A shard with a free slot: the most recently freed one, or a new one. */
+static struct shard *shard_pick(struct shards *s)
+{
+	while (s->room && s->room->n_conns >= s->per_shard) {
+		struct shard *full = s->room;
+
+		s->room = full->room_next;
+		full->in_room = false;
+	}
+	return s->room ? s->room : shard_make(s);
+}
+
+static void hot_push(struct shards *s, struct shard *sh)
+{
+	if (sh->hot)
+		return;
+	sh->hot = true;
+	sh->hot_next = s->hot;
+	s->hot = sh;
+}
+
+static void shard_run(struct shards *s, struct shard *sh, int64_t now)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	MHD_run(sh->mhd);
+	if (MHD_get_timeout(sh->mhd, &t) != MHD_YES)
+		return;
+	if (t == 0)
+		hot_push(s, sh);
+	else if (now + (int64_t)t < s->next_sweep)
+		s->next_sweep = now + (int64_t)t;
+}
+
+static void run_hot(struct shards *s, int64_t now)
+{
+	struct shard *list = s->hot;
+
+	s->hot = NULL;
+	while (list) {
+		struct shard *sh = list;
+
+		list = sh->hot_next;
+		sh->hot = false;
+		shard_run(s, sh, now);
+	}
+}
+
+static void add_one(struct shards *s, struct pending_add *a)
+{
+	struct shard *sh;
+
+	if (s->total >= s->limit) {
+		log_warn("client connection refused: %u connections open",
+		         s->total);
+		close(a->fd);
+		return;
+	}
+	sh = shard_pick(s);
+	if (!sh) {
+		log_warn("client connection refused: cannot start a shard");
+		close(a->fd);
+		return;
+	}
+	s->adding = sh;
+	if (MHD_add_connection(sh->mhd, a->fd, (struct sockaddr *)&a->sa,
+	                       a->len) != MHD_YES)
+		log_warn("client connection refused by the http front");
+	s->adding = NULL;
+	/* The request line is already in the socket: run it at once. */
+	hot_push(s, sh);
+}
+
+/* New sockets and resumed shards, signalled through the eventfd. */
+static void take_signalled(struct shards *s)
+{
+	struct pending_add *adds;
+	struct shard *resumed;
+	uint64_t v;
+	size_t n;
+
+	if (read(s->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("shards: eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&s->lock);
+	adds = s->adds;
+	n = s->n_adds;
+	s->adds = NULL;
+	s->n_adds = s->cap_adds = 0;
+	resumed = s->resumed;
+	s->resumed = NULL;
+	for (struct shard *sh = resumed; sh; sh = sh->resumed_next)
+		sh->resumed = false;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		add_one(s, &adds[i]);
+	free(adds);
+	/* Their next MHD_run() starts by resuming: run them now. */
+	for (; resumed; resumed = resumed->resumed_next)
+		hot_push(s, resumed);
+}
+
+static void *shards_main(void *arg)
+{
+	struct shards *s = arg;
+	struct epoll_event ev[64];
+
+	while (!atomic_load(&s->stop)) {
+		int64_t now = clock_now_ms();
+		int timeout, n;
+
+		if (s->hot)
+			timeout = 0;
+		else if (s->next_sweep <= now)
+			timeout = 0;
+		else
+			timeout = (int)(s->next_sweep - now);
+		n = epoll_wait(s->ep, ev, 64, timeout);
+		now = clock_now_ms();
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr)
+				shard_run(s, ev[i].data.ptr, now);
+			else
+				take_signalled(s);
+		}
+		run_hot(s, now);
+		if (now >= s->next_sweep) {
+			s->next_sweep = now + SWEEP_MS;
+			for (unsigned i = 0; i < s->n; i++)
+				shard_run(s, s->v[i], now);
+		}
+	}
+	return NULL;
+}
+
+struct shards *shards_new(shards_make_fn *make, void *arg,
+                          unsigned per_shard, unsigned limit)
+{
+	struct shards *s = calloc(1, sizeof(*s));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	if (!s)
+		return NULL;
+	s->make = make;
+	s->arg = arg;
+	s->per_shard = per_shard ? per_shard : 1;
+	s->limit = limit;
+	s->efd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	s->ep = epoll_create1(EPOLL_CLOEXEC);
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->ep < 0 || s->efd < 0 ||
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->efd, &ev) < 0) {
+		shards_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int shards_start(struct shards *s)
+{
+	int err;
+
+	if (!shard_make(s))
+		return -EIO;
+	s->next_sweep = clock_now_ms() + SWEEP_MS;
+	err = pthread_create(&s->thread, NULL, shards_main, s);
+	if (err)
+		return -err;
+	s->running = true;
+	return 0;
+}
+
+int shards_add(struct shards *s, int fd, const struct sockaddr *sa,
+               socklen_t len)
+{
+	uint64_t one = 1;
+	int err = 0;
+
+	if (len > sizeof(struct sockaddr_storage)) {
+		close(fd);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (s->n_adds == s->cap_adds) {
+		size_t cap = s->cap_adds ? s->cap_adds * 2 : 16;
+		struct pending_add *a = realloc(s->adds, cap * sizeof(*a));
+
+		if (!a) {
+			err = -ENOMEM;
+			goto out;
+		}
+		s->adds = a;
+		s->cap_adds = cap;
+	}
+	s->adds[s->n_adds].fd = fd;
+	s->adds[s->n_adds].len = len;
+	memcpy(&s->adds[s->n_adds].sa, sa, len);
+	s->n_adds++;
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("shards: eventfd write: %s", strerror(errno));
+	return 0;
+}
+
+void shards_resume(struct shards *s, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct shard *sh;
+	bool signal = false;
+	uint64_t one = 1;
+
+	MHD_resume_connection(c);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	sh = ci ? ci->socket_context : NULL;
+	if (!sh)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (!sh->resumed) {
+		sh->resumed = true;
+		sh->resumed_next = s->resumed;
+		signal = !s->resumed;
+		s->resumed = sh;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (signal && write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("shards: eventfd write: %s", strerror(errno));
+}
+
+void shards_conn_started(struct shards *s, void **socket_ctx)
+{
+	struct shard *sh = s->adding;
+
+	*socket_ctx = sh;
+	if (!sh)
+		return;
+	sh->n_conns++;
+	s->total++;
+}
+
+void shards_conn_closed(struct shards *s, void **socket_ctx)
+{
+	struct shard *sh = *socket_ctx;
+
+	if (!sh)
+		return;
+	*socket_ctx = NULL;
+	sh->n_conns--;
+	s->total--;
+	if (!sh->in_room && sh->n_conns < s->per_shard) {
+		sh->in_room = true;
+		sh->room_next = s->room;
+		s->room = sh;
+	}
+}
+
+unsigned shards_count(const struct shards *s)
+{
+	return s->n;
+}
+
+void shards_stop(struct shards *s)
+{
+	uint64_t one = 1;
+
+	if (!s)
+		return;
+	if (s->running) {
+		atomic_store(&s->stop, true);
+		if (write(s->efd, &one, sizeof(one)) < 0)
+			log_debug("shards: eventfd write: %s", strerror(errno));
+		pthread_join(s->thread, NULL);
+		s->running = false;
+	}
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->v[i]->mhd) {
+			MHD_stop_daemon(s->v[i]->mhd);
+			s->v[i]->mhd = NULL;
+		}
+	}
+	for (size_t i = 0; i < s->n_adds; i++)
+		close(s->adds[i].fd);
+	s->n_adds = 0;
+}
+
+void shards_free(struct shards *s)
+{
+	if (!s)
+		return;
+	shards_stop(s);
+	for (unsigned i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	free(s->adds);
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->ep >= 0)
+		close(s->ep);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
