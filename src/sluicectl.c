@@ -61,7 +61,8 @@ static void usage(FILE *out)
 "\n"
 "options:\n"
 "  -a, --admin ADDR:PORT      admin listener (default $SLUICE_ADMIN,\n"
-"                             else " ADMIN_DEFAULT ")\n"
+"                             else " ADMIN_DEFAULT "); also\n"
+"                             --admin-listen, as for sluiced\n"
 "  -j, --json                 print the daemon's JSON as it is\n"
 "  -h, --help                 show this help and exit\n"
 "  -V, --version              show the version and exit\n"
@@ -72,6 +73,8 @@ static void usage(FILE *out)
 
 static const struct option long_options[] = {
 	{ "admin", required_argument, NULL, 'a' },
+	/* sluiced's name for the same address */
+	{ "admin-listen", required_argument, NULL, 'a' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },

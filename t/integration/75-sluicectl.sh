@@ -155,8 +155,8 @@ assert_rc 0 json "--json status"
 assert_eq "3 1 $key" "$(json "$TMP/json.out" \
 	'"%d %d %s" % (d["waiting"], d["in_flight"], d["list"][0]["key"])')" \
 	"--json: waiting, in flight, key"
-ctl json2 status -j -a "$ADMIN"
-assert_rc 0 json2 "status -j (flags after the command)"
+ctl json2 status -j --admin-listen "$ADMIN"
+assert_rc 0 json2 "status -j --admin-listen (flags after the command)"
 "$PYTHON" -m json.tool "$TMP/json2.out" > /dev/null ||
 	fail "status -j is not JSON: $(head -c 500 "$TMP/json2.out")"
 
