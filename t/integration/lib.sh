@@ -9,6 +9,7 @@
 # Environment (set by `make check`; defaults allow a run by hand, e.g.
 # `SLUICED=src/sluiced T_SRC=t sh t/integration/20-forward.sh`):
 #   SLUICED   the sluiced binary
+#   SLUICECTL the sluicectl binary
 #   T_SRC     the source t/ directory (origin.py is in $T_SRC/integration)
 #   T_BUILD   the build t/ directory (unused so far)
 #   PYTHON    python3 to run origin.py and socket helpers (default
@@ -34,6 +35,7 @@ LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 T_SRC=${T_SRC:-$(cd "$LIB_DIR/.." && pwd)}
 T_BUILD=${T_BUILD:-$T_SRC}
 SLUICED=${SLUICED:-$LIB_DIR/../../src/sluiced}
+SLUICECTL=${SLUICECTL:-$LIB_DIR/../../src/sluicectl}
 ORIGIN_PY=$LIB_DIR/origin.py
 if [ -z "${PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3

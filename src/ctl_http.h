@@ -1,0 +1,44 @@
+/*
+ * ctl_http.h - sluicectl's one HTTP verb: GET from the admin listener.
+ *
+ * Plain HTTP to ADDR:PORT with libcurl, never through a proxy (the
+ * http_proxy of the environment is ignored), no redirects, bounded in
+ * time. Call curl_global_init() first.
+ */
+#ifndef SLUICE_CTL_HTTP_H
+#define SLUICE_CTL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CTL_ERR_LEN 256              /* room for a transport error */
+#define CTL_BODY_MAX (64u << 20)     /* bytes; larger answers are refused */
+
+/* An answer. body is malloc'd, NUL-terminated, owned by the struct. */
+struct ctl_reply {
+	long status;                 /* HTTP status code */
+	char *body;
+	size_t len;                  /* bytes in body, without the NUL */
+};
+
+/*
+ * Whether addr is an admin address sluicectl may put into a URL:
+ * HOST:PORT or [IPV6]:PORT, port 1..65535, nothing that could change
+ * the URL's meaning (no '/', '@', '?', '#', spaces).
+ */
+bool ctl_addr_valid(const char *addr);
+
+/*
+ * GET http://ADDR/PATH. path starts with '/' and is already escaped.
+ * 0 with *ret filled (any status, even 404: the caller decides), or a
+ * negative errno with why in err (NUL-terminated, CTL_ERR_LEN bytes):
+ * -ECONNREFUSED for every transport failure, -EFBIG for an answer over
+ * CTL_BODY_MAX, -ENOMEM.
+ */
+int ctl_get(const char *addr, const char *path, struct ctl_reply *ret,
+            char err[CTL_ERR_LEN]);
+
+/* Frees the contents of r; takes a zeroed struct. */
+void ctl_reply_done(struct ctl_reply *r);
+
+#endif

@@ -1,0 +1,363 @@
+/*
+ * sluicectl.c - the control tool: reads sluiced's admin listener.
+ *
+ * Exit status: 0 done, 1 usage error or a refused request (no such job),
+ * 2 the daemon cannot be reached or answered something unexpected.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_fmt.h"
+#include "ctl_http.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define ADMIN_DEFAULT "127.0.0.1:8081"
+#define EXIT_USAGE 1
+#define EXIT_RUNTIME 2
+#define SHOWN_MAX 200                /* bytes of a server message shown */
+
+/* What the flags ask for. */
+struct ctl {
+	const char *addr;            /* admin listener, ADDR:PORT */
+	bool json;                   /* print the daemon's JSON as is */
+};
+
+struct command {
+	const char *name;
+	int (*run)(const struct ctl *c, int argc, char **argv);
+};
+
+static void usage_short(FILE *out)
+{
+	fprintf(out,
+"usage: sluicectl [-a ADDR:PORT] [-j] status\n"
+"       sluicectl [-a ADDR:PORT] [-j] job ID\n"
+"Try 'sluicectl --help'.\n");
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: sluicectl [options] command\n"
+"\n"
+"Shows the state of a running sluiced through its admin listener.\n"
+"\n"
+"commands:\n"
+"  status                     health, totals and one line per queue\n"
+"  job ID                     state, attempts, times and deliveries of a\n"
+"                             webhook job\n"
+"\n"
+"options:\n"
+"  -a, --admin ADDR:PORT      admin listener (default $SLUICE_ADMIN,\n"
+"                             else " ADMIN_DEFAULT "); also\n"
+"                             --admin-listen, as for sluiced\n"
+"  -j, --json                 print the daemon's JSON as it is\n"
+"  -h, --help                 show this help and exit\n"
+"  -V, --version              show the version and exit\n"
+"\n"
+"Exit status: 0 done, 1 usage error or no such job, 2 the daemon cannot\n"
+"be reached or answered an error. See sluicectl(1).\n");
+}
+
+static const struct option long_options[] = {
+	{ "admin", required_argument, NULL, 'a' },
+	/* sluiced's name for the same address */
+	{ "admin-listen", required_argument, NULL, 'a' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Returns 0 to go on, or exit status + 1 to stop with. */
+static int parse_flags(int argc, char **argv, struct ctl *c)
+{
+	const char *env = getenv("SLUICE_ADMIN");
+	const char *from = "SLUICE_ADMIN";
+	int o;
+
+	c->addr = env && *env ? env : ADMIN_DEFAULT;
+	while ((o = getopt_long(argc, argv, "a:jhV", long_options,
+	                        NULL)) != -1) {
+		switch (o) {
+		case 'a': c->addr = optarg; from = "-a"; break;
+		case 'j': c->json = true; break;
+		case 'h':
+			usage(stdout);
+			return 0 + 1;
+		case 'V':
+			printf("sluicectl %s\n", PACKAGE_VERSION);
+			return 0 + 1;
+		default:
+			usage_short(stderr);
+			return EXIT_USAGE + 1;
+		}
+	}
+	if (!ctl_addr_valid(c->addr)) {
+		char *shown = strndup(c->addr, SHOWN_MAX);
+
+		fprintf(stderr, "sluicectl: %s must be ADDR:PORT, got '%s'\n",
+		        from, shown ? ctl_defang(shown) : "?");
+		free(shown);
+		return EXIT_USAGE + 1;
+	}
+	return 0;
+}
+
+/* --- talking to the daemon --- */
+
+/*
+ * GET path; on a transport failure says so and returns -1 (the caller
+ * exits 2). *ret is filled only on success.
+ */
+static int fetch(const struct ctl *c, const char *path,
+                 struct ctl_reply *ret)
+{
+	char err[CTL_ERR_LEN];
+	int r = ctl_get(c->addr, path, ret, err);
+
+	if (r < 0) {
+		fprintf(stderr, "sluicectl: cannot reach admin listener at "
+		        "%s: %s\n", c->addr, ctl_defang(err));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * What the daemon said: the "message" of a JSON error body, else the
+ * first line of the body, at most SHOWN_MAX bytes. malloc'd; NULL on OOM.
+ */
+static char *reply_message(const struct ctl_reply *r)
+{
+	json_t *j = json_loadb(r->body, r->len, 0, NULL);
+	const json_t *m = json_object_get(j, "message");
+	char *s;
+
+	if (json_is_string(m))
+		s = strndup(json_string_value(m), SHOWN_MAX);
+	else
+		s = strndup(r->body, strcspn(r->body, "\r\n") < SHOWN_MAX
+		                     ? strcspn(r->body, "\r\n") : SHOWN_MAX);
+	json_decref(j);
+	return s ? ctl_defang(s) : NULL;
+}
+
+/* "sluicectl: admin listener at A answered 503 to /queues: busy". */
+static void say_unexpected(const struct ctl *c, const char *path,
+                           const struct ctl_reply *r)
+{
+	char *m = reply_message(r);
+
+	fprintf(stderr, "sluicectl: admin listener at %s answered %ld to "
+	        "%s: %s\n", c->addr, r->status, path, m ? m : "");
+	free(m);
+}
+
+/* The body as is, with a final newline. */
+static void print_raw(const struct ctl_reply *r)
+{
+	fwrite(r->body, 1, r->len, stdout);
+	if (r->len == 0 || r->body[r->len - 1] != '\n')
+		putchar('\n');
+}
+
+/* Parses a 200 answer; on failure says so and returns NULL. */
+static json_t *parse(const struct ctl *c, const char *path,
+                     const struct ctl_reply *r)
+{
+	json_error_t e;
+	json_t *j = json_loadb(r->body, r->len, 0, &e);
+
+	if (!j)
+		fprintf(stderr, "sluicectl: %s from %s is not JSON: %s\n",
+		        path, c->addr, ctl_defang(e.text));
+	return j;
+}
+
+/* --- commands --- */
+
+/* GET /healthz; 0 when it answers 200, else an exit status. */
+static int check_health(const struct ctl *c)
+{
+	struct ctl_reply r = { 0, NULL, 0 };
+	int status = 0;
+
+	if (fetch(c, "/healthz", &r) < 0)
+		return EXIT_RUNTIME;
+	if (r.status != 200) {
+		say_unexpected(c, "/healthz", &r);
+		status = EXIT_RUNTIME;
+	}
+	ctl_reply_done(&r);
+	return status;
+}
+
+static int show_queues(const struct ctl *c, const struct ctl_reply *r)
+{
+	json_t *j = parse(c, "/queues", r);
+	int err;
+
+	if (!j)
+		return EXIT_RUNTIME;
+	printf("admin %s: ok\n", c->addr);
+	err = ctl_print_queues(stdout, j);
+	json_decref(j);
+	if (err < 0) {
+		fprintf(stderr, "sluicectl: /queues from %s: %s\n", c->addr,
+		        err == -ENOMEM ? "out of memory"
+		                       : "not the expected JSON");
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+static int cmd_status(const struct ctl *c, int argc, char **argv)
+{
+	struct ctl_reply r = { 0, NULL, 0 };
+	int status;
+
+	if (argc > 0) {
+		fprintf(stderr, "sluicectl: status: unexpected argument "
+		        "'%s'\n", ctl_defang(argv[0]));
+		usage_short(stderr);
+		return EXIT_USAGE;
+	}
+	status = check_health(c);
+	if (status)
+		return status;
+	if (fetch(c, "/queues", &r) < 0)
+		return EXIT_RUNTIME;
+	if (r.status != 200) {
+		say_unexpected(c, "/queues", &r);
+		status = EXIT_RUNTIME;
+	} else if (c->json) {
+		print_raw(&r);
+	} else {
+		status = show_queues(c, &r);
+	}
+	ctl_reply_done(&r);
+	return status;
+}
+
+/* A 404 or 400 to GET /jobs/ID: exit 1 with why. */
+static int job_refused(const char *id, const struct ctl_reply *r)
+{
+	char *m = reply_message(r);
+
+	if (r->status == 404 && m && strcmp(m, "no such admin endpoint") == 0)
+		fprintf(stderr, "sluicectl: no such job: %s (this sluiced "
+		        "does not serve /jobs)\n", id);
+	else if (r->status == 404)
+		fprintf(stderr, "sluicectl: no such job: %s\n", id);
+	else
+		fprintf(stderr, "sluicectl: %s\n", m ? m : "bad request");
+	free(m);
+	return EXIT_USAGE;
+}
+
+static int show_job(const struct ctl *c, const char *path,
+                    const struct ctl_reply *r)
+{
+	json_t *j = parse(c, path, r);
+	int err;
+
+	if (!j)
+		return EXIT_RUNTIME;
+	err = ctl_print_job(stdout, j);
+	json_decref(j);
+	if (err < 0) {
+		fprintf(stderr, "sluicectl: %s from %s: not the expected "
+		        "JSON\n", path, c->addr);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+static int cmd_job(const struct ctl *c, int argc, char **argv)
+{
+	struct ctl_reply r = { 0, NULL, 0 };
+	char path[sizeof("/jobs/") + 4 + CTL_JOB_ID_HEX];
+	int status = 0;
+
+	if (argc != 1) {
+		if (argc == 0)
+			fprintf(stderr, "sluicectl: job: missing job id\n");
+		else
+			fprintf(stderr, "sluicectl: job: unexpected argument "
+			        "'%s'\n", ctl_defang(argv[1]));
+		usage_short(stderr);
+		return EXIT_USAGE;
+	}
+	/* Checked here, so that nothing else ever reaches the URL. */
+	if (!ctl_job_id_valid(argv[0])) {
+		fprintf(stderr, "sluicectl: malformed job id '%.*s': expected "
+		        "job_ and %d lowercase hex digits\n", SHOWN_MAX,
+		        ctl_defang(argv[0]), CTL_JOB_ID_HEX);
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/jobs/%s", argv[0]);
+	if (fetch(c, path, &r) < 0)
+		return EXIT_RUNTIME;
+	if (r.status == 404 || r.status == 400)
+		status = job_refused(argv[0], &r);
+	else if (r.status != 200) {
+		say_unexpected(c, path, &r);
+		status = EXIT_RUNTIME;
+	} else if (c->json)
+		print_raw(&r);
+	else
+		status = show_job(c, path, &r);
+	ctl_reply_done(&r);
+	return status;
+}
+
+static const struct command commands[] = {
+	{ "status", cmd_status },
+	{ "job", cmd_job },
+};
+
+static int run(const struct ctl *c, int argc, char **argv)
+{
+	if (argc == 0) {
+		fprintf(stderr, "sluicectl: missing command\n");
+		usage_short(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			return commands[i].run(c, argc - 1, argv + 1);
+	fprintf(stderr, "sluicectl: unknown command '%.*s'\n", SHOWN_MAX,
+	        ctl_defang(argv[0]));
+	usage_short(stderr);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { NULL, false };
+	int status = parse_flags(argc, argv, &c);
+
+	if (status)
+		return status - 1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "sluicectl: cannot initialise libcurl\n");
+		return EXIT_RUNTIME;
+	}
+	status = run(&c, argc - optind, argv + optind);
+	curl_global_cleanup();
+	fflush(stdout);
+	return ferror(stdout) ? EXIT_RUNTIME : status;
+}
