@@ -215,6 +215,29 @@ static void limits_fix(struct sched_limits *l)
 		(x)->rprev = (x)->rnext = NULL;               \
 	} while (0)
 
+/*
+ * Moves x, a queue or a destination, from its state to want (!= its
+ * state): out of ringp or the timer heap, into the other. One that only
+ * waited for its own rate or cap keeps the rest of its quantum and, back
+ * in the ring, takes the turn again; otherwise pacing would cost it its
+ * turn every time and weights would flatten to 1:1. An emptied one starts
+ * afresh (its caller zeroes the deficit), as in DRR.
+ */
+#define MOVE_STATE(s, ringp, x, want, when)                           \
+	do {                                                          \
+		if ((x)->state == S_READY)                            \
+			RING_UNLINK(ringp, x);                        \
+		else if ((x)->state == S_TIMER)                       \
+			heap_remove(&(s)->timers, &(x)->timer.node);  \
+		(x)->state = (want);                                  \
+		if ((want) == S_READY && (x)->deficit > 0)            \
+			RING_PUSH_HEAD(ringp, x);                     \
+		else if ((want) == S_READY)                           \
+			RING_PUSH(ringp, x);                          \
+		else if ((want) == S_TIMER)                           \
+			set_timer(s, &(x)->timer, when);              \
+	} while (0)
+
 /* --- idle list --- */
 
 static void idle_remove(struct sched *s, struct sched_queue *q)
@@ -287,21 +310,7 @@ static void d_eval(struct sched *s, struct sched_dest *d, int64_t now)
 			set_timer(s, &d->timer, when);
 		return;
 	}
-	if (d->state == S_READY) {
-		RING_UNLINK(&s->ring, d);
-	} else if (d->state == S_TIMER) {
-		heap_remove(&s->timers, &d->timer.node);
-	}
-	d->state = want;
-	if (want == S_READY) {
-		/* Back from a wait with quantum left: its turn goes on. */
-		if (d->deficit > 0)
-			RING_PUSH_HEAD(&s->ring, d);
-		else
-			RING_PUSH(&s->ring, d);
-	} else if (want == S_TIMER) {
-		set_timer(s, &d->timer, when);
-	}
+	MOVE_STATE(s, &s->ring, d, want, when);
 }
 
 /* Re-evaluates q; then its destination, whose ring q may have left. */
@@ -330,27 +339,7 @@ static void q_eval(struct sched *s, struct sched_queue *q, int64_t now)
 			set_timer(s, &q->timer, when);
 		return;
 	}
-	if (q->state == S_READY) {
-		RING_UNLINK(&d->ring, q);
-		/*
-		 * A queue that only waits for its own rate or cap keeps the
-		 * rest of its quantum, or pacing would cost it its turn every
-		 * time and weights would flatten to 1:1; an emptied queue
-		 * starts afresh (above), as in DRR.
-		 */
-	} else if (q->state == S_TIMER) {
-		heap_remove(&s->timers, &q->timer.node);
-	}
-	q->state = want;
-	if (want == S_READY) {
-		/* Back from a wait with quantum left: its turn goes on. */
-		if (q->deficit > 0)
-			RING_PUSH_HEAD(&d->ring, q);
-		else
-			RING_PUSH(&d->ring, q);
-	} else if (want == S_TIMER) {
-		set_timer(s, &q->timer, when);
-	}
+	MOVE_STATE(s, &d->ring, q, want, when);
 	if (want == S_IDLE)
 		idle_add(s, q);
 	d_eval(s, d, now);
