@@ -413,7 +413,7 @@ static void on_done(struct delivery *d, struct target *t, CURLcode rc)
 		pthread_mutex_unlock(&d->lock);
 		record(d, t, true, (int)status, NULL, 0);
 		if (++dj->n_delivered == dj->quorum)
-			log_info("job delivered job=%s quorum=%u/%zu "
+			log_debug("job delivered job=%s quorum=%u/%zu "
 			         "attempts=%u", dj->id, dj->quorum, dj->n,
 			         t->attempts);
 		settle(d, t);
