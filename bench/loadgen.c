@@ -7,6 +7,7 @@
  *     loadgen -x PROXY_ADDR:PORT -u URL [-U WARM_URL]
  *             -g NAME:CONNS[:THINK_MS] [-g ...]
  *             [-d SECONDS] [-o RECORDS] [-R CONNECTS_PER_S]
+ *             [-H "Name: value"]...
  *
  * Each -g adds a group of CONNS connections to the proxy whose requests
  * carry "Authorization: Bearer NAME" (NAME "-": no Authorization, the
@@ -17,7 +18,8 @@
  * connection the proxy closes is opened again. With -U, the first request
  * of each connection goes to WARM_URL instead, so the connection has
  * served a response before its requests to URL wait (a reused keep-alive
- * connection). New connections are opened at most CONNECTS_PER_S per
+ * connection). Each -H adds a header field to every request (for
+ * bench/jobs.sh: X-EZTHROTTLE-WEBHOOK makes every request a job). New connections are opened at most CONNECTS_PER_S per
  * second (default 20000), so the proxy's accept queue does not overflow.
  *
  * It runs for SECONDS (default 0: until SIGINT or SIGTERM), then closes
@@ -544,8 +546,12 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: loadgen -x PROXY_ADDR:PORT -u URL [-U WARM_URL]\n"
 "               -g NAME:CONNS[:THINK_MS] [-g ...]\n"
-"               [-d SECONDS] [-o RECORDS] [-R CONNECTS_PER_S]\n");
+"               [-d SECONDS] [-o RECORDS] [-R CONNECTS_PER_S]\n"
+"               [-H \"Name: value\"]...\n");
 }
+
+/* -H fields, each "Name: value\r\n"; a tool's only global. */
+static char extra_fields[4096];
 
 /* "GET URL HTTP/1.1" with Host from URL and name's Authorization. */
 static char *make_request(const char *url, const char *name, size_t *ret_len)
@@ -567,13 +573,14 @@ static char *make_request(const char *url, const char *name, size_t *ret_len)
 	hostbuf[hend - host] = '\0';
 	if (strcmp(name, "-") == 0)
 		n = asprintf(&req, "GET %s%s HTTP/1.1\r\nHost: %s\r\n"
-		             "User-Agent: sluice-loadgen\r\n\r\n",
-		             url, *hend ? "" : "/", hostbuf);
+		             "User-Agent: sluice-loadgen\r\n%s\r\n",
+		             url, *hend ? "" : "/", hostbuf, extra_fields);
 	else
 		n = asprintf(&req, "GET %s%s HTTP/1.1\r\nHost: %s\r\n"
 		             "User-Agent: sluice-loadgen\r\n"
-		             "Authorization: Bearer %s\r\n\r\n",
-		             url, *hend ? "" : "/", hostbuf, name);
+		             "Authorization: Bearer %s\r\n%s\r\n",
+		             url, *hend ? "" : "/", hostbuf, name,
+		             extra_fields);
 	if (n < 0)
 		die("out of memory");
 	*ret_len = (size_t)n;
@@ -686,7 +693,7 @@ int main(int argc, char **argv)
 	unsigned i, k;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "x:u:U:g:d:o:R:h")) != -1) {
+	while ((opt = getopt(argc, argv, "x:u:U:g:d:o:R:H:h")) != -1) {
 		switch (opt) {
 		case 'x':
 			proxy = optarg;
@@ -712,6 +719,13 @@ int main(int argc, char **argv)
 			g.connect_rate = strtod(optarg, NULL);
 			if (!(g.connect_rate >= 1))
 				die("-R must be >= 1");
+			break;
+		case 'H':
+			if (strlen(extra_fields) + strlen(optarg) + 3 >
+			    sizeof(extra_fields))
+				die("-H: too many fields");
+			strcat(extra_fields, optarg);
+			strcat(extra_fields, "\r\n");
 			break;
 		case 'h':
 			usage(stdout);

@@ -4,6 +4,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,13 @@
 #include "config.h"
 #include "engine.h"
 #include "http.h"
+#include "jobrun.h"
+#include "jobs.h"
 
 struct admin {
 	const struct config *cfg;
 	struct engine *engine;
+	struct jobs *store;          /* NULL: no jobs */
 	struct MHD_Daemon *mhd;
 };
 
@@ -73,6 +77,33 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, char *json)
 	return ret;
 }
 
+/* GET /jobs/<id>: never the request's fields or body (credentials). */
+static enum MHD_Result reply_job(struct admin *a, struct MHD_Connection *c,
+                                 const char *id)
+{
+	struct job *jb = NULL;
+	char *json;
+	int r;
+
+	if (!job_id_valid(id))
+		return reply_error(c, 400, "invalid_job_id",
+		                   "a job id is 'job_' and 44 lower-case hex "
+		                   "digits");
+	if (!a->store)
+		return reply_error(c, 404, "job_not_found", "no such job");
+	r = jobs_get(a->store, id, &jb);
+	if (r == -ENOENT)
+		return reply_error(c, 404, "job_not_found", "no such job");
+	if (r < 0)
+		return reply_error(c, 503, "job_store_unavailable",
+		                   "the job store cannot be read");
+	json = job_to_json(jb);
+	job_free(jb);
+	if (!json)
+		return reply_error(c, 503, "overloaded", "out of memory");
+	return reply_json(c, json);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version,
@@ -110,6 +141,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			                   "the engine did not answer in time");
 		return reply_json(c, json);
 	}
+	if (strncmp(url, "/jobs/", 6) == 0) {
+		if (!get)
+			return reply_error(c, 405, "method_not_allowed",
+			                   "use GET");
+		return reply_job(a, c, url + 6);
+	}
 	return reply_error(c, 404, "not_found", "no such admin endpoint");
 }
 
@@ -122,7 +159,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa,
 }
 
 struct admin *admin_start(const struct config *cfg, int fd,
-                          struct engine *e)
+                          struct engine *e, struct jobs *store)
 {
 	struct admin *a;
 
@@ -133,6 +170,7 @@ struct admin *admin_start(const struct config *cfg, int fd,
 	}
 	a->cfg = cfg;
 	a->engine = e;
+	a->store = store;
 	a->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
 		0, on_accept, a, on_request, a,

@@ -1,6 +1,6 @@
 /*
- * admin.h - the admin listener: /healthz, /queues (and, as they arrive,
- * /metrics, /jobs/<id>, /reload). A libmicrohttpd daemon with its own
+ * admin.h - the admin listener: /healthz, /queues, /jobs/<id> (and, as
+ * they arrive, /metrics, /reload). A libmicrohttpd daemon with its own
  * thread; it never touches engine state directly.
  */
 #ifndef SLUICE_ADMIN_H
@@ -8,14 +8,16 @@
 
 struct config;
 struct engine;
+struct jobs;
 struct admin;
 
 /*
  * Starts serving on the listening socket fd (ownership passes, even on
- * failure). cfg and e must outlive it. NULL on error.
+ * failure). cfg, e and store (NULL: no jobs) must outlive it. NULL on
+ * error.
  */
 struct admin *admin_start(const struct config *cfg, int fd,
-                          struct engine *e);
+                          struct engine *e, struct jobs *store);
 
 /* Stops and frees. Takes NULL. */
 void admin_free(struct admin *a);

@@ -84,6 +84,7 @@ struct engine {
 	pthread_t thread;
 	bool started;
 	atomic_uint active;
+	atomic_uint jobs_held;       /* of active: webhook jobs */
 
 	pthread_mutex_t inbox_lock;  /* guards inbox, refusing, stopping */
 	struct req_msg *inbox_head, *inbox_tail;
@@ -111,6 +112,10 @@ struct engine {
 	bool snap_busy, snap_ready;
 	char *snap_result;
 	struct request *touched;     /* fronts to wake this round */
+	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
+	/* Jobs refused by a full queue, tried again every second. */
+	struct request *backlog_head, *backlog_tail;
+	bool abandon;                /* stopping: jobs stay in the store */
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy_pool;
 };
@@ -138,7 +143,8 @@ static void flush_touched(struct engine *e)
 	while ((r = e->touched)) {
 		e->touched = r->touch_next;
 		r->touched = false;
-		front_wake(r);
+		if (!r->sink)
+			front_wake(r);
 		request_unref(r);
 	}
 }
@@ -158,8 +164,11 @@ static int post(struct engine *e, struct request *r, enum req_msg_type t)
 		atomic_store(&m->posted, false);
 		return -ESHUTDOWN;
 	}
-	if (t == REQ_MSG_SUBMIT)
+	if (t == REQ_MSG_SUBMIT) {
 		atomic_fetch_add(&e->active, 1);
+		if (r->sink)
+			atomic_fetch_add(&e->jobs_held, 1);
+	}
 	request_ref(r);
 	wake = !e->inbox_head;
 	if (e->inbox_tail)
@@ -196,9 +205,24 @@ void engine_unpause(struct engine *e, struct request *r)
 	post(e, r, REQ_MSG_UNPAUSE);
 }
 
+void engine_set_jobrun(struct engine *e, struct jobrun *jr)
+{
+	e->jobrun = jr;
+}
+
+struct jobrun *engine_jobrun(const struct engine *e)
+{
+	return e->jobrun;
+}
+
 unsigned engine_active(const struct engine *e)
 {
 	return atomic_load(&e->active);
+}
+
+unsigned engine_jobs_held(const struct engine *e)
+{
+	return atomic_load(&e->jobs_held);
 }
 
 /* --- learning and retry decisions --- */
@@ -385,6 +409,11 @@ static void release(struct engine *e, struct request *r)
 	if (r->eng_state != ENG_NONE)
 		list_unlink(&e->held, r);
 	r->eng_state = ENG_DONE;
+	/* A job's end goes to its sink; on shutdown it stays stored. */
+	if (r->sink && !e->abandon)
+		r->sink->finished(r);
+	if (r->sink)
+		atomic_fetch_sub(&e->jobs_held, 1);
 	atomic_fetch_sub(&e->active, 1);
 	request_unref(r);
 }
@@ -419,6 +448,8 @@ static void start(struct engine *e, struct request *r)
 	r->easy = c;
 	r->eng_state = ENG_RUNNING;
 	e->n_running++;
+	if (r->sink)
+		r->sink->started(r);
 }
 
 /* Starts everything the scheduler lets go now. */
@@ -492,6 +523,39 @@ static void queue_for(struct engine *e, struct request *r,
 	                       &ql);
 }
 
+static void backlog_push(struct engine *e, struct request *r)
+{
+	r->backlog_next = NULL;
+	if (e->backlog_tail)
+		e->backlog_tail->backlog_next = r;
+	else
+		e->backlog_head = r;
+	e->backlog_tail = r;
+}
+
+/*
+ * Jobs that found their queue full try again, in order, until one is
+ * refused again (a second a round: a full queue drains slowly anyway).
+ */
+static void backlog_retry(struct engine *e)
+{
+	int64_t now = clock_now_us();
+	struct sched_queue *q;
+	struct request *r;
+
+	while ((r = e->backlog_head)) {
+		queue_for(e, r, &q);
+		if (!q || sched_enqueue(e->sched, q, &r->item, now) < 0)
+			return;
+		e->backlog_head = r->backlog_next;
+		if (!e->backlog_head)
+			e->backlog_tail = NULL;
+		r->enqueued_us = now;
+		r->eng_state = ENG_WAITING;
+		list_push(&e->held, r);
+	}
+}
+
 static void on_submit(struct engine *e, struct request *r)
 {
 	struct sched_queue *q;
@@ -510,13 +574,21 @@ static void on_submit(struct engine *e, struct request *r)
 		return;
 	}
 	queue_for(e, r, &q);
-	if (!q || heap_push(&e->timers, &r->timer, r->deadline) < 0) {
+	/* Jobs have no deadline: they wait as long as they need. */
+	if (!q || (!r->sink &&
+	           heap_push(&e->timers, &r->timer, r->deadline) < 0)) {
 		fail(e, r, 503, "overloaded", "out of memory");
 		release(e, r);
 		return;
 	}
 	r->enqueued_us = now;
 	if (sched_enqueue(e->sched, q, &r->item, now) < 0) {
+		if (r->sink) {
+			/* A job was accepted already: it waits for room. */
+			e->stats.queue_full++;
+			backlog_push(e, r);
+			return;
+		}
 		e->stats.queue_full++;
 		fail(e, r, 503, "queue_full",
 		     "too many requests are waiting for this destination; "
@@ -674,9 +746,16 @@ static void read_done(struct engine *e)
 
 static void fail_all(struct engine *e)
 {
-	while (e->held.head) {
-		struct request *r = e->held.head;
+	struct request *r;
 
+	/* Unfinished jobs are not failed: they run again at next start. */
+	e->abandon = true;
+	while ((r = e->backlog_head)) {
+		e->backlog_head = r->backlog_next;
+		release(e, r);
+	}
+	e->backlog_tail = NULL;
+	while ((r = e->held.head)) {
 		fail(e, r, 503, "shutting_down", "the proxy is shutting down");
 		release(e, r);
 	}
@@ -861,6 +940,8 @@ static void *engine_main(void *arg)
 		flush_touched(e);
 		answer_snapshot(e);
 		if (clock_now_ms() >= e->next_collect) {
+			backlog_retry(e);
+			dispatch(e);
 			sched_collect(e->sched, clock_now_us());
 			e->next_collect = clock_now_ms() + 1000;
 		}

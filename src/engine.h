@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 struct config;
+struct jobrun;
 struct request;
 
 struct engine;
@@ -45,8 +46,21 @@ void engine_unpause(struct engine *e, struct request *r);
  */
 char *engine_queues_json(struct engine *e);
 
-/* Requests the engine holds (waiting or running). Any thread. */
+/*
+ * The webhook job runner the front hands jobs to (NULL: none). Set
+ * before the threads start.
+ */
+void engine_set_jobrun(struct engine *e, struct jobrun *jr);
+struct jobrun *engine_jobrun(const struct engine *e);
+
+/*
+ * Requests the engine holds (waiting or running), jobs included. Any
+ * thread.
+ */
 unsigned engine_active(const struct engine *e);
+
+/* Of those, webhook jobs (they need no client and survive a stop). */
+unsigned engine_jobs_held(const struct engine *e);
 
 /*
  * Stops the thread: every request still held fails (503) or, if its

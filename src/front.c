@@ -39,6 +39,7 @@
 #include "front.h"
 #include "headers.h"
 #include "http.h"
+#include "jobrun.h"
 #include "log.h"
 #include "netaddr.h"
 #include "request.h"
@@ -788,13 +789,112 @@ static void on_body(struct front *f, struct request *r, const char *data,
 		fail_front(r, 503, "overloaded", "out of memory");
 }
 
+/* --- webhook jobs --- */
+
+/* Every X-EZTHROTTLE-WEBHOOK value; more than the limit is refused later. */
+struct webhook_values {
+	const char *v[WEBHOOK_MAX_URLS + 1];
+	size_t n;
+};
+
+static enum MHD_Result collect_webhook(void *cls, enum MHD_ValueKind kind,
+                                       const char *key, const char *value)
+{
+	struct webhook_values *wv = cls;
+
+	if (strcasecmp(key, "X-EZTHROTTLE-WEBHOOK") == 0 &&
+	    wv->n < WEBHOOK_MAX_URLS + 1)
+		wv->v[wv->n++] = value ? value : "";
+	return MHD_YES;
+}
+
+/*
+ * A request with X-EZTHROTTLE-WEBHOOK is a job: checks its fields into
+ * r->intake. -EINVAL with a code and message for a 400.
+ */
+static int classify_job(struct front *f, struct request *r,
+                        const char **ret_code, char *msg, size_t size)
+{
+	struct webhook_values wv = { .n = 0 };
+	struct job_fields jf;
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_webhook,
+	                          &wv);
+	jf = (struct job_fields){
+		.webhooks = wv.v, .n_webhooks = wv.n,
+		.quorum = lookup(r, "X-EZTHROTTLE-WEBHOOK-QUORUM"),
+		.metadata = lookup(r, "X-EZTHROTTLE-METADATA"),
+		.idempotent_key = lookup(r, "X-EZTHROTTLE-IDEMPOTENT-KEY"),
+		.max_retries = lookup(r, "X-EZTHROTTLE-MAX-RETRIES"),
+		.retry_on = lookup(r, "X-EZTHROTTLE-RETRY-ON"),
+	};
+	return job_intake_new(engine_jobrun(f->engine), &jf, &r->intake,
+	                      ret_code, msg, size);
+}
+
+/* The store answered (writer thread): let the handler answer. */
+static void job_ready(struct request *r)
+{
+	front_wake(r);
+}
+
+/*
+ * Suspends the connection while the job is written; the store's answer
+ * resumes it (job_ready) and queue_job_answer() replies.
+ */
+static enum MHD_Result submit_job(struct front *f, struct request *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->phase = REQ_WAITING;
+	sleep_locked(f, r);
+	pthread_mutex_unlock(&r->lock);
+	if (job_intake_submit(engine_jobrun(f->engine), r, job_ready) < 0) {
+		pthread_mutex_lock(&r->lock);
+		wake_locked(f, r);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result queue_job_answer(struct request *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	unsigned status;
+	bool location;
+	char *body, loc[JOB_ID_LEN + 8];
+
+	body = job_intake_answer(r->intake, &status, &location);
+	if (!body)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(
+		strlen(body), body, free);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (status == 503)
+		MHD_add_response_header(resp, "Retry-After", "1");
+	if (location) {
+		/* Relative to the admin listener, where GET /jobs/<id> is. */
+		snprintf(loc, sizeof(loc), "/jobs/%s", r->intake->id);
+		MHD_add_response_header(resp, "Location", loc);
+	}
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->sent_status = status;
+	return ret;
+}
 
 /*
  * The queue identity and the per-request controls (X-EZTHROTTLE-*
- * headers). -EINVAL with a message for the client when a control is bad.
+ * headers). -EINVAL with an error code and a message for the client when
+ * a control is bad.
  */
-static int classify(struct front *f, struct request *r, char *msg,
-                    size_t size)
+static int classify(struct front *f, struct request *r,
+                    const char **ret_code, char *msg, size_t size)
 {
 	const struct config *cfg = f->cfg;
 	const char *v;
@@ -810,10 +910,12 @@ static int classify(struct front *f, struct request *r, char *msg,
 		}
 	}
 
+	*ret_code = "bad_request";
 	if (lookup(r, "X-EZTHROTTLE-WEBHOOK")) {
-		snprintf(msg, size, "webhook delivery (X-EZTHROTTLE-WEBHOOK) "
-		         "is not supported by this version");
-		return -ENOTSUP;
+		int err = classify_job(f, r, ret_code, msg, size);
+
+		if (err < 0)
+			return err == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
 
 	r->deadline = r->t_arrival + cfg->sync_timeout;
@@ -856,7 +958,8 @@ static int classify(struct front *f, struct request *r, char *msg,
 
 static enum MHD_Result on_final(struct front *f, struct request *r)
 {
-	char msg[128];
+	const char *code = "bad_request";
+	char msg[WEBHOOK_URL_MAX + 128];
 
 	if (r->body_too_large) {
 		snprintf(msg, sizeof(msg),
@@ -864,16 +967,18 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 		         f->cfg->max_body);
 		return queue_error(r, 413, "body_too_large", msg);
 	}
-	switch (classify(f, r, msg, sizeof(msg))) {
+	switch (classify(f, r, &code, msg, sizeof(msg))) {
 	case 0:
 		break;
-	case -ENOTSUP:
-		return queue_error(r, 501, "not_supported", msg);
+	case -ENOMEM:
+		return queue_error(r, 503, "overloaded", "out of memory");
 	default:
-		return queue_error(r, 400, "bad_request", msg);
+		return queue_error(r, 400, code, msg);
 	}
 	if (build_upstream_headers(r) < 0)
 		return queue_error(r, 503, "overloaded", "out of memory");
+	if (r->intake)
+		return submit_job(f, r);
 
 	pthread_mutex_lock(&r->lock);
 	r->phase = REQ_WAITING;
@@ -917,6 +1022,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_NO;
 	}
 	phase = r->phase;
+	if (phase == REQ_WAITING && r->intake && r->intake->done) {
+		pthread_mutex_unlock(&r->lock);
+		return queue_job_answer(r);
+	}
 	if (phase == REQ_WAITING) {
 		/* Woken with nothing to send: sleep again. */
 		sleep_locked(f, r);

@@ -19,7 +19,7 @@
 
 #include "jobs.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 
 static const char *const schema_sql =
@@ -35,7 +35,8 @@ static const char *const schema_sql =
 	" attempts INTEGER NOT NULL DEFAULT 0,"
 	" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
 	" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
-	" resp_status INTEGER, resp_headers TEXT, resp_body BLOB);"
+	" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
+	" error_code TEXT, error_message TEXT);"
 	"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key, idempotent_key)"
 	" WHERE idempotent_key IS NOT NULL;"
 	"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
@@ -50,7 +51,13 @@ static const char *const schema_sql =
 	" PRIMARY KEY (job_id, url));"
 	"CREATE INDEX deliveries_pending ON deliveries (job_id)"
 	" WHERE state = 'pending';"
-	"INSERT INTO schema_version VALUES (1);";
+	"INSERT INTO schema_version VALUES (2);";
+
+/* Version 1 to 2: why a failed job failed. */
+static const char *const migrate_v2_sql =
+	"ALTER TABLE jobs ADD COLUMN error_code TEXT;"
+	"ALTER TABLE jobs ADD COLUMN error_message TEXT;"
+	"UPDATE schema_version SET version = 2;";
 
 /* Statements of the writer connection, used by the writer thread only. */
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_FIND_IDEM, W_ADD_JOB,
@@ -74,7 +81,8 @@ static const char *const wsql[W_COUNT] = {
 		" WHERE id = ?1 AND state <> 'done'",
 	[W_FINISH] = "UPDATE jobs SET state = 'done', status = ?2,"
 		" resp_status = ?3, resp_headers = ?4, resp_body = ?5,"
-		" finished_ms = ?6, updated_ms = ?6 WHERE id = ?1",
+		" finished_ms = ?6, updated_ms = ?6, error_code = ?7,"
+		" error_message = ?8 WHERE id = ?1 AND state <> 'done'",
 	[W_FINISH_DELIVERIES] = "UPDATE deliveries SET next_at = ?2"
 		" WHERE job_id = ?1 AND state = 'pending' AND attempts = 0",
 	[W_DELIVERY] = "UPDATE deliveries SET state = ?3, attempts ="
@@ -90,7 +98,7 @@ static const char *const wsql[W_COUNT] = {
 #define JOB_COLUMNS "id, cred_key, idempotent_key, state, status," \
 	" created_ms, updated_ms, finished_ms, attempts, method, url," \
 	" headers, body, metadata, quorum, resp_status, resp_headers," \
-	" resp_body"
+	" resp_body, error_code, error_message"
 
 /* Statements of the read connection, under read_lock. */
 enum rstmt { R_BEGIN, R_END, R_JOB, R_DELIVERIES, R_PENDING, R_COUNT };
@@ -114,20 +122,26 @@ static const char *const rsql[R_COUNT] = {
 enum jop_type { JOP_SUBMIT, JOP_RUNNING, JOP_FINISH, JOP_DELIVERY,
                 JOP_PRUNE, JOP_MAX_PAGES };
 
-/* One queued change: on a blocked caller's stack, or malloc'd with cb. */
+/*
+ * One queued change: on a blocked caller's stack, or malloc'd (heap) for
+ * the asynchronous verbs, which copy what they are given behind the op.
+ */
 struct jop {
 	struct jop *next;
 	enum jop_type type;
 	const struct job_new *jn;
 	char id[JOB_ID_LEN + 1];      /* job addressed, or the new job's */
 	const char *url, *text;       /* delivery url, error / headers */
+	const char *err_code, *err_msg; /* finish of a failed job */
 	const void *body;
 	size_t len;
 	int status;
 	bool ok;
 	int64_t when;                 /* next_at, prune cut-off */
 	unsigned long count;          /* prune limit / pruned; max pages */
-	jobs_submit_done *cb;         /* set: op is heap, freed after cb */
+	bool heap;                    /* malloc'd: freed after its callback */
+	jobs_submit_done *cb;         /* submit's completion, or NULL */
+	jobs_op_done *op_cb;          /* other verbs' completion, or NULL */
 	void *cb_arg;
 	/* Results, written by the writer thread. */
 	int err;
@@ -286,6 +300,8 @@ static int run_op(struct jobs *j, struct jop *op, int64_t now)
 		bind_text(st, 4, op->text ? op->text : "[]");
 		bind_bytes(st, 5, op->body, op->len);
 		sqlite3_bind_int64(st, 6, now);
+		bind_text(st, 7, op->err_code);
+		bind_text(st, 8, op->err_msg);
 		break;
 	case JOP_DELIVERY:
 		st = j->w[W_DELIVERY];
@@ -369,7 +385,7 @@ static void finish_batch(struct jobs *j, struct jop *batch)
 	pthread_mutex_lock(&j->lock);
 	for (op = batch; op; op = next) {
 		next = op->next;        /* a woken caller's op is gone */
-		if (op->cb) {
+		if (op->heap) {
 			*tail = op;
 			tail = &op->next;
 		} else {
@@ -381,8 +397,11 @@ static void finish_batch(struct jobs *j, struct jop *batch)
 	pthread_mutex_unlock(&j->lock);
 	for (op = async; op; op = next) {
 		next = op->next;
-		op->cb(op->cb_arg, op->err, op->err < 0 ? NULL : op->id,
-		       op->duplicate);
+		if (op->cb)
+			op->cb(op->cb_arg, op->err, op->err < 0 ? NULL : op->id,
+			       op->duplicate);
+		else if (op->op_cb)
+			op->op_cb(op->cb_arg, op->err);
 		free(op);
 	}
 }
@@ -504,6 +523,7 @@ int jobs_submit_async(struct jobs *j, const struct job_new *jn,
 
 	if (!op)
 		return -ENOMEM;
+	op->heap = true;
 	op->cb = done;
 	op->cb_arg = arg;
 	r = submit_init(j, jn, op);
@@ -560,6 +580,117 @@ int jobs_delivery_result(struct jobs *j, const char *id, const char *url,
 	if (!url || set_id(&op, id) < 0)
 		return -ENOENT;
 	return run_and_wait(j, &op);
+}
+
+/*
+ * A heap op with room for n bytes of copies behind it; *ret_room points
+ * there. NULL on OOM.
+ */
+static struct jop *async_op(enum jop_type type, const char *id, size_t n,
+                            jobs_op_done *done, void *arg, char **ret_room)
+{
+	struct jop *op;
+
+	if (!id || strlen(id) != JOB_ID_LEN)
+		return NULL;
+	op = calloc(1, sizeof(*op) + n);
+	if (!op)
+		return NULL;
+	op->type = type;
+	op->heap = true;
+	op->op_cb = done;
+	op->cb_arg = arg;
+	memcpy(op->id, id, JOB_ID_LEN + 1);
+	*ret_room = (char *)(op + 1);
+	return op;
+}
+
+/* Copies s (may be NULL) to *room, advancing it; returns the copy. */
+static const char *room_str(char **room, const char *s)
+{
+	char *c = *room;
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(c, s, n);
+	*room += n;
+	return c;
+}
+
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+/* Queues op; frees it when the store takes no more. */
+static int enqueue_async(struct jobs *j, struct jop *op)
+{
+	int r = enqueue(j, op);
+
+	if (r < 0)
+		free(op);
+	return r;
+}
+
+int jobs_mark_running_async(struct jobs *j, const char *id,
+                            jobs_op_done *done, void *arg)
+{
+	char *room;
+	struct jop *op = async_op(JOP_RUNNING, id, 0, done, arg, &room);
+
+	if (!op)
+		return id && strlen(id) == JOB_ID_LEN ? -ENOMEM : -ENOENT;
+	return enqueue_async(j, op);
+}
+
+int jobs_finish_async(struct jobs *j, const char *id,
+                      const struct job_result *res, jobs_op_done *done,
+                      void *arg)
+{
+	size_t n = str_size(res->headers_json) + str_size(res->error_code) +
+	           str_size(res->error_message) + res->body_len;
+	char *room;
+	struct jop *op;
+
+	if (res->body_len && !res->body)
+		return -EINVAL;
+	op = async_op(JOP_FINISH, id, n, done, arg, &room);
+	if (!op)
+		return id && strlen(id) == JOB_ID_LEN ? -ENOMEM : -ENOENT;
+	op->status = res->status_code;
+	op->ok = res->success;
+	op->text = room_str(&room, res->headers_json);
+	op->err_code = room_str(&room, res->error_code);
+	op->err_msg = room_str(&room, res->error_message);
+	if (res->body_len)
+		memcpy(room, res->body, res->body_len);
+	op->body = room;
+	op->len = res->body_len;
+	return enqueue_async(j, op);
+}
+
+int jobs_delivery_result_async(struct jobs *j, const char *id,
+                               const char *url, bool ok, int status,
+                               const char *error, int64_t next_at,
+                               jobs_op_done *done, void *arg)
+{
+	char *room;
+	struct jop *op;
+
+	if (!url)
+		return -ENOENT;
+	op = async_op(JOP_DELIVERY, id, str_size(url) + str_size(error),
+	              done, arg, &room);
+	if (!op)
+		return id && strlen(id) == JOB_ID_LEN ? -ENOMEM : -ENOENT;
+	op->url = room_str(&room, url);
+	op->text = room_str(&room, error);
+	op->ok = ok;
+	op->status = status;
+	op->when = next_at;
+	return enqueue_async(j, op);
 }
 
 int jobs_prune(struct jobs *j, int64_t now_ms, int64_t retain_ms,
@@ -663,6 +794,8 @@ static int job_read(struct jobs *j, sqlite3_stmt *st, struct job **ret_job)
 	jb->status_code = sqlite3_column_int(st, 15);
 	jb->resp_headers_json = col_dup(st, 16, NULL, &oom);
 	jb->resp_body = col_dup(st, 17, &jb->resp_body_len, &oom);
+	jb->error_code = col_dup(st, 18, NULL, &oom);
+	jb->error_message = col_dup(st, 19, NULL, &oom);
 
 	bind_text(ds, 1, jb->id);
 	while (!oom && (rc = sqlite3_step(ds)) == SQLITE_ROW) {
@@ -764,7 +897,12 @@ static int schema_init(sqlite3 *db)
 			version = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 		/* Later versions migrate here, one step per version. */
-		r = version == SCHEMA_VERSION ? 0 : -EPROTO;
+		r = 0;
+		if (version == 1)
+			r = sqlite_errno(db, sqlite3_exec(db, migrate_v2_sql,
+			                                  NULL, NULL, NULL));
+		else if (version != SCHEMA_VERSION)
+			r = -EPROTO;
 	} else {
 		r = sqlite_errno(db, sqlite3_exec(db, schema_sql, NULL, NULL,
 		                                  NULL));
@@ -893,17 +1031,23 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 	return j;
 }
 
+void jobs_shutdown(struct jobs *j)
+{
+	if (!j || !j->started)
+		return;
+	pthread_mutex_lock(&j->lock);
+	j->stopping = true;
+	pthread_cond_signal(&j->wake);
+	pthread_mutex_unlock(&j->lock);
+	pthread_join(j->writer, NULL);
+	j->started = false;
+}
+
 void jobs_free(struct jobs *j)
 {
 	if (!j)
 		return;
-	if (j->started) {
-		pthread_mutex_lock(&j->lock);
-		j->stopping = true;
-		pthread_cond_signal(&j->wake);
-		pthread_mutex_unlock(&j->lock);
-		pthread_join(j->writer, NULL);
-	}
+	jobs_shutdown(j);
 	for (size_t i = 0; i < R_COUNT; i++)
 		sqlite3_finalize(j->r[i]);
 	for (size_t i = 0; i < W_COUNT; i++)
@@ -936,5 +1080,7 @@ void job_free(struct job *jb)
 	free(jb->metadata_json);
 	free(jb->resp_headers_json);
 	free(jb->resp_body);
+	free(jb->error_code);
+	free(jb->error_message);
 	free(jb);
 }

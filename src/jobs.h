@@ -84,6 +84,8 @@ struct job {
 	char *resp_headers_json;
 	char *resp_body;
 	size_t resp_body_len;
+	char *error_code;             /* why a failed job failed; NULL: none */
+	char *error_message;
 	struct job_delivery *deliveries;
 	size_t n_deliveries;
 };
@@ -107,7 +109,14 @@ struct jobs;
  */
 struct jobs *jobs_open(const char *state_dir, int *ret_err);
 
-/* Drains queued changes, stops the writer, closes. Takes NULL. */
+/*
+ * Commits what is queued (callbacks included), then stops the writer:
+ * from then on every writing verb answers -ESHUTDOWN; jobs_get() and
+ * jobs_stats() still work. Idempotent; takes NULL.
+ */
+void jobs_shutdown(struct jobs *j);
+
+/* jobs_shutdown(), then closes and frees. Takes NULL. */
 void jobs_free(struct jobs *j);
 
 /*
@@ -146,6 +155,43 @@ typedef void jobs_submit_done(void *arg, int err, const char *id,
 int jobs_submit_async(struct jobs *j, const struct job_new *jn,
                       jobs_submit_done *done, void *arg);
 
+/* How a job ended, for jobs_finish_async(). */
+struct job_result {
+	int status_code;
+	const char *headers_json;     /* as in job_new; NULL: [] */
+	const void *body;
+	size_t body_len;              /* may contain NUL bytes */
+	bool success;
+	const char *error_code;       /* failed jobs: why; else NULL */
+	const char *error_message;
+};
+
+/*
+ * Completion of the other asynchronous verbs, on the writer thread: err
+ * as the blocking verb would have returned it. Same rules as
+ * jobs_submit_done.
+ */
+typedef void jobs_op_done(void *arg, int err);
+
+/*
+ * Asynchronous forms of jobs_mark_running(), jobs_finish() and
+ * jobs_delivery_result(), for threads that must not wait for a commit
+ * (the engine, the delivery thread). They copy everything they are given
+ * and return at once; the change is committed in a later batch, in the
+ * order the verbs were called. done (may be NULL) is called exactly once
+ * when they return 0; -ENOENT (malformed id), -EINVAL, -ENOMEM,
+ * -ESHUTDOWN at once otherwise.
+ */
+int jobs_mark_running_async(struct jobs *j, const char *id,
+                            jobs_op_done *done, void *arg);
+int jobs_finish_async(struct jobs *j, const char *id,
+                      const struct job_result *res, jobs_op_done *done,
+                      void *arg);
+int jobs_delivery_result_async(struct jobs *j, const char *id,
+                               const char *url, bool ok, int status,
+                               const char *error, int64_t next_at,
+                               jobs_op_done *done, void *arg);
+
 /*
  * The job is starting (again): state running, attempts + 1. -ENOENT when
  * there is no such job or it is done.
@@ -155,7 +201,7 @@ int jobs_mark_running(struct jobs *j, const char *id);
 /*
  * The job ended with this final response (headers_json as in job_new;
  * body copied, may be binary). Its pending deliveries become due now.
- * -ENOENT when there is no such job.
+ * -ENOENT when there is no such job or it is done already.
  */
 int jobs_finish(struct jobs *j, const char *id, int status_code,
                 const char *headers_json, const void *body, size_t len,

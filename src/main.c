@@ -25,17 +25,22 @@
 #include "clock.h"
 #include "config.h"
 #include "cred.h"
+#include "delivery.h"
 #include "engine.h"
 #include "front.h"
+#include "jobrun.h"
+#include "jobs.h"
 #include "listener.h"
 #include "log.h"
 #include "netaddr.h"
+#include "webhook.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
 #endif
 
 #define LISTEN_BACKLOG 4096
+#define PRUNE_EVERY_S 60             /* finished jobs past jobs.retain */
 
 /* Command-line values; NULL or unset means "as the file says". */
 struct flags {
@@ -60,6 +65,10 @@ struct sluiced {
 	struct front *front;
 	struct listener *listener;
 	struct admin *admin;
+	struct jobs *jobs;
+	struct delivery *delivery;
+	struct jobrun *jobrun;
+	struct webhook_secret secret;    /* len 0: deliveries unsigned */
 };
 
 static void usage(FILE *out)
@@ -335,6 +344,105 @@ static void notify(const char *state)
 #endif
 }
 
+/*
+ * The webhook secrets: the primary signs; the secondary (rotation) is
+ * only checked here, receivers are the ones that accept either. Prints
+ * what is wrong; 0 or -EINVAL.
+ */
+static int load_secrets(const struct config *cfg,
+                        struct webhook_secret *ret)
+{
+	const char *paths[2] = { cfg->webhooks.secret_file,
+	                         cfg->webhooks.secondary_secret_file };
+	struct webhook_secret tmp;
+
+	for (int i = 0; i < 2; i++) {
+		bool exposed = false;
+		int r;
+
+		if (!paths[i])
+			continue;
+		r = webhook_secret_load(paths[i], i == 0 ? ret : &tmp,
+		                        &exposed);
+		if (r < 0) {
+			fprintf(stderr, "sluiced: webhook secret file '%s' %s\n",
+			        paths[i], webhook_secret_error_str(r));
+			webhook_secret_done(ret);
+			return -EINVAL;
+		}
+		if (i == 1)
+			webhook_secret_done(&tmp);
+		if (exposed)
+			log_warn("webhook secret file '%s' may be read or "
+			         "written by others, carrying on", paths[i]);
+	}
+	return 0;
+}
+
+/* Opens the job store, the delivery thread and the glue. */
+static int jobs_setup(struct sluiced *d)
+{
+	const struct config *cfg = d->cfg;
+	int err = 0;
+
+	d->jobs = jobs_open(cfg->state_dir, &err);
+	if (!d->jobs) {
+		errno = -err;
+		log_error_errno("cannot open the job store in '%s'",
+		                cfg->state_dir);
+		return -1;
+	}
+	d->delivery = delivery_new(cfg, d->jobs,
+	                           d->secret.len ? &d->secret : NULL);
+	d->jobrun = d->delivery ? jobrun_new(cfg, d->jobs, d->engine,
+	                                     d->delivery) : NULL;
+	if (!d->jobrun) {
+		log_error("cannot set up webhook jobs");
+		return -1;
+	}
+	engine_set_jobrun(d->engine, d->jobrun);
+	return 0;
+}
+
+/* Unfinished jobs continue; pending deliveries are due again. */
+static void jobs_resume(struct sluiced *d)
+{
+	unsigned run = 0, deliver = 0;
+	int r = jobrun_recover(d->jobrun, &run, &deliver);
+
+	if (r < 0) {
+		errno = -r;
+		log_error_errno("cannot read the unfinished jobs, they resume "
+		                "at the next start");
+	}
+	if (run || deliver)
+		log_info("jobs resumed run=%u deliver=%u", run, deliver);
+}
+
+/* Removes finished, settled jobs older than jobs.retain. */
+static void jobs_prune_old(struct sluiced *d)
+{
+	struct timespec ts;
+	unsigned pruned = JOBS_PRUNE_MAX, total = 0;
+	int64_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	while (pruned == JOBS_PRUNE_MAX) {
+		int r = jobs_prune(d->jobs, now, d->cfg->jobs.retain, &pruned);
+
+		if (r < 0) {
+			errno = -r;
+			log_warn_errno("cannot prune old jobs, trying again "
+			               "later");
+			return;
+		}
+		total += pruned;
+	}
+	if (total)
+		log_info("jobs pruned count=%u", total);
+}
+
 static int start(struct sluiced *d)
 {
 	const struct config *cfg = d->cfg;
@@ -376,14 +484,23 @@ static int start(struct sluiced *d)
 		log_error("cannot set up the proxy");
 		return -1;
 	}
+	if (jobs_setup(d) < 0) {
+		close(pfd);
+		close(afd);
+		return -1;
+	}
 	d->listener = listener_new(cfg, pfd, d->front);
-	d->admin = admin_start(cfg, afd, d->engine);
+	d->admin = admin_start(cfg, afd, d->engine, d->jobs);
 	if (!d->listener || !d->admin) {
 		log_error("cannot set up the listeners");
 		return -1;
 	}
-	if (engine_start(d->engine) < 0 || front_start(d->front) < 0 ||
-	    listener_start(d->listener) < 0) {
+	if (engine_start(d->engine) < 0 || delivery_start(d->delivery) < 0) {
+		log_error("cannot start the proxy threads");
+		return -1;
+	}
+	jobs_resume(d);
+	if (front_start(d->front) < 0 || listener_start(d->listener) < 0) {
 		log_error("cannot start the proxy threads");
 		return -1;
 	}
@@ -400,7 +517,9 @@ static void drain(struct sluiced *d, const sigset_t *set)
 
 	listener_stop_accepting(d->listener);
 	engine_refuse(d->engine);
-	while ((left = engine_active(d->engine)) > 0 &&
+	/* Jobs need no client and stay stored: only clients are waited for. */
+	while ((left = engine_active(d->engine) -
+	               engine_jobs_held(d->engine)) > 0 &&
 	       clock_now_ms() < until) {
 		int sig = sigtimedwait(set, NULL, &ts);
 
@@ -427,9 +546,20 @@ static void teardown(struct sluiced *d)
 	/* The listener hands fds to the front: join it first. */
 	listener_free(d->listener);
 	admin_free(d->admin);
+	/*
+	 * Deliveries in flight stay pending; then the store commits what is
+	 * queued, whose callbacks may still resume connections: before the
+	 * front stops.
+	 */
+	delivery_stop(d->delivery);
+	jobs_shutdown(d->jobs);
 	front_stop(d->front);
 	front_free(d->front);
 	engine_free(d->engine);
+	jobrun_free(d->jobrun);
+	delivery_free(d->delivery);
+	jobs_free(d->jobs);
+	webhook_secret_done(&d->secret);
 	config_free(d->cfg);
 }
 
@@ -456,6 +586,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(d.cfg->log_level);
+	if (load_secrets(d.cfg, &d.secret) < 0) {
+		config_free(d.cfg);
+		return 1;
+	}
 	environment_setup();
 
 	/* Signals are taken by sigwait here, never by the other threads. */
@@ -478,8 +612,14 @@ int main(int argc, char **argv)
 	notify("READY=1");
 
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		struct timespec tick = { PRUNE_EVERY_S, 0 };
+
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				jobs_prune_old(&d);
 			continue;
+		}
 		if (sig == SIGHUP) {
 			log_warn("reload on SIGHUP is not supported yet, "
 			         "ignoring");

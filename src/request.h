@@ -31,6 +31,25 @@ struct MHD_Connection;
 struct curl_slist;
 struct front;
 struct engine;
+struct request;
+struct job_intake;
+
+/*
+ * Where a request without a client connection (a webhook job) reports,
+ * instead of front_wake(). Called on the engine thread; must not block.
+ */
+struct req_sink {
+	/* An attempt was dispatched. */
+	void (*started)(struct request *r);
+	/*
+	 * The engine is done with r: phase REQ_HEADERS with the whole body
+	 * (or body_error), or REQ_FAILED. Not called when the engine stops
+	 * with r unfinished: the job stays in the store and runs again.
+	 */
+	void (*finished)(struct request *r);
+	/* Frees sink_arg with the request. */
+	void (*free)(void *arg);
+};
 
 /* A growable byte buffer; data[off..len) is unread. */
 struct buf {
@@ -74,6 +93,11 @@ struct request {
 	bool sleeping_listed;        /* in that list (front's sleep_lock) */
 	struct sockaddr_storage client;
 
+	/* Webhook jobs (jobrun.c). Set before submission, then read-only. */
+	const struct req_sink *sink; /* set: a job, no client connection */
+	void *sink_arg;
+	struct job_intake *intake;   /* front: a job being accepted */
+
 	/* Written by the front before submission, then read-only. */
 	char *raw_target;
 	char *method;
@@ -108,6 +132,8 @@ struct request {
 	bool touched;
 	bool denied;                 /* connect refused by deny list */
 	bool got_bytes;              /* this attempt saw a response byte */
+	bool resp_too_large;         /* a job's response passed its cap */
+	struct request *backlog_next; /* engine: jobs waiting for queue room */
 	char err_buf[256];           /* CURLOPT_ERRORBUFFER */
 
 	struct req_msg msg[REQ_MSG_COUNT];

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "jobrun.h"
 #include "request.h"
 #include "upstream.h"
 
@@ -92,7 +93,14 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
-	if (buf_avail(&r->resp_body) >= BODY_HIGH_WATER) {
+	if (r->sink) {
+		/* A job has no reader: keep all of it, up to its cap. */
+		if (r->resp_body.len + len > JOB_RESPONSE_MAX) {
+			r->resp_too_large = true;
+			pthread_mutex_unlock(&r->lock);
+			return 0;
+		}
+	} else if (buf_avail(&r->resp_body) >= BODY_HIGH_WATER) {
 		r->paused = true;
 		pthread_mutex_unlock(&r->lock);
 		return CURL_WRITEFUNC_PAUSE;

@@ -400,8 +400,7 @@ static int headers_fold(const char *text, json_t **ret)
 	return 0;
 }
 
-/* The response object into *ret. 0, -EINVAL (headers) or -ENOMEM. */
-static int response_json(const struct webhook_result *res, json_t **ret)
+int webhook_response_json(const struct webhook_result *res, json_t **ret)
 {
 	json_t *resp, *h = NULL;
 	char *b64;
@@ -455,7 +454,7 @@ int webhook_payload(const struct webhook_result *res, char **ret,
 
 	assert(res->job_id);
 	assert(!res->failed || (res->error_code && res->error_message));
-	r = response_json(res, &resp);
+	r = webhook_response_json(res, &resp);
 	if (r < 0)
 		return r;
 	root = json_object();

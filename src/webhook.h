@@ -114,6 +114,13 @@ struct webhook_result {
 int webhook_payload(const struct webhook_result *res, char **ret,
                     size_t *ret_len);
 
+/*
+ * The payload's "response" object alone (status_code, headers, body and
+ * body_encoding as above; the other fields of res are unused), for
+ * GET /jobs/<id>. *ret is a new reference. 0, -EINVAL, -ENOMEM.
+ */
+int webhook_response_json(const struct webhook_result *res, json_t **ret);
+
 /* A job's webhooks. Owns the strings. */
 struct webhook_urls {
 	char *url[WEBHOOK_MAX_URLS];

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # 40-errors: bad input gets a clear answer and nothing else breaks (SPEC
 # section 8): origin-form requests, malformed requests, oversized headers,
-# unknown schemes, CONNECT, upstream connect / DNS / timeout failures,
-# denied destinations, clients outside "allow", slow and idle clients.
+# unknown schemes, CONNECT, bad webhook jobs, upstream connect / DNS /
+# timeout failures, denied destinations, clients outside "allow", slow and
+# idle clients.
 # After each error a normal request must still succeed.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
@@ -112,12 +113,16 @@ s=$(raw 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: clos
 assert_error 501 connect_not_supported "$s" "CONNECT"
 assert_serving "CONNECT"
 
-say "webhook jobs: 501 until they exist, and nothing is sent"
-s=$(http_status -H "X-EZTHROTTLE-WEBHOOK: http://127.0.0.1:$ORIGIN_PORT/hook" \
+say "webhook jobs with a bad or denied webhook: 400, nothing is sent"
+# Jobs themselves are tested in 70-jobs.sh and after.
+s=$(http_status -H "X-EZTHROTTLE-WEBHOOK: ftp://127.0.0.1:$ORIGIN_PORT/hook" \
 	"$O/echo/webhook-job")
-assert_error 501 not_supported "$s" "X-EZTHROTTLE-WEBHOOK"
+assert_error 400 invalid_webhook "$s" "X-EZTHROTTLE-WEBHOOK: ftp://..."
+s=$(http_status -H "X-EZTHROTTLE-WEBHOOK: http://127.0.0.2:$DENIED_PORT/hook" \
+	"$O/echo/webhook-job")
+assert_error 400 webhook_denied "$s" "X-EZTHROTTLE-WEBHOOK to a denied address"
 assert_eq 0 "$(grep -c 'webhook-job' "$TMP/origin.requests" || true)" \
-	"a webhook request reached the origin"
+	"a refused webhook request reached the origin"
 assert_serving "a webhook request"
 
 say "upstream connect failure: 502"

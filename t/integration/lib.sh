@@ -210,6 +210,55 @@ start_origin() {
 	say "origin $name on $bind:$ORIGIN_PORT"
 }
 
+# start_receiver [NAME [SECRET_FILE...]]: starts receiver.py (webhook
+# receiver); sets RECEIVER_PORT. Files: $TMP/NAME.port, NAME.pid,
+# NAME.deliveries (one JSON line per POST), NAME.stderr. NAME defaults to
+# "receiver"; with SECRET_FILEs it checks signatures (sig_ok).
+start_receiver() {
+	local name=${1:-receiver} f args=()
+	shift || true
+	for f in "$@"; do args+=(--secret-file "$f"); done
+	rm -f "$TMP/$name.port"
+	timeout -k 5 300 "$PYTHON" "$LIB_DIR/receiver.py" \
+		--port-file "$TMP/$name.port" --pid-file "$TMP/$name.pid" \
+		--log "$TMP/$name.deliveries" "${args[@]}" \
+		2> "$TMP/$name.stderr" &
+	echo $! > "$TMP/$name-timeout.pid"
+	wait_file "$TMP/$name.port" ||
+		error "receiver '$name' did not start: $(cat "$TMP/$name.stderr")"
+	RECEIVER_PORT=$(cat "$TMP/$name.port")
+	say "receiver $name on 127.0.0.1:$RECEIVER_PORT"
+}
+
+# deliveries EXPR [NAME]: EXPR evaluated with ds = the deliveries receiver
+# NAME recorded so far (strings print bare, others as JSON).
+deliveries() {
+	"$PYTHON" -c '
+import json, sys
+try:
+    ds = [json.loads(l) for l in open(sys.argv[1])]
+except FileNotFoundError:
+    ds = []
+v = eval(sys.argv[2], {"ds": ds})
+print(v if isinstance(v, str) else json.dumps(v))
+' "$TMP/${2:-receiver}.deliveries" "$1"
+}
+
+# wait_for EXPR SECS [NAME]: waits until deliveries EXPR is true.
+wait_for() {
+	local i
+	for i in $(seq "$(($2 * 20))"); do
+		[ "$(deliveries "bool($1)" "${3:-receiver}")" = true ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# secret_file PATH [TEXT]: writes a webhook secret, mode 0600.
+secret_file() {
+	(umask 077; printf '%s\n' "${2:-sluice-test-secret-0123456789}" > "$1")
+}
+
 # write_config [-]: writes $TMP/sluice.yaml, a minimal configuration with
 # high limits (throttling and retries are tested elsewhere, not here).
 # With "-", YAML read from stdin (a heredoc) is added; a top-level key it

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -795,6 +796,159 @@ START_TEST(test_full_tmpfs)
 }
 END_TEST
 
+struct op_counter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned done, failed;
+	int last_err;
+};
+
+static void op_done(void *arg, int err)
+{
+	struct op_counter *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	c->done++;
+	if (err < 0) {
+		c->failed++;
+		c->last_err = err;
+	}
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void op_wait(struct op_counter *c, unsigned n)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->done < n)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The engine's and the delivery thread's verbs: copied, ordered, async. */
+START_TEST(test_async_verbs)
+{
+	static const char resp[] = "\x00\xff" "bin";
+	struct op_counter c = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	                        .cond = PTHREAD_COND_INITIALIZER };
+	struct job_new jn = job_of(NULL, NULL, 0);
+	char id[JOB_ID_LEN + 1], hdrs[64], code[32], msg[64], url[64];
+	struct job_result res = { 0 };
+	int64_t now = 5000;
+	struct jobs *j = open_ok(dir);
+	struct job *jb;
+
+	jn.n_webhooks = 2;
+	jobs_set_clock(j, fake_clock, &now);
+	submit_ok(j, &jn, id, NULL);
+	ck_assert_int_eq(jobs_mark_running_async(j, id, op_done, &c), 0);
+	ck_assert_int_eq(jobs_mark_running_async(j, "short", op_done, &c),
+	                 -ENOENT);
+	/* Copied: the caller's buffers are scribbled on at once. */
+	strcpy(hdrs, "[[\"content-type\",\"x/y\"]]");
+	strcpy(code, "upstream_connect");
+	strcpy(msg, "connect to 'h' port 1 failed");
+	res = (struct job_result){ .status_code = 502, .headers_json = hdrs,
+	                           .body = resp, .body_len = sizeof(resp) - 1,
+	                           .success = false, .error_code = code,
+	                           .error_message = msg };
+	ck_assert_int_eq(jobs_finish_async(j, id, &res, op_done, &c), 0);
+	memset(hdrs, 'x', sizeof(hdrs) - 1);
+	memset(code, 'x', sizeof(code) - 1);
+	memset(msg, 'x', sizeof(msg) - 1);
+	strcpy(url, hooks2[0]);
+	ck_assert_int_eq(jobs_delivery_result_async(j, id, url, false, 500,
+	                                            "HTTP 500", 9000, op_done,
+	                                            &c), 0);
+	memset(url, 'x', sizeof(url) - 1);
+	ck_assert_int_eq(jobs_delivery_result_async(j, id, hooks2[1], true,
+	                                            204, NULL, 0, NULL, NULL),
+	                 0);
+	/* A second finish of a done job is refused. */
+	ck_assert_int_eq(jobs_finish_async(j, id, &res, op_done, &c), 0);
+	op_wait(&c, 4);
+	ck_assert_uint_eq(c.failed, 1);
+	ck_assert_int_eq(c.last_err, -ENOENT);
+
+	jb = get_ok(j, id);
+	ck_assert_int_eq(jb->state, JOB_DONE);
+	ck_assert(!jb->success);
+	ck_assert_uint_eq(jb->attempts, 1);
+	ck_assert_int_eq(jb->status_code, 502);
+	ck_assert_str_eq(jb->resp_headers_json,
+	                 "[[\"content-type\",\"x/y\"]]");
+	ck_assert_uint_eq(jb->resp_body_len, sizeof(resp) - 1);
+	ck_assert_mem_eq(jb->resp_body, resp, sizeof(resp) - 1);
+	ck_assert_str_eq(jb->error_code, "upstream_connect");
+	ck_assert_str_eq(jb->error_message, "connect to 'h' port 1 failed");
+	ck_assert_int_eq(jb->deliveries[0].state, DELIVERY_PENDING);
+	ck_assert_int_eq(jb->deliveries[0].next_at, 9000);
+	ck_assert_str_eq(jb->deliveries[0].last_error, "HTTP 500");
+	ck_assert_int_eq(jb->deliveries[1].state, DELIVERY_DELIVERED);
+	ck_assert_int_eq(jb->deliveries[1].last_status, 204);
+	job_free(jb);
+
+	/* After shutdown: refused at once, reads still work. */
+	jobs_shutdown(j);
+	ck_assert_int_eq(jobs_mark_running_async(j, id, op_done, &c),
+	                 -ESHUTDOWN);
+	ck_assert_int_eq(jobs_submit(j, &jn, id, NULL), -ESHUTDOWN);
+	job_free(get_ok(j, id));
+	jobs_free(j);
+	ck_assert_uint_eq(c.done, 4);
+}
+END_TEST
+
+/* A store written by schema version 1 opens and gains the new columns. */
+START_TEST(test_migrate_v1)
+{
+	char path[300], id[JOB_ID_LEN + 1];
+	struct job_result res = { .status_code = 504, .success = false,
+	                          .error_code = "timeout",
+	                          .error_message = "m" };
+	struct op_counter c = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	                        .cond = PTHREAD_COND_INITIALIZER };
+	struct job_new jn = job_of(NULL, NULL, 0);
+	struct jobs *j;
+	struct job *jb;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/jobs.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+		"CREATE TABLE jobs (id TEXT PRIMARY KEY, cred_key BLOB NOT NULL,"
+		" idempotent_key TEXT, state TEXT NOT NULL, status TEXT,"
+		" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+		" finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+		" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
+		" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
+		" resp_status INTEGER, resp_headers TEXT, resp_body BLOB);"
+		"CREATE TABLE deliveries (job_id TEXT NOT NULL, url TEXT NOT NULL,"
+		" state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL"
+		" DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER,"
+		" last_error TEXT, delivered_at INTEGER,"
+		" PRIMARY KEY (job_id, url));"
+		"INSERT INTO schema_version VALUES (1);", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+
+	j = open_ok(dir);
+	submit_ok(j, &jn, id, NULL);
+	ck_assert_int_eq(jobs_finish_async(j, id, &res, op_done, &c), 0);
+	op_wait(&c, 1);
+	ck_assert_uint_eq(c.failed, 0);
+	jb = get_ok(j, id);
+	ck_assert_str_eq(jb->error_code, "timeout");
+	job_free(jb);
+	jobs_free(j);
+	/* Opened again: now version 2, no second migration. */
+	j = open_ok(dir);
+	job_free(get_ok(j, id));
+	jobs_free(j);
+}
+END_TEST
+
 START_TEST(test_open_errors)
 {
 	char path[300];
@@ -842,6 +996,8 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_full_max_pages);
 	tcase_add_test(tc, test_full_tmpfs);
 	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_async_verbs);
+	tcase_add_test(tc, test_migrate_v1);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,650 @@
+/*
+ * delivery.c - the webhook delivery thread.
+ *
+ * Every pending delivery (one job, one webhook URL) is a struct target in
+ * a timer heap keyed by its due time (unix ms, as the store keeps
+ * next_at). Due targets move to a FIFO of ready ones and start while
+ * fewer than DELIVERY_PARALLEL are in flight; nothing scans. Store
+ * updates are asynchronous (jobs_delivery_result_async), so the thread
+ * never waits for a commit.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config.h"
+#include "delivery.h"
+#include "heap.h"
+#include "log.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+/* One webhook of one job. */
+struct target {
+	struct delivery_job *job;
+	size_t index;                 /* for logs: never the URL (tokens) */
+	char *url;
+	unsigned attempts;            /* tries so far, stored ones included */
+	bool settled;                 /* delivered or given up */
+	struct heap_node timer;       /* due time, unix ms */
+	struct target *ready_next;
+	bool ready;
+	CURL *easy;                   /* while in flight */
+	struct curl_slist *hdrs;
+	char err[CURL_ERROR_SIZE];
+};
+
+struct delivery_job {
+	struct delivery_job *next;    /* inbox, then the live list */
+	struct delivery_job *prev;
+	char id[JOB_ID_LEN + 1];
+	char *idempotent_key, *metadata_json, *headers_json;
+	char *error_code, *error_message;
+	bool failed;
+	unsigned status_code;
+	char *body;
+	size_t body_len;
+	char *payload;                /* built on the thread, once */
+	size_t payload_len;
+	unsigned quorum, n_delivered;
+	size_t n_open;                /* targets not settled */
+	int64_t finished_ms;
+	size_t n;
+	struct target t[];
+};
+
+struct delivery {
+	const struct config *cfg;
+	struct jobs *store;
+	struct webhook_secret secret;
+	bool sign;
+	CURLM *multi;
+	pthread_t thread;
+	bool started;
+
+	pthread_mutex_t lock;         /* inbox, stopping, stats */
+	struct delivery_job *inbox_head, *inbox_tail;
+	bool stopping;
+	struct delivery_stats stats;
+
+	/* Thread only. */
+	struct heap timers;
+	struct target *ready_head, *ready_tail;
+	unsigned running;
+	struct delivery_job *live;    /* every job held, for teardown */
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct target *timer_target(struct heap_node *n)
+{
+	return (struct target *)((char *)n - offsetof(struct target, timer));
+}
+
+/* --- jobs --- */
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *c;
+
+	if (!s)
+		return NULL;
+	c = strdup(s);
+	if (!c)
+		*oom = true;
+	return c;
+}
+
+struct delivery_job *delivery_job_new(const struct delivery_spec *s)
+{
+	struct delivery_job *dj;
+	bool oom = false;
+
+	dj = calloc(1, sizeof(*dj) + s->n_urls * sizeof(dj->t[0]));
+	if (!dj)
+		return NULL;
+	snprintf(dj->id, sizeof(dj->id), "%s", s->job_id);
+	dj->idempotent_key = dup_or_null(s->idempotent_key, &oom);
+	dj->metadata_json = dup_or_null(s->metadata_json, &oom);
+	dj->headers_json = dup_or_null(s->headers_json, &oom);
+	dj->error_code = dup_or_null(s->error_code, &oom);
+	dj->error_message = dup_or_null(s->error_message, &oom);
+	dj->failed = s->failed;
+	dj->status_code = s->status_code;
+	dj->quorum = s->quorum ? s->quorum : 1;
+	dj->finished_ms = s->finished_ms;
+	dj->body = malloc(s->body_len + 1);
+	if (dj->body) {
+		if (s->body_len)
+			memcpy(dj->body, s->body, s->body_len);
+		dj->body_len = s->body_len;
+	} else {
+		oom = true;
+	}
+	dj->n = s->n_urls;
+	for (size_t i = 0; i < s->n_urls; i++) {
+		struct target *t = &dj->t[i];
+		const struct job_delivery *st = s->states ? &s->states[i] : NULL;
+
+		t->job = dj;
+		t->index = i;
+		heap_node_init(&t->timer);
+		t->url = dup_or_null(s->urls[i], &oom);
+		t->timer.when = s->finished_ms;
+		if (st) {
+			t->attempts = st->attempts;
+			t->timer.when = st->next_at;
+			t->settled = st->state != DELIVERY_PENDING;
+			dj->n_delivered += st->state == DELIVERY_DELIVERED;
+		}
+		dj->n_open += !t->settled;
+	}
+	if (oom || dj->n_open == 0) {
+		delivery_job_free(dj);
+		return NULL;
+	}
+	return dj;
+}
+
+void delivery_job_free(struct delivery_job *dj)
+{
+	if (!dj)
+		return;
+	for (size_t i = 0; i < dj->n; i++) {
+		free(dj->t[i].url);
+		curl_slist_free_all(dj->t[i].hdrs);
+	}
+	free(dj->idempotent_key);
+	free(dj->metadata_json);
+	free(dj->headers_json);
+	free(dj->error_code);
+	free(dj->error_message);
+	free(dj->body);
+	free(dj->payload);
+	free(dj);
+}
+
+/* The payload, the same for every try; only its signature changes. */
+static int build_payload(struct delivery_job *dj)
+{
+	struct webhook_result res = {
+		.job_id = dj->id,
+		.idempotent_key = dj->idempotent_key,
+		.failed = dj->failed,
+		.error_code = dj->error_code ? dj->error_code : "failed",
+		.error_message = dj->error_message ? dj->error_message
+		                                   : "the job failed",
+		.status_code = dj->status_code,
+		.headers_json = dj->headers_json,
+		.body = dj->body,
+		.body_len = dj->body_len,
+	};
+	json_t *meta = NULL;
+	int r;
+
+	if (dj->metadata_json) {
+		meta = json_loads(dj->metadata_json, 0, NULL);
+		if (!meta)
+			return -EINVAL;
+	}
+	res.metadata = meta;
+	r = webhook_payload(&res, &dj->payload, &dj->payload_len);
+	json_decref(meta);
+	/* The payload holds the body now. */
+	if (r == 0) {
+		free(dj->body);
+		dj->body = NULL;
+	}
+	return r;
+}
+
+static void live_unlink(struct delivery *d, struct delivery_job *dj)
+{
+	if (dj->prev)
+		dj->prev->next = dj->next;
+	else
+		d->live = dj->next;
+	if (dj->next)
+		dj->next->prev = dj->prev;
+}
+
+/* A target is done for good; the job goes when its last one is. */
+static void settle(struct delivery *d, struct target *t)
+{
+	struct delivery_job *dj = t->job;
+
+	t->settled = true;
+	if (--dj->n_open > 0)
+		return;
+	live_unlink(d, dj);
+	pthread_mutex_lock(&d->lock);
+	d->stats.jobs_done++;
+	pthread_mutex_unlock(&d->lock);
+	delivery_job_free(dj);
+}
+
+/* --- transfers --- */
+
+static size_t discard_cb(char *p, size_t size, size_t n, void *arg)
+{
+	return size * n;
+}
+
+static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
+                                   struct curl_sockaddr *a)
+{
+	const struct delivery *d = arg;
+
+	if (cidr_list_match(&d->cfg->deny_destinations, &a->addr))
+		return CURL_SOCKET_BAD;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static struct curl_slist *add_hdr(struct curl_slist *l, const char *line,
+                                  bool *oom)
+{
+	struct curl_slist *n = curl_slist_append(l, line);
+
+	if (!n)
+		*oom = true;
+	return n ? n : l;
+}
+
+/* The fields of one try: signed afresh, receivers check the time. */
+static int try_headers(struct delivery *d, struct target *t)
+{
+	char sig[WEBHOOK_SIGNATURE_MAX], line[WEBHOOK_SIGNATURE_MAX + 64];
+	bool oom = false;
+	struct curl_slist *l = NULL;
+
+	l = add_hdr(l, "Content-Type: application/json", &oom);
+	l = add_hdr(l, "User-Agent: sluiced/" PACKAGE_VERSION, &oom);
+	l = add_hdr(l, "Expect:", &oom);
+	l = add_hdr(l, "Accept:", &oom);
+	if (d->sign) {
+		if (webhook_sign(d->secret.key, d->secret.len,
+		                 wall_ms() / 1000, t->job->payload,
+		                 t->job->payload_len, sig, sizeof(sig)) < 0)
+			oom = true;
+		snprintf(line, sizeof(line), "%s: %s",
+		         WEBHOOK_SIGNATURE_HEADER, sig);
+		l = add_hdr(l, line, &oom);
+	}
+	curl_slist_free_all(t->hdrs);
+	t->hdrs = l;
+	return oom ? -ENOMEM : 0;
+}
+
+static void record(struct delivery *d, struct target *t, bool ok,
+                   int status, const char *err, int64_t next_at)
+{
+	int r = jobs_delivery_result_async(d->store, t->job->id, t->url, ok,
+	                                   status, err, next_at, NULL, NULL);
+
+	if (r < 0 && r != -ESHUTDOWN)
+		log_warn("cannot record a webhook delivery job=%s: %s, "
+		         "it may be repeated after a restart", t->job->id,
+		         strerror(-r));
+}
+
+/* A try failed: due again later, or given up. */
+static void try_failed(struct delivery *d, struct target *t, int status,
+                       const char *why)
+{
+	const struct config *cfg = d->cfg;
+	int64_t now = wall_ms();
+	int64_t next = webhook_next_attempt(cfg->webhooks.retry_schedule,
+	                                    cfg->webhooks.n_retry_schedule,
+	                                    t->attempts, t->job->finished_ms,
+	                                    cfg->webhooks.give_up_after, now);
+
+	pthread_mutex_lock(&d->lock);
+	d->stats.failed_attempts++;
+	d->stats.gave_up += next < 0;
+	pthread_mutex_unlock(&d->lock);
+	if (next < 0) {
+		log_warn("webhook delivery gave up job=%s webhook=%zu "
+		         "attempts=%u last='%s'", t->job->id, t->index + 1,
+		         t->attempts, why);
+		record(d, t, false, status, why, JOBS_GIVE_UP);
+		settle(d, t);
+		return;
+	}
+	log_debug("webhook delivery failed job=%s webhook=%zu attempt=%u "
+	          "error='%s', next in %" PRId64 "ms", t->job->id,
+	          t->index + 1, t->attempts, why, next - now);
+	record(d, t, false, status, why, next);
+	if (heap_push(&d->timers, &t->timer, next) < 0) {
+		log_error("out of memory: webhook delivery dropped job=%s, "
+		          "it resumes after a restart", t->job->id);
+		settle(d, t);
+	}
+}
+
+static void start(struct delivery *d, struct target *t)
+{
+	const struct config *cfg = d->cfg;
+	struct delivery_job *dj = t->job;
+	CURLcode rc = CURLE_OK;
+	CURL *c;
+
+	if (!dj->payload && build_payload(dj) < 0) {
+		log_error("cannot build the webhook payload job=%s, giving up",
+		          dj->id);
+		t->attempts++;
+		record(d, t, false, 0, "cannot build the payload",
+		       JOBS_GIVE_UP);
+		settle(d, t);
+		return;
+	}
+	c = curl_easy_init();
+	if (!c || try_headers(d, t) < 0) {
+		curl_easy_cleanup(c);
+		t->attempts++;
+		try_failed(d, t, 0, "out of memory");
+		return;
+	}
+	t->err[0] = '\0';
+#define SET(opt, val) \
+	do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
+	SET(CURLOPT_URL, t->url);
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_PRIVATE, t);
+	SET(CURLOPT_HTTPHEADER, t->hdrs);
+	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dj->payload_len);
+	SET(CURLOPT_POSTFIELDS, dj->payload);
+	SET(CURLOPT_WRITEFUNCTION, discard_cb);
+	SET(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	SET(CURLOPT_OPENSOCKETDATA, d);
+	SET(CURLOPT_ERRORBUFFER, t->err);
+	SET(CURLOPT_TIMEOUT_MS, (long)cfg->webhooks.timeout);
+	if (cfg->tls.upstream_ca_file)
+		SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);
+#undef SET
+	if (rc != CURLE_OK || curl_multi_add_handle(d->multi, c) != CURLM_OK) {
+		curl_easy_cleanup(c);
+		t->attempts++;
+		try_failed(d, t, 0, "cannot set up the request");
+		return;
+	}
+	t->easy = c;
+	d->running++;
+	pthread_mutex_lock(&d->lock);
+	d->stats.attempts++;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void on_done(struct delivery *d, struct target *t, CURLcode rc)
+{
+	struct delivery_job *dj = t->job;
+	long status = 0;
+	char why[CURL_ERROR_SIZE + 64];
+
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(d->multi, t->easy);
+	curl_easy_cleanup(t->easy);
+	t->easy = NULL;
+	d->running--;
+	t->attempts++;
+	if (rc == CURLE_OK && status >= 200 && status <= 299) {
+		pthread_mutex_lock(&d->lock);
+		d->stats.delivered++;
+		pthread_mutex_unlock(&d->lock);
+		record(d, t, true, (int)status, NULL, 0);
+		if (++dj->n_delivered == dj->quorum)
+			log_debug("job delivered job=%s quorum=%u/%zu "
+			         "attempts=%u", dj->id, dj->quorum, dj->n,
+			         t->attempts);
+		settle(d, t);
+		return;
+	}
+	if (rc == CURLE_OK)
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+	else
+		snprintf(why, sizeof(why), "%s",
+		         t->err[0] ? t->err : curl_easy_strerror(rc));
+	try_failed(d, t, rc == CURLE_OK ? (int)status : 0, why);
+}
+
+static void read_done(struct delivery *d)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(d->multi, &left))) {
+		struct target *t = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+		                  (char **)&t);
+		on_done(d, t, m->data.result);
+	}
+}
+
+/* --- the loop --- */
+
+static void take_inbox(struct delivery *d)
+{
+	struct delivery_job *dj, *next;
+
+	pthread_mutex_lock(&d->lock);
+	dj = d->inbox_head;
+	d->inbox_head = d->inbox_tail = NULL;
+	pthread_mutex_unlock(&d->lock);
+	for (; dj; dj = next) {
+		next = dj->next;
+		dj->prev = NULL;
+		dj->next = d->live;
+		if (d->live)
+			d->live->prev = dj;
+		d->live = dj;
+		for (size_t i = 0; i < dj->n; i++) {
+			struct target *t = &dj->t[i];
+
+			if (t->settled)
+				continue;
+			if (heap_push(&d->timers, &t->timer,
+			              t->timer.when) < 0) {
+				log_error("out of memory: webhook delivery "
+				          "dropped job=%s, it resumes after a "
+				          "restart", dj->id);
+				settle(d, t);
+			}
+		}
+	}
+}
+
+static void fire_timers(struct delivery *d)
+{
+	int64_t now = wall_ms();
+	struct heap_node *n;
+
+	while ((n = heap_top(&d->timers)) && n->when <= now) {
+		struct target *t = timer_target(n);
+
+		heap_pop(&d->timers);
+		t->ready = true;
+		t->ready_next = NULL;
+		if (d->ready_tail)
+			d->ready_tail->ready_next = t;
+		else
+			d->ready_head = t;
+		d->ready_tail = t;
+	}
+}
+
+static void start_ready(struct delivery *d)
+{
+	while (d->ready_head && d->running < DELIVERY_PARALLEL) {
+		struct target *t = d->ready_head;
+
+		d->ready_head = t->ready_next;
+		if (!d->ready_head)
+			d->ready_tail = NULL;
+		t->ready = false;
+		start(d, t);
+	}
+}
+
+static int poll_timeout(struct delivery *d)
+{
+	struct heap_node *top = heap_top(&d->timers);
+	int64_t wait;
+
+	if (d->ready_head && d->running < DELIVERY_PARALLEL)
+		return 0;
+	if (!top)
+		return 1000;
+	wait = top->when - wall_ms();
+	return wait <= 0 ? 0 : wait > 1000 ? 1000 : (int)wait;
+}
+
+static void *delivery_main(void *arg)
+{
+	struct delivery *d = arg;
+	int still;
+
+	for (;;) {
+		bool stop;
+
+		curl_multi_poll(d->multi, NULL, 0, poll_timeout(d), NULL);
+		take_inbox(d);
+		fire_timers(d);
+		curl_multi_perform(d->multi, &still);
+		read_done(d);
+		start_ready(d);
+		pthread_mutex_lock(&d->lock);
+		stop = d->stopping;
+		pthread_mutex_unlock(&d->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+void delivery_submit(struct delivery *d, struct delivery_job *dj)
+{
+	bool wake;
+
+	if (!dj)
+		return;
+	dj->next = NULL;
+	pthread_mutex_lock(&d->lock);
+	if (d->stopping) {
+		pthread_mutex_unlock(&d->lock);
+		delivery_job_free(dj);
+		return;
+	}
+	wake = !d->inbox_head;
+	if (d->inbox_tail)
+		d->inbox_tail->next = dj;
+	else
+		d->inbox_head = dj;
+	d->inbox_tail = dj;
+	pthread_mutex_unlock(&d->lock);
+	if (wake)
+		curl_multi_wakeup(d->multi);
+}
+
+void delivery_stats(struct delivery *d, struct delivery_stats *ret)
+{
+	pthread_mutex_lock(&d->lock);
+	*ret = d->stats;
+	pthread_mutex_unlock(&d->lock);
+}
+
+struct delivery *delivery_new(const struct config *cfg, struct jobs *store,
+                              const struct webhook_secret *secret)
+{
+	struct delivery *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->cfg = cfg;
+	d->store = store;
+	if (secret && secret->len) {
+		d->secret = *secret;
+		d->sign = true;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	d->multi = curl_multi_init();
+	if (!d->multi) {
+		delivery_free(d);
+		return NULL;
+	}
+	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS,
+	                  (long)DELIVERY_PARALLEL);
+	return d;
+}
+
+int delivery_start(struct delivery *d)
+{
+	int r = pthread_create(&d->thread, NULL, delivery_main, d);
+
+	if (r)
+		return -r;
+	d->started = true;
+	return 0;
+}
+
+void delivery_stop(struct delivery *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_mutex_unlock(&d->lock);
+	if (!d->started)
+		return;
+	curl_multi_wakeup(d->multi);
+	pthread_join(d->thread, NULL);
+	d->started = false;
+}
+
+void delivery_free(struct delivery *d)
+{
+	struct delivery_job *dj, *next;
+
+	if (!d)
+		return;
+	delivery_stop(d);
+	take_inbox(d);
+	for (dj = d->live; dj; dj = next) {
+		next = dj->next;
+		for (size_t i = 0; i < dj->n; i++)
+			if (dj->t[i].easy) {
+				curl_multi_remove_handle(d->multi,
+				                         dj->t[i].easy);
+				curl_easy_cleanup(dj->t[i].easy);
+			}
+		delivery_job_free(dj);
+	}
+	heap_done(&d->timers);
+	if (d->multi)
+		curl_multi_cleanup(d->multi);
+	OPENSSL_cleanse(&d->secret, sizeof(d->secret));
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}

@@ -1,0 +1,93 @@
+/*
+ * delivery.h - webhook deliveries: one thread with its own curl multi
+ * handle and a timer heap. Each finished job's result is POSTed, signed,
+ * to each of its webhooks; a failure (non-2xx, no answer within
+ * webhooks.timeout) is tried again on webhooks.retry_schedule until
+ * webhooks.give_up_after from the job's end. Every try is recorded in the
+ * store (asynchronously). Deliveries are not throttled through the
+ * destination queues: they go to the job owner's own receivers.
+ *
+ * A job counts as delivered once quorum of its webhooks answered 2xx; the
+ * others are still tried until they succeed or give up.
+ */
+#ifndef SLUICE_DELIVERY_H
+#define SLUICE_DELIVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jobs.h"
+#include "webhook.h"
+
+struct config;
+
+/* At most this many deliveries in flight at once; the rest wait due. */
+#define DELIVERY_PARALLEL 256
+
+/* What to deliver: a job's end, and where its deliveries stand. */
+struct delivery_spec {
+	const char *job_id;
+	const char *idempotent_key;     /* NULL: none */
+	const char *metadata_json;      /* NULL: {} */
+	bool failed;
+	const char *error_code, *error_message; /* failed only */
+	unsigned status_code;
+	const char *headers_json;       /* [["name","value"],...], or NULL */
+	const void *body;
+	size_t body_len;
+	unsigned quorum;
+	int64_t finished_ms;            /* unix ms: the give-up clock starts */
+	const char *const *urls;
+	size_t n_urls;
+	/*
+	 * Per URL, from the store (recovery); NULL: all pending, untried,
+	 * due now.
+	 */
+	const struct job_delivery *states;
+};
+
+struct delivery_job;
+struct delivery;
+
+/*
+ * A copy of spec, ready for delivery_submit(). NULL on OOM or when
+ * nothing is pending.
+ */
+struct delivery_job *delivery_job_new(const struct delivery_spec *spec);
+
+/* Takes NULL. */
+void delivery_job_free(struct delivery_job *dj);
+
+/*
+ * The thread. cfg and store must outlive it; secret (NULL: unsigned) is
+ * copied. NULL on error.
+ */
+struct delivery *delivery_new(const struct config *cfg, struct jobs *store,
+                              const struct webhook_secret *secret);
+
+/* Starts the thread. 0 or negative errno. */
+int delivery_start(struct delivery *d);
+
+/*
+ * Hands dj over (always: freed at once when the thread has stopped). Any
+ * thread, never blocks on a delivery.
+ */
+void delivery_submit(struct delivery *d, struct delivery_job *dj);
+
+/* Counters, any thread. */
+struct delivery_stats {
+	uint64_t attempts, delivered, failed_attempts, gave_up, jobs_done;
+};
+void delivery_stats(struct delivery *d, struct delivery_stats *ret);
+
+/*
+ * Stops the thread; deliveries in flight are abandoned (still pending in
+ * the store: they resume at the next start). Later submissions are freed.
+ */
+void delivery_stop(struct delivery *d);
+
+/* Stops if needed and frees. Takes NULL. */
+void delivery_free(struct delivery *d);
+
+#endif

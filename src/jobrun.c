@@ -1,0 +1,914 @@
+/*
+ * jobrun.c - webhook jobs through the daemon (see jobrun.h).
+ *
+ * A job's upstream request is rebuilt from what the store keeps (method,
+ * absolute URL, [[name, value], ...] header list, body), both for a new
+ * job and after a restart, so the two cannot differ.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "classify.h"
+#include "clock.h"
+#include "config.h"
+#include "cred.h"
+#include "delivery.h"
+#include "engine.h"
+#include "headers.h"
+#include "http.h"
+#include "jobrun.h"
+#include "log.h"
+#include "request.h"
+#include "retry.h"
+
+struct jobrun {
+	const struct config *cfg;
+	struct jobs *store;
+	struct engine *engine;
+	struct delivery *delivery;
+};
+
+/* What the engine's job request carries besides the request itself. */
+struct job_run {
+	struct jobrun *jr;
+	char id[JOB_ID_LEN + 1];
+	char *idempotent_key;
+	char *metadata_json;
+	char **webhooks;
+	size_t n_webhooks;
+	unsigned quorum;
+};
+
+/* Everything a job's request is built from (the store's columns). */
+struct job_spec {
+	const char *method, *url, *headers_json;
+	const void *body;
+	size_t body_len;
+	const unsigned char *cred;
+	size_t cred_len;
+	const char *idempotent_key, *metadata_json;
+	const char *const *webhooks;
+	size_t n_webhooks;
+	unsigned quorum;
+};
+
+struct jobrun *jobrun_new(const struct config *cfg, struct jobs *store,
+                          struct engine *e, struct delivery *d)
+{
+	struct jobrun *jr = calloc(1, sizeof(*jr));
+
+	if (!jr)
+		return NULL;
+	jr->cfg = cfg;
+	jr->store = store;
+	jr->engine = e;
+	jr->delivery = d;
+	return jr;
+}
+
+void jobrun_free(struct jobrun *jr)
+{
+	free(jr);
+}
+
+struct jobs *jobrun_store(const struct jobrun *jr)
+{
+	return jr->store;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- the job's request --- */
+
+static void job_run_free(void *arg)
+{
+	struct job_run *jrun = arg;
+
+	if (!jrun)
+		return;
+	free(jrun->idempotent_key);
+	free(jrun->metadata_json);
+	for (size_t i = 0; i < jrun->n_webhooks; i++)
+		free(jrun->webhooks[i]);
+	free(jrun->webhooks);
+	free(jrun);
+}
+
+static void sink_started(struct request *r);
+static void sink_finished(struct request *r);
+
+static const struct req_sink job_sink = {
+	.started = sink_started,
+	.finished = sink_finished,
+	.free = job_run_free,
+};
+
+static int slist_add(struct curl_slist **l, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(*l, line);
+
+	if (!n)
+		return -ENOMEM;
+	*l = n;
+	return 0;
+}
+
+/*
+ * The upstream header list and retry rules from the stored field list:
+ * sluice's own fields (X-EZTHROTTLE-MAX-RETRIES, -RETRY-ON) set the rules
+ * and are not sent, exactly as for a synchronous request.
+ */
+static int replay_headers(struct request *r, const struct config *cfg,
+                          const char *headers_json, bool keyed)
+{
+	json_t *list = json_loads(headers_json ? headers_json : "[]",
+	                          0, NULL);
+	bool idempotent = keyed || retry_method_idempotent(r->method);
+	bool accept = false, ctype = false;
+	json_t *pair;
+	size_t i;
+	int err = 0;
+
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return -EINVAL;
+	}
+	json_array_foreach(list, i, pair) {
+		const char *n = json_string_value(json_array_get(pair, 0));
+
+		if (n && strcasecmp(n, "Idempotency-Key") == 0)
+			idempotent = true;
+	}
+	retry_rules_init(&r->rules, cfg->retry.max_retries, cfg->retry.on,
+	                 cfg->retry.n_on, idempotent);
+	json_array_foreach(list, i, pair) {
+		const char *n = json_string_value(json_array_get(pair, 0));
+		const char *v = json_string_value(json_array_get(pair, 1));
+		char *line;
+
+		if (!n || !v)
+			continue;
+		if (header_is_sluice(n, strlen(n))) {
+			if (strcasecmp(n, "X-EZTHROTTLE-MAX-RETRIES") == 0)
+				retry_parse_max(v, &r->rules.max_retries);
+			else if (strcasecmp(n, "X-EZTHROTTLE-RETRY-ON") == 0)
+				retry_parse_on(v, &r->rules);
+			continue;
+		}
+		accept = accept || strcasecmp(n, "Accept") == 0;
+		ctype = ctype || strcasecmp(n, "Content-Type") == 0;
+		/* "Name:" alone would tell curl to remove the field. */
+		if (asprintf(&line, *v ? "%s: %s" : "%s;%s", n, v) < 0) {
+			err = -ENOMEM;
+			break;
+		}
+		err = slist_add(&r->up_headers, line);
+		free(line);
+		if (err < 0)
+			break;
+	}
+	json_decref(list);
+	/* Keep curl from adding fields the client did not send. */
+	if (err == 0)
+		err = slist_add(&r->up_headers, "Expect:");
+	if (err == 0 && !accept)
+		err = slist_add(&r->up_headers, "Accept:");
+	if (err == 0 && !ctype)
+		err = slist_add(&r->up_headers, "Content-Type:");
+	return err;
+}
+
+static int job_run_fill(struct job_run *jrun, const struct job_spec *s)
+{
+	if (s->idempotent_key) {
+		jrun->idempotent_key = strdup(s->idempotent_key);
+		if (!jrun->idempotent_key)
+			return -ENOMEM;
+	}
+	if (s->metadata_json) {
+		jrun->metadata_json = strdup(s->metadata_json);
+		if (!jrun->metadata_json)
+			return -ENOMEM;
+	}
+	jrun->webhooks = calloc(s->n_webhooks, sizeof(char *));
+	if (!jrun->webhooks)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_webhooks; i++) {
+		jrun->webhooks[i] = strdup(s->webhooks[i]);
+		if (!jrun->webhooks[i])
+			return -ENOMEM;
+		jrun->n_webhooks = i + 1;
+	}
+	jrun->quorum = s->quorum;
+	return 0;
+}
+
+/*
+ * A request for the engine from a stored (or about to be stored) job,
+ * with the job sink and no client. id may be NULL: set before submission.
+ */
+static int job_request_new(struct jobrun *jr, const struct job_spec *s,
+                           const char *id, struct request **ret)
+{
+	struct request *r = request_new(NULL, s->url);
+	struct job_run *jrun;
+	int err;
+
+	if (!r)
+		return -ENOMEM;
+	jrun = calloc(1, sizeof(*jrun));
+	if (!jrun) {
+		request_unref(r);
+		return -ENOMEM;
+	}
+	jrun->jr = jr;
+	if (id)
+		snprintf(jrun->id, sizeof(jrun->id), "%s", id);
+	r->sink = &job_sink;
+	r->sink_arg = jrun;
+	err = job_run_fill(jrun, s);
+	r->method = strdup(s->method);
+	if (err == 0 && !r->method)
+		err = -ENOMEM;
+	if (err == 0 && target_parse(r->raw_target, &r->target) != TARGET_OK)
+		err = -EINVAL;
+	if (err == 0) {
+		/* Drop a fragment, as the front does. */
+		r->raw_target[(size_t)(r->target.path - r->raw_target) +
+		              r->target.path_len] = '\0';
+		if (destination_format(&r->target.dest, r->dest_key,
+		                       sizeof(r->dest_key)) < 0)
+			err = -EINVAL;
+	}
+	if (err == 0)
+		err = replay_headers(r, jr->cfg, s->headers_json,
+		                     s->idempotent_key != NULL);
+	if (err == 0 && s->body_len)
+		err = buf_append(&r->body, s->body, s->body_len);
+	if (err < 0) {
+		request_unref(r);
+		return err;
+	}
+	if (s->cred_len == CRED_HASH_LEN) {
+		memcpy(r->cred, s->cred, CRED_HASH_LEN);
+		r->has_cred = true;
+	}
+	r->is_head = strcmp(r->method, "HEAD") == 0;
+	r->t_arrival = clock_now_ms();
+	/* Jobs wait as long as they need: no deadline. */
+	r->deadline = INT64_MAX / 4;
+	r->phase = REQ_WAITING;
+	r->submitted = true;
+	*ret = r;
+	return 0;
+}
+
+/* --- the sink (engine thread) --- */
+
+static void sink_started(struct request *r)
+{
+	struct job_run *jrun = r->sink_arg;
+	int err = jobs_mark_running_async(jrun->jr->store, jrun->id, NULL,
+	                                  NULL);
+
+	if (err < 0 && err != -ESHUTDOWN)
+		log_warn("cannot mark job running job=%s: %s, ignoring",
+		         jrun->id, strerror(-err));
+}
+
+/* The response fields, as a synchronous client would get them. */
+static char *resp_headers_json(const struct request *r)
+{
+	const char *p = r->resp_headers.data, *conn = NULL;
+	json_t *list = json_array();
+	char *s;
+
+	if (!list)
+		return NULL;
+	for (size_t i = 0; i < r->n_resp_headers; i++) {
+		const char *v = p + strlen(p) + 1;
+
+		if (strcasecmp(p, "Connection") == 0)
+			conn = v;
+		p = v + strlen(v) + 1;
+	}
+	p = r->resp_headers.data;
+	for (size_t i = 0; i < r->n_resp_headers; i++) {
+		const char *v = p + strlen(p) + 1;
+
+		if (!header_drop_response(p, strlen(p), conn))
+			json_array_append_new(list, json_pack("[ss]", p, v));
+		p = v + strlen(v) + 1;
+	}
+	s = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	return s;
+}
+
+/* Until jobs_finish is durable; then the deliveries start. */
+struct finish_ctx {
+	struct delivery *d;
+	struct delivery_job *dj;
+	char id[JOB_ID_LEN + 1];
+};
+
+static void finished_durable(void *arg, int err)
+{
+	struct finish_ctx *fc = arg;
+
+	if (err == -ENOENT) {
+		/* Done already (a finish raced a restart): delivered once. */
+		delivery_job_free(fc->dj);
+	} else {
+		if (err < 0)
+			log_warn("cannot store the end of job=%s: %s; "
+			         "delivering anyway, it may run again after a "
+			         "restart", fc->id, strerror(-err));
+		delivery_submit(fc->d, fc->dj);
+	}
+	free(fc);
+}
+
+static void sink_finished(struct request *r)
+{
+	struct job_run *jrun = r->sink_arg;
+	struct jobrun *jr = jrun->jr;
+	struct job_result res = { 0 };
+	struct delivery_spec ds = { 0 };
+	struct finish_ctx *fc;
+	char *hdrs = NULL, *ebody = NULL, msg[128];
+	size_t elen = 0;
+	int err;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->phase == REQ_HEADERS) {
+		hdrs = resp_headers_json(r);
+		res.status_code = (int)r->status;
+		res.body = r->resp_body.data + r->resp_body.off;
+		res.body_len = buf_avail(&r->resp_body);
+		res.success = r->status < 400 && !r->body_error;
+		if (r->body_error && r->resp_too_large) {
+			res.error_code = "response_too_large";
+			snprintf(msg, sizeof(msg), "the upstream response is "
+			         "over the job limit of %u bytes",
+			         JOB_RESPONSE_MAX);
+			res.error_message = msg;
+		} else if (r->body_error) {
+			res.error_code = "upstream_body";
+			snprintf(msg, sizeof(msg), "the upstream response "
+			         "broke off after %zu body bytes",
+			         res.body_len);
+			res.error_message = msg;
+		} else if (!res.success) {
+			res.error_code = "upstream_status";
+			snprintf(msg, sizeof(msg), "upstream answered %u "
+			         "after %u attempt(s)", r->status,
+			         r->attempts);
+			res.error_message = msg;
+		}
+	} else {
+		/* No upstream answer: what a synchronous client would get. */
+		res.status_code = (int)r->err_status;
+		res.error_code = r->err_code ? r->err_code : "internal_error";
+		res.error_message = r->err_msg ? r->err_msg : res.error_code;
+		ebody = http_error_json(res.error_code, res.error_message,
+		                        &elen);
+		hdrs = strdup("[[\"content-type\",\"application/json\"]]");
+		res.body = ebody;
+		res.body_len = ebody ? elen : 0;
+	}
+	res.headers_json = hdrs;
+
+	ds = (struct delivery_spec){
+		.job_id = jrun->id, .idempotent_key = jrun->idempotent_key,
+		.metadata_json = jrun->metadata_json, .failed = !res.success,
+		.error_code = res.error_code,
+		.error_message = res.error_message,
+		.status_code = (unsigned)res.status_code,
+		.headers_json = hdrs, .body = res.body,
+		.body_len = res.body_len, .quorum = jrun->quorum,
+		.finished_ms = wall_ms(),
+		.urls = (const char *const *)jrun->webhooks,
+		.n_urls = jrun->n_webhooks,
+	};
+	fc = calloc(1, sizeof(*fc));
+	if (fc) {
+		fc->d = jr->delivery;
+		fc->dj = delivery_job_new(&ds);
+		snprintf(fc->id, sizeof(fc->id), "%s", jrun->id);
+	}
+	if (!fc || !fc->dj || !hdrs) {
+		log_error("out of memory finishing job=%s; it runs again "
+		          "after a restart", jrun->id);
+		if (fc)
+			delivery_job_free(fc->dj);
+		free(fc);
+		fc = NULL;
+	} else {
+		log_debug("job finished job=%s status=%d %s", jrun->id,
+		          res.status_code, res.success ? "success" : "failed");
+		err = jobs_finish_async(jr->store, jrun->id, &res,
+		                        finished_durable, fc);
+		if (err < 0) {
+			if (err != -ESHUTDOWN)
+				log_error("cannot store the end of job=%s: %s",
+				          jrun->id, strerror(-err));
+			delivery_job_free(fc->dj);
+			free(fc);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(hdrs);
+	free(ebody);
+}
+
+/* --- recovery --- */
+
+struct recover_ctx {
+	struct jobrun *jr;
+	unsigned run, deliver;
+};
+
+static int recover_one(void *arg, struct job *jb)
+{
+	struct recover_ctx *rc = arg;
+	struct jobrun *jr = rc->jr;
+	const char **urls = calloc(jb->n_deliveries + 1, sizeof(char *));
+	int err = 0;
+
+	if (!urls) {
+		job_free(jb);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < jb->n_deliveries; i++)
+		urls[i] = jb->deliveries[i].url;
+	if (jb->state != JOB_DONE) {
+		struct job_spec s = {
+			.method = jb->method, .url = jb->url,
+			.headers_json = jb->headers_json, .body = jb->body,
+			.body_len = jb->body_len, .cred = jb->cred,
+			.cred_len = jb->cred_len,
+			.idempotent_key = jb->idempotent_key,
+			.metadata_json = jb->metadata_json,
+			.webhooks = urls, .n_webhooks = jb->n_deliveries,
+			.quorum = jb->quorum,
+		};
+		struct request *r;
+
+		err = job_request_new(jr, &s, jb->id, &r);
+		if (err == -EINVAL) {
+			log_warn("stored job cannot be replayed job=%s, "
+			         "skipping", jb->id);
+			err = 0;
+		} else if (err == 0) {
+			if (engine_submit(jr->engine, r) == 0)
+				rc->run++;
+			request_unref(r);
+		}
+	} else {
+		struct delivery_spec ds = {
+			.job_id = jb->id, .idempotent_key = jb->idempotent_key,
+			.metadata_json = jb->metadata_json,
+			.failed = !jb->success,
+			.error_code = jb->error_code,
+			.error_message = jb->error_message,
+			.status_code = (unsigned)jb->status_code,
+			.headers_json = jb->resp_headers_json,
+			.body = jb->resp_body, .body_len = jb->resp_body_len,
+			.quorum = jb->quorum, .finished_ms = jb->finished_ms,
+			.urls = urls, .n_urls = jb->n_deliveries,
+			.states = jb->deliveries,
+		};
+		struct delivery_job *dj = delivery_job_new(&ds);
+
+		if (dj) {
+			delivery_submit(jr->delivery, dj);
+			rc->deliver++;
+		}
+	}
+	free(urls);
+	job_free(jb);
+	return err;
+}
+
+int jobrun_recover(struct jobrun *jr, unsigned *ret_run,
+                   unsigned *ret_deliver)
+{
+	struct recover_ctx rc = { .jr = jr };
+	int err = jobs_load_pending(jr->store, recover_one, &rc);
+
+	*ret_run = rc.run;
+	*ret_deliver = rc.deliver;
+	return err;
+}
+
+/* --- intake --- */
+
+static bool literal_denied(const struct config *cfg, const char *url)
+{
+	struct sockaddr_storage ss;
+	struct target t;
+
+	if (target_parse(url, &t) != TARGET_OK)
+		return false;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, t.dest.host,
+	              &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, t.dest.host,
+	                   &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return false; /* names are checked when curl connects */
+	return cidr_list_match(&cfg->deny_destinations,
+	                       (struct sockaddr *)&ss);
+}
+
+static int dup_field(const char *s, char **ret)
+{
+	if (!s)
+		return 0;
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
+                   struct job_intake **ret, const char **ret_code,
+                   char *msg, size_t size)
+{
+	struct job_intake *ji = calloc(1, sizeof(*ji));
+	json_t *meta = NULL;
+	int r;
+
+	if (!ji)
+		return -ENOMEM;
+	*ret_code = "invalid_webhook";
+	r = webhook_parse_urls(f->webhooks, f->n_webhooks, &ji->urls, msg,
+	                       size);
+	for (size_t i = 0; r == 0 && i < ji->urls.n; i++) {
+		if (literal_denied(jr->cfg, ji->urls.url[i])) {
+			*ret_code = "webhook_denied";
+			snprintf(msg, size, "webhook %zu: its address is in "
+			         "deny_destinations", i + 1);
+			r = -EINVAL;
+		}
+	}
+	ji->quorum = 1;
+	if (r == 0 && f->quorum) {
+		r = webhook_parse_quorum(f->quorum, ji->urls.n, &ji->quorum);
+		if (r == -EINVAL || r == -ERANGE) {
+			*ret_code = "invalid_quorum";
+			snprintf(msg, size, "X-EZTHROTTLE-WEBHOOK-QUORUM must be "
+			         "an integer from 1 to %zu (the number of "
+			         "webhooks)", ji->urls.n);
+			r = -EINVAL;
+		}
+	}
+	if (r == 0 && f->metadata) {
+		*ret_code = "invalid_metadata";
+		r = webhook_parse_metadata(f->metadata, strlen(f->metadata),
+		                           &meta, msg, size);
+		if (r == -E2BIG)
+			r = -EINVAL;
+		if (r == 0) {
+			ji->metadata_json = json_dumps(meta, JSON_COMPACT);
+			json_decref(meta);
+			if (!ji->metadata_json)
+				r = -ENOMEM;
+		}
+	}
+	if (r == 0 && f->idempotent_key) {
+		size_t n = strlen(f->idempotent_key);
+
+		if (n == 0 || n > JOB_KEY_MAX ||
+		    !header_value_ok(f->idempotent_key, n)) {
+			*ret_code = "invalid_idempotent_key";
+			snprintf(msg, size, "X-EZTHROTTLE-IDEMPOTENT-KEY must be "
+			         "1 to %d bytes", JOB_KEY_MAX);
+			r = -EINVAL;
+		}
+	}
+	if (r == 0)
+		r = dup_field(f->idempotent_key, &ji->idempotent_key);
+	if (r == 0)
+		r = dup_field(f->max_retries, &ji->max_retries);
+	if (r == 0)
+		r = dup_field(f->retry_on, &ji->retry_on);
+	if (r < 0) {
+		job_intake_free(ji);
+		return r;
+	}
+	*ret = ji;
+	return 0;
+}
+
+void job_intake_free(struct job_intake *ji)
+{
+	if (!ji)
+		return;
+	webhook_urls_done(&ji->urls);
+	free(ji->metadata_json);
+	free(ji->idempotent_key);
+	free(ji->max_retries);
+	free(ji->retry_on);
+	free(ji->headers_json);
+	request_unref(ji->job);
+	free(ji);
+}
+
+/*
+ * The stored field list: what goes upstream (the front's filtered list,
+ * "Name: value" or "Name;" for an empty value; curl's "Name:" removal
+ * entries skipped) and the replayed controls.
+ */
+static char *intake_headers_json(const struct request *r,
+                                 const struct job_intake *ji)
+{
+	json_t *list = json_array();
+	char *s;
+
+	if (!list)
+		return NULL;
+	for (const struct curl_slist *l = r->up_headers; l; l = l->next) {
+		const char *line = l->data, *c = strpbrk(line, ":;");
+		const char *v;
+
+		if (!c || (*c == ':' && c[1] == '\0'))
+			continue;
+		v = *c == ';' ? "" : c + 1 + strspn(c + 1, " \t");
+		json_array_append_new(list, json_pack("[s#s]", line,
+		                                      (int)(c - line), v));
+	}
+	if (ji->max_retries)
+		json_array_append_new(list, json_pack("[ss]",
+			"X-EZTHROTTLE-MAX-RETRIES", ji->max_retries));
+	if (ji->retry_on)
+		json_array_append_new(list, json_pack("[ss]",
+			"X-EZTHROTTLE-RETRY-ON", ji->retry_on));
+	s = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	return s;
+}
+
+/* The store's answer, on its writer thread. */
+static void intake_done(void *arg, int err, const char *id, bool duplicate)
+{
+	struct request *owner = arg;
+	struct job_intake *ji = owner->intake;
+	struct request *job = NULL;
+
+	pthread_mutex_lock(&owner->lock);
+	ji->err = err;
+	ji->duplicate = duplicate;
+	if (id)
+		snprintf(ji->id, sizeof(ji->id), "%s", id);
+	ji->done = true;
+	if (err == 0 && !duplicate) {
+		job = ji->job;
+		ji->job = NULL;
+	}
+	pthread_mutex_unlock(&owner->lock);
+
+	if (job) {
+		struct job_run *jrun = job->sink_arg;
+
+		snprintf(jrun->id, sizeof(jrun->id), "%s", id);
+		/* Draining: the job stays queued and runs at next start. */
+		engine_submit(ji->jr->engine, job);
+		request_unref(job);
+	}
+	ji->ready(owner);
+	request_unref(owner);
+}
+
+int job_intake_submit(struct jobrun *jr, struct request *r,
+                      void (*ready)(struct request *r))
+{
+	struct job_intake *ji = r->intake;
+	struct job_spec s;
+	int err;
+
+	if (!jr) {
+		err = -ENODEV;
+		goto fail;
+	}
+	ji->jr = jr;
+	ji->ready = ready;
+	ji->headers_json = intake_headers_json(r, ji);
+	if (!ji->headers_json) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	s = (struct job_spec){
+		.method = r->method, .url = r->raw_target,
+		.headers_json = ji->headers_json, .body = r->body.data,
+		.body_len = r->body.len,
+		.cred = r->has_cred ? r->cred : NULL,
+		.cred_len = r->has_cred ? CRED_HASH_LEN : 0,
+		.idempotent_key = ji->idempotent_key,
+		.metadata_json = ji->metadata_json,
+		.webhooks = (const char *const *)ji->urls.url,
+		.n_webhooks = ji->urls.n, .quorum = ji->quorum,
+	};
+	err = job_request_new(jr, &s, NULL, &ji->job);
+	if (err < 0)
+		goto fail;
+	ji->jn = (struct job_new){
+		.cred = s.cred, .cred_len = s.cred_len,
+		.idempotent_key = s.idempotent_key, .method = s.method,
+		.url = s.url, .headers_json = s.headers_json,
+		.body = s.body, .body_len = s.body_len,
+		.metadata_json = s.metadata_json, .webhooks = s.webhooks,
+		.n_webhooks = s.n_webhooks, .quorum = s.quorum,
+	};
+	request_ref(r); /* intake_done's */
+	err = jobs_submit_async(jr->store, &ji->jn, intake_done, r);
+	if (err == 0)
+		return 0;
+	request_unref(r);
+fail:
+	pthread_mutex_lock(&r->lock);
+	ji->err = err;
+	ji->done = true;
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+char *job_intake_answer(const struct job_intake *ji, unsigned *ret_status,
+                        bool *ret_location)
+{
+	json_t *o;
+	char *s, msg[160];
+	size_t len;
+
+	*ret_location = false;
+	if (ji->err == -ESHUTDOWN) {
+		*ret_status = 503;
+		return http_error_json("shutting_down",
+		                       "the proxy is shutting down", &len);
+	}
+	if (ji->err < 0) {
+		*ret_status = 503;
+		snprintf(msg, sizeof(msg), "the job store cannot take new "
+		         "jobs: %s", ji->err == -ENODEV ? "no job store"
+		         : strerror(-ji->err));
+		return http_error_json("job_store_unavailable", msg, &len);
+	}
+	*ret_location = true;
+	if (ji->duplicate) {
+		*ret_status = 200;
+		o = json_pack("{s:s, s:s?, s:b}", "job_id", ji->id,
+		              "idempotent_key", ji->idempotent_key,
+		              "duplicate", 1);
+	} else {
+		*ret_status = 202;
+		o = json_pack("{s:s, s:s?, s:s}", "job_id", ji->id,
+		              "idempotent_key", ji->idempotent_key,
+		              "status", "queued");
+	}
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s) {
+		char *nl;
+
+		if (asprintf(&nl, "%s\n", s) < 0)
+			nl = NULL;
+		free(s);
+		s = nl;
+	}
+	return s;
+}
+
+/* --- admin --- */
+
+bool job_id_valid(const char *id)
+{
+	if (!id || strlen(id) != JOB_ID_LEN || strncmp(id, "job_", 4) != 0)
+		return false;
+	return strspn(id + 4, "0123456789abcdef") == JOB_ID_LEN - 4;
+}
+
+static const char *job_state_str(enum job_state s)
+{
+	return s == JOB_DONE ? "done" : s == JOB_RUNNING ? "running"
+	                                                 : "queued";
+}
+
+static const char *delivery_state_str(enum delivery_state s)
+{
+	return s == DELIVERY_DELIVERED ? "delivered"
+	       : s == DELIVERY_GAVE_UP ? "gave_up" : "pending";
+}
+
+static json_t *ms_or_null(int64_t ms)
+{
+	return ms > 0 ? json_integer(ms) : json_null();
+}
+
+static json_t *deliveries_json(const struct job *jb, unsigned *ret_ok)
+{
+	json_t *list = json_array();
+
+	*ret_ok = 0;
+	for (size_t i = 0; list && i < jb->n_deliveries; i++) {
+		const struct job_delivery *d = &jb->deliveries[i];
+
+		*ret_ok += d->state == DELIVERY_DELIVERED;
+		json_array_append_new(list, json_pack(
+			"{s:s, s:s, s:i, s:o, s:s?, s:o, s:o}",
+			"url", d->url,
+			"state", delivery_state_str(d->state),
+			"attempts", (json_int_t)d->attempts,
+			"last_status", d->last_status ?
+			               json_integer(d->last_status) :
+			               json_null(),
+			"last_error", d->last_error,
+			"next_at", d->state == DELIVERY_PENDING ?
+			           ms_or_null(d->next_at) : json_null(),
+			"delivered_at", ms_or_null(d->delivered_at)));
+	}
+	return list;
+}
+
+char *job_to_json(const struct job *jb)
+{
+	json_t *o, *resp = NULL, *dl, *meta = NULL;
+	char dest[DEST_HOST_MAX + 32] = "-";
+	const char *path = "";
+	struct target t;
+	unsigned ok;
+	int plen = 0;
+	char *s;
+
+	if (jb->state == JOB_DONE) {
+		struct webhook_result res = {
+			.status_code = (unsigned)jb->status_code,
+			.headers_json = jb->resp_headers_json,
+			.body = jb->resp_body, .body_len = jb->resp_body_len,
+		};
+
+		if (webhook_response_json(&res, &resp) < 0)
+			return NULL;
+	}
+	if (jb->metadata_json)
+		meta = json_loads(jb->metadata_json, 0, NULL);
+	dl = deliveries_json(jb, &ok);
+	/* The query may hold credentials: destination and path only. */
+	if (jb->url && target_parse(jb->url, &t) == TARGET_OK) {
+		const char *q = memchr(t.path, '?', t.path_len);
+
+		destination_format(&t.dest, dest, sizeof(dest));
+		plen = q ? (int)(q - t.path) : (int)t.path_len;
+		path = t.path;
+	}
+	o = json_pack("{s:s, s:s?, s:s, s:o, s:i, s:I, s:I, s:o, s:s, s:s, "
+	              "s:s#, s:o, s:o, s:o, s:i, s:b, s:o}",
+	              "job_id", jb->id,
+	              "idempotent_key", jb->idempotent_key,
+	              "state", job_state_str(jb->state),
+	              "status", jb->state != JOB_DONE ? json_null()
+	                        : json_string(jb->success ? "success"
+	                                                  : "failed"),
+	              "attempts", (json_int_t)jb->attempts,
+	              "created_at", (json_int_t)jb->created_ms,
+	              "updated_at", (json_int_t)jb->updated_ms,
+	              "finished_at", ms_or_null(jb->finished_ms),
+	              "method", jb->method,
+	              "destination", dest,
+	              "path", path, plen,
+	              "response", resp ? resp : json_null(),
+	              "error", jb->error_code
+	                       ? json_pack("{s:s, s:s?}", "code",
+	                                   jb->error_code, "message",
+	                                   jb->error_message)
+	                       : json_null(),
+	              "metadata", meta ? meta : json_object(),
+	              "quorum", (json_int_t)jb->quorum,
+	              "delivered", ok >= jb->quorum,
+	              "deliveries", dl ? dl : json_array());
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	return s;
+}
