@@ -97,6 +97,18 @@ assert_error 404 job_not_found "$s" "unknown job id"
 s=$(direct_status "http://127.0.0.1:$ADMIN_PORT/jobs/nonsense")
 assert_error 400 invalid_job_id "$s" "malformed job id"
 
+say "sluicectl job ID shows the same job"
+"$SLUICECTL" -a "127.0.0.1:$ADMIN_PORT" job "$id" > "$TMP/ctl.out" 2>&1 ||
+	fail "sluicectl job exited $?: $(cat "$TMP/ctl.out")"
+assert_grep "^state  *done \\(success\\)" "$TMP/ctl.out" "sluicectl job: state"
+assert_grep "^status  *201" "$TMP/ctl.out" "sluicectl job: final status"
+assert_grep "1 of 1 delivered" "$TMP/ctl.out" "sluicectl job: deliveries"
+assert_grep "^  delivered " "$TMP/ctl.out" "sluicectl job: delivery line"
+assert_no_grep 'sekrit' "$TMP/ctl.out" "credential in sluicectl job"
+"$SLUICECTL" -a "127.0.0.1:$ADMIN_PORT" job "job_$(printf '%044d' 0)" \
+	> "$TMP/ctl.out" 2>&1 && fail "sluicectl job: unknown id exited 0"
+assert_grep "no such job" "$TMP/ctl.out" "sluicectl job: unknown id"
+
 say "the same idempotent key and credential: 200 duplicate, no second request"
 s=$(job -X POST --data-binary '{"amount": 42}' \
 	-H 'Authorization: Bearer sekrit-token-70' \
