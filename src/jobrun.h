@@ -5,7 +5,7 @@
  * like any other), its end (jobs_finish, then the deliveries), recovery
  * at start-up, and the JSON of GET /jobs/<id>.
  *
- * Threads: the intake runs on the MHD thread and completes on the store's
+ * Threads: the intake runs on the shards thread and completes on the store's
  * writer thread; the sink runs on the engine thread; recovery on the
  * caller's. Nothing here blocks but jobrun_recover().
  *

@@ -1,5 +1,5 @@
 /*
- * request.h - one proxied request, shared by the front (MHD thread), the
+ * request.h - one proxied request, shared by the front (shards thread), the
  * engine thread and the disconnect watcher.
  *
  * Ownership: a request is reference counted. The front holds one reference
