@@ -832,7 +832,9 @@ START_TEST(test_async_verbs)
 	struct op_counter c = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	                        .cond = PTHREAD_COND_INITIALIZER };
 	struct job_new jn = job_of(NULL, NULL, 0);
-	char id[JOB_ID_LEN + 1], hdrs[64], code[32], msg[64], url[64];
+	/* Zeroed: the scribbles below keep a terminating NUL. */
+	char id[JOB_ID_LEN + 1], hdrs[64] = "", code[32] = "", msg[64] = "";
+	char url[64] = "";
 	struct job_result res = { 0 };
 	int64_t now = 5000;
 	struct jobs *j = open_ok(dir);
