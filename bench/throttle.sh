@@ -5,10 +5,11 @@
 #   1. 10,000 clients waiting at once (rps 1): memory per waiting request
 #      (fresh and reused keep-alive connections), CPU while they wait,
 #      that they leave the queue when they disconnect; CPU per dispatch
-#      with 50 and with 10,000 waiting;
-#   2. pacing accuracy at 1, 10, 100, 1000 req/s (burst 1): achieved rate,
-#      deviation of each arrival at the origin from t0 + k/rps, windows
-#      holding more than rps*W + burst;
+#      with 50, 10,000 (and 20,000, open files permitting) waiting;
+#   2. pacing accuracy at 1, 10, 100, 1000 req/s (burst 1, or each burst
+#      of THROTTLE_BURST): achieved rate, deviation of each arrival at the
+#      origin from t0 + k/rps, lateness of each arrival against the limit,
+#      windows holding more than rps*W + burst;
 #   3. fairness under a flood (aggregate_rps 100): per-key throughput,
 #      latency of light keys while one key floods, Jain's index;
 #   4. bench/sched_bench.c, the scheduler alone (if present).
@@ -25,7 +26,16 @@
 #   THROTTLE_SECONDS   length of each pacing and fairness run and of the
 #                      CPU measurement (default 10; --quick: 5)
 #   THROTTLE_RATES     pacing rates (default "1 10 100 1000")
-#   THROTTLE_PARTS     parts to run (default "1 2 3 4")
+#   THROTTLE_BURST     burst of the pacing runs (default 1); a list
+#                      ("1 2") runs part 2 once per burst
+#   THROTTLE_PARTS     parts to run (default "1 2 3 4"; "1d": only part
+#                      1's CPU per dispatch)
+#   THROTTLE_COST      waiting requests of part 1d's runs (default: 50,
+#                      THROTTLE_CLIENTS, and 20000 when the open files
+#                      allow it)
+#   THROTTLE_COST_WARM seconds between all queued and part 1d's CPU window
+#                      (default 1; N/500 or more: every connection has
+#                      been answered once, its pool pages are resident)
 #   THROTTLE_PIN       1 (default): sluiced and origin on CPU 0, the load
 #                      generator on CPU 1; 0: no pinning
 #   THROTTLE_KEEP      1: keep the raw logs (printed path) instead of
@@ -51,10 +61,12 @@ done
 clients=${THROTTLE_CLIENTS:-10000}
 if [ "$quick" = 1 ]; then secs=${THROTTLE_SECONDS:-5}; else secs=${THROTTLE_SECONDS:-10}; fi
 rates=${THROTTLE_RATES:-1 10 100 1000}
+bursts=${THROTTLE_BURST:-1}
 parts=${THROTTLE_PARTS:-1 2 3 4}
 pin=${THROTTLE_PIN:-1}
 keep=${THROTTLE_KEEP:-0}
-for v in "$clients" "$secs"; do
+# shellcheck disable=SC2086 # words of $bursts, THROTTLE_COST
+for v in "$clients" "$secs" $bursts ${THROTTLE_COST:-} ${THROTTLE_COST_WARM:-1}; do
 	case $v in
 	'' | *[!0-9]*) echo "throttle: '$v' is not a number" >&2; exit 1 ;;
 	esac
@@ -156,7 +168,7 @@ else
 	ulimit -n "$hard"
 fi
 nofile=$(ulimit -n)
-if has_part 1 && [ "$clients" -gt $((nofile - 200)) ]; then
+if { has_part 1 || has_part 1d; } && [ "$clients" -gt $((nofile - 200)) ]; then
 	echo "throttle: warning: open files limited to $nofile: part 1" \
 		"holds $((nofile - 200)) clients, not $clients" >&2
 	clients=$((nofile - 200))
@@ -263,6 +275,11 @@ rss_kib() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
+# Minor page faults of the whole process.
+minflt() {
+	awk '{ print $10 }' "/proc/$1/stat"
+}
+
 # utime + stime of the whole process, clock ticks.
 cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -307,6 +324,11 @@ busy() {
 }
 busy0=$(busy)
 load0="$(cut -d' ' -f1-3 /proc/loadavg); both cores $busy0% busy over 1 s"
+# The load just before a part (the machine may be shared): one line.
+load_now() {
+	b=$(busy)
+	echo "load average $(cut -d' ' -f1-3 /proc/loadavg); both cores $b% busy over 1 s"
+}
 [ "$busy0" -lt 20 ] || echo "throttle: warning: the machine is busy" \
 	"($busy0%): other processes will skew the timings" >&2
 
@@ -418,6 +440,7 @@ per_req() {
 
 part1() {
 	say "part 1: $clients clients waiting at once (rps 1)"
+	load1=$(load_now)
 	start_origin hold
 	slow_port=$oport
 	slow_url=http://127.0.0.1:$oport/hold
@@ -486,6 +509,7 @@ part1() {
 
 	out ""
 	out "1. $clients clients waiting at once: one destination at rps 1, burst 1; each client one keep-alive connection with one request in flight, sending another on each response"
+	out "   before this part: $load1"
 	out "1a. fresh connections"
 	out "   all queued after          $q1 s"
 	out "   waiting (GET /queues)     $w1 (2 s later), $w2 (after the CPU window)"
@@ -521,26 +545,58 @@ mono_us() {
 # 1d: what one dispatch costs sluiced while few or many requests wait.
 part1d() {
 	cost_rps=500
-	say "part 1d: CPU per dispatch at $cost_rps req/s, 50 and $clients waiting"
+	cost_warm=${THROTTLE_COST_WARM:-1}
+	# 20,000 waiting too, when the open files allow it. sluiced keeps
+	# max_in_flight (512) + 64 files for upstream work and two per shard
+	# of 256 connections, and refuses clients beyond the rest (front.c);
+	# the load generator needs one per client.
+	cost_fits() {
+		[ "$1" -le $((nofile - 576 - 2 * ($1 / 256 + 2))) ]
+	}
+	cost_n=${THROTTLE_COST:-50 $clients}
+	cost_skip=""
+	if [ -z "${THROTTLE_COST:-}" ] && [ "$clients" -lt 20000 ]; then
+		if cost_fits 20000; then
+			cost_n="$cost_n 20000"
+		else
+			cost_skip="20000 waiting: skipped, open files limited to $nofile (sluiced would refuse some: it needs about 20,740)"
+		fi
+	fi
+	n_ok=""
+	for nc in $cost_n; do
+		if cost_fits "$nc"; then
+			n_ok="$n_ok $nc"
+		else
+			cost_skip="${cost_skip:+$cost_skip; }$nc waiting: skipped, open files limited to $nofile (sluiced would refuse some)"
+		fi
+	done
+	cost_n=${n_ok# }
+	cmax=$clients
+	for nc in $cost_n; do
+		[ "$nc" -le "$cmax" ] || cmax=$nc
+	done
+	say "part 1d: CPU per dispatch at $cost_rps req/s, $cost_n waiting"
+	load1d=$(load_now)
 	start_origin cost
 	cat >"$tmp/cost.yaml" <<-EOF
 	# written by bench/throttle.sh: part 1d, cost of a dispatch
 	log_level: info
 	access_log: false
 	max_in_flight: 512
-	max_queued: $((clients * 4 + 1000))
+	max_queued: $((cmax * 4 + 1000))
 	sync_timeout: 2h
 	drain_timeout: 1s
 	defaults:
 	  rps: $cost_rps
 	  concurrency: 1000
 	  burst: 1
-	  max_queued: $((clients * 2 + 1000))
+	  max_queued: $((cmax * 2 + 1000))
 	EOF
 	start_sluiced cost
 	origin_real=$(child_of "$opid")
 	: >"$tmp/cost.windows"
-	for nc in 50 "$clients"; do
+	# shellcheck disable=SC2086 # words of $cost_n
+	for nc in $cost_n; do
 		# shellcheck disable=SC2086
 		$on_load "$tmp/loadgen" -x "$paddr" -u "http://127.0.0.1:$oport/c" \
 			-g "-:$nc" -d 0 >"$tmp/cost$nc.lg" 2>"$tmp/cost$nc.lg.err" &
@@ -553,16 +609,18 @@ part1d() {
 		}
 		wait_until 120 queued || true
 		alive "$lgpid" || fail "the load generator died: $(cat "$tmp/cost$nc.lg.err")"
-		sleep 1
+		sleep "$cost_warm"
 		m0=$(mono_us)
 		c0=$(cpu_ticks "$spid")
+		f0=$(minflt "$spid")
 		o0=$(cpu_ticks "$origin_real")
 		sleep "$secs"
 		c1=$(cpu_ticks "$spid")
+		f1=$(minflt "$spid")
 		o1=$(cpu_ticks "$origin_real")
 		m1=$(mono_us)
 		w=$(queues_field waiting)
-		echo "$nc $w $m0 $m1 $((c1 - c0)) $((o1 - o0))" >>"$tmp/cost.windows"
+		echo "$nc $w $m0 $m1 $((c1 - c0)) $((o1 - o0)) $((f1 - f0))" >>"$tmp/cost.windows"
 		kill -TERM "$lgpid"
 		wait "$lgpid" 2>/dev/null || true
 		drained() {
@@ -575,32 +633,38 @@ part1d() {
 	alive "$spid" || fail "sluiced died in part 1d"
 	stop_sluiced
 	stop_origin
-	out "1d. CPU per dispatch while few or many requests wait: one queue at $cost_rps req/s, burst 1, closed-loop clients; ${secs} s each"
-	while read -r n w m0 m1 c o; do
+	out "1d. CPU per dispatch while few or many requests wait: one queue at $cost_rps req/s, burst 1, closed-loop clients; ${secs} s each, starting ${cost_warm} s after all are queued"
+	out "   before this part: $load1d"
+	while read -r n w m0 m1 c o f; do
 		d=$(awk -v a="$m0" -v b="$m1" '$1 >= a && $1 < b { k++ } END { print k + 0 }' \
 			"$tmp/cost.arrivals")
-		awk -v n="$n" -v w="$w" -v d="$d" -v c="$c" -v o="$o" -v hz="$hz" \
+		awk -v n="$n" -v w="$w" -v d="$d" -v c="$c" -v o="$o" -v f="$f" -v hz="$hz" \
 		    -v s="$(awk -v a="$m0" -v b="$m1" 'BEGIN { print (b - a) / 1e6 }')" 'BEGIN {
-			printf "   %6d clients (%s waiting at the end): %d dispatches in %.1f s, sluiced %.0f %% of one core = %.0f us of CPU per dispatch (origin %.0f us)\n",
-			    n, w, d, s, 100 * c / hz / s, d ? c * 1e6 / hz / d : 0, d ? o * 1e6 / hz / d : 0
+			printf "   %6d clients (%s waiting at the end): %d dispatches in %.1f s, sluiced %.0f %% of one core = %.0f us of CPU per dispatch (origin %.0f us); %d page faults in sluiced\n",
+			    n, w, d, s, 100 * c / hz / s, d ? c * 1e6 / hz / d : 0, d ? o * 1e6 / hz / d : 0, f
 		}' >>"$report"
 	done <"$tmp/cost.windows"
+	[ -z "$cost_skip" ] || out "   $cost_skip"
 }
 
 # --- 2. pacing accuracy ------------------------------------------------------------------
 
+# part2 BURST
 part2() {
+	pb=$1
 	out ""
-	out "2. pacing accuracy: one queue, burst 1, concurrency 1000; 50 closed-loop clients keep a backlog for ${secs} s per rate"
+	out "2. pacing accuracy: one queue, burst $pb, concurrency 1000; 50 closed-loop clients keep a backlog for ${secs} s per rate"
+	out "   before this part: $(load_now)"
 	out "   arrival = the origin parsed the request's header block (so loopback and curl latency are included)"
 	out "   dev: arrival k minus (t0 + k/rps), t0 = first arrival; gap: time between consecutive arrivals"
+	out "   late vs the limit: arrival k minus max(arrival k-1 + T, when request k was sent), k > 0: how long after the limit allowed it each dispatch arrived"
 	$analyze pacing-header | sed 's/^/   /' >>"$report"
 	for rps in $rates; do
-		say "part 2: pacing at $rps req/s for ${secs} s"
-		name=pace$rps
+		say "part 2: pacing at $rps req/s, burst $pb, for ${secs} s"
+		name=pace$rps-b$pb
 		start_origin "$name"
 		cat >"$tmp/$name.yaml" <<-EOF
-		# written by bench/throttle.sh: part 2, pacing at $rps req/s
+		# written by bench/throttle.sh: part 2, pacing at $rps req/s, burst $pb
 		log_level: info
 		access_log: false
 		max_in_flight: 1000
@@ -609,31 +673,34 @@ part2() {
 		defaults:
 		  rps: $rps
 		  concurrency: 1000
-		  burst: 1
+		  burst: $pb
 		  max_queued: 100000
 		destinations:
 		  "127.0.0.1:$oport":
 		    rps: $rps
 		    concurrency: 1000
+		    burst: $pb
 		EOF
 		start_sluiced "$name"
 		# shellcheck disable=SC2086
 		$on_load "$tmp/loadgen" -x "$paddr" -u "http://127.0.0.1:$oport/p" \
-			-g "-:50" -d "$secs" >"$tmp/$name.lg" 2>"$tmp/$name.lg.err" ||
+			-g "-:50" -d "$secs" -o "$tmp/$name.rec" >"$tmp/$name.lg" \
+			2>"$tmp/$name.lg.err" ||
 			fail "the load generator failed: $(cat "$tmp/$name.lg.err")"
 		alive "$spid" || fail "sluiced died at $rps req/s"
 		stop_sluiced
 		stop_origin
-		$analyze pacing "$tmp/$name.arrivals" "$tmp/$name.lg" "$rps" 1 |
-			sed 's/^/   /' >>"$report"
+		$analyze pacing "$tmp/$name.arrivals" "$tmp/$name.lg" "$rps" "$pb" \
+			"$tmp/$name.rec" | sed 's/^/   /' >>"$report"
 	done
-	out "   goals: achieved = configured, dev p99 < 5 ms, no window over rps*W + burst"
+	out "   goals: achieved = configured, dev p99 < 5 ms, late p99 < 5 ms, no window over rps*W + burst"
 }
 
 # --- 3. fairness --------------------------------------------------------------------------
 
 part3() {
 	say "part 3: fairness under a flood (aggregate_rps 100)"
+	load3=$(load_now)
 	start_origin fair
 	cat >"$tmp/fair.yaml" <<-EOF
 	# written by bench/throttle.sh: part 3, fairness
@@ -657,6 +724,7 @@ part3() {
 	url=http://127.0.0.1:$oport/f
 	out ""
 	out "3. fairness: one destination, aggregate_rps 100, each key's queue rps 100, burst 1, weights 1; keys = Authorization: Bearer A|B|C; ${secs} s per run"
+	out "   before this part: $load3"
 	for run in "a A:400 B:2 C:2" "b A:200 B:200 C:200" "c A:400 B:1:100 C:1:100"; do
 		# shellcheck disable=SC2086 # words of $run
 		set -- $run
@@ -725,8 +793,14 @@ part4() {
 }
 
 has_part 1 && part1
-has_part 1 && part1d
-has_part 2 && part2
+if has_part 1 || has_part 1d; then
+	part1d
+fi
+if has_part 2; then
+	for b in $bursts; do
+		part2 "$b"
+	done
+fi
 has_part 3 && part3
 has_part 4 && part4
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Figures for bench/throttle.sh from the raw logs of one run.
 
-    throttle_analyze.py pacing ARRIVALS LOADGEN_OUT RPS BURST
+    throttle_analyze.py pacing ARRIVALS LOADGEN_OUT RPS BURST [RECORDS]
     throttle_analyze.py pacing-header
     throttle_analyze.py fairness ARRIVALS LOADGEN_OUT RECORDS RPS JAIN KEY...
 
 ARRIVALS: bench/arrivals_origin.c's log ("<monotonic us> <authorization>").
 LOADGEN_OUT: bench/loadgen.c's stdout ("start T", "stop T", "group ...").
-RECORDS: loadgen's -o file ("NAME T_SEND_US T_DONE_US STATUS").
+RECORDS: loadgen's -o file ("NAME T_SEND_US T_DONE_US STATUS"). For
+pacing it is optional: the send times tell when each request could have
+been dispatched at the earliest (its eligibility), for "late".
 Times are CLOCK_MONOTONIC microseconds, shared by both programs.
 JAIN: "jain" prints Jain's index over the keys' throughput (meaningful
 when every key is backlogged), "nojain" does not.
@@ -89,7 +91,7 @@ def pacing_header():
         "", "", "req/s", "", "ms", "ms", "ms", "ms", "ms", "ms", "ms"))
 
 
-def pacing(arr_path, lg_path, rps, burst):
+def pacing(arr_path, lg_path, rps, burst, rec_path=None):
     rps = float(rps)
     burst = int(burst)
     start, stop, _ = loadgen_times(lg_path)
@@ -115,11 +117,57 @@ def pacing(arr_path, lg_path, rps, burst):
               pct(dev, 50), pct(dev, 99), dev[-1], dev[0],
               pct(gaps, 50), pct(gaps, 99), gaps[0], res[0], res[1]))
     # The drift: how much later than T each dispatch comes, on average.
-    late = span / (n - 1) - T
+    excess = span / (n - 1) - T
     extra = ("        mean interval %.1f us (ideal %.1f us, %+.1f us per "
-             "dispatch); gap max %.3f ms" % (span / (n - 1), T, late,
+             "dispatch); gap max %.3f ms" % (span / (n - 1), T, excess,
                                             gaps[-1]))
     print(extra)
+    # Lateness against the limit: how long after the limit allowed it
+    # each dispatch arrived. Unlike dev, a late dispatch is not counted
+    # again in every later one. The limit allows arrival k at
+    # arrival k-1 + T (one interval after the previous one; with burst
+    # b > 1 the GCRA allows sooner, so values < 0 are catch-up the burst
+    # permits), or later when the request itself was not there yet.
+    elig = eligibility(rec_path, start, stop) if rec_path else []
+    late = []
+    binding = 0
+    for k in range(1, n):
+        allowed = ts[k - 1] + T
+        if k < len(elig) and elig[k] > allowed:
+            allowed = elig[k]
+            binding += 1
+        late.append((ts[k] - allowed) / 1000)
+    late.sort()
+    if elig:
+        known = ("eligible time known for %d of %d, from loadgen's send"
+                 " times; later than arrival k-1 + T for %d" % (
+                     max(0, min(len(elig), n) - 1), n - 1, binding))
+    else:
+        known = "eligibility unknown: arrival k-1 + T"
+    print("        late vs the limit, ms: p50 %.3f  p99 %.3f  max %.3f"
+          "  min %.3f   (%s)" % (pct(late, 50), pct(late, 99), late[-1],
+                                 late[0], known))
+
+
+def eligibility(rec_path, start, stop):
+    """Send times of the requests that were answered, ascending.
+
+    One queue, first in first out: the k-th request sent is the k-th
+    dispatched, so its send time is the earliest its dispatch could be
+    (a lower bound: the proxy reads it some tens of us later). Requests
+    still in flight at the stop have no record; they are the last ones,
+    so the list is a prefix of the dispatch order."""
+    v = []
+    with open(rec_path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) < 4:
+                continue
+            t = int(w[1])
+            if start <= t < stop:
+                v.append(t)
+    v.sort()
+    return v
 
 
 def jain(xs):
@@ -193,7 +241,7 @@ def fairness(arr_path, lg_path, rec_path, rps, want_jain, keys):
 def main(argv):
     if len(argv) >= 2 and argv[1] == "pacing-header":
         pacing_header()
-    elif len(argv) == 6 and argv[1] == "pacing":
+    elif len(argv) in (6, 7) and argv[1] == "pacing":
         pacing(*argv[2:])
     elif len(argv) >= 8 and argv[1] == "fairness":
         fairness(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7:])
