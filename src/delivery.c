@@ -460,8 +460,9 @@ static void take_inbox(struct delivery *d)
 		if (d->live)
 			d->live->prev = dj;
 		d->live = dj;
-		for (size_t i = 0; i < dj->n; i++) {
+		for (size_t i = 0, n = dj->n; i < n; i++) {
 			struct target *t = &dj->t[i];
+			bool last;
 
 			if (t->settled)
 				continue;
@@ -470,7 +471,11 @@ static void take_inbox(struct delivery *d)
 				log_error("out of memory: webhook delivery "
 				          "dropped job=%s, it resumes after a "
 				          "restart", dj->id);
+				/* The last open target's settle frees dj. */
+				last = dj->n_open == 1;
 				settle(d, t);
+				if (last)
+					break;
 			}
 		}
 	}

@@ -534,22 +534,24 @@ static void backlog_push(struct engine *e, struct request *r)
 }
 
 /*
- * Jobs that found their queue full try again, in order, until one is
- * refused again (a second a round: a full queue drains slowly anyway).
+ * Jobs that found their queue full try again, in order, once a second (a
+ * full queue drains slowly anyway). One still refused keeps its place and
+ * does not hold back the jobs of other queues behind it.
  */
 static void backlog_retry(struct engine *e)
 {
 	int64_t now = clock_now_us();
+	struct request *r = e->backlog_head, *next;
 	struct sched_queue *q;
-	struct request *r;
 
-	while ((r = e->backlog_head)) {
+	e->backlog_head = e->backlog_tail = NULL;
+	for (; r; r = next) {
+		next = r->backlog_next;
 		queue_for(e, r, &q);
-		if (!q || sched_enqueue(e->sched, q, &r->item, now) < 0)
-			return;
-		e->backlog_head = r->backlog_next;
-		if (!e->backlog_head)
-			e->backlog_tail = NULL;
+		if (!q || sched_enqueue(e->sched, q, &r->item, now) < 0) {
+			backlog_push(e, r);
+			continue;
+		}
 		r->enqueued_us = now;
 		r->eng_state = ENG_WAITING;
 		list_push(&e->held, r);

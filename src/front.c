@@ -916,6 +916,7 @@ static int classify(struct front *f, struct request *r,
 
 		if (err < 0)
 			return err == -ENOMEM ? -ENOMEM : -EINVAL;
+		*ret_code = "bad_request";
 	}
 
 	r->deadline = r->t_arrival + cfg->sync_timeout;

@@ -550,6 +550,18 @@ static int dup_field(const char *s, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/*
+ * An idempotent key is echoed in JSON (the 202, webhooks, /jobs): printable
+ * ASCII, so it can never be an invalid JSON string.
+ */
+static bool key_ok(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
 int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
                    struct job_intake **ret, const char **ret_code,
                    char *msg, size_t size)
@@ -598,11 +610,11 @@ int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
 	if (r == 0 && f->idempotent_key) {
 		size_t n = strlen(f->idempotent_key);
 
-		if (n == 0 || n > JOB_KEY_MAX ||
-		    !header_value_ok(f->idempotent_key, n)) {
+		if (n == 0 || n > JOB_KEY_MAX || !key_ok(f->idempotent_key)) {
 			*ret_code = "invalid_idempotent_key";
 			snprintf(msg, size, "X-EZTHROTTLE-IDEMPOTENT-KEY must be "
-			         "1 to %d bytes", JOB_KEY_MAX);
+			         "1 to %d printable ASCII characters",
+			         JOB_KEY_MAX);
 			r = -EINVAL;
 		}
 	}
@@ -640,22 +652,31 @@ void job_intake_free(struct job_intake *ji)
  * entries skipped) and the replayed controls.
  */
 static char *intake_headers_json(const struct request *r,
-                                 const struct job_intake *ji)
+                                 const struct job_intake *ji, int *ret_err)
 {
 	json_t *list = json_array();
 	char *s;
 
+	*ret_err = -ENOMEM;
 	if (!list)
 		return NULL;
 	for (const struct curl_slist *l = r->up_headers; l; l = l->next) {
 		const char *line = l->data, *c = strpbrk(line, ":;");
 		const char *v;
+		json_t *pair;
 
 		if (!c || (*c == ':' && c[1] == '\0'))
 			continue;
 		v = *c == ';' ? "" : c + 1 + strspn(c + 1, " \t");
-		json_array_append_new(list, json_pack("[s#s]", line,
-		                                      (int)(c - line), v));
+		/* Stored as JSON strings: a field that is not UTF-8 would be
+		 * dropped from the replay, so the job is refused instead. */
+		pair = json_pack("[s#s]", line, (int)(c - line), v);
+		if (!pair) {
+			json_decref(list);
+			*ret_err = -EILSEQ;
+			return NULL;
+		}
+		json_array_append_new(list, pair);
 	}
 	if (ji->max_retries)
 		json_array_append_new(list, json_pack("[ss]",
@@ -712,11 +733,9 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
 	}
 	ji->jr = jr;
 	ji->ready = ready;
-	ji->headers_json = intake_headers_json(r, ji);
-	if (!ji->headers_json) {
-		err = -ENOMEM;
+	ji->headers_json = intake_headers_json(r, ji, &err);
+	if (!ji->headers_json)
 		goto fail;
-	}
 	s = (struct job_spec){
 		.method = r->method, .url = r->raw_target,
 		.headers_json = ji->headers_json, .body = r->body.data,
@@ -764,6 +783,12 @@ char *job_intake_answer(const struct job_intake *ji, unsigned *ret_status,
 		*ret_status = 503;
 		return http_error_json("shutting_down",
 		                       "the proxy is shutting down", &len);
+	}
+	if (ji->err == -EILSEQ) {
+		*ret_status = 400;
+		return http_error_json("invalid_header", "a job's request "
+		                       "fields must be UTF-8 (the job store "
+		                       "keeps them as JSON text)", &len);
 	}
 	if (ji->err < 0) {
 		*ret_status = 503;

@@ -553,6 +553,10 @@ static void teardown(struct sluiced *d)
 	 */
 	delivery_stop(d->delivery);
 	jobs_shutdown(d->jobs);
+	/* Let the front write the answers (202s) those callbacks woke. */
+	until = clock_now_ms() + 1000;
+	while (d->front && front_busy(d->front) > 0 && clock_now_ms() < until)
+		usleep(10 * 1000);
 	front_stop(d->front);
 	front_free(d->front);
 	engine_free(d->engine);

@@ -162,6 +162,14 @@ int upstream_setup(CURL *c, struct request *r, const struct config *cfg)
 	SET(CURLOPT_OPENSOCKETDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->err_buf);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	/*
+	 * A job has no client deadline: without a limit per attempt, an
+	 * upstream that never answers would hold it, and its queue's slot,
+	 * for ever. A timeout with no response yet is retried like a
+	 * failed connection.
+	 */
+	if (r->sink)
+		SET(CURLOPT_TIMEOUT_MS, (long)cfg->sync_timeout);
 	SET(CURLOPT_HTTPHEADER, r->up_headers);
 	if (cfg->tls.upstream_ca_file)
 		SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);

@@ -193,6 +193,13 @@ bad invalid_quorum "quorum 3 of 2" -H "X-EZTHROTTLE-WEBHOOK: $R/a, $R/b" \
 	-H 'X-EZTHROTTLE-WEBHOOK-QUORUM: 3'
 bad invalid_quorum "quorum abc" -H "X-EZTHROTTLE-WEBHOOK: $R/a" \
 	-H 'X-EZTHROTTLE-WEBHOOK-QUORUM: abc'
+bad invalid_idempotent_key "key not ASCII" -H "X-EZTHROTTLE-WEBHOOK: $R/a" \
+	-H "X-EZTHROTTLE-IDEMPOTENT-KEY: caf$(printf '\351')"
+bad invalid_header "a field that is not UTF-8" \
+	-H "X-EZTHROTTLE-WEBHOOK: $R/a" -H "X-Test: caf$(printf '\351')"
+# The job's fields are fine; a later control field is not: its own code.
+bad bad_request "max retries -1 on a job" -H "X-EZTHROTTLE-WEBHOOK: $R/a" \
+	-H 'X-EZTHROTTLE-MAX-RETRIES: -1'
 assert_eq 0 "$(origin_count 'bad-job')" "refused jobs reached the origin"
 assert_serving "refused jobs"
 

@@ -4,7 +4,8 @@
 # webhooks.retry_schedule; with three webhooks and quorum 2, one always
 # failing, the job counts as delivered once the other two answered, and
 # the failing one keeps being tried until webhooks.give_up_after, then
-# gives up. Every try is in GET /jobs/<id>.
+# gives up. Every try is in GET /jobs/<id>. A job whose upstream never
+# answers fails when its attempt reaches sync_timeout.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -94,4 +95,35 @@ assert_grep 'webhook delivery gave up job=job_' "$TMP/sluiced.log" \
 	"give-up logged"
 assert_no_grep 'always-500' "$TMP/sluiced.log" "webhook URL in the log"
 assert_serving "webhook retries"
+
+say "an upstream that never answers: the job's attempt times out"
+# A job has no client deadline, but each attempt is limited to
+# sync_timeout; the job then fails (no retries here) and is delivered,
+# and the queue's only slot is free for the next job.
+stop_sluiced
+write_config - <<'EOF'
+sync_timeout: 1s
+defaults:
+  rps: 10000
+  concurrency: 1
+webhooks:
+  timeout: 2s
+  retry_schedule: [0s, 200ms]
+  give_up_after: 5s
+EOF
+start_sluiced
+s=$(http_status -H "X-EZTHROTTLE-WEBHOOK: $R/hang-hook" "$O/slow/30000")
+assert_eq 202 "$s" "job to a hanging upstream"
+idh=$(json "$TMP/body" 'd["job_id"]')
+s=$(http_status -H "X-EZTHROTTLE-WEBHOOK: $R/after-hook" "$O/echo/after-hang")
+assert_eq 202 "$s" "job behind it, same queue"
+ida=$(json "$TMP/body" 'd["job_id"]')
+wait_for "len([d for d in ds if d['json']['job_id'] in ('$idh', '$ida')]) == 2" 10 ||
+	fail "the hanging job and the one behind it were not both delivered"
+job_get "$idh"
+assert_eq failed "$(json "$TMP/body" 'd["status"]')" "hanging job: failed"
+assert_eq upstream_timeout "$(json "$TMP/body" 'd["error"]["code"]')" \
+	"hanging job: error.code"
+job_get "$ida"
+assert_eq success "$(json "$TMP/body" 'd["status"]')" "job behind it: success"
 say "ok"
