@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -150,6 +151,7 @@ struct jop {
 };
 
 struct jobs {
+	int lock_fd;                  /* flock()ed jobs.lock: one daemon */
 	sqlite3 *wdb;                 /* writer thread only, once started */
 	sqlite3_stmt *w[W_COUNT];
 	sqlite3 *rdb;
@@ -991,6 +993,26 @@ static int create_private(const char *state_dir, const char *path)
 	return 0;
 }
 
+/*
+ * One daemon per store: two would both resume every unfinished job and
+ * deliver it twice. flock() goes with the process, so a crash or kill -9
+ * never leaves the lock held.
+ */
+static int lock_store(struct jobs *j, const char *state_dir)
+{
+	char path[4096];
+
+	if (snprintf(path, sizeof(path), "%s/jobs.lock", state_dir) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	j->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (j->lock_fd < 0)
+		return -errno;
+	if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	return 0;
+}
+
 struct jobs *jobs_open(const char *state_dir, int *ret_err)
 {
 	struct jobs *j;
@@ -1002,6 +1024,7 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
+	j->lock_fd = -1;
 	j->now_ms = wall_now_ms;
 	j->tail = &j->head;
 	pthread_mutex_init(&j->lock, NULL);
@@ -1012,6 +1035,8 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 	    (int)sizeof(path) ? 0 : -ENAMETOOLONG;
 	if (r == 0)
 		r = create_private(state_dir, path);
+	if (r == 0)
+		r = lock_store(j, state_dir);
 	if (r == 0)
 		r = open_writer(j, path);
 	if (r == 0)
@@ -1059,6 +1084,8 @@ void jobs_free(struct jobs *j)
 	pthread_cond_destroy(&j->done);
 	pthread_mutex_destroy(&j->read_lock);
 	pthread_mutex_destroy(&j->lock);
+	if (j->lock_fd >= 0)
+		close(j->lock_fd);
 	free(j);
 }
 

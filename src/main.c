@@ -386,6 +386,11 @@ static int jobs_setup(struct sluiced *d)
 	int err = 0;
 
 	d->jobs = jobs_open(cfg->state_dir, &err);
+	if (!d->jobs && err == -EBUSY) {
+		log_error("another sluiced is using the job store in '%s'",
+		          cfg->state_dir);
+		return -1;
+	}
 	if (!d->jobs) {
 		errno = -err;
 		log_error_errno("cannot open the job store in '%s'",

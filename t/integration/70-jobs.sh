@@ -215,6 +215,16 @@ assert_eq '["/q1", "/q2", "/q3"]' \
 	"$(deliveries "sorted(d['path'] for d in ds if d['json']['job_id'] == '$id5')")" \
 	"each webhook got the result"
 
+say "a second daemon on the same state directory refuses to start"
+s=0
+timeout 20 "$SLUICED" -c "$TMP/sluice.yaml" -l 127.0.0.1:0 -a 127.0.0.1:0 \
+	-s "$TMP/state" 2> "$TMP/second.log" || s=$?
+assert_ne 0 "$s" "second daemon's exit status"
+[ "$s" != 124 ] || fail "the second daemon ran instead of refusing"
+assert_grep "another sluiced is using the job store" "$TMP/second.log" \
+	"second daemon's message"
+assert_serving "a second daemon refused"
+
 say "no credential in the daemon's log"
 assert_no_grep 'sekrit|other-70' "$TMP/sluiced.log" "credential in the log"
 assert_serving "jobs"

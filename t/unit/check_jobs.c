@@ -169,6 +169,21 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* One daemon per store: a second open of the same directory is refused. */
+START_TEST(test_one_owner)
+{
+	struct jobs *j = open_ok(dir), *k;
+	int err = 0;
+
+	k = jobs_open(dir, &err);
+	ck_assert_ptr_null(k);
+	ck_assert_int_eq(err, -EBUSY);
+	jobs_free(j);
+	j = open_ok(dir);
+	jobs_free(j);
+}
+END_TEST
+
 START_TEST(test_empty_body_no_cred)
 {
 	struct job_new jn = job_of(NULL, NULL, 0);
@@ -986,6 +1001,7 @@ static Suite *jobs_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_one_owner);
 	tcase_add_test(tc, test_empty_body_no_cred);
 	tcase_add_test(tc, test_invalid_refused);
 	tcase_add_test(tc, test_idempotency);
