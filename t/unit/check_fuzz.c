@@ -765,8 +765,8 @@ static void check_config(const struct config *c)
 	FZ(c->webhooks.timeout >= 1 && c->webhooks.n_retry_schedule >= 1,
 	   "%s", "webhooks");
 	for (size_t i = 0; i < c->webhooks.n_retry_schedule; i++)
-		FZ(c->webhooks.retry_schedule[i] >= 0, "retry_schedule %" PRId64,
-		   c->webhooks.retry_schedule[i]);
+		FZ(c->webhooks.retry_schedule[i] >= 0,
+		   "retry_schedule %" PRId64, c->webhooks.retry_schedule[i]);
 	for (size_t i = 0; i < c->n_destinations; i++) {
 		const struct dest_rule *d = &c->destinations[i];
 
@@ -899,6 +899,27 @@ static int64_t random_now(struct rng *r)
 	}
 }
 
+/*
+ * s as the header fields' integers are written: optional spaces and tabs,
+ * then digits, then spaces and tabs. -1 when it is not one, or is too big
+ * to matter here.
+ */
+static long long plain_int(const char *s)
+{
+	long long v = 0;
+
+	s += strspn(s, " \t");
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > 100000000000LL)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	s += strspn(s, " \t");
+	return *s ? -1 : v;
+}
+
 /* Each value parser: range on success, output untouched on failure. */
 static void learn_parsers(const char *v, int64_t now)
 {
@@ -916,6 +937,7 @@ static void learn_parsers(const char *v, int64_t now)
 	FZ(ret == 0 || ret == -EINVAL || ret == -ERANGE, "conc -> %d", ret);
 	FZ(ret ? conc == 7 : conc >= 1 && conc <= LEARN_MAX_CONCURRENCY,
 	   "concurrency %d -> %u", ret, conc);
+	FZ(ret || plain_int(v) == conc, "concurrency -> %u", conc);
 
 	ret = learn_parse_retry_after(v, now, &ms);
 	FZ(ret == 0 || ret == -EINVAL, "retry-after -> %d", ret);
@@ -1033,10 +1055,14 @@ static const char *const target_corpus[] = {
 	"http://[fe80::1%25eth0]/", "http://user@a.com/", "/path?q", "*",
 	"a.com:443", "[::1]:443", "[2001:DB8::1]:65535", "10.0.0.1:1",
 	"a.com:443 HTTP/1.1",
+};
+
+static const char *const cidr_corpus[] = {
 	"10.0.0.0/8", "192.0.2.7", "::1", "10.1.2.3/17",
 	"2001:db8:ffff:ffff::1/41", "255.255.255.255/0", "::ffff:10.0.0.0/104",
 	"::/0", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128",
-	"fd00:ec2::254/128", "1::2:3:4:5:6:7",
+	"fd00:ec2::254/128", "1::2:3:4:5:6:7", "127.0.0.0/8", "::1/128",
+	"169.254.169.254/32", "0.0.0.0/0", "fe80::/10", "::ffff:1.2.3.4",
 };
 
 static const char *const url_dict[] = {
@@ -1129,9 +1155,9 @@ static void target_one(const char *in, size_t len, struct rng *r)
 		FZ(t.path >= in && t.path + t.path_len <= in + len,
 		   "%s", "path outside raw");
 		for (size_t i = 0; i < t.path_len; i++)
-			FZ((unsigned char)t.path[i] > 0x20 && t.path[i] != 0x7f &&
-			   t.path[i] != '#', "byte 0x%02x in the path",
-			   (unsigned char)t.path[i]);
+			FZ((unsigned char)t.path[i] > 0x20 &&
+			   t.path[i] != 0x7f && t.path[i] != '#',
+			   "byte 0x%02x in the path", (unsigned char)t.path[i]);
 		FZ(t.path_len == 0 || t.path[0] == '/' || t.path[0] == '?',
 		   "path '%.*s'", (int)t.path_len, t.path);
 		dest_round_trip(&t.dest);
@@ -1239,7 +1265,7 @@ static void cidr_one(const char *in, size_t len, struct rng *r)
 }
 
 static const struct target_def cidr_target = {
-	"cidr", target_corpus, N(target_corpus), url_dict, N(url_dict),
+	"cidr", cidr_corpus, N(cidr_corpus), url_dict, N(url_dict),
 	128, 20000, false,
 };
 
@@ -1260,10 +1286,20 @@ static const char *const webhook_corpus[] = {
 	"http://a.example/x, https://b.example/y",
 	"http://a/1,http://a/2,http://a/3,http://a/4,http://a/5,"
 	"http://a/6,http://a/7,http://a/8,http://a/9,http://a/10",
+};
+
+/* Metadata objects, and numbers for the quorum. */
+static const char *const metadata_corpus[] = {
 	"{\"order_id\":\"o-1\",\"n\":3}", "{}", "{\"a\":{\"b\":[1,2.5,null]}}",
 	"{\"s\":\"\\u00e9\\ud83d\\ude00\",\"t\":true,\"f\":false}",
-	"1", "2", " 3 ", "10", "0", "007", "1000", "429,503", "500", " 429 , 503 ",
-	"100,599", "30s", "500ms", "1.5", "7d", "10MiB", "1GiB", "65536",
+	"{\"big\":12345678901234567890,\"neg\":-1e-300}",
+	"1", "2", " 3 ", "10", "0", "007",
+};
+
+static const char *const number_corpus[] = {
+	"1", "2", " 3 ", "10", "0", "007", "1000", "1001", "429,503", "500",
+	" 429 , 503 ", "100,599", "30s", "500ms", "1.5", "7d", "24h", "5m",
+	"10MiB", "1GiB", "10KB", "4TiB", "65536", "1024",
 };
 
 static const char *const field_value_dict[] = {
@@ -1297,12 +1333,14 @@ static void webhook_urls_one(const char *in, size_t len, struct rng *r)
 {
 	const char *values[3];
 	char *parts[3], *err, *joined;
-	size_t n = 1 + rng_below(r, 3), cut = 0, err_size, jl = 0;
+	size_t n = rng_pct(r, 60) ? 1 : 2 + rng_below(r, 2), cut = 0;
+	size_t err_size, jl = 0;
 	struct webhook_urls u, u2;
 	int ret;
 
 	for (size_t i = 0; i < n; i++) {
-		size_t end = i + 1 == n ? len : cut + rng_below(r, len - cut + 1);
+		size_t end = i + 1 == n ? len
+		                        : cut + rng_below(r, len - cut + 1);
 
 		parts[i] = strndup(in + cut, end - cut);
 		ck_assert_ptr_nonnull(parts[i]);
@@ -1370,7 +1408,7 @@ END_TEST
 
 static void webhook_fields_one(const char *in, size_t len, struct rng *r)
 {
-	size_t n_urls = rng_below(r, WEBHOOK_MAX_URLS + 3), err_size;
+	size_t n_urls = rng_below(r, WEBHOOK_MAX_URLS + 1), err_size;
 	unsigned q = 77;
 	json_t *j = NULL, *j2;
 	char *err, *copy, *text;
@@ -1380,6 +1418,7 @@ static void webhook_fields_one(const char *in, size_t len, struct rng *r)
 	FZ(ret == 0 || ret == -EINVAL || ret == -ERANGE, "quorum -> %d", ret);
 	FZ(ret ? q == 77 : q >= 1 && q <= n_urls, "quorum %d -> %u of %zu",
 	   ret, q, n_urls);
+	FZ(ret || plain_int(in) == q, "quorum -> %u", q);
 
 	/* Metadata: the bytes as they come, no NUL after them. */
 	copy = exact_copy(in, len);
@@ -1407,7 +1446,7 @@ static void webhook_fields_one(const char *in, size_t len, struct rng *r)
 }
 
 static const struct target_def webhook_fields_target = {
-	"webhook_fields", webhook_corpus, N(webhook_corpus), field_value_dict,
+	"webhook_fields", metadata_corpus, N(metadata_corpus), field_value_dict,
 	N(field_value_dict), 1024, 20000, false,
 };
 
@@ -1432,6 +1471,7 @@ static void numbers_one(const char *in, size_t len, struct rng *r)
 	FZ(ret == 0 || ret == -EINVAL || ret == -ERANGE, "max -> %d", ret);
 	FZ(ret ? max == 77 : max <= RETRY_MAX_RETRIES, "max %d -> %u", ret,
 	   max);
+	FZ(ret || plain_int(in) == max, "max -> %u", max);
 
 	for (size_t i = 0; i < N(codes); i++)
 		codes[i] = 100 + (unsigned)rng_below(r, 540);
@@ -1479,7 +1519,7 @@ static void numbers_one(const char *in, size_t len, struct rng *r)
 }
 
 static const struct target_def numbers_target = {
-	"numbers", webhook_corpus, N(webhook_corpus), field_value_dict,
+	"numbers", number_corpus, N(number_corpus), field_value_dict,
 	N(field_value_dict), 256, 20000, false,
 };
 
