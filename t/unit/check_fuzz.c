@@ -57,6 +57,11 @@
 #define YEAR_10000_MS 253402300800000LL
 /* Retry-After delta-seconds cap: 2^31 s. */
 #define DELTA_MAX_MS 2147483648000LL
+/*
+ * Latest HTTP-date: an rfc850 two-digit year is read as the one nearest
+ * to now, so with now late in 9999 it may land up to 50 years past it.
+ */
+#define HTTP_DATE_MAX_MS (YEAR_10000_MS + 51 * 366 * 86400000LL)
 #define NOW 1700000000000LL
 
 /* ---- generator -------------------------------------------------------- */
@@ -932,6 +937,9 @@ static void learn_parsers(const char *v, int64_t now)
 	FZ(ret == 0 || ret == -EINVAL || ret == -ERANGE, "rps -> %d", ret);
 	FZ(ret ? rps == -7 : isfinite(rps) && rps > 0, "rps %d -> %g", ret,
 	   rps);
+	/* Within rounding of the C library's reading of the decimal. */
+	FZ(ret || fabs(rps - strtod(v, NULL)) <= 1e-12 * rps,
+	   "rps -> %.17g, strtod %.17g", rps, strtod(v, NULL));
 
 	ret = learn_parse_concurrency(v, &conc);
 	FZ(ret == 0 || ret == -EINVAL || ret == -ERANGE, "conc -> %d", ret);
@@ -942,14 +950,14 @@ static void learn_parsers(const char *v, int64_t now)
 	ret = learn_parse_retry_after(v, now, &ms);
 	FZ(ret == 0 || ret == -EINVAL, "retry-after -> %d", ret);
 	FZ(ret ? ms == -7 : ms >= 0 && (ms <= DELTA_MAX_MS ||
-	                                ms <= YEAR_10000_MS - now),
+	                                ms < HTTP_DATE_MAX_MS - now),
 	   "retry-after %d -> %" PRId64, ret, ms);
 
 	ret = learn_parse_http_date(v, now, &t);
 	FZ(ret == 0 || ret == -EINVAL, "http-date -> %d", ret);
-	FZ(ret ? t == -7 : t % 1000 == 0 && t < YEAR_10000_MS,
+	FZ(ret ? t == -7 : t % 1000 == 0 && t < HTTP_DATE_MAX_MS,
 	   "http-date %d -> %" PRId64, ret, t);
-	if (ret == 0 && t >= 0) {
+	if (ret == 0 && t >= 0 && t < YEAR_10000_MS) {
 		/* The IMF-fixdate of t parses back to t. */
 		time_t secs = (time_t)(t / 1000);
 		struct tm tm;
