@@ -295,6 +295,37 @@ static void sink_started(struct request *r)
 }
 
 /* The response fields, as a synchronous client would get them. */
+/*
+ * A response field as a JSON pair. Field values are octets (RFC 9110
+ * 5.5); one that is not UTF-8 is read as ISO-8859-1, its historical
+ * charset, rather than left out of the result.
+ */
+static json_t *field_pair(const char *name, const char *value)
+{
+	json_t *pair = json_pack("[ss]", name, value);
+	char *u, *o;
+
+	if (pair)
+		return pair;
+	u = malloc(2 * strlen(value) + 1);
+	if (!u)
+		return NULL;
+	for (o = u; *value; value++) {
+		unsigned char c = (unsigned char)*value;
+
+		if (c < 0x80) {
+			*o++ = (char)c;
+		} else {
+			*o++ = (char)(0xc0 | c >> 6);
+			*o++ = (char)(0x80 | (c & 0x3f));
+		}
+	}
+	*o = '\0';
+	pair = json_pack("[ss]", name, u);
+	free(u);
+	return pair;
+}
+
 static char *resp_headers_json(const struct request *r)
 {
 	const char *p = r->resp_headers.data, *conn = NULL;
@@ -315,7 +346,7 @@ static char *resp_headers_json(const struct request *r)
 		const char *v = p + strlen(p) + 1;
 
 		if (!header_drop_response(p, strlen(p), conn))
-			json_array_append_new(list, json_pack("[ss]", p, v));
+			json_array_append_new(list, field_pair(p, v));
 		p = v + strlen(v) + 1;
 	}
 	s = json_dumps(list, JSON_COMPACT);

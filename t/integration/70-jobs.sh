@@ -215,6 +215,15 @@ assert_eq '["/q1", "/q2", "/q3"]' \
 	"$(deliveries "sorted(d['path'] for d in ds if d['json']['job_id'] == '$id5')")" \
 	"each webhook got the result"
 
+say "a response field that is not UTF-8 reaches the webhook as ISO-8859-1"
+s=$(job -H "X-EZTHROTTLE-WEBHOOK: $R/latin" "$O/headers?X-Latin=caf%E9")
+assert_eq 202 "$s" "job with a latin-1 response field"
+idl=$(json "$TMP/body" 'd["job_id"]')
+wait_for "any(d['json']['job_id'] == '$idl' for d in ds)" 10 ||
+	fail "no delivery of $idl"
+assert_eq "café" "$(deliveries "[d['json']['response']['headers'].get('x-latin', 'missing') for d in ds if d['json']['job_id'] == '$idl'][0]")" \
+	"latin-1 field in the payload"
+
 say "a second daemon on the same state directory refuses to start"
 s=0
 timeout 20 "$SLUICED" -c "$TMP/sluice.yaml" -l 127.0.0.1:0 -a 127.0.0.1:0 \

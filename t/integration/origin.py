@@ -206,7 +206,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status = int(arg)
                 self.answer(status, b"status %d\n" % status)
             elif path == "/headers":
-                self.answer(200, b"headers\n", query)
+                # Percent-escapes are the field's octets, sent as they are
+                # (latin-1 maps each to itself), UTF-8 or not.
+                self.answer(200, b"headers\n", urllib.parse.parse_qsl(
+                    url.query, keep_blank_values=True, encoding="latin-1"))
             elif path.startswith("/bytes/"):
                 self.send_bytes(int(arg), q.get("seed", "0"))
             elif path.startswith("/chunked/"):
