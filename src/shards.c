@@ -239,6 +239,16 @@ static void *shards_main(void *arg)
 	return NULL;
 }
 
+/* Wakes the shards thread (new sockets, resumes, stop). Any thread. */
+static void wake_thread(struct shards *s)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is full, so the thread is due to wake anyway. */
+	if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("shards: eventfd write: %s", strerror(errno));
+}
+
 struct shards *shards_new(shards_make_fn *make, void *arg,
                           unsigned per_shard, unsigned limit)
 {
@@ -280,7 +290,6 @@ int shards_start(struct shards *s)
 int shards_add(struct shards *s, int fd, const struct sockaddr *sa,
                socklen_t len)
 {
-	uint64_t one = 1;
 	int err = 0;
 
 	if (len > sizeof(struct sockaddr_storage)) {
@@ -309,8 +318,7 @@ out:
 		close(fd);
 		return err;
 	}
-	if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("shards: eventfd write: %s", strerror(errno));
+	wake_thread(s);
 	return 0;
 }
 
@@ -319,7 +327,6 @@ void shards_resume(struct shards *s, struct MHD_Connection *c)
 	const union MHD_ConnectionInfo *ci;
 	struct shard *sh;
 	bool signal = false;
-	uint64_t one = 1;
 
 	MHD_resume_connection(c);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -334,8 +341,8 @@ void shards_resume(struct shards *s, struct MHD_Connection *c)
 		s->resumed = sh;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (signal && write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("shards: eventfd write: %s", strerror(errno));
+	if (signal)
+		wake_thread(s);
 }
 
 void shards_conn_started(struct shards *s, void **socket_ctx)
@@ -372,14 +379,11 @@ unsigned shards_count(const struct shards *s)
 
 void shards_stop(struct shards *s)
 {
-	uint64_t one = 1;
-
 	if (!s)
 		return;
 	if (s->running) {
 		atomic_store(&s->stop, true);
-		if (write(s->efd, &one, sizeof(one)) < 0)
-			log_debug("shards: eventfd write: %s", strerror(errno));
+		wake_thread(s);
 		pthread_join(s->thread, NULL);
 		s->running = false;
 	}
