@@ -336,6 +336,7 @@ struct config *config_new(void)
 	cfg->sync_timeout = 300 * 1000;
 	cfg->drain_timeout = 30 * 1000;
 	cfg->client_timeout = 60 * 1000;
+	cfg->min_body_rate = 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->defaults.limits = (struct limits){
 		.rps = 2, .concurrency = 2, .burst = 1, .max_queued = 10000,

@@ -78,6 +78,7 @@ struct config {
 	int64_t sync_timeout;        /* ms */
 	int64_t drain_timeout;       /* ms */
 	int64_t client_timeout;      /* ms, idle or slow client */
+	uint64_t min_body_rate;      /* bytes/s after client_timeout; 0: off */
 	enum log_level log_level;
 	bool access_log;
 

@@ -277,19 +277,35 @@ static int v_duration(struct parse *p, const struct key_def *k,
 	return 0;
 }
 
+/* A size bound as people write it: 0, 4KiB, 1MiB, 1GiB. */
+static void size_text(double v, char *buf, size_t len)
+{
+	static const char *const unit[] = { "", "KiB", "MiB", "GiB" };
+	unsigned u = 0;
+
+	while (u < 3 && v >= 1024 && v / 1024 == (double)(uint64_t)(v / 1024)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.0f%s", v, unit[u]);
+}
+
 static int v_size(struct parse *p, const struct key_def *k,
                   yaml_node_t *node, const char *v, void *slot)
 {
+	char lo[24], hi[24];
 	uint64_t n;
 
 	if (config_parse_size(v, &n) < 0)
 		return bad_value(p, node, "'%s' must be a size such as 65536, "
 		                 "64KiB or 10MiB", k->name);
-	/* Bounded sizes (k->max > 0) are given in KiB in the message. */
-	if (k->max > 0 && ((double)n < k->min || (double)n > k->max))
-		return bad_value(p, node, "'%s' must be between %.0fKiB and "
-		                 "%.0fKiB", k->name, k->min / 1024,
-		                 k->max / 1024);
+	/* Bounded sizes have k->max > 0. */
+	if (k->max > 0 && ((double)n < k->min || (double)n > k->max)) {
+		size_text(k->min, lo, sizeof(lo));
+		size_text(k->max, hi, sizeof(hi));
+		return bad_value(p, node, "'%s' must be between %s and %s",
+		                 k->name, lo, hi);
+	}
 	*(uint64_t *)slot = n;
 	return 0;
 }
@@ -822,6 +838,7 @@ static const struct key_def top_keys[] = {
 	VAL("sync_timeout", v_duration, C(sync_timeout), 1, 0),
 	VAL("drain_timeout", v_duration, C(drain_timeout), 0, 0),
 	VAL("client_timeout", v_duration, C(client_timeout), 1, 0),
+	VAL("min_body_rate", v_size, C(min_body_rate), 0, 1 << 30),
 	ENUM("log_level", C(log_level), log_level_names),
 	VAL("access_log", v_bool, C(access_log), 0, 0),
 	MAP("defaults", parse_section, 0, defaults_keys),

@@ -45,6 +45,7 @@
 #include "request.h"
 #include "retry.h"
 #include "shards.h"
+#include "wire.h"
 
 /*
  * What a field costs in MHD's per-connection pool (the text, its line
@@ -79,6 +80,7 @@ struct front {
 	struct engine *engine;
 	struct shards *shards;
 	unsigned char salt[CRED_SALT_LEN];
+	struct wire_limits wire;     /* every client connection's checks */
 
 	/* Disconnect watch: fd -> request while its connection sleeps. */
 	int watch_ep;
@@ -256,13 +258,25 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 	struct front *f = cls;
 	const union MHD_ConnectionInfo *ci;
 
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		shards_conn_started(f->shards, socket_ctx);
+		/*
+		 * Unchecked bytes must never reach MHD's parser: a
+		 * connection that cannot be checked is closed at once.
+		 */
+		if (ci && wire_attach(ci->connect_fd, &f->wire) < 0) {
+			log_warn("client connection not checked (out of "
+			         "memory), closing");
+			shutdown(ci->connect_fd, SHUT_RDWR);
+		}
 		return;
 	}
 	shards_conn_closed(f->shards, socket_ctx);
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (!ci || ci->connect_fd < 0 || (size_t)ci->connect_fd >= f->n_slots)
+	if (!ci)
+		return;
+	wire_detach(ci->connect_fd);
+	if (ci->connect_fd < 0 || (size_t)ci->connect_fd >= f->n_slots)
 		return;
 	pthread_mutex_lock(&f->watch_lock);
 	atomic_store(&f->slots[ci->connect_fd].hdr_gen, 0);
@@ -524,7 +538,7 @@ struct hdr_walk {
 	struct request *r;
 	const char *conn;            /* joined Connection values */
 	bool has_accept, has_ctype;
-	bool oom;
+	bool oom, bad;
 };
 
 static enum MHD_Result join_connection(void *cls, enum MHD_ValueKind kind,
@@ -552,6 +566,15 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind,
 	char *line;
 
 	w->r->req_hdr_bytes += POOL_FIELD_COST(klen, value ? strlen(value) : 0);
+	/*
+	 * wire.c refused such fields already; this guards the one place
+	 * where client fields become upstream lines.
+	 */
+	if (!header_name_ok(key, klen) ||
+	    (value && !header_value_ok(value, strlen(value)))) {
+		w->bad = true;
+		return MHD_NO;
+	}
 	if (header_drop_request(key, klen, w->conn))
 		return MHD_YES;
 	if (header_name_eq(key, klen, "Accept"))
@@ -587,6 +610,8 @@ static int build_upstream_headers(struct request *r)
 	w.conn = conn;
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header, &w);
 	free(conn);
+	if (w.bad)
+		return -EINVAL;
 	if (w.oom)
 		return -ENOMEM;
 	/* Keep curl from adding fields the client did not send. */
@@ -636,46 +661,12 @@ static const char *lookup(struct request *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-struct framing {
-	const char *cl;              /* first Content-Length value */
-	bool conflict;               /* differing Content-Length values */
-	bool te;                     /* Transfer-Encoding present */
-	bool te_bad;                 /* ... and not ending in chunked */
-};
-
-static enum MHD_Result check_framing(void *cls, enum MHD_ValueKind kind,
-                                     const char *key, const char *value)
-{
-	struct framing *fr = cls;
-
-	if (strcasecmp(key, "Transfer-Encoding") == 0) {
-		const char *v = value ? value : "";
-		const char *c = strrchr(v, ',');
-		size_t len;
-
-		c = c ? c + 1 : v;
-		c += strspn(c, " \t");
-		len = strlen(c);
-		while (len > 0 && (c[len - 1] == ' ' || c[len - 1] == '\t'))
-			len--;
-		fr->te = true;
-		if (len != 7 || strncasecmp(c, "chunked", 7) != 0)
-			fr->te_bad = true;
-	} else if (strcasecmp(key, "Content-Length") == 0 && value) {
-		if (!fr->cl)
-			fr->cl = value;
-		else if (strcmp(fr->cl, value) != 0)
-			fr->conflict = true;
-	}
-	return MHD_YES;
-}
-
 static enum MHD_Result on_first(struct front *f, struct request *r,
                                 struct MHD_Connection *c, const char *method,
                                 const char *version)
 {
 	const union MHD_ConnectionInfo *ci;
-	struct framing fr = { 0 };
+	const struct wire_error *we;
 	enum target_error te;
 	const char *cl;
 	char msg[DEST_HOST_MAX + 64];
@@ -703,22 +694,18 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	r->is_head = strcmp(method, "HEAD") == 0;
 
 	/*
-	 * Ambiguous framing (RFC 9112 section 6.3) is refused, and the
-	 * connection closed (answering now forces that), so client and proxy
-	 * can never disagree on where this request ends.
+	 * A request head the byte checks refused (wire.c) arrives as the
+	 * sentinel request: answer why, and close (answering now forces
+	 * that). Every other head passed them: its framing is unambiguous
+	 * (RFC 9112 section 6.3), its field names are tokens, its values
+	 * hold no CR, LF, NUL or control byte.
 	 */
-	MHD_get_connection_values(c, MHD_HEADER_KIND, check_framing, &fr);
-	if (fr.conflict || fr.te_bad || (fr.te && fr.cl)) {
-		const char *m = fr.conflict
-		                ? "conflicting Content-Length fields"
-		                : fr.te_bad
-		                ? "Transfer-Encoding must end in chunked"
-		                : "both Content-Length and Transfer-Encoding";
-
-		fail_front(r, 400, "bad_request", m);
-		return queue_error(r, 400, "bad_request", m);
+	if (strcmp(method, WIRE_REJECT_METHOD) == 0 &&
+	    (we = wire_rejection(r->fd))) {
+		fail_front(r, we->status, we->code, we->message);
+		return queue_error(r, we->status, we->code, we->message);
 	}
-	cl = fr.cl;
+	cl = lookup(r, "Content-Length");
 	if (cl) {
 		unsigned long long v = strtoull(cl, NULL, 10);
 
@@ -745,6 +732,9 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 			r->body_too_large = true;
 		}
 	}
+	/* A body is read from now on, at no less than min_body_rate. */
+	if ((cl && strcmp(cl, "0") != 0) || lookup(r, "Transfer-Encoding"))
+		wire_body_clock(r->fd, true);
 	if (!lookup(r, "Host") && strcmp(version, "HTTP/1.1") == 0) {
 		/* RFC 9112 section 3.2: a 1.1 request without Host is bad. */
 		fail_front(r, 400, "bad_request", "HTTP/1.1 request without Host");
@@ -976,8 +966,15 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 	default:
 		return queue_error(r, 400, code, msg);
 	}
-	if (build_upstream_headers(r) < 0)
+	switch (build_upstream_headers(r)) {
+	case 0:
+		break;
+	case -EINVAL:
+		return queue_error(r, 400, "bad_request",
+		                   "a field name or value is malformed");
+	default:
 		return queue_error(r, 503, "overloaded", "out of memory");
+	}
 	if (r->intake)
 		return submit_job(f, r);
 
@@ -1016,6 +1013,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	wire_body_clock(r->fd, false); /* the body is whole */
 
 	pthread_mutex_lock(&r->lock);
 	if (r->cancelled) {
@@ -1120,6 +1118,10 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 		return NULL;
 	memcpy(f->salt, salt, CRED_SALT_LEN);
 	f->cfg = cfg;
+	/* Leave room in MHD's pool for the response's head. */
+	f->wire.max_head = (size_t)cfg->max_header - POOL_RESPONSE_SLACK;
+	f->wire.min_body_rate = cfg->min_body_rate;
+	f->wire.body_grace_ms = cfg->client_timeout;
 	f->engine = e;
 	f->watch_ep = -1;
 	pthread_mutex_init(&f->watch_lock, NULL);
@@ -1129,7 +1131,7 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 		f->n_slots = rl.rlim_cur;
 	f->slots = calloc(f->n_slots, sizeof(*f->slots));
 	f->watch_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!f->slots || f->watch_ep < 0) {
+	if (!f->slots || f->watch_ep < 0 || wire_init(f->n_slots) < 0) {
 		front_free(f);
 		return NULL;
 	}
@@ -1194,6 +1196,7 @@ void front_free(struct front *f)
 	if (f->watch_ep >= 0)
 		close(f->watch_ep);
 	free(f->slots);
+	wire_done();
 	while (f->sleep_head) {
 		struct request *r = f->sleep_head;
 

@@ -117,12 +117,31 @@ bool header_drop_response(const char *name, size_t len, const char *conn)
 	return is_hop_by_hop(name, len) || header_listed_in(conn, name, len);
 }
 
+bool header_name_ok(const char *name, size_t len)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	size_t i;
+
+	if (len == 0)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || (c && strchr(tchar, c))))
+			return false;
+	}
+	return true;
+}
+
 bool header_value_ok(const char *value, size_t len)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++) {
-		if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+		unsigned char c = (unsigned char)value[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return false;
 	}
 	return true;

@@ -40,8 +40,12 @@ bool header_drop_request(const char *name, size_t len, const char *conn);
  */
 bool header_drop_response(const char *name, size_t len, const char *conn);
 
+/* True when name is a token (RFC 9110 section 5.6.2), as a field name must be. */
+bool header_name_ok(const char *name, size_t len);
+
 /*
- * True when value is acceptable in a field value: no CR, LF or NUL.
+ * True when value is acceptable in a field value: no CR, LF, NUL or other
+ * control byte but HTAB (RFC 9110 section 5.5).
  */
 bool header_value_ok(const char *value, size_t len);
 

@@ -10,7 +10,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,7 +17,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -32,8 +30,6 @@
 #include "log.h"
 
 #define ACCEPT_RETRY_MS 100
-/* Bytes peeked to find the request line. */
-#define PEEK_MAX 4096
 
 struct pending {
 	int fd;
@@ -164,84 +160,6 @@ static void to_front(struct listener *l, struct pending *p)
 	free(p);
 }
 
-/* "METHOD SP target SP HTTP/d.d [CR]": the shape MHD can answer. */
-static bool request_line_ok(const char *s, size_t len)
-{
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-	size_t i = 0, t;
-
-	if (len > 0 && s[len - 1] == '\r')
-		len--;
-	while (i < len && (isalnum((unsigned char)s[i]) ||
-	                   strchr(tchar, s[i])))
-		i++;
-	if (i == 0 || i >= len || s[i++] != ' ')
-		return false;
-	t = i;
-	while (i < len && (unsigned char)s[i] > 0x20 && s[i] != 0x7f)
-		i++;
-	if (i == t || i >= len || s[i++] != ' ')
-		return false;
-	return len - i == 8 && memcmp(s + i, "HTTP/1.", 7) == 0 &&
-	       isdigit((unsigned char)s[i + 7]);
-}
-
-/* True when the comma list [v, e) ends with the coding "chunked". */
-static bool ends_chunked(const char *v, const char *e)
-{
-	const char *c = e;
-
-	while (c > v && c[-1] != ',')
-		c--;
-	while (c < e && (*c == ' ' || *c == '\t'))
-		c++;
-	return e - c == 7 && strncasecmp(c, "chunked", 7) == 0;
-}
-
-/*
- * NULL when the framing fields of the peeked header block are sound, or
- * what is wrong: a Content-Length that is not a plain number (which
- * libmicrohttpd 0.9.75 answers with its 400 header block written twice,
- * desynchronising the client; see doc/ARCHITECTURE.md), or a
- * Transfer-Encoding that does not end in chunked (RFC 9112 section 6.3).
- */
-static const char *framing_error(const char *buf, size_t n)
-{
-	static const char cl[] = "content-length:";
-	static const char te[] = "transfer-encoding:";
-	const char *p = buf, *end = buf + n;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *v, *e;
-
-		if (!nl)
-			break;
-		e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
-		if (e == p)
-			break; /* end of the header block */
-		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((size_t)(e - p) >= sizeof(cl) - 1 &&
-		    strncasecmp(p, cl, sizeof(cl) - 1) == 0) {
-			v = p + sizeof(cl) - 1;
-			while (v < e && (*v == ' ' || *v == '\t'))
-				v++;
-			if (v == e)
-				return "Content-Length is not a number";
-			for (; v < e; v++)
-				if (!isdigit((unsigned char)*v))
-					return "Content-Length is not a number";
-		} else if ((size_t)(e - p) >= sizeof(te) - 1 &&
-		           strncasecmp(p, te, sizeof(te) - 1) == 0) {
-			if (!ends_chunked(p + sizeof(te) - 1, e))
-				return "Transfer-Encoding must end in chunked";
-		}
-		p = nl + 1;
-	}
-	return NULL;
-}
-
 /*
  * Looks at the first bytes. Returns true when p is finished with (handed
  * on or closed), false when it must wait for more.
@@ -249,8 +167,7 @@ static const char *framing_error(const char *buf, size_t n)
 static bool pending_ready(struct listener *l, struct pending *p)
 {
 	static const char connect[] = "CONNECT ";
-	char buf[PEEK_MAX];
-	const char *nl, *err;
+	char buf[8];
 	ssize_t n;
 
 	n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
@@ -274,24 +191,7 @@ static bool pending_ready(struct listener *l, struct pending *p)
 		                 "supported yet; use http:// URLs");
 		return true;
 	}
-	/*
-	 * MHD drops some malformed request lines without a word; answer
-	 * those here. A line longer than the peek is MHD's (414).
-	 */
-	nl = memchr(buf, '\n', (size_t)n);
-	if (!nl && n < (ssize_t)sizeof(buf))
-		return false;
-	if (nl && nl != buf && !(nl == buf + 1 && buf[0] == '\r') &&
-	    !request_line_ok(buf, (size_t)(nl - buf))) {
-		answer_and_close(l, p, 400, "bad_request",
-		                 "malformed request line; expected "
-		                 "'METHOD http://host/path HTTP/1.1'");
-		return true;
-	}
-	if (nl && (err = framing_error(nl + 1, (size_t)(buf + n - nl - 1)))) {
-		answer_and_close(l, p, 400, "bad_request", err);
-		return true;
-	}
+	/* Every byte from here on is checked by wire.c, request by request. */
 	to_front(l, p);
 	return true;
 }

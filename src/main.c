@@ -34,6 +34,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "webhook.h"
+#include "wire.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -478,6 +479,18 @@ static int start(struct sluiced *d)
 		errno = -r;
 		log_error_errno("cannot read or create the salt in '%s'",
 		                cfg->state_dir);
+		return -1;
+	}
+	/*
+	 * Without the byte checks (wire.c), libmicrohttpd's lenient parser
+	 * would forward what origins read differently: refuse to run.
+	 */
+	if (!wire_active()) {
+		close(pfd);
+		close(afd);
+		OPENSSL_cleanse(salt, sizeof(salt));
+		log_error("request checks are not active: libmicrohttpd does "
+		          "not read through sluiced's recv()");
 		return -1;
 	}
 	d->engine = engine_new(cfg);

@@ -139,6 +139,7 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_int_eq(a->sync_timeout, b->sync_timeout);
 	ck_assert_int_eq(a->drain_timeout, b->drain_timeout);
 	ck_assert_int_eq(a->client_timeout, b->client_timeout);
+	ck_assert_uint_eq(a->min_body_rate, b->min_body_rate);
 	ck_assert_int_eq(a->log_level, b->log_level);
 	ck_assert_int_eq(a->access_log, b->access_log);
 
@@ -237,6 +238,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg->sync_timeout, 300000);
 	ck_assert_int_eq(cfg->drain_timeout, 30000);
 	ck_assert_int_eq(cfg->client_timeout, 60000);
+	ck_assert_uint_eq(cfg->min_body_rate, 1024);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_INFO);
 	ck_assert(!cfg->access_log);
 
@@ -368,6 +370,7 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cfg->sync_timeout, 1500);
 	ck_assert_int_eq(cfg->drain_timeout, 0);
 	ck_assert_int_eq(cfg->client_timeout, 120000);
+	ck_assert_uint_eq(cfg->min_body_rate, 2048);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_DEBUG);
 	ck_assert(cfg->access_log);
 
@@ -571,9 +574,14 @@ static const struct bad_case bad_cases[] = {
 	  "1:11: 'max_body' must be a size such as 65536, 64KiB or 10MiB, "
 	  "got '18446744073709551616'" },
 	{ "max_header: 1KiB\n",
-	  "1:13: 'max_header' must be between 4KiB and 1024KiB, got '1KiB'" },
+	  "1:13: 'max_header' must be between 4KiB and 1MiB, got '1KiB'" },
 	{ "max_header: 2MiB\n",
-	  "1:13: 'max_header' must be between 4KiB and 1024KiB, got '2MiB'" },
+	  "1:13: 'max_header' must be between 4KiB and 1MiB, got '2MiB'" },
+	{ "min_body_rate: 2GiB\n",
+	  "1:16: 'min_body_rate' must be between 0 and 1GiB, got '2GiB'" },
+	{ "min_body_rate: fast\n",
+	  "1:16: 'min_body_rate' must be a size such as 65536, 64KiB or "
+	  "10MiB, got 'fast'" },
 	{ "sync_timeout: -1\n",
 	  "1:15: 'sync_timeout' must be a duration such as 500ms, 30s, 5m or "
 	  "24h, got '-1'" },

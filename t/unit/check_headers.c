@@ -287,13 +287,33 @@ START_TEST(test_name_eq)
 }
 END_TEST
 
+START_TEST(test_name_ok)
+{
+	ck_assert(header_name_ok("Content-Length", 14));
+	ck_assert(header_name_ok("!#$%&'*+-.^_`|~09azAZ", 21));
+	ck_assert(!header_name_ok("", 0));
+	ck_assert(!header_name_ok("Transfer-Encoding ", 18));
+	ck_assert(!header_name_ok("Foo Bar", 7));
+	ck_assert(!header_name_ok("X\tY", 3));
+	ck_assert(!header_name_ok("F\xc3\xb6", 3));
+	ck_assert(!header_name_ok("a:b", 3));
+	ck_assert(!header_name_ok("a\0b", 3));
+	ck_assert(!header_name_ok("(x)", 3));
+	/* Only len bytes count. */
+	ck_assert(header_name_ok("ab c", 2));
+}
+END_TEST
+
 START_TEST(test_value_ok)
 {
 	ck_assert(header_value_ok("", 0));
 	ck_assert(header_value_ok("abc", 3));
 	ck_assert(header_value_ok("a b\tc", 5));
 	ck_assert(header_value_ok("caf\xc3\xa9", 5));
-	ck_assert(header_value_ok("a\x01\x7f", 3));
+	ck_assert(!header_value_ok("a\x01", 2));
+	ck_assert(!header_value_ok("a\x7f", 2));
+	ck_assert(!header_value_ok("\x1b[0m", 4));
+	ck_assert(header_value_ok("\x80\xff", 2));
 	ck_assert(!header_value_ok("a\rb", 3));
 	ck_assert(!header_value_ok("a\nb", 3));
 	ck_assert(!header_value_ok("a\r\nX-Injected: 1", 16));
@@ -325,6 +345,7 @@ static Suite *headers_suite(void)
 
 	tc = tcase_create("util");
 	tcase_add_test(tc, test_name_eq);
+	tcase_add_test(tc, test_name_ok);
 	tcase_add_test(tc, test_value_ok);
 	suite_add_tcase(s, tc);
 	return s;

@@ -18,6 +18,7 @@ static const char full_file[] =
 	"sync_timeout: 1.5\n"
 	"drain_timeout: 0\n"
 	"client_timeout: 2m\n"
+	"min_body_rate: 2KiB\n"
 	"log_level: debug\n"
 	"access_log: true\n"
 	"defaults:\n"

@@ -1,0 +1,820 @@
+/*
+ * wire.c - every byte a client sends, checked before libmicrohttpd
+ * parses it. See wire.h for why; doc/ARCHITECTURE.md for the picture.
+ *
+ * The parser accepts a strict subset of RFC 9112 on which libmicrohttpd
+ * 0.9.75 and any origin agree byte for byte: it must never take for a
+ * body what libmicrohttpd takes for a head, or the heads it checks would
+ * not be the heads libmicrohttpd parses. So where libmicrohttpd is
+ * lenient or quirky (trailing space in Content-Length or
+ * Transfer-Encoding, transfer codings other than a lone "chunked",
+ * whitespace in a chunk-size line) the request is refused.
+ */
+#undef _FORTIFY_SOURCE /* recv() is defined here, not wrapped */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "clock.h"
+#include "http.h"
+#include "wire.h"
+
+/* What a field costs in libmicrohttpd's pool besides its bytes. */
+#define FIELD_COST 56
+/* Chunk extensions longer than this are refused. */
+#define CHUNK_EXT_MAX 1024
+/* First and largest size of a connection's stage. */
+#define STAGE_MIN 1024
+#define STAGE_SLACK 4096
+
+#define C_TCHAR 0x01   /* token character (RFC 9110 section 5.6.2) */
+#define C_VALUE 0x02   /* field-value byte: VCHAR, obs-text, SP, HTAB */
+#define C_TARGET 0x04  /* request-target byte: VCHAR, obs-text */
+#define C_HEX 0x08
+
+#define TVT (C_TCHAR | C_VALUE | C_TARGET)
+#define VT (C_VALUE | C_TARGET)
+
+static const unsigned char cls[256] = {
+	['\t'] = C_VALUE, [' '] = C_VALUE,
+	['!'] = TVT, ['"'] = VT, ['#' ... '\''] = TVT, ['(' ... ')'] = VT,
+	['*' ... '+'] = TVT, [','] = VT, ['-' ... '.'] = TVT, ['/'] = VT,
+	['0' ... '9'] = TVT | C_HEX, [':' ... '@'] = VT,
+	['A' ... 'F'] = TVT | C_HEX, ['G' ... 'Z'] = TVT,
+	['[' ... ']'] = VT, ['^' ... '`'] = TVT,
+	['a' ... 'f'] = TVT | C_HEX, ['g' ... 'z'] = TVT,
+	['{'] = VT, ['|'] = TVT, ['}'] = VT, ['~'] = TVT,
+	[0x80 ... 0xff] = VT,
+};
+
+static const struct wire_error
+	e_line = { 400, "bad_request", "malformed request line; expected "
+	           "'METHOD http://host/path HTTP/1.1'" },
+	e_method = { 400, "bad_request", "the method is not a token" },
+	e_target = { 400, "bad_request",
+	             "a control byte or NUL in the request target" },
+	e_version = { 400, "bad_request", "malformed HTTP version" },
+	e_version_high = { 505, "http_version_not_supported",
+	                   "only HTTP/1.0 and HTTP/1.1 are supported" },
+	e_bare_cr = { 400, "bad_request", "a bare CR (not followed by LF)" },
+	e_name = { 400, "bad_request",
+	           "a field name is not a token (RFC 9112 section 5.1)" },
+	e_name_ws = { 400, "bad_request", "a field name is not a token, or "
+	              "whitespace precedes its colon (RFC 9112 section 5.1)" },
+	e_fold = { 400, "bad_request",
+	           "obsolete line folding (RFC 9112 section 5.2)" },
+	e_first_ws = { 400, "bad_request", "whitespace before the first "
+	               "field line (RFC 9112 section 2.2)" },
+	e_nul = { 400, "bad_request", "NUL in a field value" },
+	e_ctl = { 400, "bad_request", "a control byte in a field value" },
+	e_cl = { 400, "bad_request", "Content-Length is not a number" },
+	e_cl_conflict = { 400, "bad_request",
+	                  "conflicting Content-Length fields" },
+	e_cl_big = { 413, "body_too_large", "Content-Length is too large" },
+	e_te = { 400, "bad_request", "Transfer-Encoding other than chunked" },
+	e_te_twice = { 400, "bad_request",
+	               "more than one Transfer-Encoding field" },
+	e_te_cl = { 400, "bad_request",
+	            "both Content-Length and Transfer-Encoding" },
+	e_te_10 = { 400, "bad_request",
+	            "Transfer-Encoding in an HTTP/1.0 request" },
+	e_chunk = { 400, "bad_request", "malformed chunked body" },
+	e_chunk_big = { 413, "body_too_large", "chunk size is too large" },
+	e_head_big = { 431, "header_too_large", "the request head (or the "
+	               "chunked trailer) is larger than max_header" },
+	e_line_big = { 414, "uri_too_long",
+	               "the request line is larger than max_header" },
+	e_slow_body = { 408, "request_timeout", "the request body arrived "
+	                "slower than min_body_rate" },
+	e_nomem = { 503, "overloaded", "out of memory" };
+
+enum {
+	F_NONE,
+	F_CL,                        /* Content-Length */
+	F_TE                         /* Transfer-Encoding */
+};
+
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool in_head(const struct wire_parser *p)
+{
+	return p->st >= W_START_CR && p->st <= W_END_CR && !p->trailer;
+}
+
+static bool in_request_line(const struct wire_parser *p)
+{
+	return p->st >= W_START_CR && p->st <= W_RL_CR;
+}
+
+void wire_parser_init(struct wire_parser *p, size_t max_head)
+{
+	memset(p, 0, sizeof(*p));
+	p->st = W_START;
+	p->max_head = max_head;
+}
+
+static void message_begin(struct wire_parser *p)
+{
+	size_t max = p->max_head;
+
+	wire_parser_init(p, max);
+}
+
+/* "HTTP/1.1" and friends; NULL when fine. */
+static const struct wire_error *version_check(struct wire_parser *p)
+{
+	const char *v = p->version;
+
+	if (p->tok != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
+	    v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9')
+		return &e_version;
+	if (v[5] != '1')
+		return v[5] > '1' ? &e_version_high : &e_version;
+	p->http10 = v[7] == '0';
+	return NULL;
+}
+
+/* The name just read, if it is a framing field (never in a trailer). */
+static unsigned framing_field(const struct wire_parser *p)
+{
+	if (p->trailer)
+		return F_NONE;
+	if (p->tok == 14 && memcmp(p->name, "content-length", 14) == 0)
+		return F_CL;
+	if (p->tok == 17 && memcmp(p->name, "transfer-encoding", 17) == 0)
+		return F_TE;
+	return F_NONE;
+}
+
+/* A field line ended: check a framing field's value. */
+static const struct wire_error *field_end(struct wire_parser *p)
+{
+	uint64_t v = 0;
+
+	p->head_cost += FIELD_COST;
+	switch (p->field) {
+	case F_CL:
+		if (p->val_len == 0)
+			return &e_cl;
+		for (unsigned i = 0; i < p->val_len; i++)
+			if (p->val[i] < '0' || p->val[i] > '9')
+				return &e_cl;
+		if (p->val_len > 18)
+			return &e_cl_big;
+		for (unsigned i = 0; i < p->val_len; i++)
+			v = v * 10 + (uint64_t)(p->val[i] - '0');
+		if (p->have_cl && v != p->cl)
+			return &e_cl_conflict;
+		p->have_cl = true;
+		p->cl = v;
+		break;
+	case F_TE:
+		if (p->have_te)
+			return &e_te_twice;
+		p->have_te = true;
+		if (p->val_len != 7)
+			return &e_te;
+		for (unsigned i = 0; i < 7; i++)
+			if (lower(p->val[i]) != "chunked"[i])
+				return &e_te;
+		break;
+	default:
+		break;
+	}
+	return NULL;
+}
+
+/* The empty line: the head (or trailer) is complete; how the body comes. */
+static const struct wire_error *head_end(struct wire_parser *p)
+{
+	if (p->trailer) {
+		message_begin(p);
+		return NULL;
+	}
+	if (p->have_te) {
+		if (p->have_cl)
+			return &e_te_cl;
+		if (p->http10)
+			return &e_te_10;
+		p->st = W_CHUNK_SIZE;
+		p->digits = 0;
+		p->left = 0;
+	} else if (p->have_cl && p->cl > 0) {
+		p->st = W_BODY;
+		p->left = p->cl;
+	} else {
+		message_begin(p);
+	}
+	return NULL;
+}
+
+static const struct wire_error *chunk_size_end(struct wire_parser *p)
+{
+	if (p->left == 0) {
+		/* The last chunk: the trailer section follows. */
+		p->trailer = true;
+		p->head_cost = 0;
+		p->tok = 0;
+		p->st = W_LINE;
+	} else {
+		p->st = W_CHUNK_DATA;
+	}
+	return NULL;
+}
+
+/*
+ * One byte in a state that reads bytes one at a time. Returns the error,
+ * or NULL; p->st is the next state.
+ */
+static const struct wire_error *step(struct wire_parser *p, unsigned char c)
+{
+	unsigned k = cls[c];
+
+	switch (p->st) {
+	case W_START:
+		if (c == '\n')
+			return NULL; /* a stray empty line (RFC 9112 2.2) */
+		if (c == '\r') {
+			p->st = W_START_CR;
+			return NULL;
+		}
+		if (!(k & C_TCHAR))
+			return &e_line;
+		p->st = W_METHOD;
+		p->tok = 1;
+		return NULL;
+	case W_START_CR:
+		if (c != '\n')
+			return &e_bare_cr;
+		p->st = W_START;
+		return NULL;
+	case W_METHOD:
+		if (c == ' ') {
+			p->st = W_TARGET;
+			p->tok = 0;
+			return NULL;
+		}
+		return k & C_TCHAR ? NULL : &e_method;
+	case W_TARGET:
+		if (c == ' ') {
+			if (p->tok == 0)
+				return &e_line;
+			p->st = W_VERSION;
+			p->tok = 0;
+			return NULL;
+		}
+		if (c == '\r' || c == '\n')
+			return &e_line;
+		if (!(k & C_TARGET))
+			return &e_target;
+		p->tok++;
+		return NULL;
+	case W_VERSION:
+		if (c == '\r' || c == '\n') {
+			const struct wire_error *e = version_check(p);
+
+			if (e)
+				return e;
+			p->st = c == '\r' ? W_RL_CR : W_LINE;
+			p->tok = 0;
+			return NULL;
+		}
+		if (p->tok >= 8)
+			return &e_version;
+		p->version[p->tok++] = (char)c;
+		return NULL;
+	case W_RL_CR:
+		if (c != '\n')
+			return &e_bare_cr;
+		p->st = W_LINE;
+		return NULL;
+	case W_LINE:
+		if (c == '\r') {
+			p->st = W_END_CR;
+			return NULL;
+		}
+		if (c == '\n')
+			return head_end(p);
+		if (c == ' ' || c == '\t')
+			return p->tok ? &e_fold : &e_first_ws;
+		if (!(k & C_TCHAR))
+			return &e_name;
+		p->st = W_NAME;
+		p->tok = 1;
+		p->name[0] = lower((char)c);
+		return NULL;
+	case W_NAME:
+		if (c == ':') {
+			p->field = framing_field(p);
+			p->val_len = 0;
+			p->st = W_OWS;
+			return NULL;
+		}
+		if (c == ' ' || c == '\t')
+			return &e_name_ws;
+		if (!(k & C_TCHAR))
+			return &e_name;
+		if (p->tok < sizeof(p->name))
+			p->name[p->tok] = lower((char)c);
+		p->tok++;
+		return NULL;
+	case W_OWS:
+	case W_VALUE:
+		if (c == '\r') {
+			p->st = W_VALUE_CR;
+			return NULL;
+		}
+		if (c == '\n') {
+			p->st = W_LINE;
+			p->tok = 1; /* a field was seen */
+			return field_end(p);
+		}
+		if (!(k & C_VALUE))
+			return c == 0 ? &e_nul : &e_ctl;
+		if (p->st == W_OWS && (c == ' ' || c == '\t'))
+			return NULL;
+		p->st = W_VALUE;
+		if (p->field != F_NONE) {
+			if (p->val_len < sizeof(p->val))
+				p->val[p->val_len] = (char)c;
+			if (p->val_len < UINT32_MAX)
+				p->val_len++;
+		}
+		return NULL;
+	case W_VALUE_CR:
+		if (c != '\n')
+			return &e_bare_cr;
+		p->st = W_LINE;
+		p->tok = 1;
+		return field_end(p);
+	case W_END_CR:
+		if (c != '\n')
+			return &e_bare_cr;
+		return head_end(p);
+	case W_CHUNK_SIZE:
+		if (k & C_HEX) {
+			unsigned d = c <= '9' ? (unsigned)(c - '0')
+			             : (unsigned)(lower((char)c) - 'a' + 10);
+
+			if (++p->digits > 15)
+				return &e_chunk_big;
+			p->left = p->left * 16 + d;
+			return NULL;
+		}
+		if (p->digits == 0)
+			return &e_chunk;
+		if (c == ';') {
+			p->st = W_CHUNK_EXT;
+			p->tok = 0;
+			return NULL;
+		}
+		if (c == '\r') {
+			p->st = W_CHUNK_SIZE_CR;
+			return NULL;
+		}
+		if (c == '\n')
+			return chunk_size_end(p);
+		return &e_chunk;
+	case W_CHUNK_EXT:
+		if (c == '\r') {
+			p->st = W_CHUNK_SIZE_CR;
+			return NULL;
+		}
+		if (c == '\n')
+			return chunk_size_end(p);
+		if (!(k & C_VALUE) || ++p->tok > CHUNK_EXT_MAX)
+			return &e_chunk;
+		return NULL;
+	case W_CHUNK_SIZE_CR:
+		if (c != '\n')
+			return &e_chunk;
+		return chunk_size_end(p);
+	case W_CHUNK_END:
+		if (c == '\r') {
+			p->st = W_CHUNK_END_CR;
+			return NULL;
+		}
+		if (c != '\n')
+			return &e_chunk;
+		/* fall through */
+	case W_CHUNK_END_CR:
+		if (c != '\n')
+			return &e_chunk;
+		p->st = W_CHUNK_SIZE;
+		p->digits = 0;
+		p->left = 0;
+		return NULL;
+	default:
+		return &e_chunk; /* not reached: the runs are read by wire_parse */
+	}
+}
+
+int wire_parse(struct wire_parser *p, const char *s, size_t n,
+               struct wire_scan *ret)
+{
+	size_t i = 0;
+
+	ret->head_at = in_head(p) ? WIRE_HEAD_BEFORE : WIRE_NO_HEAD;
+	ret->err_at = 0;
+	ret->err_in_head = false;
+	if (p->st == W_FAILED)
+		return -EBADMSG;
+	while (i < n) {
+		const struct wire_error *e;
+		bool head = in_head(p);
+
+		if (p->st == W_BODY || p->st == W_CHUNK_DATA) {
+			size_t run = n - i;
+
+			if (run > p->left)
+				run = (size_t)p->left;
+			p->left -= run;
+			i += run;
+			if (p->left == 0) {
+				if (p->st == W_CHUNK_DATA)
+					p->st = W_CHUNK_END;
+				else
+					message_begin(p);
+			}
+			continue;
+		}
+		if (p->st == W_VALUE) {
+			/* The common run: value bytes of a field. */
+			size_t j = i;
+
+			while (j < n && (cls[(unsigned char)s[j]] & C_VALUE) &&
+			       p->field == F_NONE)
+				j++;
+			if (j > i) {
+				p->head_cost += j - i;
+				i = j;
+				if (p->head_cost > p->max_head) {
+					e = &e_head_big;
+					goto fail;
+				}
+				continue;
+			}
+		}
+		if (p->st == W_START && s[i] != '\n')
+			ret->head_at = i;
+		e = step(p, (unsigned char)s[i]);
+		if (e)
+			goto fail;
+		if (head || in_head(p) || p->trailer) {
+			if (++p->head_cost > p->max_head) {
+				e = in_request_line(p) ? &e_line_big
+				                       : &e_head_big;
+				goto fail;
+			}
+		}
+		if (head && !in_head(p))
+			ret->head_at = WIRE_NO_HEAD;
+		i++;
+		continue;
+fail:
+		ret->err_at = i;
+		ret->err_in_head = head || in_head(p) ||
+		                   (p->st == W_START && !p->trailer);
+		if (ret->err_in_head && ret->head_at == WIRE_NO_HEAD)
+			ret->head_at = i;
+		p->err = e;
+		p->st = W_FAILED;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* --- connections: the recv(2) filter --- */
+
+enum conn_state {
+	C_OPEN,
+	C_REJECTED,                  /* the sentinel is queued; read no more */
+	C_DEAD                       /* answered here; the connection ends */
+};
+
+struct wire_conn {
+	struct wire_parser p;
+	struct wire_limits lim;
+	/*
+	 * Bytes read from the socket and not yet given to libmicrohttpd:
+	 * stage[0, ready) may go, the rest is a request head still open.
+	 */
+	char *stage;
+	size_t stage_len, stage_cap, ready;
+	enum conn_state state;
+	bool eof;
+	const struct wire_error *rejected;
+	int64_t clock_ms;            /* body clock start, 0: stopped */
+	uint64_t clock_bytes;        /* body bytes since */
+};
+
+/*
+ * The connections by fd. recv(2) has no context argument, so this table
+ * is the one process-wide state of the daemon besides the log level; it
+ * is made once at start and each slot is owned by the thread that reads
+ * that fd.
+ */
+static _Atomic(struct wire_conn *) *table;
+static size_t table_len;
+
+static const char sentinel[] =
+	WIRE_REJECT_METHOD " / HTTP/1.1\r\nHost: sluice\r\n\r\n";
+
+int wire_init(size_t max_fd)
+{
+	table = calloc(max_fd, sizeof(*table));
+	if (!table)
+		return -ENOMEM;
+	table_len = max_fd;
+	return 0;
+}
+
+void wire_done(void)
+{
+	free(table);
+	table = NULL;
+	table_len = 0;
+}
+
+bool wire_active(void)
+{
+	return dlsym(RTLD_DEFAULT, "recv") == (void *)recv;
+}
+
+static struct wire_conn *conn_get(int fd)
+{
+	if (fd < 0 || (size_t)fd >= table_len)
+		return NULL;
+	return atomic_load_explicit(&table[fd], memory_order_acquire);
+}
+
+int wire_attach(int fd, const struct wire_limits *lim)
+{
+	struct wire_conn *w;
+
+	if (fd < 0 || (size_t)fd >= table_len)
+		return -EBADF;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->lim = *lim;
+	wire_parser_init(&w->p, lim->max_head);
+	free(atomic_exchange(&table[fd], w));
+	return 0;
+}
+
+void wire_detach(int fd)
+{
+	struct wire_conn *w;
+
+	if (fd < 0 || (size_t)fd >= table_len)
+		return;
+	w = atomic_exchange(&table[fd], NULL);
+	if (w)
+		free(w->stage);
+	free(w);
+}
+
+const struct wire_error *wire_rejection(int fd)
+{
+	struct wire_conn *w = conn_get(fd);
+
+	return w ? w->rejected : NULL;
+}
+
+void wire_body_clock(int fd, bool on)
+{
+	struct wire_conn *w = conn_get(fd);
+
+	if (!w)
+		return;
+	w->clock_ms = on ? clock_now_ms() : 0;
+	w->clock_bytes = 0;
+}
+
+/* Answers on the socket itself, closes our side, and fails the read. */
+static ssize_t die(struct wire_conn *w, int fd, const struct wire_error *e)
+{
+	char buf[1024], junk[4096];
+	int n = http_error_raw(buf, sizeof(buf), e->status, e->code,
+	                       e->message, NULL);
+
+	/* A client already gone is not told. */
+	if (n > 0)
+		(void)send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+	/* Unread input would turn the close into a reset: drop some. */
+	for (int i = 0; i < 16; i++)
+		if (recvfrom(fd, junk, sizeof(junk), MSG_DONTWAIT, NULL,
+		             NULL) <= 0)
+			break;
+	free(w->stage);
+	w->stage = NULL;
+	w->stage_len = w->stage_cap = w->ready = 0;
+	w->state = C_DEAD;
+	errno = ECONNRESET;
+	return -1;
+}
+
+static bool clock_expired(const struct wire_conn *w)
+{
+	int64_t due;
+
+	if (!w->clock_ms || !w->lim.min_body_rate)
+		return false;
+	due = w->clock_ms + w->lim.body_grace_ms +
+	      (int64_t)(w->clock_bytes * 1000 / w->lim.min_body_rate);
+	return clock_now_ms() > due;
+}
+
+/* Room for at least one more byte in the stage; -ENOMEM. */
+static int stage_grow(struct wire_conn *w, size_t need)
+{
+	size_t cap = w->stage_cap ? w->stage_cap : STAGE_MIN;
+	char *s;
+
+	if (w->stage_cap >= need)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > w->lim.max_head + STAGE_SLACK)
+		cap = w->lim.max_head + STAGE_SLACK;
+	if (cap < need)
+		return -ENOMEM; /* not reached: the parser fails first */
+	s = realloc(w->stage, cap);
+	if (!s)
+		return -ENOMEM;
+	w->stage = s;
+	w->stage_cap = cap;
+	return 0;
+}
+
+/* Replaces everything from the refused head on with the sentinel. */
+static int reject(struct wire_conn *w, size_t head_begin,
+                  const struct wire_error *e)
+{
+	w->stage_len = head_begin;
+	if (stage_grow(w, head_begin + sizeof(sentinel)) < 0)
+		return -ENOMEM;
+	memcpy(w->stage + head_begin, sentinel, sizeof(sentinel) - 1);
+	w->stage_len = head_begin + sizeof(sentinel) - 1;
+	w->ready = w->stage_len;
+	w->rejected = e;
+	w->state = C_REJECTED;
+	return 0;
+}
+
+/* Keeps the open head [s, s + n) in the (empty) stage. */
+static int hold(struct wire_conn *w, const char *s, size_t n)
+{
+	if (stage_grow(w, n + 1) < 0)
+		return -ENOMEM;
+	memcpy(w->stage, s, n);
+	w->stage_len = n;
+	w->ready = 0;
+	return 0;
+}
+
+/* Gives up to max ready bytes to buf; returns how many. */
+static size_t give(struct wire_conn *w, char *buf, size_t max)
+{
+	size_t k = w->ready < max ? w->ready : max;
+
+	memcpy(buf, w->stage, k);
+	memmove(w->stage, w->stage + k, w->stage_len - k);
+	w->stage_len -= k;
+	w->ready -= k;
+	if (w->stage_len == 0) {
+		free(w->stage);
+		w->stage = NULL;
+		w->stage_cap = 0;
+	}
+	return k;
+}
+
+static void count_body(struct wire_conn *w, uint64_t n)
+{
+	if (w->clock_ms)
+		w->clock_bytes += n;
+}
+
+/*
+ * Reads for libmicrohttpd. Returns a short count or EAGAIN only once the
+ * socket has nothing more (libmicrohttpd, edge-triggered, then waits for
+ * the next edge) and nothing that may go is left in the stage.
+ */
+static ssize_t conn_recv(struct wire_conn *w, int fd, char *buf, size_t len,
+                         int flags)
+{
+	size_t total = 0;
+	bool drained = false;
+
+	if (w->state == C_DEAD) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (clock_expired(w))
+		return die(w, fd, &e_slow_body);
+	while (total < len) {
+		struct wire_scan sc;
+		size_t old, want;
+		ssize_t r;
+		char *to;
+
+		if (w->ready > 0) {
+			total += give(w, buf + total, len - total);
+			continue;
+		}
+		if (w->state != C_OPEN || w->eof || drained)
+			break;
+		old = w->stage_len;
+		if (old == 0) {
+			/* Nothing held: read straight into the caller's buffer. */
+			to = buf + total;
+			want = len - total;
+		} else {
+			/* A head is open: read the rest of it into the stage. */
+			if (stage_grow(w, old + 1) < 0)
+				return die(w, fd, &e_nomem);
+			to = w->stage + old;
+			want = w->stage_cap - old;
+		}
+		r = recvfrom(fd, to, want, flags, NULL, NULL);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				break;
+			if (total > 0)
+				return (ssize_t)total; /* the error comes again */
+			return -1;
+		}
+		if (r == 0) {
+			w->eof = true;
+			w->stage_len = 0; /* a head the client never finished */
+			break;
+		}
+		drained = (size_t)r < want;
+		if (wire_parse(&w->p, to, (size_t)r, &sc) < 0) {
+			size_t begin;
+
+			/* A body gone wrong is libmicrohttpd's current one. */
+			if (!sc.err_in_head)
+				return die(w, fd, w->p.err);
+			begin = sc.head_at == WIRE_HEAD_BEFORE ? 0 : sc.head_at;
+			if (old == 0) {
+				total += begin;
+				begin = 0;
+			} else if (sc.head_at != WIRE_HEAD_BEFORE) {
+				begin += old;
+			}
+			if (reject(w, begin, w->p.err) < 0)
+				return die(w, fd, w->p.err);
+			continue;
+		}
+		count_body(w, (size_t)r);
+		if (old == 0) {
+			if (sc.head_at == WIRE_NO_HEAD) {
+				total += (size_t)r;
+			} else {
+				if (hold(w, to + sc.head_at,
+				         (size_t)r - sc.head_at) < 0)
+					return die(w, fd, &e_nomem);
+				total += sc.head_at;
+			}
+		} else {
+			w->stage_len += (size_t)r;
+			if (sc.head_at == WIRE_NO_HEAD)
+				w->ready = w->stage_len;
+			else if (sc.head_at != WIRE_HEAD_BEFORE)
+				w->ready = old + sc.head_at;
+		}
+	}
+	if (total > 0)
+		return (ssize_t)total;
+	if (w->eof)
+		return 0;
+	errno = EAGAIN;
+	return -1;
+}
+
+/*
+ * libmicrohttpd reads its sockets with recv(2); this definition takes
+ * its place in the whole process. Sockets nobody attached (upstream
+ * transfers, the listener's peeks) go straight to the kernel.
+ */
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	struct wire_conn *w = NULL;
+
+	if (!(flags & MSG_PEEK))
+		w = conn_get(fd);
+	if (!w || len == 0)
+		return recvfrom(fd, buf, len, flags, NULL, NULL);
+	return conn_recv(w, fd, buf, len, flags);
+}
