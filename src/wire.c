@@ -162,7 +162,8 @@ static const struct wire_error *field_end(struct wire_parser *p)
 	case F_CL:
 		if (p->val_len == 0)
 			return &e_cl;
-		for (unsigned i = 0; i < p->val_len; i++)
+		/* Only the first sizeof(p->val) bytes are kept. */
+		for (unsigned i = 0; i < p->val_len && i < sizeof(p->val); i++)
 			if (p->val[i] < '0' || p->val[i] > '9')
 				return &e_cl;
 		if (p->val_len > 18)

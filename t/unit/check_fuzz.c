@@ -50,6 +50,7 @@
 #include "learn.h"
 #include "retry.h"
 #include "webhook.h"
+#include "wire.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1488,6 +1489,85 @@ START_TEST(test_inputs_reproduce)
 }
 END_TEST
 
+/* --- the request byte checks (wire.c) --- */
+
+static const char *const wire_corpus[] = {
+	"GET http://a.example/x?y=1 HTTP/1.1\r\nHost: a.example\r\n"
+	"User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n",
+	"POST http://a/p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+	"Authorization: Bearer k\r\n\r\nhelloGET http://a/ HTTP/1.1\r\n\r\n",
+	"POST http://a/c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	"5;e=\"v\"\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n",
+	"\r\nGET / HTTP/1.0\nX-A: b\n\n",
+	"PUT http://a/ HTTP/1.1\r\nContent-Length: 0\r\nX-L: caf\xe9\r\n\r\n",
+};
+
+static const char *const wire_dict[] = {
+	"\r\n", "\r", "\n", " ", "\t", ":", ": ", ";", "\r\n\r\n",
+	"Content-Length: ", "Transfer-Encoding: chunked", "Content-Length: 3",
+	"Transfer-Encoding : chunked", "0\r\n\r\n", "HTTP/1.1", "HTTP/2.0",
+	"\r\n ", "5, 5", "ffffffffffffffff", "\x7f", "\x01", "GET ",
+};
+
+/* The verdict of in[0..len) fed in random pieces (0 / the error). */
+static const struct wire_error *wire_pieces(const char *in, size_t len,
+                                            struct rng *r,
+                                            enum wire_state *ret_st)
+{
+	struct wire_parser p;
+	struct wire_scan sc;
+	size_t off = 0;
+
+	wire_parser_init(&p, 2048);
+	while (off < len) {
+		size_t n = 1 + rng_below(r, 24);
+
+		if (n > len - off)
+			n = len - off;
+		if (wire_parse(&p, in + off, n, &sc) < 0) {
+			FZ(sc.err_at < n, "err_at %zu of %zu", sc.err_at, n);
+			FZ(!sc.err_in_head || sc.head_at == WIRE_HEAD_BEFORE ||
+			   sc.head_at <= sc.err_at, "head_at %zu after err_at "
+			   "%zu", sc.head_at, sc.err_at);
+			*ret_st = W_FAILED;
+			return p.err;
+		}
+		FZ(sc.head_at == WIRE_NO_HEAD ||
+		   sc.head_at == WIRE_HEAD_BEFORE || sc.head_at < n,
+		   "head_at %zu of %zu", sc.head_at, n);
+		off += n;
+	}
+	*ret_st = p.st;
+	return NULL;
+}
+
+static void wire_one(const char *in, size_t len, struct rng *r)
+{
+	enum wire_state st0, st;
+	const struct wire_error *e0, *e;
+
+	e0 = wire_pieces(in, len, r, &st0);
+	for (int k = 0; k < 4; k++) {
+		e = wire_pieces(in, len, r, &st);
+		FZ(e == e0 && st == st0, "verdict depends on the cut: %s / %s",
+		   e0 ? e0->message : "ok", e ? e->message : "ok");
+	}
+	if (e0)
+		FZ(e0->status >= 400 && e0->status < 600 && e0->code &&
+		   e0->message, "bad error %u", e0->status);
+}
+
+static const struct target_def wire_target = {
+	"wire", wire_corpus, N(wire_corpus), wire_dict, N(wire_dict),
+	1024, 20000, true,
+};
+
+START_TEST(test_fuzz_wire)
+{
+	fuzz_run(&wire_target, 0x313e5, wire_one);
+}
+END_TEST
+
 static Suite *fuzz_suite(void)
 {
 	Suite *s = suite_create("fuzz");
@@ -1529,6 +1609,11 @@ static Suite *fuzz_suite(void)
 	tc = tcase_create("numbers");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_fuzz_numbers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wire");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_fuzz_wire);
 	suite_add_tcase(s, tc);
 	return s;
 }
