@@ -104,7 +104,8 @@ static char lower(char c)
 
 static bool in_head(const struct wire_parser *p)
 {
-	return p->st >= W_START_CR && p->st <= W_END_CR && !p->trailer;
+	return (unsigned)(p->st - W_START_CR) <= W_END_CR - W_START_CR &&
+	       !p->trailer;
 }
 
 static bool in_request_line(const struct wire_parser *p)
@@ -227,6 +228,37 @@ static const struct wire_error *chunk_size_end(struct wire_parser *p)
 		p->st = W_CHUNK_DATA;
 	}
 	return NULL;
+}
+
+/*
+ * The class of bytes that leave state st as it is (and need no other
+ * bookkeeping than wire_parse's), or 0 for states read byte by byte.
+ */
+static unsigned char run_class(const struct wire_parser *p)
+{
+	switch (p->st) {
+	case W_METHOD:
+	case W_NAME:
+		return C_TCHAR;
+	case W_TARGET:
+		return C_TARGET;
+	case W_VALUE:
+		/* A framing field's value is kept: byte by byte. */
+		return p->field == F_NONE ? C_VALUE : 0;
+	default:
+		return 0;
+	}
+}
+
+/* Adds name bytes, lower-cased, to the part of the name that is kept. */
+static void keep_name(struct wire_parser *p, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p->tok < sizeof(p->name))
+			p->name[p->tok] = lower(s[i]);
+		if (p->tok < UINT32_MAX)
+			p->tok++;
+	}
 }
 
 /*
@@ -428,7 +460,8 @@ int wire_parse(struct wire_parser *p, const char *s, size_t n,
 		return -EBADMSG;
 	while (i < n) {
 		const struct wire_error *e;
-		bool head = in_head(p);
+		unsigned char k;
+		bool head, now;
 
 		if (p->st == W_BODY || p->st == W_CHUNK_DATA) {
 			size_t run = n - i;
@@ -445,18 +478,24 @@ int wire_parse(struct wire_parser *p, const char *s, size_t n,
 			}
 			continue;
 		}
-		if (p->st == W_VALUE) {
-			/* The common run: value bytes of a field. */
+		head = in_head(p);
+		k = run_class(p);
+		if (k) {
+			/* A run of bytes that only move on: no step each. */
 			size_t j = i;
 
-			while (j < n && (cls[(unsigned char)s[j]] & C_VALUE) &&
-			       p->field == F_NONE)
+			while (j < n && (cls[(unsigned char)s[j]] & k))
 				j++;
 			if (j > i) {
+				if (p->st == W_NAME)
+					keep_name(p, s + i, j - i);
+				else if (p->st == W_TARGET)
+					p->tok += (unsigned)(j - i);
 				p->head_cost += j - i;
 				i = j;
 				if (p->head_cost > p->max_head) {
-					e = &e_head_big;
+					e = in_request_line(p) ? &e_line_big
+					                       : &e_head_big;
 					goto fail;
 				}
 				continue;
@@ -467,14 +506,15 @@ int wire_parse(struct wire_parser *p, const char *s, size_t n,
 		e = step(p, (unsigned char)s[i]);
 		if (e)
 			goto fail;
-		if (head || in_head(p) || p->trailer) {
+		now = in_head(p);
+		if (head || now || p->trailer) {
 			if (++p->head_cost > p->max_head) {
 				e = in_request_line(p) ? &e_line_big
 				                       : &e_head_big;
 				goto fail;
 			}
 		}
-		if (head && !in_head(p))
+		if (head && !now)
 			ret->head_at = WIRE_NO_HEAD;
 		i++;
 		continue;
