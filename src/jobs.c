@@ -22,6 +22,12 @@
 
 #define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
+/*
+ * A finished job's request fields are overwritten (secure_delete), but
+ * their old bytes stay in the WAL until a checkpoint truncates it: at
+ * most one such checkpoint (two fsyncs) per this many ms.
+ */
+#define SCRUB_CHECKPOINT_MS 1000
 
 static const char *const schema_sql =
 	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
@@ -80,10 +86,15 @@ static const char *const wsql[W_COUNT] = {
 	[W_RUNNING] = "UPDATE jobs SET state = 'running', attempts ="
 		" attempts + 1, updated_ms = ?2"
 		" WHERE id = ?1 AND state <> 'done'",
+	/* A finished job never runs again: its request credential and
+	 * body (and the URL's query, which may hold a key) are dropped. */
 	[W_FINISH] = "UPDATE jobs SET state = 'done', status = ?2,"
 		" resp_status = ?3, resp_headers = ?4, resp_body = ?5,"
 		" finished_ms = ?6, updated_ms = ?6, error_code = ?7,"
-		" error_message = ?8 WHERE id = ?1 AND state <> 'done'",
+		" error_message = ?8, headers = '[]', body = x'',"
+		" url = CASE WHEN instr(url, '?') > 0"
+		" THEN substr(url, 1, instr(url, '?') - 1) ELSE url END"
+		" WHERE id = ?1 AND state <> 'done'",
 	[W_FINISH_DELIVERIES] = "UPDATE deliveries SET next_at = ?2"
 		" WHERE job_id = ?1 AND state = 'pending' AND attempts = 0",
 	[W_DELIVERY] = "UPDATE deliveries SET state = ?3, attempts ="
@@ -121,7 +132,7 @@ static const char *const rsql[R_COUNT] = {
 };
 
 enum jop_type { JOP_SUBMIT, JOP_RUNNING, JOP_FINISH, JOP_DELIVERY,
-                JOP_PRUNE, JOP_MAX_PAGES };
+                JOP_PRUNE, JOP_MAX_PAGES, JOP_CHECKPOINT };
 
 /*
  * One queued change: on a blocked caller's stack, or malloc'd (heap) for
@@ -162,6 +173,10 @@ struct jobs {
 
 	pthread_t writer;
 	bool started;
+	/* Writer thread only: a commit scrubbed request fields whose old
+	 * bytes are still in the WAL; when the last checkpoint ran. */
+	bool scrub_due;
+	int64_t last_checkpoint;      /* monotonic ms */
 	pthread_mutex_t lock;         /* guards everything below */
 	pthread_cond_t wake;          /* writer: work queued or stopping */
 	pthread_cond_t done;          /* callers: a batch finished */
@@ -169,6 +184,14 @@ struct jobs {
 	bool stopping;
 	struct jobs_stats stats;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t wall_now_ms(void *arg)
 {
@@ -331,6 +354,10 @@ static int run_op(struct jobs *j, struct jop *op, int64_t now)
 		         op->count ? op->count : 0xfffffffeUL);
 		rc = sqlite3_exec(j->wdb, sql, NULL, NULL, NULL);
 		return sqlite_errno(j->wdb, rc);
+	case JOP_CHECKPOINT:
+		j->scrub_due = true;    /* after the commit, at once */
+		j->last_checkpoint = INT64_MIN / 2;
+		return 0;
 	}
 	r = step_reset(j->wdb, st);
 	if (r < 0)
@@ -346,12 +373,14 @@ static void run_batch(struct jobs *j, struct jop *batch)
 {
 	int64_t now = j->now_ms(j->clock_arg);
 	uint64_t n = 0, added = 0, dups = 0;
+	bool scrubbed = false;
 	struct jop *op;
 	int r;
 
 	r = step_reset(j->wdb, j->w[W_BEGIN]);
 	for (op = batch; r == 0 && op; op = op->next) {
 		r = run_op(j, op, now);
+		scrubbed = scrubbed || op->type == JOP_FINISH;
 		n++;
 		added += op->type == JOP_SUBMIT && !op->duplicate;
 		dups += op->duplicate;
@@ -365,6 +394,8 @@ static void run_batch(struct jobs *j, struct jop *batch)
 		for (op = batch; op; op = op->next)
 			op->err = r;
 	}
+	if (r == 0 && scrubbed)
+		j->scrub_due = true;
 	pthread_mutex_lock(&j->lock);
 	if (r < 0) {
 		j->stats.failed_batches++;
@@ -408,6 +439,55 @@ static void finish_batch(struct jobs *j, struct jop *batch)
 	}
 }
 
+/*
+ * Truncates the WAL when scrubbed bytes may be in it and the last try is
+ * SCRUB_CHECKPOINT_MS old. A reader in the way (busy) is not waited for:
+ * the next try comes a period later. Writer thread, unlocked.
+ */
+static void scrub_checkpoint(struct jobs *j)
+{
+	int64_t now = mono_ms();
+	int rc;
+
+	if (!j->scrub_due || now - j->last_checkpoint < SCRUB_CHECKPOINT_MS)
+		return;
+	j->last_checkpoint = now;
+	sqlite3_busy_timeout(j->wdb, 0);
+	rc = sqlite3_wal_checkpoint_v2(j->wdb, NULL,
+	                               SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(j->wdb, BUSY_TIMEOUT_MS);
+	pthread_mutex_lock(&j->lock);
+	if (rc == SQLITE_OK) {
+		j->scrub_due = false;
+		j->stats.checkpoints++;
+	} else {
+		j->stats.checkpoints_busy++;
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Sleeps until work is queued, or a due checkpoint's time comes. */
+static void writer_wait(struct jobs *j)
+{
+	struct timespec ts;
+	int64_t at;
+
+	if (!j->scrub_due) {
+		pthread_cond_wait(&j->wake, &j->lock);
+		return;
+	}
+	at = j->last_checkpoint + SCRUB_CHECKPOINT_MS;
+	if (at <= mono_ms()) {
+		pthread_mutex_unlock(&j->lock);
+		scrub_checkpoint(j);
+		pthread_mutex_lock(&j->lock);
+		return;
+	}
+	ts.tv_sec = at / 1000;
+	ts.tv_nsec = at % 1000 * 1000000;
+	pthread_cond_timedwait(&j->wake, &j->lock, &ts);
+}
+
 static void *writer_main(void *arg)
 {
 	struct jobs *j = arg;
@@ -416,7 +496,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&j->lock);
 	for (;;) {
 		while (!j->head && !j->stopping)
-			pthread_cond_wait(&j->wake, &j->lock);
+			writer_wait(j);
 		if (!j->head)
 			break;
 		batch = j->head;
@@ -424,6 +504,7 @@ static void *writer_main(void *arg)
 		j->tail = &j->head;
 		pthread_mutex_unlock(&j->lock);
 		run_batch(j, batch);
+		scrub_checkpoint(j);
 		finish_batch(j, batch);
 		pthread_mutex_lock(&j->lock);
 	}
@@ -709,6 +790,13 @@ int jobs_prune(struct jobs *j, int64_t now_ms, int64_t retain_ms,
 	return 0;
 }
 
+int jobs_checkpoint(struct jobs *j)
+{
+	struct jop op = { .type = JOP_CHECKPOINT };
+
+	return run_and_wait(j, &op);
+}
+
 int jobs_set_max_pages(struct jobs *j, unsigned long pages)
 {
 	struct jop op = { .type = JOP_MAX_PAGES, .count = pages };
@@ -955,7 +1043,10 @@ static int open_writer(struct jobs *j, const char *path)
 		r = -EIO;
 	if (r == 0)
 		r = sqlite_errno(j->wdb, sqlite3_exec(j->wdb,
-			"PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+			"PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+			/* Freed bytes (a scrubbed job, a pruned one) are
+			 * zeroed, not left in free space. */
+			" PRAGMA secure_delete = ON",
 			NULL, NULL, NULL));
 	return r < 0 ? r : schema_init(j->wdb);
 }
@@ -1015,6 +1106,7 @@ static int lock_store(struct jobs *j, const char *state_dir)
 
 struct jobs *jobs_open(const char *state_dir, int *ret_err)
 {
+	pthread_condattr_t ca;
 	struct jobs *j;
 	char path[4096];
 	int r;
@@ -1029,7 +1121,10 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 	j->tail = &j->head;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->read_lock, NULL);
-	pthread_cond_init(&j->wake, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&j->done, NULL);
 	r = snprintf(path, sizeof(path), "%s/jobs.db", state_dir) <
 	    (int)sizeof(path) ? 0 : -ENAMETOOLONG;

@@ -16,7 +16,8 @@
  * a commit.
  *
  * The request headers kept for replay include its credential
- * (Authorization, ...): jobs.db is created mode 0600.
+ * (Authorization, ...): jobs.db is created mode 0600, and they are
+ * cleared (with secure_delete, WAL truncated) when the job finishes.
  */
 #ifndef SLUICE_JOBS_H
 #define SLUICE_JOBS_H
@@ -98,6 +99,8 @@ struct jobs_stats {
 	uint64_t jobs;                /* new jobs committed */
 	uint64_t duplicates;          /* submits answered with an existing id */
 	uint64_t max_batch;           /* most changes in one transaction */
+	uint64_t checkpoints;         /* WAL truncated after a scrub */
+	uint64_t checkpoints_busy;    /* ... tried, a reader in the way */
 };
 
 struct jobs;
@@ -200,8 +203,11 @@ int jobs_mark_running(struct jobs *j, const char *id);
 
 /*
  * The job ended with this final response (headers_json as in job_new;
- * body copied, may be binary). Its pending deliveries become due now.
- * -ENOENT when there is no such job or it is done already.
+ * body copied, may be binary). Its request headers, body and URL query
+ * are cleared, with secure_delete, and the WAL is truncated within
+ * about a second: a finished job never runs again. Its pending
+ * deliveries become due now. -ENOENT when there is no such job or it is
+ * done already.
  */
 int jobs_finish(struct jobs *j, const char *id, int status_code,
                 const char *headers_json, const void *body, size_t len,
@@ -241,6 +247,12 @@ int jobs_get(struct jobs *j, const char *id, struct job **ret_job);
  */
 int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                       void *arg);
+
+/*
+ * Truncates the WAL now (after the scrubbed bytes of finished jobs,
+ * which the writer otherwise does within about a second). For tests.
+ */
+int jobs_checkpoint(struct jobs *j);
 
 /* A snapshot of the counters. Any thread. */
 void jobs_stats(struct jobs *j, struct jobs_stats *ret_stats);

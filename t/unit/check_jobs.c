@@ -917,6 +917,81 @@ START_TEST(test_async_verbs)
 END_TEST
 
 /* A store written by schema version 1 opens and gains the new columns. */
+/* Set by file_has_secret() when a file of the store holds `secret`. */
+static const char *secret;
+static char secret_file[300];
+
+static int file_has_secret(const char *path, const struct stat *sb,
+                           int flag, struct FTW *ftw)
+{
+	FILE *f;
+	char *buf;
+	size_t n;
+	int found = 0;
+
+	if (flag != FTW_F || sb->st_size == 0)
+		return 0;
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	buf = malloc((size_t)sb->st_size);
+	ck_assert_ptr_nonnull(buf);
+	n = fread(buf, 1, (size_t)sb->st_size, f);
+	fclose(f);
+	if (memmem(buf, n, secret, strlen(secret))) {
+		snprintf(secret_file, sizeof(secret_file), "%s", path);
+		found = 1;
+	}
+	free(buf);
+	return found;
+}
+
+/* The first file under dir holding s, or NULL. */
+static const char *store_has(const char *s)
+{
+	secret = s;
+	return nftw(dir, file_has_secret, 16, FTW_PHYS) == 1 ? secret_file
+	                                                      : NULL;
+}
+
+START_TEST(test_finish_scrubs_request)
+{
+	struct job_new jn = job_of("scrub", NULL, 0);
+	char id[JOB_ID_LEN + 1];
+	struct jobs *j = open_ok(dir);
+	struct jobs_stats st;
+	struct job *jb;
+	const char *where;
+
+	jn.headers_json = "[[\"Authorization\",\"Bearer SECRET-HDR-9f3\"]]";
+	jn.body = "{\"card\":\"SECRET-BODY-77a\"}";
+	jn.body_len = strlen(jn.body);
+	jn.url = "http://api.example.com/v1/x?api_key=SECRET-QUERY-1c";
+	submit_ok(j, &jn, id, NULL);
+	ck_assert_ptr_nonnull(store_has("SECRET-HDR-9f3"));
+	ck_assert_int_eq(jobs_finish(j, id, 200, NULL, "ok", 2, true), 0);
+	ck_assert_int_eq(jobs_checkpoint(j), 0);
+	jb = get_ok(j, id);
+	ck_assert_str_eq(jb->headers_json, "[]");
+	ck_assert_uint_eq(jb->body_len, 0);
+	ck_assert_str_eq(jb->url, "http://api.example.com/v1/x");
+	ck_assert_str_eq(jb->method, "POST");
+	/* What the deliveries need stays. */
+	ck_assert_uint_eq(jb->resp_body_len, 2);
+	ck_assert_int_eq(jb->deliveries[0].state, DELIVERY_PENDING);
+	job_free(jb);
+	/* Not in the database, its free space, the WAL or anywhere. */
+	where = store_has("SECRET-HDR-9f3");
+	ck_assert_msg(!where, "header secret in %s", where);
+	where = store_has("SECRET-BODY-77a");
+	ck_assert_msg(!where, "body secret in %s", where);
+	where = store_has("SECRET-QUERY-1c");
+	ck_assert_msg(!where, "query secret in %s", where);
+	jobs_stats(j, &st);
+	ck_assert_uint_ge(st.checkpoints, 1);
+	jobs_free(j);
+}
+END_TEST
+
 START_TEST(test_migrate_v1)
 {
 	char path[300], id[JOB_ID_LEN + 1];
@@ -1016,6 +1091,7 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_async_verbs);
 	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_finish_scrubs_request);
 	suite_add_tcase(s, tc);
 	return s;
 }
