@@ -357,6 +357,7 @@ struct config *config_new(void)
 	cfg->webhooks.timeout = 10 * 1000;
 	cfg->webhooks.give_up_after = 24 * 3600 * 1000;
 	cfg->jobs.retain = 7 * 86400 * 1000LL;
+	cfg->jobs.dedupe_anonymous = false;
 	cfg->tls.intercept = true;
 
 	cfg->retry.on = malloc(sizeof(on));

@@ -125,6 +125,7 @@ struct config {
 
 	struct {
 		int64_t retain;          /* ms */
+		bool dedupe_anonymous;   /* keys of keyless clients dedupe */
 	} jobs;
 
 	struct {

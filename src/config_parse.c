@@ -793,6 +793,7 @@ static const struct key_def webhooks_keys[] = {
 
 static const struct key_def jobs_keys[] = {
 	VAL("retain", v_duration, C(jobs.retain), 0, 0),
+	VAL("dedupe_anonymous", v_bool, C(jobs.dedupe_anonymous), 0, 0),
 	END
 };
 

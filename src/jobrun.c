@@ -783,7 +783,12 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
 		goto fail;
 	ji->jn = (struct job_new){
 		.cred = s.cred, .cred_len = s.cred_len,
-		.idempotent_key = s.idempotent_key, .method = s.method,
+		.idempotent_key = s.idempotent_key,
+		/* Scoped by (credential, destination); keyless clients
+		 * share a scope only when configured to. */
+		.dest = r->dest_key,
+		.dedupe = r->has_cred || jr->cfg->jobs.dedupe_anonymous,
+		.method = s.method,
 		.url = s.url, .headers_json = s.headers_json,
 		.body = s.body, .body_len = s.body_len,
 		.metadata_json = s.metadata_json, .webhooks = s.webhooks,

@@ -18,9 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "classify.h"
 #include "jobs.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 /*
  * A finished job's request fields are overwritten (secure_delete), but
@@ -28,6 +29,11 @@
  * most one such checkpoint (two fsyncs) per this many ms.
  */
 #define SCRUB_CHECKPOINT_MS 1000
+
+/* An idempotent key is unique within (credential, destination). */
+#define IDEM_INDEX_SQL \
+	"CREATE UNIQUE INDEX jobs_idem_scope ON jobs (cred_key, idem_dest," \
+	" idempotent_key) WHERE idem_dest IS NOT NULL;"
 
 static const char *const schema_sql =
 	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
@@ -43,9 +49,9 @@ static const char *const schema_sql =
 	" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
 	" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
 	" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
-	" error_code TEXT, error_message TEXT);"
-	"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key, idempotent_key)"
-	" WHERE idempotent_key IS NOT NULL;"
+	" error_code TEXT, error_message TEXT,"
+	" idem_dest TEXT);"                  /* NULL: the key dedupes nothing */
+	IDEM_INDEX_SQL
 	"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
 	"CREATE TABLE deliveries ("
 	" job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
@@ -58,13 +64,24 @@ static const char *const schema_sql =
 	" PRIMARY KEY (job_id, url));"
 	"CREATE INDEX deliveries_pending ON deliveries (job_id)"
 	" WHERE state = 'pending';"
-	"INSERT INTO schema_version VALUES (2);";
+	"INSERT INTO schema_version VALUES (3);";
 
 /* Version 1 to 2: why a failed job failed. */
 static const char *const migrate_v2_sql =
 	"ALTER TABLE jobs ADD COLUMN error_code TEXT;"
 	"ALTER TABLE jobs ADD COLUMN error_message TEXT;"
 	"UPDATE schema_version SET version = 2;";
+
+/*
+ * Version 2 to 3: keys scoped by (credential, destination), not by
+ * credential alone; idem_dest of the keyed jobs is filled in by
+ * migrate_v3_dests().
+ */
+static const char *const migrate_v3_sql =
+	"ALTER TABLE jobs ADD COLUMN idem_dest TEXT;"
+	"DROP INDEX IF EXISTS jobs_idempotent;"
+	IDEM_INDEX_SQL
+	"UPDATE schema_version SET version = 3;";
 
 /* Statements of the writer connection, used by the writer thread only. */
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_FIND_IDEM, W_ADD_JOB,
@@ -75,12 +92,12 @@ static const char *const wsql[W_COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
-	[W_FIND_IDEM] = "SELECT id FROM jobs"
-		" WHERE cred_key = ?1 AND idempotent_key = ?2",
+	[W_FIND_IDEM] = "SELECT id FROM jobs WHERE cred_key = ?1"
+		" AND idem_dest = ?2 AND idempotent_key = ?3",
 	[W_ADD_JOB] = "INSERT INTO jobs (id, cred_key, idempotent_key, state,"
 		" created_ms, updated_ms, method, url, headers, body, metadata,"
-		" quorum) VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?5, ?6, ?7, ?8,"
-		" ?9, ?10)",
+		" quorum, idem_dest) VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?5,"
+		" ?6, ?7, ?8, ?9, ?10, ?11)",
 	[W_ADD_DELIVERY] = "INSERT INTO deliveries (job_id, url, next_at)"
 		" VALUES (?1, ?2, ?3)",
 	[W_RUNNING] = "UPDATE jobs SET state = 'running', attempts ="
@@ -252,10 +269,11 @@ static int do_submit(struct jobs *j, struct jop *op, int64_t now)
 	sqlite3_stmt *st;
 	int rc, r;
 
-	if (jn->idempotent_key) {
+	if (jn->idempotent_key && jn->dedupe) {
 		st = j->w[W_FIND_IDEM];
 		bind_bytes(st, 1, jn->cred, jn->cred_len);
-		bind_text(st, 2, jn->idempotent_key);
+		bind_text(st, 2, jn->dest);
+		bind_text(st, 3, jn->idempotent_key);
 		rc = sqlite3_step(st);
 		id = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
 		if (id) {
@@ -282,6 +300,7 @@ static int do_submit(struct jobs *j, struct jop *op, int64_t now)
 	bind_bytes(st, 8, jn->body, jn->body_len);
 	bind_text(st, 9, jn->metadata_json);
 	sqlite3_bind_int64(st, 10, jn->quorum);
+	bind_text(st, 11, jn->idempotent_key && jn->dedupe ? jn->dest : NULL);
 	r = step_reset(j->wdb, st);
 	st = j->w[W_ADD_DELIVERY];
 	for (size_t i = 0; r == 0 && i < jn->n_webhooks; i++) {
@@ -574,6 +593,7 @@ static int new_id(int64_t now, char id[JOB_ID_LEN + 1])
 static bool job_new_valid(const struct job_new *jn)
 {
 	if (!jn->method || !jn->url || jn->n_webhooks == 0 ||
+	    (jn->dedupe && !jn->dest) ||
 	    jn->quorum < 1 || jn->quorum > jn->n_webhooks ||
 	    (jn->body_len && !jn->body) || (jn->cred_len && !jn->cred))
 		return false;
@@ -970,6 +990,43 @@ int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
 	return r;
 }
 
+/*
+ * The destination ("scheme://host:port", as the front's queues name it)
+ * of every keyed job of a version 2 store: its key then dedupes within
+ * (credential, destination) as a new job's does. A URL that does not
+ * parse keeps NULL: its key dedupes nothing.
+ */
+static int migrate_v3_dests(sqlite3 *db)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	char dest[DEST_HOST_MAX + 32];
+	struct target t;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(db, "SELECT rowid, url FROM jobs"
+	                        " WHERE idempotent_key IS NOT NULL", -1,
+	                        &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "UPDATE jobs SET idem_dest = ?2"
+		                        " WHERE rowid = ?1", -1, &upd, NULL);
+	r = sqlite_errno(db, rc);
+	while (r == 0 && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *url = (const char *)sqlite3_column_text(sel, 1);
+
+		if (!url || target_parse(url, &t) != TARGET_OK ||
+		    destination_format(&t.dest, dest, sizeof(dest)) < 0)
+			continue;
+		sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+		bind_text(upd, 2, dest);
+		r = step_reset(db, upd);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_errno(db, rc);
+	sqlite3_finalize(upd);
+	sqlite3_finalize(sel);
+	return r;
+}
+
 /* Creates the schema in a new store, or checks an existing one's version. */
 static int schema_init(sqlite3 *db)
 {
@@ -987,12 +1044,15 @@ static int schema_init(sqlite3 *db)
 			version = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 		/* Later versions migrate here, one step per version. */
-		r = 0;
-		if (version == 1)
+		r = version >= 1 && version <= SCHEMA_VERSION ? 0 : -EPROTO;
+		if (r == 0 && version < 2)
 			r = sqlite_errno(db, sqlite3_exec(db, migrate_v2_sql,
 			                                  NULL, NULL, NULL));
-		else if (version != SCHEMA_VERSION)
-			r = -EPROTO;
+		if (r == 0 && version < 3)
+			r = sqlite_errno(db, sqlite3_exec(db, migrate_v3_sql,
+			                                  NULL, NULL, NULL));
+		if (r == 0 && version < 3)
+			r = migrate_v3_dests(db);
 	} else {
 		r = sqlite_errno(db, sqlite3_exec(db, schema_sql, NULL, NULL,
 		                                  NULL));

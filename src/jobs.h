@@ -42,6 +42,11 @@ struct job_new {
 	const unsigned char *cred;    /* queue's credential hash; NULL: none */
 	size_t cred_len;
 	const char *idempotent_key;   /* NULL: none */
+	/* With dedupe, the key is unique within (cred, dest): another job
+	 * with the same three is a duplicate. Without, the key is only
+	 * echoed (anonymous clients do not share one scope). */
+	const char *dest;             /* "scheme://host:port"; with dedupe */
+	bool dedupe;
 	const char *method;
 	const char *url;              /* absolute target */
 	const char *headers_json;     /* [[name, value], ...], filtered */
@@ -130,8 +135,9 @@ void jobs_set_clock(struct jobs *j, int64_t (*now_ms)(void *arg), void *arg);
 
 /*
  * Stores a new job with one pending delivery per webhook, durably. With
- * an idempotent key already used under the same credential, stores
- * nothing and answers that job's id with *ret_duplicate true. Any thread.
+ * dedupe and an idempotent key already used under the same credential
+ * and destination, stores nothing and answers that job's id with
+ * *ret_duplicate true. Any thread.
  * The JSON texts are stored as given: the caller validates them. 0;
  * -EINVAL quorum out of range or a webhook repeated; -ENOSPC disk full;
  * -EIO, -EBUSY, ... store errors; -ESHUTDOWN while closing.

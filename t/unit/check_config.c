@@ -187,6 +187,7 @@ static void assert_config_equal(const struct config *a,
 		                 b->webhooks.retry_schedule[i]);
 	ck_assert_int_eq(a->webhooks.give_up_after, b->webhooks.give_up_after);
 	ck_assert_int_eq(a->jobs.retain, b->jobs.retain);
+	ck_assert_int_eq(a->jobs.dedupe_anonymous, b->jobs.dedupe_anonymous);
 	ck_assert_int_eq(a->tls.intercept, b->tls.intercept);
 	assert_strv(a->tls.tunnel, a->tls.n_tunnel,
 	            (const char *const *)b->tls.tunnel, b->tls.n_tunnel);
@@ -281,6 +282,7 @@ START_TEST(test_defaults)
 		ck_assert_int_eq(cfg->webhooks.retry_schedule[i], schedule[i]);
 	ck_assert_int_eq(cfg->webhooks.give_up_after, 86400000);
 	ck_assert_int_eq(cfg->jobs.retain, 7 * 86400000LL);
+	ck_assert(!cfg->jobs.dedupe_anonymous);
 	ck_assert(cfg->tls.intercept);
 	ck_assert_uint_eq(cfg->tls.n_tunnel, 0);
 	ck_assert_ptr_null(cfg->tls.upstream_ca_file);
@@ -444,6 +446,7 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cfg->webhooks.retry_schedule[2], 120000);
 	ck_assert_int_eq(cfg->webhooks.give_up_after, 7200000);
 	ck_assert_int_eq(cfg->jobs.retain, 43200000);
+	ck_assert(cfg->jobs.dedupe_anonymous);
 	ck_assert(!cfg->tls.intercept);
 	assert_strv(cfg->tls.tunnel, cfg->tls.n_tunnel, tunnel, N(tunnel));
 	ck_assert_str_eq(cfg->tls.upstream_ca_file, "/etc/ssl/ca.pem");
@@ -633,6 +636,8 @@ static const struct bad_case bad_cases[] = {
 	  "2:8: 'url' must be a redis://, rediss:// or unix:// URL, "
 	  "got 'http://x'" },
 	{ "jobs: [1]\n", "1:7: 'jobs' must be a map, got a list" },
+	{ "jobs:\n  dedupe_anonymous: yes\n",
+	  "2:21: 'dedupe_anonymous' must be true or false, got 'yes'" },
 	{ "destinations:\n  \"api.*.com\": {}\n",
 	  "2:3: 'api.*.com' is not a destination pattern such as "
 	  "api.example.com, *.stripe.com or host:port" },

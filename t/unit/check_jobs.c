@@ -73,6 +73,7 @@ static struct job_new job_of(const char *key, const unsigned char *cred,
 {
 	struct job_new jn = {
 		.cred = cred, .cred_len = cred_len, .idempotent_key = key,
+		.dest = "http://api.example.com:80", .dedupe = true,
 		.method = "POST", .url = "http://api.example.com/v1/x",
 		.headers_json = "[[\"Authorization\",\"Bearer t\"]]",
 		.body = "{}", .body_len = 2, .webhooks = hooks2,
@@ -237,8 +238,10 @@ START_TEST(test_idempotency)
 	static const unsigned char cred_b[] = { 0xbb, 0x02 };
 	struct job_new jn = job_of("order-7", cred_a, sizeof(cred_a));
 	char first[JOB_ID_LEN + 1], id[JOB_ID_LEN + 1];
+	char other[JOB_ID_LEN + 1];
 	struct jobs *j = open_ok(dir);
 	struct jobs_stats st;
+	struct job *jb;
 	bool dup = true;
 
 	submit_ok(j, &jn, first, &dup);
@@ -253,8 +256,33 @@ START_TEST(test_idempotency)
 	ck_assert(!dup);
 	ck_assert_str_ne(id, first);
 
-	/* No credential is a credential of its own. */
+	/* Same credential and key, another destination: another job. */
+	jn = job_of("order-7", cred_a, sizeof(cred_a));
+	jn.dest = "https://other.example.com:443";
+	jn.url = "https://other.example.com/v1/x";
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	ck_assert_str_ne(id, first);
+	strcpy(other, id);
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(dup);
+	ck_assert_str_eq(id, other);
+
+	/* Without dedupe (anonymous clients): the key is only echoed. */
 	jn = job_of("order-7", NULL, 0);
+	jn.dedupe = false;
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	strcpy(other, id);
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	ck_assert_str_ne(id, other);
+	jb = get_ok(j, id);
+	ck_assert_str_eq(jb->idempotent_key, "order-7");
+	job_free(jb);
+
+	/* With it, no credential is a scope of its own. */
+	jn.dedupe = true;
 	submit_ok(j, &jn, id, &dup);
 	ck_assert(!dup);
 	ck_assert_str_ne(id, first);
@@ -272,8 +300,8 @@ START_TEST(test_idempotency)
 	ck_assert_str_ne(id, first);
 
 	jobs_stats(j, &st);
-	ck_assert_uint_eq(st.jobs, 5);
-	ck_assert_uint_eq(st.duplicates, 2);
+	ck_assert_uint_eq(st.jobs, 8);
+	ck_assert_uint_eq(st.duplicates, 3);
 	jobs_free(j);
 }
 END_TEST
@@ -1041,6 +1069,87 @@ START_TEST(test_migrate_v1)
 }
 END_TEST
 
+/*
+ * A version 2 store (keys scoped by credential only): opened, its keyed
+ * jobs are scoped by their destination, and they still dedupe.
+ */
+START_TEST(test_migrate_v2)
+{
+	static const unsigned char cred[] = { 0xaa, 0x01 };
+	char path[300], id[JOB_ID_LEN + 1];
+	struct job_new jn = job_of("k2", cred, sizeof(cred));
+	const char *old = "job_000000000001" "0123456789abcdef0123456789abcdef";
+	struct jobs *j;
+	struct job *jb;
+	sqlite3 *db;
+	bool dup;
+
+	snprintf(path, sizeof(path), "%s/jobs.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+		"CREATE TABLE jobs (id TEXT PRIMARY KEY, cred_key BLOB NOT NULL,"
+		" idempotent_key TEXT, state TEXT NOT NULL, status TEXT,"
+		" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+		" finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+		" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
+		" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
+		" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
+		" error_code TEXT, error_message TEXT);"
+		"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key,"
+		" idempotent_key) WHERE idempotent_key IS NOT NULL;"
+		"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
+		"CREATE TABLE deliveries (job_id TEXT NOT NULL REFERENCES jobs (id)"
+		" ON DELETE CASCADE, url TEXT NOT NULL,"
+		" state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL"
+		" DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER,"
+		" last_error TEXT, delivered_at INTEGER,"
+		" PRIMARY KEY (job_id, url));"
+		"INSERT INTO jobs (id, cred_key, idempotent_key, state,"
+		" created_ms, updated_ms, method, url, headers, body, quorum)"
+		" VALUES ('job_0000000000010123456789abcdef0123456789abcdef',"
+		" x'aa01', 'k2', 'queued', 1, 1, 'POST',"
+		" 'http://API.example.com/v1/x', '[]', x'', 1);"
+		"INSERT INTO deliveries (job_id, url, next_at) VALUES"
+		" ('job_0000000000010123456789abcdef0123456789abcdef',"
+		" 'http://127.0.0.1:9/a', 1);"
+		"INSERT INTO schema_version VALUES (2);", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+
+	j = open_ok(dir);
+	jb = get_ok(j, old);
+	ck_assert_int_eq(jb->state, JOB_QUEUED);
+	job_free(jb);
+	/* Same credential, key and destination: the old job. */
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(dup);
+	ck_assert_str_eq(id, old);
+	/* Another destination: a new job. */
+	jn.dest = "http://api.example.com:8080";
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	jobs_free(j);
+
+	/* Opened again: version 3, no second migration. */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT version FROM"
+		                 " schema_version", -1, &st, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(st, 0), 3);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	j = open_ok(dir);
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(dup);
+	jobs_free(j);
+}
+END_TEST
+
 START_TEST(test_open_errors)
 {
 	char path[300];
@@ -1091,6 +1200,7 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_async_verbs);
 	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_migrate_v2);
 	tcase_add_test(tc, test_finish_scrubs_request);
 	suite_add_tcase(s, tc);
 	return s;

@@ -69,6 +69,7 @@ static const char full_file[] =
 	"  give_up_after: 2h\n"
 	"jobs:\n"
 	"  retain: 12h\n"
+	"  dedupe_anonymous: true\n"
 	"tls:\n"
 	"  intercept: false\n"
 	"  tunnel: [\"*.Internal.example\", \"vault.local:8200\"]\n"
