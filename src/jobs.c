@@ -130,7 +130,12 @@ static const char *const wsql[W_COUNT] = {
 	" resp_body, error_code, error_message"
 
 /* Statements of the read connection, under read_lock. */
-enum rstmt { R_BEGIN, R_END, R_JOB, R_DELIVERIES, R_PENDING, R_COUNT };
+enum rstmt { R_BEGIN, R_END, R_JOB, R_DELIVERIES, R_PENDING, R_UNFINISHED,
+             R_UNFINISHED_PAGE, R_TO_DELIVER, R_COUNT };
+
+/* Columns of R_UNFINISHED_PAGE after JOB_COLUMNS. */
+#define COL_ROWID 20
+#define COL_BODY_LEN 21
 
 static const char *const rsql[R_COUNT] = {
 	[R_BEGIN] = "BEGIN",
@@ -146,6 +151,17 @@ static const char *const rsql[R_COUNT] = {
 		" SELECT " JOB_COLUMNS " FROM (SELECT DISTINCT job_id FROM"
 		" deliveries WHERE state = 'pending') CROSS JOIN jobs"
 		" ON id = job_id WHERE state = 'done' ORDER BY created_ms, id",
+	/* length() of a BLOB reads no overflow page: no body is loaded. */
+	[R_UNFINISHED] = "SELECT count(*), total(length(body)),"
+		" coalesce(max(rowid), 0) FROM jobs"
+		" WHERE state IN ('queued', 'running')",
+	[R_UNFINISHED_PAGE] = "SELECT " JOB_COLUMNS ", rowid, length(body)"
+		" FROM jobs WHERE rowid > ?1 AND rowid <= ?2"
+		" AND state IN ('queued', 'running') ORDER BY rowid",
+	[R_TO_DELIVER] = "SELECT " JOB_COLUMNS " FROM (SELECT DISTINCT"
+		" job_id FROM deliveries WHERE state = 'pending') CROSS JOIN"
+		" jobs ON id = job_id WHERE state = 'done'"
+		" ORDER BY created_ms, id",
 };
 
 enum jop_type { JOP_SUBMIT, JOP_RUNNING, JOP_FINISH, JOP_DELIVERY,
@@ -1024,6 +1040,91 @@ static int migrate_v3_dests(sqlite3 *db)
 		r = sqlite_errno(db, rc);
 	sqlite3_finalize(upd);
 	sqlite3_finalize(sel);
+	return r;
+}
+
+int jobs_unfinished(struct jobs *j, uint64_t *ret_jobs, uint64_t *ret_bytes,
+                    int64_t *ret_last)
+{
+	sqlite3_stmt *st = j->r[R_UNFINISHED];
+	int rc, r;
+
+	pthread_mutex_lock(&j->read_lock);
+	rc = sqlite3_step(st);
+	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO
+	                             : sqlite_errno(j->rdb, rc);
+	if (r == 0) {
+		*ret_jobs = (uint64_t)sqlite3_column_int64(st, 0);
+		*ret_bytes = (uint64_t)sqlite3_column_double(st, 1);
+		*ret_last = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&j->read_lock);
+	return r;
+}
+
+int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
+                         size_t max_jobs, uint64_t max_bytes,
+                         int (*cb)(void *arg, struct job *jb), void *arg,
+                         int64_t *ret_after, bool *ret_done)
+{
+	sqlite3_stmt *st = j->r[R_UNFINISHED_PAGE];
+	uint64_t bytes = 0, len;
+	bool done = false;
+	struct job *jb;
+	size_t n = 0;
+	int rc, r;
+
+	pthread_mutex_lock(&j->read_lock);
+	r = step_reset(j->rdb, j->r[R_BEGIN]);
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, last);
+	while (r == 0 && n < max_jobs) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW) {
+			done = rc == SQLITE_DONE;
+			r = sqlite_errno(j->rdb, rc);
+			break;
+		}
+		/* Checked before the body is read. */
+		len = (uint64_t)sqlite3_column_int64(st, COL_BODY_LEN);
+		if (len > max_bytes - bytes)
+			break;
+		r = job_read(j, st, &jb);
+		if (r < 0)
+			break;
+		after = sqlite3_column_int64(st, COL_ROWID);
+		bytes += len;
+		n++;
+		r = cb(arg, jb);
+	}
+	sqlite3_reset(st);
+	step_reset(j->rdb, j->r[R_END]);
+	pthread_mutex_unlock(&j->read_lock);
+	*ret_after = after;
+	*ret_done = done;
+	return r;
+}
+
+int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
+                         void *arg)
+{
+	sqlite3_stmt *st = j->r[R_TO_DELIVER];
+	struct job *jb;
+	int rc = SQLITE_DONE, r;
+
+	pthread_mutex_lock(&j->read_lock);
+	r = step_reset(j->rdb, j->r[R_BEGIN]);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = job_read(j, st, &jb);
+		if (r == 0)
+			r = cb(arg, jb);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_errno(j->rdb, rc);
+	sqlite3_reset(st);
+	step_reset(j->rdb, j->r[R_END]);
+	pthread_mutex_unlock(&j->read_lock);
 	return r;
 }
 

@@ -260,6 +260,36 @@ int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
  */
 int jobs_checkpoint(struct jobs *j);
 
+/*
+ * The unfinished (queued or running) jobs: how many, their request body
+ * bytes, and the largest row number among them (0: none), the end of
+ * what jobs_load_unfinished() pages through. No body is read.
+ */
+int jobs_unfinished(struct jobs *j, uint64_t *ret_jobs, uint64_t *ret_bytes,
+                    int64_t *ret_last);
+
+/*
+ * Restart recovery, a page at a time: calls cb for the unfinished jobs
+ * with row numbers in (after, last], in that order, up to max_jobs of
+ * them and while their bodies total at most max_bytes (a job whose body
+ * would pass it is not read). *ret_after is the row number of the last
+ * job given to cb (after when none), *ret_done true when no unfinished
+ * job is left in (*ret_after, last]. Jobs added after jobs_unfinished()
+ * have larger row numbers: they are never paged in again. cb as for
+ * jobs_load_pending().
+ */
+int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
+                         size_t max_jobs, uint64_t max_bytes,
+                         int (*cb)(void *arg, struct job *jb), void *arg,
+                         int64_t *ret_after, bool *ret_done);
+
+/*
+ * Restart recovery: calls cb for every done job with deliveries pending,
+ * oldest first. cb as for jobs_load_pending().
+ */
+int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
+                         void *arg);
+
 /* A snapshot of the counters. Any thread. */
 void jobs_stats(struct jobs *j, struct jobs_stats *ret_stats);
 

@@ -945,6 +945,85 @@ START_TEST(test_async_verbs)
 END_TEST
 
 /* A store written by schema version 1 opens and gains the new columns. */
+/* Collects the ids and body bytes cb saw. */
+struct seen {
+	unsigned n;
+	size_t bytes;
+	char ids[8][JOB_ID_LEN + 1];
+};
+
+static int seen_cb(void *arg, struct job *jb)
+{
+	struct seen *s = arg;
+
+	ck_assert_uint_lt(s->n, 8);
+	ck_assert_int_ne(jb->state, JOB_DONE);
+	ck_assert_ptr_nonnull(jb->body);
+	strcpy(s->ids[s->n++], jb->id);
+	s->bytes += jb->body_len;
+	job_free(jb);
+	return 0;
+}
+
+/*
+ * Paged recovery: counts without bodies, pages by job and byte budget in
+ * order, never a done job, never one added after the count.
+ */
+START_TEST(test_load_unfinished_pages)
+{
+	char ids[6][JOB_ID_LEN + 1], late[JOB_ID_LEN + 1];
+	struct job_new jn = job_of(NULL, NULL, 0);
+	struct seen s = { 0 };
+	struct jobs *j = open_ok(dir);
+	uint64_t n, bytes;
+	int64_t last, after, same;
+	bool done;
+
+	jn.body = "0123456789";
+	jn.body_len = 10;
+	for (int i = 0; i < 6; i++)
+		submit_ok(j, &jn, ids[i], NULL);
+	ck_assert_int_eq(jobs_finish(j, ids[1], 200, NULL, NULL, 0, true), 0);
+	ck_assert_int_eq(jobs_mark_running(j, ids[2]), 0);
+	ck_assert_int_eq(jobs_unfinished(j, &n, &bytes, &last), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(bytes, 50);
+	ck_assert_int_gt(last, 0);
+	/* Added later: past last, never paged. */
+	submit_ok(j, &jn, late, NULL);
+
+	/* Two jobs at most. */
+	ck_assert_int_eq(jobs_load_unfinished(j, 0, last, 2, UINT64_MAX,
+	                                      seen_cb, &s, &after, &done), 0);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_str_eq(s.ids[0], ids[0]);
+	ck_assert_str_eq(s.ids[1], ids[2]);   /* ids[1] is done */
+	ck_assert(!done);
+	/* 15 bytes: one job of 10; the next is not read. */
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, 15,
+	                                      seen_cb, &s, &after, &done), 0);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_str_eq(s.ids[2], ids[3]);
+	ck_assert(!done);
+	/* 9 bytes: nothing fits, nothing moves. */
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, 9,
+	                                      seen_cb, &s, &same, &done), 0);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_int_eq(same, after);
+	ck_assert(!done);
+	/* The rest, up to last: the later job is not among them. */
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, UINT64_MAX,
+	                                      seen_cb, &s, &after, &done), 0);
+	ck_assert(done);
+	ck_assert_uint_eq(s.n, 5);
+	ck_assert_str_eq(s.ids[3], ids[4]);
+	ck_assert_str_eq(s.ids[4], ids[5]);
+	ck_assert_int_eq(after, last);
+	ck_assert_uint_eq(s.bytes, 50);
+	jobs_free(j);
+}
+END_TEST
+
 /* Set by file_has_secret() when a file of the store holds `secret`. */
 static const char *secret;
 static char secret_file[300];
@@ -1201,6 +1280,7 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_async_verbs);
 	tcase_add_test(tc, test_migrate_v1);
 	tcase_add_test(tc, test_migrate_v2);
+	tcase_add_test(tc, test_load_unfinished_pages);
 	tcase_add_test(tc, test_finish_scrubs_request);
 	suite_add_tcase(s, tc);
 	return s;

@@ -70,6 +70,8 @@ static const char full_file[] =
 	"jobs:\n"
 	"  retain: 12h\n"
 	"  dedupe_anonymous: true\n"
+	"  max_pending: 500\n"
+	"  max_pending_bytes: 64MiB\n"
 	"tls:\n"
 	"  intercept: false\n"
 	"  tunnel: [\"*.Internal.example\", \"vault.local:8200\"]\n"
