@@ -155,13 +155,18 @@ static const char *const rsql[R_COUNT] = {
 	[R_UNFINISHED] = "SELECT count(*), total(length(body)),"
 		" coalesce(max(rowid), 0) FROM jobs"
 		" WHERE state IN ('queued', 'running')",
+	/* A walk of the rowid range: through jobs_state, SQLite sorted the
+	 * rows, bodies and all, in a temporary B-tree (all in memory) before
+	 * the first one came out. A done row is skipped on its leaf page;
+	 * its body (in overflow pages) is not read. */
 	[R_UNFINISHED_PAGE] = "SELECT " JOB_COLUMNS ", rowid, length(body)"
-		" FROM jobs WHERE rowid > ?1 AND rowid <= ?2"
+		" FROM jobs NOT INDEXED WHERE rowid > ?1 AND rowid <= ?2"
 		" AND state IN ('queued', 'running') ORDER BY rowid",
+	/* No ORDER BY, for the same reason: each delivery has its own due
+	 * time anyway. */
 	[R_TO_DELIVER] = "SELECT " JOB_COLUMNS " FROM (SELECT DISTINCT"
 		" job_id FROM deliveries WHERE state = 'pending') CROSS JOIN"
-		" jobs ON id = job_id WHERE state = 'done'"
-		" ORDER BY created_ms, id",
+		" jobs ON id = job_id WHERE state = 'done'",
 };
 
 enum jop_type { JOP_SUBMIT, JOP_RUNNING, JOP_FINISH, JOP_DELIVERY,

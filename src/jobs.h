@@ -285,7 +285,8 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 
 /*
  * Restart recovery: calls cb for every done job with deliveries pending,
- * oldest first. cb as for jobs_load_pending().
+ * in no particular order, one job in memory at a time. cb as for
+ * jobs_load_pending().
  */
 int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                          void *arg);
