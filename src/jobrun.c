@@ -807,10 +807,14 @@ int jobrun_recover(struct jobrun *jr, unsigned *ret_run,
 	/* What fits now, before the listener starts; the rest as room
 	 * frees, on the pager thread. */
 	err = page_in(jr);
-	if (err == 0 && jr->paging) {
-		err = -pthread_create(&jr->pager, NULL, pager_main, jr);
-		jr->pager_started = err == 0;
+	/* Even after a failed read: the pager tries again every second. */
+	if (jr->paging) {
+		int perr = -pthread_create(&jr->pager, NULL, pager_main, jr);
+
+		jr->pager_started = perr == 0;
 		if (err == 0)
+			err = perr;
+		if (perr == 0)
 			log_info("unfinished jobs over jobs.max_pending or "
 			         "max_pending_bytes wait in the store count=%"
 			         PRIu64 ", loaded as earlier jobs finish",

@@ -33,7 +33,7 @@ s=$(http_status -X POST --data-binary @"$TMP/big" \
 	-H "X-EZTHROTTLE-WEBHOOK: $R/hook" "$O/status/200?big=1")
 assert_eq 202 "$s" "large job"
 id2=$(json "$TMP/body" 'd["job_id"]')
-wait_for "any(d['json']['job_id'] == '$id1' for d in ds) and any(d['json']['job_id'] == '$id2' for d in ds)" 10 ||
+wait_for "{'$id1', '$id2'} <= set(d['json']['job_id'] for d in ds)" 10 ||
 	fail "no delivery of both jobs in 10 s"
 assert_grep 'SECRET-AUTH-74a' "$TMP/origin.requests" \
 	"the credential went upstream"
