@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # 74-jobs-scrub: a finished job keeps no request credential or body at
 # rest (SPEC section 8). A secret in Authorization, in the URL's query and
-# in the body (small, and large enough for SQLite overflow pages) must be
-# gone from every file of the state directory (jobs.db, -wal, -shm, ...)
-# shortly after the job is done and delivered, while the daemon runs.
+# in the body (small, and large enough for SQLite overflow pages), of a
+# job that succeeds and of one that fails, must be gone from every file
+# of the state directory (jobs.db, -wal, -shm, ...) shortly after the job
+# is done and delivered, while the daemon runs.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -33,11 +34,17 @@ s=$(http_status -X POST --data-binary @"$TMP/big" \
 	-H "X-EZTHROTTLE-WEBHOOK: $R/hook" "$O/status/200?big=1")
 assert_eq 202 "$s" "large job"
 id2=$(json "$TMP/body" 'd["job_id"]')
-wait_for "{'$id1', '$id2'} <= set(d['json']['job_id'] for d in ds)" 10 ||
-	fail "no delivery of both jobs in 10 s"
+cport=$(closed_port)
+s=$(http_status -X POST --data-binary 'SECRET-BODY-74c' \
+	-H 'Authorization: Bearer SECRET-AUTH-74c' \
+	-H "X-EZTHROTTLE-WEBHOOK: $R/hook" "http://127.0.0.1:$cport/x")
+assert_eq 202 "$s" "a job that fails"
+id3=$(json "$TMP/body" 'd["job_id"]')
+wait_for "{'$id1', '$id2', '$id3'} <= set(d['json']['job_id'] for d in ds)" 10 ||
+	fail "no delivery of the three jobs in 10 s"
 assert_grep 'SECRET-AUTH-74a' "$TMP/origin.requests" \
 	"the credential went upstream"
-for id in "$id1" "$id2"; do
+for id in "$id1" "$id2" "$id3"; do
 	s=$(direct_status "http://127.0.0.1:$ADMIN_PORT/jobs/$id")
 	assert_eq done "$(json "$TMP/body" 'd["state"]')" "state of $id"
 	assert_eq true "$(json "$TMP/body" 'd["delivered"]')" "$id delivered"
@@ -46,7 +53,7 @@ done
 say "no secret in any file of the state directory"
 ls -la "$TMP/state" | sed 's/^/# /'
 for secret in SECRET-AUTH-74a SECRET-BODY-74a SECRET-QUERY-74a \
-	SECRET-AUTH-74b SECRET-BIG-74b; do
+	SECRET-AUTH-74b SECRET-BIG-74b SECRET-AUTH-74c SECRET-BODY-74c; do
 	# The WAL is truncated at most once a second: allow a few.
 	for _ in $(seq 100); do
 		[ -n "$(state_has "$secret")" ] || break
