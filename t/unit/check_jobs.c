@@ -1141,7 +1141,7 @@ START_TEST(test_migrate_v1)
 	ck_assert_str_eq(jb->error_code, "timeout");
 	job_free(jb);
 	jobs_free(j);
-	/* Opened again: now version 2, no second migration. */
+	/* Opened again: now version 3, no second migration. */
 	j = open_ok(dir);
 	job_free(get_ok(j, id));
 	jobs_free(j);
