@@ -126,6 +126,9 @@ struct config {
 
 	struct {
 		int64_t retain;          /* ms */
+		bool dedupe_anonymous;   /* keys of keyless clients dedupe */
+		unsigned max_pending;    /* jobs accepted, not finished */
+		uint64_t max_pending_bytes; /* their request bodies */
 	} jobs;
 
 	struct {

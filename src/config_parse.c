@@ -809,6 +809,10 @@ static const struct key_def webhooks_keys[] = {
 
 static const struct key_def jobs_keys[] = {
 	VAL("retain", v_duration, C(jobs.retain), 0, 0),
+	VAL("dedupe_anonymous", v_bool, C(jobs.dedupe_anonymous), 0, 0),
+	VAL("max_pending", v_uint, C(jobs.max_pending), 1, 100000000),
+	VAL("max_pending_bytes", v_size, C(jobs.max_pending_bytes),
+	    64 << 10, 1024.0 * 1024 * 1024 * 1024),
 	END
 };
 

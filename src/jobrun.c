@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,16 +34,37 @@
 #include "request.h"
 #include "retry.h"
 
+/* Stored jobs read per page, so that GET /jobs/<id> is not held long. */
+#define PAGE_JOBS 1000
+
 struct jobrun {
 	const struct config *cfg;
 	struct jobs *store;
 	struct engine *engine;
 	struct delivery *delivery;
+
+	pthread_mutex_t lock;        /* guards what follows */
+	pthread_cond_t wake;         /* the pager: room freed, or stopping */
+	/* Accepted and not finished, stored or in memory: jobs.max_pending
+	 * and jobs.max_pending_bytes (request bodies) cap these. */
+	uint64_t pending, pending_bytes;
+	/* Of those, the ones the engine holds (in memory): at most the caps,
+	 * as new jobs are only accepted below them. */
+	uint64_t held, held_bytes;
+	/* Unfinished jobs found at start and not loaded yet: row numbers
+	 * (page_after, page_last] of the store. */
+	int64_t page_after, page_last;
+	bool paging;
+	bool stopping;
+	pthread_t pager;
+	bool pager_started;
 };
 
 /* What the engine's job request carries besides the request itself. */
 struct job_run {
 	struct jobrun *jr;
+	size_t body_len;
+	bool counted;                /* in jr->held and jr->pending */
 	char id[JOB_ID_LEN + 1];
 	char *idempotent_key;
 	char *metadata_json;
@@ -75,12 +97,98 @@ struct jobrun *jobrun_new(const struct config *cfg, struct jobs *store,
 	jr->store = store;
 	jr->engine = e;
 	jr->delivery = d;
+	pthread_mutex_init(&jr->lock, NULL);
+	pthread_cond_init(&jr->wake, NULL);
 	return jr;
+}
+
+void jobrun_stop(struct jobrun *jr)
+{
+	if (!jr)
+		return;
+	pthread_mutex_lock(&jr->lock);
+	jr->stopping = true;
+	pthread_cond_broadcast(&jr->wake);
+	pthread_mutex_unlock(&jr->lock);
+	if (jr->pager_started)
+		pthread_join(jr->pager, NULL);
+	jr->pager_started = false;
 }
 
 void jobrun_free(struct jobrun *jr)
 {
+	if (!jr)
+		return;
+	jobrun_stop(jr);
+	pthread_cond_destroy(&jr->wake);
+	pthread_mutex_destroy(&jr->lock);
 	free(jr);
+}
+
+void jobrun_pending(struct jobrun *jr, struct jobrun_pending *ret)
+{
+	pthread_mutex_lock(&jr->lock);
+	ret->jobs = jr->pending;
+	ret->bytes = jr->pending_bytes;
+	ret->held = jr->held;
+	ret->held_bytes = jr->held_bytes;
+	ret->stored = jr->pending - jr->held;
+	pthread_mutex_unlock(&jr->lock);
+}
+
+/*
+ * Counts in one more accepted job of len body bytes, held in memory, or
+ * answers why not: -EFBIG alone over jobs.max_pending_bytes, -EDQUOT at
+ * jobs.max_pending, -ENOBUFS over jobs.max_pending_bytes.
+ */
+static int pending_reserve(struct jobrun *jr, size_t len)
+{
+	const struct config *cfg = jr->cfg;
+	int err = 0;
+
+	if (len > cfg->jobs.max_pending_bytes)
+		return -EFBIG;
+	pthread_mutex_lock(&jr->lock);
+	if (jr->pending >= cfg->jobs.max_pending) {
+		err = -EDQUOT;
+	} else if (jr->pending_bytes > cfg->jobs.max_pending_bytes ||
+	           len > cfg->jobs.max_pending_bytes - jr->pending_bytes) {
+		err = -ENOBUFS;
+	} else {
+		jr->pending++;
+		jr->pending_bytes += len;
+		jr->held++;
+		jr->held_bytes += len;
+	}
+	pthread_mutex_unlock(&jr->lock);
+	return err;
+}
+
+/*
+ * A job of len body bytes leaves memory (held) and, when it finished or
+ * was never accepted, the pending count too; the pager may have room.
+ */
+static void pending_release(struct jobrun *jr, size_t len, bool finished)
+{
+	pthread_mutex_lock(&jr->lock);
+	jr->held--;
+	jr->held_bytes -= len;
+	if (finished) {
+		jr->pending--;
+		jr->pending_bytes -= len;
+	}
+	if (jr->paging)
+		pthread_cond_signal(&jr->wake);
+	pthread_mutex_unlock(&jr->lock);
+}
+
+/* The job leaves the counts, once. */
+static void job_run_release(struct job_run *jrun, bool finished)
+{
+	if (!jrun->counted)
+		return;
+	jrun->counted = false;
+	pending_release(jrun->jr, jrun->body_len, finished);
 }
 
 struct jobs *jobrun_store(const struct jobrun *jr)
@@ -104,6 +212,8 @@ static void job_run_free(void *arg)
 
 	if (!jrun)
 		return;
+	/* Dropped unfinished (stopping): it stays stored. */
+	job_run_release(jrun, false);
 	free(jrun->idempotent_key);
 	free(jrun->metadata_json);
 	for (size_t i = 0; i < jrun->n_webhooks; i++)
@@ -240,6 +350,7 @@ static int job_request_new(struct jobrun *jr, const struct job_spec *s,
 		return -ENOMEM;
 	}
 	jrun->jr = jr;
+	jrun->body_len = s->body_len;
 	if (id)
 		snprintf(jrun->id, sizeof(jrun->id), "%s", id);
 	r->sink = &job_sink;
@@ -389,6 +500,8 @@ static void sink_finished(struct request *r)
 	size_t elen = 0;
 	int err;
 
+	/* Finished: room for another pending job. */
+	job_run_release(jrun, true);
 	pthread_mutex_lock(&r->lock);
 	if (r->phase == REQ_HEADERS) {
 		hdrs = resp_headers_json(r);
@@ -473,81 +586,242 @@ static void sink_finished(struct request *r)
 
 /* --- recovery --- */
 
+/*
+ * A stored unfinished job to the engine, counted as held (pending is
+ * counted already). A job that cannot be replayed is skipped and leaves
+ * the pending count. 0 or -ENOMEM; *ret_run true when it was submitted.
+ */
+static int resubmit(struct jobrun *jr, struct job *jb, const char **urls,
+                    bool *ret_run)
+{
+	struct job_spec s = {
+		.method = jb->method, .url = jb->url,
+		.headers_json = jb->headers_json, .body = jb->body,
+		.body_len = jb->body_len, .cred = jb->cred,
+		.cred_len = jb->cred_len,
+		.idempotent_key = jb->idempotent_key,
+		.metadata_json = jb->metadata_json,
+		.webhooks = urls, .n_webhooks = jb->n_deliveries,
+		.quorum = jb->quorum,
+	};
+	struct job_run *jrun;
+	struct request *r;
+	int err;
+
+	*ret_run = false;
+	err = job_request_new(jr, &s, jb->id, &r);
+	if (err == -EINVAL) {
+		log_warn("stored job cannot be replayed job=%s, skipping",
+		         jb->id);
+		pthread_mutex_lock(&jr->lock);
+		jr->pending--;
+		jr->pending_bytes -= jb->body_len;
+		pthread_mutex_unlock(&jr->lock);
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	jrun = r->sink_arg;
+	pthread_mutex_lock(&jr->lock);
+	jr->held++;
+	jr->held_bytes += jb->body_len;
+	pthread_mutex_unlock(&jr->lock);
+	jrun->counted = true;
+	if (engine_submit(jr->engine, r) == 0)
+		*ret_run = true;
+	else
+		job_run_release(jrun, false); /* stopping: stays stored */
+	request_unref(r);
+	return 0;
+}
+
+/* The deliveries of a job's webhooks as delivery URLs; NULL on OOM. */
+static const char **delivery_urls(const struct job *jb)
+{
+	const char **urls = calloc(jb->n_deliveries + 1, sizeof(char *));
+
+	for (size_t i = 0; urls && i < jb->n_deliveries; i++)
+		urls[i] = jb->deliveries[i].url;
+	return urls;
+}
+
+/* A page of stored unfinished jobs: each goes to the engine. */
+static int page_one(void *arg, struct job *jb)
+{
+	struct jobrun *jr = arg;
+	const char **urls = delivery_urls(jb);
+	bool run;
+	int err = -ENOMEM;
+
+	if (urls)
+		err = resubmit(jr, jb, urls, &run);
+	free(urls);
+	job_free(jb);
+	return err;
+}
+
+/* Room in memory for a page: jobs and bytes below the caps. */
+static bool page_room(const struct jobrun *jr, size_t *ret_jobs,
+                      uint64_t *ret_bytes)
+{
+	const struct config *cfg = jr->cfg;
+
+	if (jr->held >= cfg->jobs.max_pending ||
+	    jr->held_bytes >= cfg->jobs.max_pending_bytes)
+		return false;
+	*ret_jobs = cfg->jobs.max_pending - jr->held;
+	if (*ret_jobs > PAGE_JOBS)
+		*ret_jobs = PAGE_JOBS;
+	*ret_bytes = cfg->jobs.max_pending_bytes - jr->held_bytes;
+	/* Alone, a job bigger than the cap still runs, by itself. */
+	if (jr->held == 0) {
+		*ret_jobs = 1;
+		*ret_bytes = UINT64_MAX;
+	}
+	return true;
+}
+
+/*
+ * Loads stored jobs while there is room and some are left. Called with
+ * jr->lock held, which it drops around the store's reads (they may
+ * block). 0 or the store's error.
+ */
+static int page_in(struct jobrun *jr)
+{
+	int64_t after;
+	uint64_t bytes;
+	size_t n;
+	bool done;
+	int err = 0;
+
+	while (jr->paging && !jr->stopping && page_room(jr, &n, &bytes)) {
+		int64_t from = jr->page_after, last = jr->page_last;
+
+		pthread_mutex_unlock(&jr->lock);
+		err = jobs_load_unfinished(jr->store, from, last, n, bytes,
+		                           page_one, jr, &after, &done);
+		pthread_mutex_lock(&jr->lock);
+		jr->page_after = after;
+		if (err < 0)
+			break;
+		if (done)
+			jr->paging = false;
+		else if (after == from)
+			break;  /* the next one does not fit yet: wait */
+	}
+	return err;
+}
+
+/*
+ * The pager thread: pages stored jobs in as finished ones make room,
+ * until none is left. The store's reads happen here, never on the
+ * engine thread.
+ */
+static void *pager_main(void *arg)
+{
+	struct jobrun *jr = arg;
+	struct timespec ts;
+	int err;
+
+	pthread_mutex_lock(&jr->lock);
+	while (jr->paging && !jr->stopping) {
+		err = page_in(jr);
+		if (!jr->paging || jr->stopping)
+			break;
+		if (err < 0) {
+			log_warn("cannot read stored jobs: %s, retrying in 1s",
+			         strerror(-err));
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec++;
+			pthread_cond_timedwait(&jr->wake, &jr->lock, &ts);
+		} else {
+			pthread_cond_wait(&jr->wake, &jr->lock);
+		}
+	}
+	pthread_mutex_unlock(&jr->lock);
+	if (!jr->stopping)
+		log_info("every stored job is loaded again");
+	return NULL;
+}
+
 struct recover_ctx {
 	struct jobrun *jr;
-	unsigned run, deliver;
+	unsigned deliver;
 };
 
-static int recover_one(void *arg, struct job *jb)
+static int recover_delivery(void *arg, struct job *jb)
 {
 	struct recover_ctx *rc = arg;
-	struct jobrun *jr = rc->jr;
-	const char **urls = calloc(jb->n_deliveries + 1, sizeof(char *));
-	int err = 0;
+	const char **urls = delivery_urls(jb);
+	struct delivery_spec ds;
+	struct delivery_job *dj;
 
 	if (!urls) {
 		job_free(jb);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < jb->n_deliveries; i++)
-		urls[i] = jb->deliveries[i].url;
-	if (jb->state != JOB_DONE) {
-		struct job_spec s = {
-			.method = jb->method, .url = jb->url,
-			.headers_json = jb->headers_json, .body = jb->body,
-			.body_len = jb->body_len, .cred = jb->cred,
-			.cred_len = jb->cred_len,
-			.idempotent_key = jb->idempotent_key,
-			.metadata_json = jb->metadata_json,
-			.webhooks = urls, .n_webhooks = jb->n_deliveries,
-			.quorum = jb->quorum,
-		};
-		struct request *r;
-
-		err = job_request_new(jr, &s, jb->id, &r);
-		if (err == -EINVAL) {
-			log_warn("stored job cannot be replayed job=%s, "
-			         "skipping", jb->id);
-			err = 0;
-		} else if (err == 0) {
-			if (engine_submit(jr->engine, r) == 0)
-				rc->run++;
-			request_unref(r);
-		}
-	} else {
-		struct delivery_spec ds = {
-			.job_id = jb->id, .idempotent_key = jb->idempotent_key,
-			.metadata_json = jb->metadata_json,
-			.failed = !jb->success,
-			.error_code = jb->error_code,
-			.error_message = jb->error_message,
-			.status_code = (unsigned)jb->status_code,
-			.headers_json = jb->resp_headers_json,
-			.body = jb->resp_body, .body_len = jb->resp_body_len,
-			.quorum = jb->quorum, .finished_ms = jb->finished_ms,
-			.urls = urls, .n_urls = jb->n_deliveries,
-			.states = jb->deliveries,
-		};
-		struct delivery_job *dj = delivery_job_new(&ds);
-
-		if (dj) {
-			delivery_submit(jr->delivery, dj);
-			rc->deliver++;
-		}
+	ds = (struct delivery_spec){
+		.job_id = jb->id, .idempotent_key = jb->idempotent_key,
+		.metadata_json = jb->metadata_json,
+		.failed = !jb->success,
+		.error_code = jb->error_code,
+		.error_message = jb->error_message,
+		.status_code = (unsigned)jb->status_code,
+		.headers_json = jb->resp_headers_json,
+		.body = jb->resp_body, .body_len = jb->resp_body_len,
+		.quorum = jb->quorum, .finished_ms = jb->finished_ms,
+		.urls = urls, .n_urls = jb->n_deliveries,
+		.states = jb->deliveries,
+	};
+	dj = delivery_job_new(&ds);
+	if (dj) {
+		delivery_submit(rc->jr->delivery, dj);
+		rc->deliver++;
 	}
 	free(urls);
 	job_free(jb);
-	return err;
+	return 0;
 }
 
 int jobrun_recover(struct jobrun *jr, unsigned *ret_run,
                    unsigned *ret_deliver)
 {
 	struct recover_ctx rc = { .jr = jr };
-	int err = jobs_load_pending(jr->store, recover_one, &rc);
+	uint64_t n = 0, bytes = 0;
+	int64_t last = 0;
+	int err;
 
-	*ret_run = rc.run;
+	*ret_run = 0;
+	err = jobs_load_deliveries(jr->store, recover_delivery, &rc);
 	*ret_deliver = rc.deliver;
+	if (err == 0)
+		err = jobs_unfinished(jr->store, &n, &bytes, &last);
+	if (err < 0)
+		return err;
+	pthread_mutex_lock(&jr->lock);
+	jr->pending += n;
+	jr->pending_bytes += bytes;
+	jr->page_after = 0;
+	jr->page_last = last;
+	jr->paging = n > 0;
+	/* What fits now, before the listener starts; the rest as room
+	 * frees, on the pager thread. */
+	err = page_in(jr);
+	/* Even after a failed read: the pager tries again every second. */
+	if (jr->paging) {
+		int perr = -pthread_create(&jr->pager, NULL, pager_main, jr);
+
+		jr->pager_started = perr == 0;
+		if (err == 0)
+			err = perr;
+		if (perr == 0)
+			log_info("unfinished jobs over jobs.max_pending or "
+			         "max_pending_bytes wait in the store count=%"
+			         PRIu64 ", loaded as earlier jobs finish",
+			         jr->pending - jr->held);
+	}
+	pthread_mutex_unlock(&jr->lock);
+	*ret_run = n > UINT_MAX ? UINT_MAX : (unsigned)n;
 	return err;
 }
 
@@ -743,9 +1017,15 @@ static void intake_done(void *arg, int err, const char *id, bool duplicate)
 		struct job_run *jrun = job->sink_arg;
 
 		snprintf(jrun->id, sizeof(jrun->id), "%s", id);
+		/* The reservation goes with the job, until it finishes. */
+		jrun->counted = true;
 		/* Draining: the job stays queued and runs at next start. */
-		engine_submit(ji->jr->engine, job);
+		if (engine_submit(ji->jr->engine, job) < 0)
+			job_run_release(jrun, true);
 		request_unref(job);
+	} else {
+		/* Refused, or the first job's: nothing more is pending. */
+		pending_release(ji->jr, ji->jn.body_len, true);
 	}
 	ji->ready(owner);
 	request_unref(owner);
@@ -767,6 +1047,12 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
 	ji->headers_json = intake_headers_json(r, ji, &err);
 	if (!ji->headers_json)
 		goto fail;
+	/* Refused beyond the caps, before anything is stored or copied. */
+	err = pending_reserve(jr, r->body.len);
+	if (err < 0) {
+		ji->refused = err;
+		goto fail;
+	}
 	s = (struct job_spec){
 		.method = r->method, .url = r->raw_target,
 		.headers_json = ji->headers_json, .body = r->body.data,
@@ -779,11 +1065,18 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
 		.n_webhooks = ji->urls.n, .quorum = ji->quorum,
 	};
 	err = job_request_new(jr, &s, NULL, &ji->job);
-	if (err < 0)
+	if (err < 0) {
+		pending_release(jr, r->body.len, true);
 		goto fail;
+	}
 	ji->jn = (struct job_new){
 		.cred = s.cred, .cred_len = s.cred_len,
-		.idempotent_key = s.idempotent_key, .method = s.method,
+		.idempotent_key = s.idempotent_key,
+		/* Scoped by (credential, destination); keyless clients
+		 * share a scope only when configured to. */
+		.dest = r->dest_key,
+		.dedupe = r->has_cred || jr->cfg->jobs.dedupe_anonymous,
+		.method = s.method,
 		.url = s.url, .headers_json = s.headers_json,
 		.body = s.body, .body_len = s.body_len,
 		.metadata_json = s.metadata_json, .webhooks = s.webhooks,
@@ -793,6 +1086,7 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
 	err = jobs_submit_async(jr->store, &ji->jn, intake_done, r);
 	if (err == 0)
 		return 0;
+	pending_release(jr, r->body.len, true);
 	request_unref(r);
 fail:
 	pthread_mutex_lock(&r->lock);
@@ -814,6 +1108,27 @@ char *job_intake_answer(const struct job_intake *ji, unsigned *ret_status,
 		*ret_status = 503;
 		return http_error_json("shutting_down",
 		                       "the proxy is shutting down", &len);
+	}
+	if (ji->refused == -EDQUOT) {
+		*ret_status = 503;
+		snprintf(msg, sizeof(msg), "%u jobs are pending, the limit "
+		         "(jobs.max_pending); try again later",
+		         ji->jr->cfg->jobs.max_pending);
+		return http_error_json("jobs_pending_full", msg, &len);
+	}
+	if (ji->refused == -ENOBUFS) {
+		*ret_status = 503;
+		snprintf(msg, sizeof(msg), "the pending jobs' bodies would "
+		         "pass %" PRIu64 " bytes (jobs.max_pending_bytes); "
+		         "try again later", ji->jr->cfg->jobs.max_pending_bytes);
+		return http_error_json("jobs_pending_bytes_full", msg, &len);
+	}
+	if (ji->refused == -EFBIG) {
+		*ret_status = 413;
+		snprintf(msg, sizeof(msg), "a job's body may be at most %"
+		         PRIu64 " bytes (jobs.max_pending_bytes)",
+		         ji->jr->cfg->jobs.max_pending_bytes);
+		return http_error_json("job_too_large", msg, &len);
 	}
 	if (ji->err == -EILSEQ) {
 		*ret_status = 400;

@@ -39,8 +39,24 @@ struct jobrun;
 struct jobrun *jobrun_new(const struct config *cfg, struct jobs *store,
                           struct engine *e, struct delivery *d);
 
-/* Takes NULL. */
+/*
+ * Stops the pager thread (stored jobs loaded as room frees): call before
+ * the engine is freed. Idempotent; takes NULL.
+ */
+void jobrun_stop(struct jobrun *jr);
+
+/* jobrun_stop(), then frees. Takes NULL. */
 void jobrun_free(struct jobrun *jr);
+
+/* Jobs accepted and not finished (what jobs.max_pending caps). */
+struct jobrun_pending {
+	uint64_t jobs, bytes;        /* all of them; bytes of request body */
+	uint64_t held, held_bytes;   /* of those, in memory (the engine) */
+	uint64_t stored;             /* of those, only in the store */
+};
+
+/* A snapshot of the counts. Any thread. */
+void jobrun_pending(struct jobrun *jr, struct jobrun_pending *ret);
 
 /* The store, for the admin listener. */
 struct jobs *jobrun_store(const struct jobrun *jr);
@@ -48,8 +64,12 @@ struct jobs *jobrun_store(const struct jobrun *jr);
 /*
  * Restart recovery: every queued or running job is submitted to the
  * engine again, every done job with deliveries pending goes to the
- * delivery thread. Call with both threads started. Counts into *ret_run
- * and *ret_deliver. 0 or a negative errno from the store.
+ * delivery thread. Call with both threads started. Unfinished jobs are
+ * loaded (bodies included) while they fit in jobs.max_pending and
+ * jobs.max_pending_bytes; the others stay in the store and a pager
+ * thread loads them, in order, as earlier jobs finish. *ret_run counts
+ * every unfinished job, *ret_deliver the deliveries. 0 or a negative
+ * errno from the store.
  */
 int jobrun_recover(struct jobrun *jr, unsigned *ret_run,
                    unsigned *ret_deliver);
@@ -88,6 +108,7 @@ struct job_intake {
 	/* Result, under owner->lock. */
 	bool done;
 	int err;
+	int refused;                   /* the pending caps' -errno, or 0 */
 	bool duplicate;
 	char id[JOB_ID_LEN + 1];
 };
@@ -108,15 +129,17 @@ void job_intake_free(struct job_intake *ji);
  * Writes the job of r (r->intake, method, raw_target, up_headers, body,
  * credential) to the store. 0: ready(r) will be called once it is durable
  * or failed, and a new job then goes to the engine. Negative errno: the
- * store refused at once; the result is set already and ready() will not
- * be called. jr may be NULL (no store): -ENODEV.
+ * store refused at once, or the pending caps did (-EDQUOT at
+ * jobs.max_pending, -ENOBUFS at jobs.max_pending_bytes, -EFBIG a body
+ * over it alone); the result is set already and ready() will not be
+ * called. jr may be NULL (no store): -ENODEV.
  */
 int job_intake_submit(struct jobrun *jr, struct request *r,
                       void (*ready)(struct request *r));
 
 /*
  * The answer for the client once the intake is done: a malloc'd JSON
- * body; *ret_status 202 (new), 200 (duplicate) or 503; *ret_location
+ * body; *ret_status 202 (new), 200 (duplicate), 400, 413 or 503; *ret_location
  * true when the answer names the job (Location: /jobs/<id>). NULL on OOM.
  */
 char *job_intake_answer(const struct job_intake *ji, unsigned *ret_status,

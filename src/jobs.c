@@ -18,10 +18,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "classify.h"
 #include "jobs.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
+/*
+ * A finished job's request fields are overwritten (secure_delete), but
+ * their old bytes stay in the WAL until a checkpoint truncates it: at
+ * most one such checkpoint (two fsyncs) per this many ms.
+ */
+#define SCRUB_CHECKPOINT_MS 1000
+
+/* An idempotent key is unique within (credential, destination). */
+#define IDEM_INDEX_SQL \
+	"CREATE UNIQUE INDEX jobs_idem_scope ON jobs (cred_key, idem_dest," \
+	" idempotent_key) WHERE idem_dest IS NOT NULL;"
 
 static const char *const schema_sql =
 	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
@@ -37,9 +49,9 @@ static const char *const schema_sql =
 	" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
 	" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
 	" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
-	" error_code TEXT, error_message TEXT);"
-	"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key, idempotent_key)"
-	" WHERE idempotent_key IS NOT NULL;"
+	" error_code TEXT, error_message TEXT,"
+	" idem_dest TEXT);"                  /* NULL: the key dedupes nothing */
+	IDEM_INDEX_SQL
 	"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
 	"CREATE TABLE deliveries ("
 	" job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
@@ -52,13 +64,24 @@ static const char *const schema_sql =
 	" PRIMARY KEY (job_id, url));"
 	"CREATE INDEX deliveries_pending ON deliveries (job_id)"
 	" WHERE state = 'pending';"
-	"INSERT INTO schema_version VALUES (2);";
+	"INSERT INTO schema_version VALUES (3);";
 
 /* Version 1 to 2: why a failed job failed. */
 static const char *const migrate_v2_sql =
 	"ALTER TABLE jobs ADD COLUMN error_code TEXT;"
 	"ALTER TABLE jobs ADD COLUMN error_message TEXT;"
 	"UPDATE schema_version SET version = 2;";
+
+/*
+ * Version 2 to 3: keys scoped by (credential, destination), not by
+ * credential alone; idem_dest of the keyed jobs is filled in by
+ * migrate_v3_dests().
+ */
+static const char *const migrate_v3_sql =
+	"ALTER TABLE jobs ADD COLUMN idem_dest TEXT;"
+	"DROP INDEX IF EXISTS jobs_idempotent;"
+	IDEM_INDEX_SQL
+	"UPDATE schema_version SET version = 3;";
 
 /* Statements of the writer connection, used by the writer thread only. */
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_FIND_IDEM, W_ADD_JOB,
@@ -69,21 +92,26 @@ static const char *const wsql[W_COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
-	[W_FIND_IDEM] = "SELECT id FROM jobs"
-		" WHERE cred_key = ?1 AND idempotent_key = ?2",
+	[W_FIND_IDEM] = "SELECT id FROM jobs WHERE cred_key = ?1"
+		" AND idem_dest = ?2 AND idempotent_key = ?3",
 	[W_ADD_JOB] = "INSERT INTO jobs (id, cred_key, idempotent_key, state,"
 		" created_ms, updated_ms, method, url, headers, body, metadata,"
-		" quorum) VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?5, ?6, ?7, ?8,"
-		" ?9, ?10)",
+		" quorum, idem_dest) VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?5,"
+		" ?6, ?7, ?8, ?9, ?10, ?11)",
 	[W_ADD_DELIVERY] = "INSERT INTO deliveries (job_id, url, next_at)"
 		" VALUES (?1, ?2, ?3)",
 	[W_RUNNING] = "UPDATE jobs SET state = 'running', attempts ="
 		" attempts + 1, updated_ms = ?2"
 		" WHERE id = ?1 AND state <> 'done'",
+	/* A finished job never runs again: its request credential and
+	 * body (and the URL's query, which may hold a key) are dropped. */
 	[W_FINISH] = "UPDATE jobs SET state = 'done', status = ?2,"
 		" resp_status = ?3, resp_headers = ?4, resp_body = ?5,"
 		" finished_ms = ?6, updated_ms = ?6, error_code = ?7,"
-		" error_message = ?8 WHERE id = ?1 AND state <> 'done'",
+		" error_message = ?8, headers = '[]', body = x'',"
+		" url = CASE WHEN instr(url, '?') > 0"
+		" THEN substr(url, 1, instr(url, '?') - 1) ELSE url END"
+		" WHERE id = ?1 AND state <> 'done'",
 	[W_FINISH_DELIVERIES] = "UPDATE deliveries SET next_at = ?2"
 		" WHERE job_id = ?1 AND state = 'pending' AND attempts = 0",
 	[W_DELIVERY] = "UPDATE deliveries SET state = ?3, attempts ="
@@ -102,7 +130,12 @@ static const char *const wsql[W_COUNT] = {
 	" resp_body, error_code, error_message"
 
 /* Statements of the read connection, under read_lock. */
-enum rstmt { R_BEGIN, R_END, R_JOB, R_DELIVERIES, R_PENDING, R_COUNT };
+enum rstmt { R_BEGIN, R_END, R_JOB, R_DELIVERIES, R_PENDING, R_UNFINISHED,
+             R_UNFINISHED_PAGE, R_TO_DELIVER, R_COUNT };
+
+/* Columns of R_UNFINISHED_PAGE after JOB_COLUMNS. */
+#define COL_ROWID 20
+#define COL_BODY_LEN 21
 
 static const char *const rsql[R_COUNT] = {
 	[R_BEGIN] = "BEGIN",
@@ -118,10 +151,26 @@ static const char *const rsql[R_COUNT] = {
 		" SELECT " JOB_COLUMNS " FROM (SELECT DISTINCT job_id FROM"
 		" deliveries WHERE state = 'pending') CROSS JOIN jobs"
 		" ON id = job_id WHERE state = 'done' ORDER BY created_ms, id",
+	/* length() of a BLOB reads no overflow page: no body is loaded. */
+	[R_UNFINISHED] = "SELECT count(*), total(length(body)),"
+		" coalesce(max(rowid), 0) FROM jobs"
+		" WHERE state IN ('queued', 'running')",
+	/* A walk of the rowid range: through jobs_state, SQLite sorted the
+	 * rows, bodies and all, in a temporary B-tree (all in memory) before
+	 * the first one came out. A done row is skipped on its leaf page;
+	 * its body (in overflow pages) is not read. */
+	[R_UNFINISHED_PAGE] = "SELECT " JOB_COLUMNS ", rowid, length(body)"
+		" FROM jobs NOT INDEXED WHERE rowid > ?1 AND rowid <= ?2"
+		" AND state IN ('queued', 'running') ORDER BY rowid",
+	/* No ORDER BY, for the same reason: each delivery has its own due
+	 * time anyway. */
+	[R_TO_DELIVER] = "SELECT " JOB_COLUMNS " FROM (SELECT DISTINCT"
+		" job_id FROM deliveries WHERE state = 'pending') CROSS JOIN"
+		" jobs ON id = job_id WHERE state = 'done'",
 };
 
 enum jop_type { JOP_SUBMIT, JOP_RUNNING, JOP_FINISH, JOP_DELIVERY,
-                JOP_PRUNE, JOP_MAX_PAGES };
+                JOP_PRUNE, JOP_MAX_PAGES, JOP_CHECKPOINT };
 
 /*
  * One queued change: on a blocked caller's stack, or malloc'd (heap) for
@@ -162,6 +211,10 @@ struct jobs {
 
 	pthread_t writer;
 	bool started;
+	/* Writer thread only: a commit scrubbed request fields whose old
+	 * bytes are still in the WAL; when the last checkpoint ran. */
+	bool scrub_due;
+	int64_t last_checkpoint;      /* monotonic ms */
 	pthread_mutex_t lock;         /* guards everything below */
 	pthread_cond_t wake;          /* writer: work queued or stopping */
 	pthread_cond_t done;          /* callers: a batch finished */
@@ -169,6 +222,14 @@ struct jobs {
 	bool stopping;
 	struct jobs_stats stats;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t wall_now_ms(void *arg)
 {
@@ -229,10 +290,11 @@ static int do_submit(struct jobs *j, struct jop *op, int64_t now)
 	sqlite3_stmt *st;
 	int rc, r;
 
-	if (jn->idempotent_key) {
+	if (jn->idempotent_key && jn->dedupe) {
 		st = j->w[W_FIND_IDEM];
 		bind_bytes(st, 1, jn->cred, jn->cred_len);
-		bind_text(st, 2, jn->idempotent_key);
+		bind_text(st, 2, jn->dest);
+		bind_text(st, 3, jn->idempotent_key);
 		rc = sqlite3_step(st);
 		id = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
 		if (id) {
@@ -259,6 +321,7 @@ static int do_submit(struct jobs *j, struct jop *op, int64_t now)
 	bind_bytes(st, 8, jn->body, jn->body_len);
 	bind_text(st, 9, jn->metadata_json);
 	sqlite3_bind_int64(st, 10, jn->quorum);
+	bind_text(st, 11, jn->idempotent_key && jn->dedupe ? jn->dest : NULL);
 	r = step_reset(j->wdb, st);
 	st = j->w[W_ADD_DELIVERY];
 	for (size_t i = 0; r == 0 && i < jn->n_webhooks; i++) {
@@ -331,6 +394,10 @@ static int run_op(struct jobs *j, struct jop *op, int64_t now)
 		         op->count ? op->count : 0xfffffffeUL);
 		rc = sqlite3_exec(j->wdb, sql, NULL, NULL, NULL);
 		return sqlite_errno(j->wdb, rc);
+	case JOP_CHECKPOINT:
+		j->scrub_due = true;    /* after the commit, at once */
+		j->last_checkpoint = INT64_MIN / 2;
+		return 0;
 	}
 	r = step_reset(j->wdb, st);
 	if (r < 0)
@@ -346,12 +413,14 @@ static void run_batch(struct jobs *j, struct jop *batch)
 {
 	int64_t now = j->now_ms(j->clock_arg);
 	uint64_t n = 0, added = 0, dups = 0;
+	bool scrubbed = false;
 	struct jop *op;
 	int r;
 
 	r = step_reset(j->wdb, j->w[W_BEGIN]);
 	for (op = batch; r == 0 && op; op = op->next) {
 		r = run_op(j, op, now);
+		scrubbed = scrubbed || op->type == JOP_FINISH;
 		n++;
 		added += op->type == JOP_SUBMIT && !op->duplicate;
 		dups += op->duplicate;
@@ -365,6 +434,8 @@ static void run_batch(struct jobs *j, struct jop *batch)
 		for (op = batch; op; op = op->next)
 			op->err = r;
 	}
+	if (r == 0 && scrubbed)
+		j->scrub_due = true;
 	pthread_mutex_lock(&j->lock);
 	if (r < 0) {
 		j->stats.failed_batches++;
@@ -408,6 +479,55 @@ static void finish_batch(struct jobs *j, struct jop *batch)
 	}
 }
 
+/*
+ * Truncates the WAL when scrubbed bytes may be in it and the last try is
+ * SCRUB_CHECKPOINT_MS old. A reader in the way (busy) is not waited for:
+ * the next try comes a period later. Writer thread, unlocked.
+ */
+static void scrub_checkpoint(struct jobs *j)
+{
+	int64_t now = mono_ms();
+	int rc;
+
+	if (!j->scrub_due || now - j->last_checkpoint < SCRUB_CHECKPOINT_MS)
+		return;
+	j->last_checkpoint = now;
+	sqlite3_busy_timeout(j->wdb, 0);
+	rc = sqlite3_wal_checkpoint_v2(j->wdb, NULL,
+	                               SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(j->wdb, BUSY_TIMEOUT_MS);
+	pthread_mutex_lock(&j->lock);
+	if (rc == SQLITE_OK) {
+		j->scrub_due = false;
+		j->stats.checkpoints++;
+	} else {
+		j->stats.checkpoints_busy++;
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Sleeps until work is queued, or a due checkpoint's time comes. */
+static void writer_wait(struct jobs *j)
+{
+	struct timespec ts;
+	int64_t at;
+
+	if (!j->scrub_due) {
+		pthread_cond_wait(&j->wake, &j->lock);
+		return;
+	}
+	at = j->last_checkpoint + SCRUB_CHECKPOINT_MS;
+	if (at <= mono_ms()) {
+		pthread_mutex_unlock(&j->lock);
+		scrub_checkpoint(j);
+		pthread_mutex_lock(&j->lock);
+		return;
+	}
+	ts.tv_sec = at / 1000;
+	ts.tv_nsec = at % 1000 * 1000000;
+	pthread_cond_timedwait(&j->wake, &j->lock, &ts);
+}
+
 static void *writer_main(void *arg)
 {
 	struct jobs *j = arg;
@@ -416,7 +536,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&j->lock);
 	for (;;) {
 		while (!j->head && !j->stopping)
-			pthread_cond_wait(&j->wake, &j->lock);
+			writer_wait(j);
 		if (!j->head)
 			break;
 		batch = j->head;
@@ -424,6 +544,7 @@ static void *writer_main(void *arg)
 		j->tail = &j->head;
 		pthread_mutex_unlock(&j->lock);
 		run_batch(j, batch);
+		scrub_checkpoint(j);
 		finish_batch(j, batch);
 		pthread_mutex_lock(&j->lock);
 	}
@@ -493,6 +614,7 @@ static int new_id(int64_t now, char id[JOB_ID_LEN + 1])
 static bool job_new_valid(const struct job_new *jn)
 {
 	if (!jn->method || !jn->url || jn->n_webhooks == 0 ||
+	    (jn->dedupe && !jn->dest) ||
 	    jn->quorum < 1 || jn->quorum > jn->n_webhooks ||
 	    (jn->body_len && !jn->body) || (jn->cred_len && !jn->cred))
 		return false;
@@ -709,6 +831,13 @@ int jobs_prune(struct jobs *j, int64_t now_ms, int64_t retain_ms,
 	return 0;
 }
 
+int jobs_checkpoint(struct jobs *j)
+{
+	struct jop op = { .type = JOP_CHECKPOINT };
+
+	return run_and_wait(j, &op);
+}
+
 int jobs_set_max_pages(struct jobs *j, unsigned long pages)
 {
 	struct jop op = { .type = JOP_MAX_PAGES, .count = pages };
@@ -882,6 +1011,128 @@ int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
 	return r;
 }
 
+/*
+ * The destination ("scheme://host:port", as the front's queues name it)
+ * of every keyed job of a version 2 store: its key then dedupes within
+ * (credential, destination) as a new job's does. A URL that does not
+ * parse keeps NULL: its key dedupes nothing.
+ */
+static int migrate_v3_dests(sqlite3 *db)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	char dest[DEST_HOST_MAX + 32];
+	struct target t;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(db, "SELECT rowid, url FROM jobs"
+	                        " WHERE idempotent_key IS NOT NULL", -1,
+	                        &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "UPDATE jobs SET idem_dest = ?2"
+		                        " WHERE rowid = ?1", -1, &upd, NULL);
+	r = sqlite_errno(db, rc);
+	while (r == 0 && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *url = (const char *)sqlite3_column_text(sel, 1);
+
+		if (!url || target_parse(url, &t) != TARGET_OK ||
+		    destination_format(&t.dest, dest, sizeof(dest)) < 0)
+			continue;
+		sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+		bind_text(upd, 2, dest);
+		r = step_reset(db, upd);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_errno(db, rc);
+	sqlite3_finalize(upd);
+	sqlite3_finalize(sel);
+	return r;
+}
+
+int jobs_unfinished(struct jobs *j, uint64_t *ret_jobs, uint64_t *ret_bytes,
+                    int64_t *ret_last)
+{
+	sqlite3_stmt *st = j->r[R_UNFINISHED];
+	int rc, r;
+
+	pthread_mutex_lock(&j->read_lock);
+	rc = sqlite3_step(st);
+	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO
+	                             : sqlite_errno(j->rdb, rc);
+	if (r == 0) {
+		*ret_jobs = (uint64_t)sqlite3_column_int64(st, 0);
+		*ret_bytes = (uint64_t)sqlite3_column_double(st, 1);
+		*ret_last = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&j->read_lock);
+	return r;
+}
+
+int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
+                         size_t max_jobs, uint64_t max_bytes,
+                         int (*cb)(void *arg, struct job *jb), void *arg,
+                         int64_t *ret_after, bool *ret_done)
+{
+	sqlite3_stmt *st = j->r[R_UNFINISHED_PAGE];
+	uint64_t bytes = 0, len;
+	bool done = false;
+	struct job *jb;
+	size_t n = 0;
+	int rc, r;
+
+	pthread_mutex_lock(&j->read_lock);
+	r = step_reset(j->rdb, j->r[R_BEGIN]);
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, last);
+	while (r == 0 && n < max_jobs) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW) {
+			done = rc == SQLITE_DONE;
+			r = sqlite_errno(j->rdb, rc);
+			break;
+		}
+		/* Checked before the body is read. */
+		len = (uint64_t)sqlite3_column_int64(st, COL_BODY_LEN);
+		if (len > max_bytes - bytes)
+			break;
+		r = job_read(j, st, &jb);
+		if (r < 0)
+			break;
+		after = sqlite3_column_int64(st, COL_ROWID);
+		bytes += len;
+		n++;
+		r = cb(arg, jb);
+	}
+	sqlite3_reset(st);
+	step_reset(j->rdb, j->r[R_END]);
+	pthread_mutex_unlock(&j->read_lock);
+	*ret_after = after;
+	*ret_done = done;
+	return r;
+}
+
+int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
+                         void *arg)
+{
+	sqlite3_stmt *st = j->r[R_TO_DELIVER];
+	struct job *jb;
+	int rc = SQLITE_DONE, r;
+
+	pthread_mutex_lock(&j->read_lock);
+	r = step_reset(j->rdb, j->r[R_BEGIN]);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = job_read(j, st, &jb);
+		if (r == 0)
+			r = cb(arg, jb);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_errno(j->rdb, rc);
+	sqlite3_reset(st);
+	step_reset(j->rdb, j->r[R_END]);
+	pthread_mutex_unlock(&j->read_lock);
+	return r;
+}
+
 /* Creates the schema in a new store, or checks an existing one's version. */
 static int schema_init(sqlite3 *db)
 {
@@ -899,12 +1150,15 @@ static int schema_init(sqlite3 *db)
 			version = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 		/* Later versions migrate here, one step per version. */
-		r = 0;
-		if (version == 1)
+		r = version >= 1 && version <= SCHEMA_VERSION ? 0 : -EPROTO;
+		if (r == 0 && version < 2)
 			r = sqlite_errno(db, sqlite3_exec(db, migrate_v2_sql,
 			                                  NULL, NULL, NULL));
-		else if (version != SCHEMA_VERSION)
-			r = -EPROTO;
+		if (r == 0 && version < 3)
+			r = sqlite_errno(db, sqlite3_exec(db, migrate_v3_sql,
+			                                  NULL, NULL, NULL));
+		if (r == 0 && version < 3)
+			r = migrate_v3_dests(db);
 	} else {
 		r = sqlite_errno(db, sqlite3_exec(db, schema_sql, NULL, NULL,
 		                                  NULL));
@@ -955,7 +1209,10 @@ static int open_writer(struct jobs *j, const char *path)
 		r = -EIO;
 	if (r == 0)
 		r = sqlite_errno(j->wdb, sqlite3_exec(j->wdb,
-			"PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+			"PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+			/* Freed bytes (a scrubbed job, a pruned one) are
+			 * zeroed, not left in free space. */
+			" PRAGMA secure_delete = ON",
 			NULL, NULL, NULL));
 	return r < 0 ? r : schema_init(j->wdb);
 }
@@ -1015,6 +1272,7 @@ static int lock_store(struct jobs *j, const char *state_dir)
 
 struct jobs *jobs_open(const char *state_dir, int *ret_err)
 {
+	pthread_condattr_t ca;
 	struct jobs *j;
 	char path[4096];
 	int r;
@@ -1029,7 +1287,10 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 	j->tail = &j->head;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->read_lock, NULL);
-	pthread_cond_init(&j->wake, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&j->done, NULL);
 	r = snprintf(path, sizeof(path), "%s/jobs.db", state_dir) <
 	    (int)sizeof(path) ? 0 : -ENAMETOOLONG;

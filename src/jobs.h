@@ -16,7 +16,8 @@
  * a commit.
  *
  * The request headers kept for replay include its credential
- * (Authorization, ...): jobs.db is created mode 0600.
+ * (Authorization, ...): jobs.db is created mode 0600, and they are
+ * cleared (with secure_delete, WAL truncated) when the job finishes.
  */
 #ifndef SLUICE_JOBS_H
 #define SLUICE_JOBS_H
@@ -41,6 +42,11 @@ struct job_new {
 	const unsigned char *cred;    /* queue's credential hash; NULL: none */
 	size_t cred_len;
 	const char *idempotent_key;   /* NULL: none */
+	/* With dedupe, the key is unique within (cred, dest): another job
+	 * with the same three is a duplicate. Without, the key is only
+	 * echoed (anonymous clients do not share one scope). */
+	const char *dest;             /* "scheme://host:port"; with dedupe */
+	bool dedupe;
 	const char *method;
 	const char *url;              /* absolute target */
 	const char *headers_json;     /* [[name, value], ...], filtered */
@@ -98,6 +104,8 @@ struct jobs_stats {
 	uint64_t jobs;                /* new jobs committed */
 	uint64_t duplicates;          /* submits answered with an existing id */
 	uint64_t max_batch;           /* most changes in one transaction */
+	uint64_t checkpoints;         /* WAL truncated after a scrub */
+	uint64_t checkpoints_busy;    /* ... tried, a reader in the way */
 };
 
 struct jobs;
@@ -127,8 +135,9 @@ void jobs_set_clock(struct jobs *j, int64_t (*now_ms)(void *arg), void *arg);
 
 /*
  * Stores a new job with one pending delivery per webhook, durably. With
- * an idempotent key already used under the same credential, stores
- * nothing and answers that job's id with *ret_duplicate true. Any thread.
+ * dedupe and an idempotent key already used under the same credential
+ * and destination, stores nothing and answers that job's id with
+ * *ret_duplicate true. Any thread.
  * The JSON texts are stored as given: the caller validates them. 0;
  * -EINVAL quorum out of range or a webhook repeated; -ENOSPC disk full;
  * -EIO, -EBUSY, ... store errors; -ESHUTDOWN while closing.
@@ -200,8 +209,11 @@ int jobs_mark_running(struct jobs *j, const char *id);
 
 /*
  * The job ended with this final response (headers_json as in job_new;
- * body copied, may be binary). Its pending deliveries become due now.
- * -ENOENT when there is no such job or it is done already.
+ * body copied, may be binary). Its request headers, body and URL query
+ * are cleared, with secure_delete, and the WAL is truncated within
+ * about a second: a finished job never runs again. Its pending
+ * deliveries become due now. -ENOENT when there is no such job or it is
+ * done already.
  */
 int jobs_finish(struct jobs *j, const char *id, int status_code,
                 const char *headers_json, const void *body, size_t len,
@@ -241,6 +253,43 @@ int jobs_get(struct jobs *j, const char *id, struct job **ret_job);
  */
 int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                       void *arg);
+
+/*
+ * Truncates the WAL now (after the scrubbed bytes of finished jobs,
+ * which the writer otherwise does within about a second). For tests.
+ */
+int jobs_checkpoint(struct jobs *j);
+
+/*
+ * The unfinished (queued or running) jobs: how many, their request body
+ * bytes, and the largest row number among them (0: none), the end of
+ * what jobs_load_unfinished() pages through. No body is read.
+ */
+int jobs_unfinished(struct jobs *j, uint64_t *ret_jobs, uint64_t *ret_bytes,
+                    int64_t *ret_last);
+
+/*
+ * Restart recovery, a page at a time: calls cb for the unfinished jobs
+ * with row numbers in (after, last], in that order, up to max_jobs of
+ * them and while their bodies total at most max_bytes (a job whose body
+ * would pass it is not read). *ret_after is the row number of the last
+ * job given to cb (after when none), *ret_done true when no unfinished
+ * job is left in (*ret_after, last]. Jobs added after jobs_unfinished()
+ * have larger row numbers: they are never paged in again. cb as for
+ * jobs_load_pending().
+ */
+int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
+                         size_t max_jobs, uint64_t max_bytes,
+                         int (*cb)(void *arg, struct job *jb), void *arg,
+                         int64_t *ret_after, bool *ret_done);
+
+/*
+ * Restart recovery: calls cb for every done job with deliveries pending,
+ * in no particular order, one job in memory at a time. cb as for
+ * jobs_load_pending().
+ */
+int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
+                         void *arg);
 
 /* A snapshot of the counters. Any thread. */
 void jobs_stats(struct jobs *j, struct jobs_stats *ret_stats);

@@ -555,6 +555,8 @@ static void teardown(struct sluiced *d)
 	/* Order: no new input, answer the held, let the front write it. */
 	if (d->listener)
 		listener_stop_accepting(d->listener);
+	/* No stored job is paged in to a stopping engine. */
+	jobrun_stop(d->jobrun);
 	if (d->engine) {
 		engine_refuse(d->engine);
 		engine_stop(d->engine);

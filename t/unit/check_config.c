@@ -188,6 +188,9 @@ static void assert_config_equal(const struct config *a,
 		                 b->webhooks.retry_schedule[i]);
 	ck_assert_int_eq(a->webhooks.give_up_after, b->webhooks.give_up_after);
 	ck_assert_int_eq(a->jobs.retain, b->jobs.retain);
+	ck_assert_int_eq(a->jobs.dedupe_anonymous, b->jobs.dedupe_anonymous);
+	ck_assert_uint_eq(a->jobs.max_pending, b->jobs.max_pending);
+	ck_assert_uint_eq(a->jobs.max_pending_bytes, b->jobs.max_pending_bytes);
 	ck_assert_int_eq(a->tls.intercept, b->tls.intercept);
 	assert_strv(a->tls.tunnel, a->tls.n_tunnel,
 	            (const char *const *)b->tls.tunnel, b->tls.n_tunnel);
@@ -283,6 +286,9 @@ START_TEST(test_defaults)
 		ck_assert_int_eq(cfg->webhooks.retry_schedule[i], schedule[i]);
 	ck_assert_int_eq(cfg->webhooks.give_up_after, 86400000);
 	ck_assert_int_eq(cfg->jobs.retain, 7 * 86400000LL);
+	ck_assert(!cfg->jobs.dedupe_anonymous);
+	ck_assert_uint_eq(cfg->jobs.max_pending, 100000);
+	ck_assert_uint_eq(cfg->jobs.max_pending_bytes, 1ULL << 30);
 	ck_assert(cfg->tls.intercept);
 	ck_assert_uint_eq(cfg->tls.n_tunnel, 0);
 	ck_assert_ptr_null(cfg->tls.upstream_ca_file);
@@ -447,6 +453,9 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cfg->webhooks.retry_schedule[2], 120000);
 	ck_assert_int_eq(cfg->webhooks.give_up_after, 7200000);
 	ck_assert_int_eq(cfg->jobs.retain, 43200000);
+	ck_assert(cfg->jobs.dedupe_anonymous);
+	ck_assert_uint_eq(cfg->jobs.max_pending, 500);
+	ck_assert_uint_eq(cfg->jobs.max_pending_bytes, 64 << 20);
 	ck_assert(!cfg->tls.intercept);
 	assert_strv(cfg->tls.tunnel, cfg->tls.n_tunnel, tunnel, N(tunnel));
 	ck_assert_str_eq(cfg->tls.upstream_ca_file, "/etc/ssl/ca.pem");
@@ -641,6 +650,23 @@ static const struct bad_case bad_cases[] = {
 	  "2:8: 'url' must be a redis://, rediss:// or unix:// URL, "
 	  "got 'http://x'" },
 	{ "jobs: [1]\n", "1:7: 'jobs' must be a map, got a list" },
+	{ "jobs:\n  dedupe_anonymous: yes\n",
+	  "2:21: 'dedupe_anonymous' must be true or false, got 'yes'" },
+	{ "jobs:\n  max_pending: 0\n",
+	  "2:16: 'max_pending' must be an integer >= 1, got '0'" },
+	{ "jobs:\n  max_pending: 100000001\n",
+	  "2:16: 'max_pending' must be at most 100000000, got '100000001'" },
+	{ "jobs:\n  max_pending: 1.5\n",
+	  "2:16: 'max_pending' must be an integer >= 1, got '1.5'" },
+	{ "jobs:\n  max_pending_bytes: 32KiB\n",
+	  "2:22: 'max_pending_bytes' must be between 64KiB and "
+	  "1073741824KiB, got '32KiB'" },
+	{ "jobs:\n  max_pending_bytes: 2TiB\n",
+	  "2:22: 'max_pending_bytes' must be between 64KiB and "
+	  "1073741824KiB, got '2TiB'" },
+	{ "jobs:\n  max_pending_bytes: lots\n",
+	  "2:22: 'max_pending_bytes' must be a size such as 65536, 64KiB or "
+	  "10MiB, got 'lots'" },
 	{ "destinations:\n  \"api.*.com\": {}\n",
 	  "2:3: 'api.*.com' is not a destination pattern such as "
 	  "api.example.com, *.stripe.com or host:port" },

@@ -73,6 +73,7 @@ static struct job_new job_of(const char *key, const unsigned char *cred,
 {
 	struct job_new jn = {
 		.cred = cred, .cred_len = cred_len, .idempotent_key = key,
+		.dest = "http://api.example.com:80", .dedupe = true,
 		.method = "POST", .url = "http://api.example.com/v1/x",
 		.headers_json = "[[\"Authorization\",\"Bearer t\"]]",
 		.body = "{}", .body_len = 2, .webhooks = hooks2,
@@ -237,8 +238,10 @@ START_TEST(test_idempotency)
 	static const unsigned char cred_b[] = { 0xbb, 0x02 };
 	struct job_new jn = job_of("order-7", cred_a, sizeof(cred_a));
 	char first[JOB_ID_LEN + 1], id[JOB_ID_LEN + 1];
+	char other[JOB_ID_LEN + 1];
 	struct jobs *j = open_ok(dir);
 	struct jobs_stats st;
+	struct job *jb;
 	bool dup = true;
 
 	submit_ok(j, &jn, first, &dup);
@@ -253,8 +256,33 @@ START_TEST(test_idempotency)
 	ck_assert(!dup);
 	ck_assert_str_ne(id, first);
 
-	/* No credential is a credential of its own. */
+	/* Same credential and key, another destination: another job. */
+	jn = job_of("order-7", cred_a, sizeof(cred_a));
+	jn.dest = "https://other.example.com:443";
+	jn.url = "https://other.example.com/v1/x";
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	ck_assert_str_ne(id, first);
+	strcpy(other, id);
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(dup);
+	ck_assert_str_eq(id, other);
+
+	/* Without dedupe (anonymous clients): the key is only echoed. */
 	jn = job_of("order-7", NULL, 0);
+	jn.dedupe = false;
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	strcpy(other, id);
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	ck_assert_str_ne(id, other);
+	jb = get_ok(j, id);
+	ck_assert_str_eq(jb->idempotent_key, "order-7");
+	job_free(jb);
+
+	/* With it, no credential is a scope of its own. */
+	jn.dedupe = true;
 	submit_ok(j, &jn, id, &dup);
 	ck_assert(!dup);
 	ck_assert_str_ne(id, first);
@@ -272,8 +300,8 @@ START_TEST(test_idempotency)
 	ck_assert_str_ne(id, first);
 
 	jobs_stats(j, &st);
-	ck_assert_uint_eq(st.jobs, 5);
-	ck_assert_uint_eq(st.duplicates, 2);
+	ck_assert_uint_eq(st.jobs, 8);
+	ck_assert_uint_eq(st.duplicates, 3);
 	jobs_free(j);
 }
 END_TEST
@@ -917,6 +945,160 @@ START_TEST(test_async_verbs)
 END_TEST
 
 /* A store written by schema version 1 opens and gains the new columns. */
+/* Collects the ids and body bytes cb saw. */
+struct seen {
+	unsigned n;
+	size_t bytes;
+	char ids[8][JOB_ID_LEN + 1];
+};
+
+static int seen_cb(void *arg, struct job *jb)
+{
+	struct seen *s = arg;
+
+	ck_assert_uint_lt(s->n, 8);
+	ck_assert_int_ne(jb->state, JOB_DONE);
+	ck_assert_ptr_nonnull(jb->body);
+	strcpy(s->ids[s->n++], jb->id);
+	s->bytes += jb->body_len;
+	job_free(jb);
+	return 0;
+}
+
+/*
+ * Paged recovery: counts without bodies, pages by job and byte budget in
+ * order, never a done job, never one added after the count.
+ */
+START_TEST(test_load_unfinished_pages)
+{
+	char ids[6][JOB_ID_LEN + 1], late[JOB_ID_LEN + 1];
+	struct job_new jn = job_of(NULL, NULL, 0);
+	struct seen s = { 0 };
+	struct jobs *j = open_ok(dir);
+	uint64_t n, bytes;
+	int64_t last, after, same;
+	bool done;
+
+	jn.body = "0123456789";
+	jn.body_len = 10;
+	for (int i = 0; i < 6; i++)
+		submit_ok(j, &jn, ids[i], NULL);
+	ck_assert_int_eq(jobs_finish(j, ids[1], 200, NULL, NULL, 0, true), 0);
+	ck_assert_int_eq(jobs_mark_running(j, ids[2]), 0);
+	ck_assert_int_eq(jobs_unfinished(j, &n, &bytes, &last), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(bytes, 50);
+	ck_assert_int_gt(last, 0);
+	/* Added later: past last, never paged. */
+	submit_ok(j, &jn, late, NULL);
+
+	/* Two jobs at most. */
+	ck_assert_int_eq(jobs_load_unfinished(j, 0, last, 2, UINT64_MAX,
+	                                      seen_cb, &s, &after, &done), 0);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_str_eq(s.ids[0], ids[0]);
+	ck_assert_str_eq(s.ids[1], ids[2]);   /* ids[1] is done */
+	ck_assert(!done);
+	/* 15 bytes: one job of 10; the next is not read. */
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, 15,
+	                                      seen_cb, &s, &after, &done), 0);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_str_eq(s.ids[2], ids[3]);
+	ck_assert(!done);
+	/* 9 bytes: nothing fits, nothing moves. */
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, 9,
+	                                      seen_cb, &s, &same, &done), 0);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_int_eq(same, after);
+	ck_assert(!done);
+	/* The rest, up to last: the later job is not among them. */
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, UINT64_MAX,
+	                                      seen_cb, &s, &after, &done), 0);
+	ck_assert(done);
+	ck_assert_uint_eq(s.n, 5);
+	ck_assert_str_eq(s.ids[3], ids[4]);
+	ck_assert_str_eq(s.ids[4], ids[5]);
+	ck_assert_int_eq(after, last);
+	ck_assert_uint_eq(s.bytes, 50);
+	jobs_free(j);
+}
+END_TEST
+
+/* Set by file_has_secret() when a file of the store holds `secret`. */
+static const char *secret;
+static char secret_file[300];
+
+static int file_has_secret(const char *path, const struct stat *sb,
+                           int flag, struct FTW *ftw)
+{
+	FILE *f;
+	char *buf;
+	size_t n;
+	int found = 0;
+
+	if (flag != FTW_F || sb->st_size == 0)
+		return 0;
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	buf = malloc((size_t)sb->st_size);
+	ck_assert_ptr_nonnull(buf);
+	n = fread(buf, 1, (size_t)sb->st_size, f);
+	fclose(f);
+	if (memmem(buf, n, secret, strlen(secret))) {
+		snprintf(secret_file, sizeof(secret_file), "%s", path);
+		found = 1;
+	}
+	free(buf);
+	return found;
+}
+
+/* The first file under dir holding s, or NULL. */
+static const char *store_has(const char *s)
+{
+	secret = s;
+	return nftw(dir, file_has_secret, 16, FTW_PHYS) == 1 ? secret_file
+	                                                      : NULL;
+}
+
+START_TEST(test_finish_scrubs_request)
+{
+	struct job_new jn = job_of("scrub", NULL, 0);
+	char id[JOB_ID_LEN + 1];
+	struct jobs *j = open_ok(dir);
+	struct jobs_stats st;
+	struct job *jb;
+	const char *where;
+
+	jn.headers_json = "[[\"Authorization\",\"Bearer SECRET-HDR-9f3\"]]";
+	jn.body = "{\"card\":\"SECRET-BODY-77a\"}";
+	jn.body_len = strlen(jn.body);
+	jn.url = "http://api.example.com/v1/x?api_key=SECRET-QUERY-1c";
+	submit_ok(j, &jn, id, NULL);
+	ck_assert_ptr_nonnull(store_has("SECRET-HDR-9f3"));
+	ck_assert_int_eq(jobs_finish(j, id, 200, NULL, "ok", 2, true), 0);
+	ck_assert_int_eq(jobs_checkpoint(j), 0);
+	jb = get_ok(j, id);
+	ck_assert_str_eq(jb->headers_json, "[]");
+	ck_assert_uint_eq(jb->body_len, 0);
+	ck_assert_str_eq(jb->url, "http://api.example.com/v1/x");
+	ck_assert_str_eq(jb->method, "POST");
+	/* What the deliveries need stays. */
+	ck_assert_uint_eq(jb->resp_body_len, 2);
+	ck_assert_int_eq(jb->deliveries[0].state, DELIVERY_PENDING);
+	job_free(jb);
+	/* Not in the database, its free space, the WAL or anywhere. */
+	where = store_has("SECRET-HDR-9f3");
+	ck_assert_msg(!where, "header secret in %s", where);
+	where = store_has("SECRET-BODY-77a");
+	ck_assert_msg(!where, "body secret in %s", where);
+	where = store_has("SECRET-QUERY-1c");
+	ck_assert_msg(!where, "query secret in %s", where);
+	jobs_stats(j, &st);
+	ck_assert_uint_ge(st.checkpoints, 1);
+	jobs_free(j);
+}
+END_TEST
+
 START_TEST(test_migrate_v1)
 {
 	char path[300], id[JOB_ID_LEN + 1];
@@ -959,9 +1141,90 @@ START_TEST(test_migrate_v1)
 	ck_assert_str_eq(jb->error_code, "timeout");
 	job_free(jb);
 	jobs_free(j);
-	/* Opened again: now version 2, no second migration. */
+	/* Opened again: now version 3, no second migration. */
 	j = open_ok(dir);
 	job_free(get_ok(j, id));
+	jobs_free(j);
+}
+END_TEST
+
+/*
+ * A version 2 store (keys scoped by credential only): opened, its keyed
+ * jobs are scoped by their destination, and they still dedupe.
+ */
+START_TEST(test_migrate_v2)
+{
+	static const unsigned char cred[] = { 0xaa, 0x01 };
+	char path[300], id[JOB_ID_LEN + 1];
+	struct job_new jn = job_of("k2", cred, sizeof(cred));
+	const char *old = "job_000000000001" "0123456789abcdef0123456789abcdef";
+	struct jobs *j;
+	struct job *jb;
+	sqlite3 *db;
+	bool dup;
+
+	snprintf(path, sizeof(path), "%s/jobs.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+		"CREATE TABLE jobs (id TEXT PRIMARY KEY, cred_key BLOB NOT NULL,"
+		" idempotent_key TEXT, state TEXT NOT NULL, status TEXT,"
+		" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+		" finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+		" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
+		" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
+		" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
+		" error_code TEXT, error_message TEXT);"
+		"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key,"
+		" idempotent_key) WHERE idempotent_key IS NOT NULL;"
+		"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
+		"CREATE TABLE deliveries (job_id TEXT NOT NULL REFERENCES jobs (id)"
+		" ON DELETE CASCADE, url TEXT NOT NULL,"
+		" state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL"
+		" DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER,"
+		" last_error TEXT, delivered_at INTEGER,"
+		" PRIMARY KEY (job_id, url));"
+		"INSERT INTO jobs (id, cred_key, idempotent_key, state,"
+		" created_ms, updated_ms, method, url, headers, body, quorum)"
+		" VALUES ('job_0000000000010123456789abcdef0123456789abcdef',"
+		" x'aa01', 'k2', 'queued', 1, 1, 'POST',"
+		" 'http://API.example.com/v1/x', '[]', x'', 1);"
+		"INSERT INTO deliveries (job_id, url, next_at) VALUES"
+		" ('job_0000000000010123456789abcdef0123456789abcdef',"
+		" 'http://127.0.0.1:9/a', 1);"
+		"INSERT INTO schema_version VALUES (2);", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+
+	j = open_ok(dir);
+	jb = get_ok(j, old);
+	ck_assert_int_eq(jb->state, JOB_QUEUED);
+	job_free(jb);
+	/* Same credential, key and destination: the old job. */
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(dup);
+	ck_assert_str_eq(id, old);
+	/* Another destination: a new job. */
+	jn.dest = "http://api.example.com:8080";
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(!dup);
+	jobs_free(j);
+
+	/* Opened again: version 3, no second migration. */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT version FROM"
+		                 " schema_version", -1, &st, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(st, 0), 3);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	j = open_ok(dir);
+	submit_ok(j, &jn, id, &dup);
+	ck_assert(dup);
 	jobs_free(j);
 }
 END_TEST
@@ -1016,6 +1279,9 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_async_verbs);
 	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_migrate_v2);
+	tcase_add_test(tc, test_load_unfinished_pages);
+	tcase_add_test(tc, test_finish_scrubs_request);
 	suite_add_tcase(s, tc);
 	return s;
 }
