@@ -280,10 +280,10 @@ static int v_duration(struct parse *p, const struct key_def *k,
 /* A size bound as people write it: 0, 4KiB, 1MiB, 1GiB. */
 static void size_text(double v, char *buf, size_t len)
 {
-	static const char *const unit[] = { "", "KiB", "MiB", "GiB" };
+	static const char *const unit[] = { "", "KiB", "MiB", "GiB", "TiB" };
 	unsigned u = 0;
 
-	while (u < 3 && v >= 1024 && v / 1024 == (double)(uint64_t)(v / 1024)) {
+	while (u < 4 && v >= 1024 && v / 1024 == (double)(uint64_t)(v / 1024)) {
 		v /= 1024;
 		u++;
 	}

@@ -660,10 +660,10 @@ static const struct bad_case bad_cases[] = {
 	  "2:16: 'max_pending' must be an integer >= 1, got '1.5'" },
 	{ "jobs:\n  max_pending_bytes: 32KiB\n",
 	  "2:22: 'max_pending_bytes' must be between 64KiB and "
-	  "1073741824KiB, got '32KiB'" },
+	  "1TiB, got '32KiB'" },
 	{ "jobs:\n  max_pending_bytes: 2TiB\n",
 	  "2:22: 'max_pending_bytes' must be between 64KiB and "
-	  "1073741824KiB, got '2TiB'" },
+	  "1TiB, got '2TiB'" },
 	{ "jobs:\n  max_pending_bytes: lots\n",
 	  "2:22: 'max_pending_bytes' must be a size such as 65536, 64KiB or "
 	  "10MiB, got 'lots'" },
