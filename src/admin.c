@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,52 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, char *json)
 	return ret;
 }
 
+/* A decimal number, digits only, at most max. */
+static bool parse_decimal(const char *v, uint64_t max, uint64_t *ret)
+{
+	uint64_t n = 0;
+
+	if (!v || !*v || strlen(v) > 20)
+		return false;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' ||
+		    __builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(*v - '0'), &n))
+			return false;
+	}
+	if (n > max)
+		return false;
+	*ret = n;
+	return true;
+}
+
+/* GET /queues?limit=N&after=CURSOR: one page, see engine_queues_json. */
+static enum MHD_Result reply_queues(struct admin *a, struct MHD_Connection *c)
+{
+	const char *lv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	                                             "limit");
+	const char *av = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	                                             "after");
+	uint64_t limit = ENGINE_PAGE_DEFAULT, after = 0;
+	char *json;
+
+	if (lv && !parse_decimal(lv, ENGINE_PAGE_MAX, &limit))
+		return reply_error(c, 400, "invalid_limit",
+		                   "limit must be an integer from 1 to 10000");
+	if (limit == 0)
+		return reply_error(c, 400, "invalid_limit",
+		                   "limit must be an integer from 1 to 10000");
+	if (av && !parse_decimal(av, UINT64_MAX, &after))
+		return reply_error(c, 400, "invalid_cursor",
+		                   "after must be the 'next' of an earlier "
+		                   "page");
+	json = engine_queues_json(a->engine, after, (unsigned)limit);
+	if (!json)
+		return reply_error(c, 503, "busy",
+		                   "the engine did not answer in time");
+	return reply_json(c, json);
+}
+
 /* GET /jobs/<id>: never the request's fields or body (credentials). */
 static enum MHD_Result reply_job(struct admin *a, struct MHD_Connection *c,
                                  const char *id)
@@ -130,16 +178,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return reply_text(c, 200, "ok\n");
 	}
 	if (strcmp(url, "/queues") == 0) {
-		char *json;
-
 		if (!get)
 			return reply_error(c, 405, "method_not_allowed",
 			                   "use GET");
-		json = engine_queues_json(a->engine);
-		if (!json)
-			return reply_error(c, 503, "busy",
-			                   "the engine did not answer in time");
-		return reply_json(c, json);
+		return reply_queues(a, c);
 	}
 	if (strncmp(url, "/jobs/", 6) == 0) {
 		if (!get)

@@ -331,6 +331,7 @@ struct config *config_new(void)
 		return NULL;
 	cfg->max_in_flight = 512;
 	cfg->max_queued = 100000;
+	cfg->max_queues = 100000;
 	cfg->max_body = 10 << 20;
 	cfg->max_header = 8 << 10;
 	cfg->sync_timeout = 300 * 1000;

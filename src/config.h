@@ -73,6 +73,7 @@ struct config {
 	struct cidr_list deny_destinations;
 	unsigned max_in_flight;
 	unsigned max_queued;         /* whole daemon */
+	unsigned max_queues;         /* credential queues, whole daemon */
 	uint64_t max_body;           /* bytes */
 	uint64_t max_header;         /* bytes: request header block */
 	int64_t sync_timeout;        /* ms */

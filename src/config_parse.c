@@ -817,6 +817,7 @@ static const struct key_def top_keys[] = {
 	     v_cidr, struct cidr, 0, false),
 	VAL("max_in_flight", v_uint, C(max_in_flight), 1, 1e6),
 	VAL("max_queued", v_uint, C(max_queued), 1, 1e9),
+	VAL("max_queues", v_uint, C(max_queues), 1, 1e9),
 	VAL("max_body", v_size, C(max_body), 0, 0),
 	VAL("max_header", v_size, C(max_header), 4096, 1 << 20),
 	VAL("sync_timeout", v_duration, C(sync_timeout), 1, 0),

@@ -134,6 +134,7 @@ static void assert_config_equal(const struct config *a,
 	assert_cidrs_equal(&a->deny_destinations, &b->deny_destinations);
 	ck_assert_uint_eq(a->max_in_flight, b->max_in_flight);
 	ck_assert_uint_eq(a->max_queued, b->max_queued);
+	ck_assert_uint_eq(a->max_queues, b->max_queues);
 	ck_assert_uint_eq(a->max_body, b->max_body);
 	ck_assert_uint_eq(a->max_header, b->max_header);
 	ck_assert_int_eq(a->sync_timeout, b->sync_timeout);
@@ -232,6 +233,7 @@ START_TEST(test_defaults)
 	ck_assert(has_net(&cfg->deny_destinations, "169.254.170.2/32"));
 	ck_assert_uint_eq(cfg->max_in_flight, 512);
 	ck_assert_uint_eq(cfg->max_queued, 100000);
+	ck_assert_uint_eq(cfg->max_queues, 100000);
 	ck_assert_uint_eq(cfg->max_body, 10 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_header, 8 * 1024);
 	ck_assert_int_eq(cfg->sync_timeout, 300000);
@@ -363,6 +365,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg->deny_destinations.n, 1);
 	ck_assert_uint_eq(cfg->max_in_flight, 64);
 	ck_assert_uint_eq(cfg->max_queued, 5000);
+	ck_assert_uint_eq(cfg->max_queues, 300);
 	ck_assert_uint_eq(cfg->max_body, 1048576);
 	ck_assert_uint_eq(cfg->max_header, 16384);
 	ck_assert_int_eq(cfg->sync_timeout, 1500);
@@ -564,6 +567,10 @@ static const struct bad_case bad_cases[] = {
 	  "1:13: 'max_queued' must be an integer >= 1, got '1.5'" },
 	{ "max_queued: -5\n",
 	  "1:13: 'max_queued' must be an integer >= 1, got '-5'" },
+	{ "max_queues: 0\n",
+	  "1:13: 'max_queues' must be an integer >= 1, got '0'" },
+	{ "max_queues: 1000000001\n",
+	  "1:13: 'max_queues' must be at most 1000000000, got '1000000001'" },
 	{ "max_body: 10 MiB\n",
 	  "1:11: 'max_body' must be a size such as 65536, 64KiB or 10MiB, "
 	  "got '10 MiB'" },

@@ -13,6 +13,7 @@ static const char full_file[] =
 	"deny_destinations: [\"169.254.169.254/32\"]\n"
 	"max_in_flight: 64\n"
 	"max_queued: 5000\n"
+	"max_queues: 300\n"
 	"max_body: 1MiB\n"
 	"max_header: 16KiB\n"
 	"sync_timeout: 1.5\n"
