@@ -317,6 +317,9 @@ struct config *config_new(void)
 		"fd00:ec2::254/128",    /* AWS over IPv6 */
 		"100.100.100.200/32",   /* Alibaba Cloud */
 		"169.254.170.2/32",     /* AWS ECS task metadata */
+		/* 169.254.169.254 in IPv6: IPv4-compatible, NAT64 */
+		"::a9fe:a9fe/128",
+		"64:ff9b::a9fe:a9fe/128",
 	};
 	static const char *const headers[] = {
 		"Authorization", "X-Api-Key", "Api-Key"

@@ -448,6 +448,31 @@ static void jobs_prune_old(struct sluiced *d)
 		log_info("jobs pruned count=%u", total);
 }
 
+/*
+ * The daemon's own listeners are never destinations: deny_destinations
+ * gets their addresses, with their ports. A copy, since a parsed list has
+ * no room to grow. 0 or negative errno.
+ */
+static int deny_self(struct config *cfg, int pfd, int afd)
+{
+	struct cidr_list l = { NULL, 0 };
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < cfg->deny_destinations.n; i++)
+		r = cidr_list_add(&l, &cfg->deny_destinations.v[i]);
+	if (r == 0)
+		r = netaddr_self_add(pfd, &l);
+	if (r == 0)
+		r = netaddr_self_add(afd, &l);
+	if (r < 0) {
+		cidr_list_done(&l);
+		return r;
+	}
+	cidr_list_done(&cfg->deny_destinations);
+	cfg->deny_destinations = l;
+	return 0;
+}
+
 static int start(struct sluiced *d)
 {
 	const struct config *cfg = d->cfg;
@@ -470,6 +495,14 @@ static int start(struct sluiced *d)
 	}
 	netaddr_local(pfd, proxy_addr, sizeof(proxy_addr));
 	netaddr_local(afd, admin_addr, sizeof(admin_addr));
+	r = deny_self(d->cfg, pfd, afd);
+	if (r < 0) {
+		close(pfd);
+		close(afd);
+		errno = -r;
+		log_error_errno("cannot list the listeners' addresses");
+		return -1;
+	}
 
 	r = cred_salt_load(cfg->state_dir, salt);
 	if (r < 0) {

@@ -226,11 +226,13 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->allow.n, 2);
 	ck_assert(has_net(&cfg->allow, "127.0.0.0/8"));
 	ck_assert(has_net(&cfg->allow, "::1/128"));
-	ck_assert_uint_eq(cfg->deny_destinations.n, 4);
+	ck_assert_uint_eq(cfg->deny_destinations.n, 6);
 	ck_assert(has_net(&cfg->deny_destinations, "169.254.169.254/32"));
 	ck_assert(has_net(&cfg->deny_destinations, "fd00:ec2::254/128"));
 	ck_assert(has_net(&cfg->deny_destinations, "100.100.100.200/32"));
 	ck_assert(has_net(&cfg->deny_destinations, "169.254.170.2/32"));
+	ck_assert(has_net(&cfg->deny_destinations, "::a9fe:a9fe/128"));
+	ck_assert(has_net(&cfg->deny_destinations, "64:ff9b::a9fe:a9fe/128"));
 	ck_assert_uint_eq(cfg->max_in_flight, 512);
 	ck_assert_uint_eq(cfg->max_queued, 100000);
 	ck_assert_uint_eq(cfg->max_queues, 100000);
