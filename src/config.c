@@ -340,6 +340,7 @@ struct config *config_new(void)
 	cfg->sync_timeout = 300 * 1000;
 	cfg->drain_timeout = 30 * 1000;
 	cfg->client_timeout = 60 * 1000;
+	cfg->admin_timeout = 10 * 1000;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->defaults.limits = (struct limits){
 		.rps = 2, .concurrency = 2, .burst = 1, .max_queued = 10000,
@@ -375,6 +376,7 @@ struct config *config_new(void)
 	    config_replace_str(&cfg->admin_listen, "127.0.0.1:8081") < 0 ||
 	    config_replace_str(&cfg->state_dir, "/var/lib/sluice") < 0 ||
 	    cidrs_set(&cfg->allow, allow, ARRAY_SIZE(allow)) < 0 ||
+	    cidrs_set(&cfg->admin_allow, allow, ARRAY_SIZE(allow)) < 0 ||
 	    cidrs_set(&cfg->deny_destinations, deny, ARRAY_SIZE(deny)) < 0 ||
 	    strv_set(&cfg->defaults.key_headers, &cfg->defaults.n_key_headers,
 	             headers, ARRAY_SIZE(headers)) < 0)
@@ -395,6 +397,8 @@ void config_free(struct config *cfg)
 	free(cfg->state_dir);
 	cidr_list_done(&cfg->allow);
 	cidr_list_done(&cfg->deny_destinations);
+	cidr_list_done(&cfg->admin_allow);
+	free(cfg->admin_token_file);
 	config_strv_free(cfg->defaults.key_headers,
 	                 cfg->defaults.n_key_headers);
 	free(cfg->retry.on);

@@ -69,6 +69,7 @@ struct sluiced {
 	struct delivery *delivery;
 	struct jobrun *jobrun;
 	struct webhook_secret secret;    /* len 0: deliveries unsigned */
+	struct admin_token admin_token;  /* unset: no token asked for */
 };
 
 static void usage(FILE *out)
@@ -379,6 +380,25 @@ static int load_secrets(const struct config *cfg,
 	return 0;
 }
 
+/* admin_token_file, if set. Prints what is wrong; 0 or -EINVAL. */
+static int load_admin_token(const struct config *cfg,
+                            struct admin_token *ret)
+{
+	int r;
+
+	if (!cfg->admin_token_file)
+		return 0;
+	r = admin_token_load(cfg->admin_token_file, ret);
+	if (r == -EINVAL)
+		fprintf(stderr, "sluiced: admin token file '%s' must hold one "
+		        "line of printable characters without spaces, at most "
+		        "%d bytes\n", cfg->admin_token_file, ADMIN_TOKEN_MAX);
+	else if (r < 0)
+		fprintf(stderr, "sluiced: cannot read admin token file '%s': "
+		        "%s\n", cfg->admin_token_file, strerror(-r));
+	return r < 0 ? -EINVAL : 0;
+}
+
 /* Opens the job store, the delivery thread and the glue. */
 static int jobs_setup(struct sluiced *d)
 {
@@ -528,7 +548,7 @@ static int start(struct sluiced *d)
 		return -1;
 	}
 	d->listener = listener_new(cfg, pfd, d->front);
-	d->admin = admin_start(cfg, afd, d->engine, d->jobs);
+	d->admin = admin_start(cfg, afd, d->engine, d->jobs, &d->admin_token);
 	if (!d->listener || !d->admin) {
 		log_error("cannot set up the listeners");
 		return -1;
@@ -628,7 +648,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(d.cfg->log_level);
-	if (load_secrets(d.cfg, &d.secret) < 0) {
+	if (load_secrets(d.cfg, &d.secret) < 0 ||
+	    load_admin_token(d.cfg, &d.admin_token) < 0) {
+		webhook_secret_done(&d.secret);
 		config_free(d.cfg);
 		return 1;
 	}

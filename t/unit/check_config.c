@@ -132,6 +132,9 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_str_eq(a->state_dir, b->state_dir);
 	assert_cidrs_equal(&a->allow, &b->allow);
 	assert_cidrs_equal(&a->deny_destinations, &b->deny_destinations);
+	assert_cidrs_equal(&a->admin_allow, &b->admin_allow);
+	assert_opt_str_eq(a->admin_token_file, b->admin_token_file);
+	ck_assert_int_eq(a->admin_timeout, b->admin_timeout);
 	ck_assert_uint_eq(a->max_in_flight, b->max_in_flight);
 	ck_assert_uint_eq(a->max_queued, b->max_queued);
 	ck_assert_uint_eq(a->max_queues, b->max_queues);
@@ -226,6 +229,11 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->allow.n, 2);
 	ck_assert(has_net(&cfg->allow, "127.0.0.0/8"));
 	ck_assert(has_net(&cfg->allow, "::1/128"));
+	ck_assert_uint_eq(cfg->admin_allow.n, 2);
+	ck_assert(has_net(&cfg->admin_allow, "127.0.0.0/8"));
+	ck_assert(has_net(&cfg->admin_allow, "::1/128"));
+	ck_assert_ptr_null(cfg->admin_token_file);
+	ck_assert_int_eq(cfg->admin_timeout, 10000);
 	ck_assert_uint_eq(cfg->deny_destinations.n, 6);
 	ck_assert(has_net(&cfg->deny_destinations, "169.254.169.254/32"));
 	ck_assert(has_net(&cfg->deny_destinations, "fd00:ec2::254/128"));
@@ -365,6 +373,10 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cfg->allow.v[2].family, AF_INET6);
 	ck_assert_uint_eq(cfg->allow.v[2].prefix, 128);
 	ck_assert_uint_eq(cfg->deny_destinations.n, 1);
+	ck_assert_uint_eq(cfg->admin_allow.n, 1);
+	ck_assert_uint_eq(cfg->admin_allow.v[0].prefix, 16);
+	ck_assert_str_eq(cfg->admin_token_file, "/etc/sluice/admin-token");
+	ck_assert_int_eq(cfg->admin_timeout, 3000);
 	ck_assert_uint_eq(cfg->max_in_flight, 64);
 	ck_assert_uint_eq(cfg->max_queued, 5000);
 	ck_assert_uint_eq(cfg->max_queues, 300);
@@ -569,6 +581,11 @@ static const struct bad_case bad_cases[] = {
 	  "1:13: 'max_queued' must be an integer >= 1, got '1.5'" },
 	{ "max_queued: -5\n",
 	  "1:13: 'max_queued' must be an integer >= 1, got '-5'" },
+	{ "admin_allow: [10.0.0.0/33]\n",
+	  "1:15: 'admin_allow' entry must be a network such as 10.0.0.0/8 "
+	  "or ::1/128, got '10.0.0.0/33'" },
+	{ "admin_timeout: 0\n",
+	  "1:16: 'admin_timeout' must be a duration > 0, got '0'" },
 	{ "max_queues: 0\n",
 	  "1:13: 'max_queues' must be an integer >= 1, got '0'" },
 	{ "max_queues: 1000000001\n",
