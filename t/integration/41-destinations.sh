@@ -78,4 +78,28 @@ if [ -n "$ip" ]; then
 fi
 s=$(http_status "http://127.0.0.1:$ORIGIN_PORT/echo/x")
 assert_eq 200 "$s" "another port of the same address"
+
+say "a webhook to the daemon's own admin listener is not delivered"
+stop_sluiced
+write_config - <<EOF
+webhooks:
+  retry_schedule: [0s, 1h]
+EOF
+start_sluiced
+s=$(http_status -X POST --data-binary '{}' \
+	-H "X-EZTHROTTLE-WEBHOOK: http://localhost:$ADMIN_PORT/hook" \
+	"http://127.0.0.1:$ORIGIN_PORT/reply/200")
+assert_eq 202 "$s" "a job with a webhook to the admin port"
+id=$(json "$TMP/body" 'd["job_id"]')
+n=0
+for _ in $(seq 100); do
+	direct_status "http://127.0.0.1:$ADMIN_PORT/jobs/$id" > /dev/null
+	n=$(json "$TMP/body" 'd["deliveries"][0]["attempts"]' 2>/dev/null || echo 0)
+	[ "$n" -ge 1 ] && break
+	sleep 0.1
+done
+assert_eq 1 "$n" "delivery attempts"
+assert_eq null "$(json "$TMP/body" 'd["deliveries"][0]["last_status"]')" \
+	"the delivery's HTTP status (none: never connected)"
+say "delivery error: $(json "$TMP/body" 'd["deliveries"][0]["last_error"]')"
 say "ok"
