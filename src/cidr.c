@@ -159,7 +159,8 @@ static bool match(const struct cidr_list *l, const struct sockaddr *sa,
 		                                  (const void *)sa;
 
 		memcpy(v6, &sin6->sin6_addr, 16);
-		if (memcmp(v6, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0 ||
+		if (memcmp(v6, v4_mapped_prefix,
+		           sizeof(v4_mapped_prefix)) == 0 ||
 		    (dest && v4_embedded(v6)))
 			v4 = v6 + 12;
 		port = ntohs(sin6->sin6_port);

@@ -928,7 +928,8 @@ static char *page_json(const struct engine *e, const struct snap_page *pg)
 	if (pg->more && pg->n > 0) {
 		char next[24];
 
-		snprintf(next, sizeof(next), "%" PRIu64, pg->rows[pg->n - 1].id);
+		snprintf(next, sizeof(next), "%" PRIu64,
+		         pg->rows[pg->n - 1].id);
 		if (json_object_set_new(root, "next", json_string(next)) < 0) {
 			json_decref(root);
 			return NULL;
