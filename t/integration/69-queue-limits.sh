@@ -115,4 +115,53 @@ done
 s=$(direct_status "http://127.0.0.1:$ADMIN_PORT/queues?limit=10000&after=18446744073709551615")
 assert_eq 200 "$s" "the largest limit and cursor"
 assert_serving "bad page parameters"
+
+say "sluicectl status follows the pages"
+"$PYTHON" - "$TMP/fake.port" <<'EOF' > "$TMP/fake.log" 2>&1 &
+import http.server, json, os, sys, urllib.parse
+def q(k):
+    return {"destination": "http://x:80", "key": k, "rps": 1, "concurrency": 1,
+            "burst": 1, "weight": 1, "learned_rps": None,
+            "learned_concurrency": None, "waiting": 0, "in_flight": 0,
+            "paused_ms": 0, "paused_until": None, "idle_ms": 5}
+PAGES = {None: (["aaaaaaaaaaa1"], "7"), "7": (["aaaaaaaaaaa2"], "9"),
+         "9": (["overflow"], None)}
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        sys.stderr.write(self.path + "\n")
+    def do_GET(self):
+        u = urllib.parse.urlsplit(self.path)
+        if u.path == "/healthz":
+            b = b"ok\n"
+        else:
+            a = dict(urllib.parse.parse_qsl(u.query))
+            keys, nxt = PAGES[a.get("after")]
+            d = {"queues": 3, "waiting": 0, "in_flight": 0, "requests": 9,
+                 "list": [q(k) for k in keys]}
+            if nxt:
+                d["next"] = nxt
+            b = json.dumps(d).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + ".tmp", "w").write(str(s.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.serve_forever()
+EOF
+echo $! > "$TMP/fake.pid"
+wait_file "$TMP/fake.port" || error "fake admin listener did not start"
+FP=$(cat "$TMP/fake.port")
+"$SLUICECTL" -a "127.0.0.1:$FP" status > "$TMP/status.out" 2>&1 ||
+	fail "sluicectl status on pages: $(cat "$TMP/status.out")"
+for k in aaaaaaaaaaa1 aaaaaaaaaaa2 overflow; do
+	assert_grep "$k" "$TMP/status.out" "queue $k in sluicectl status"
+done
+"$SLUICECTL" -a "127.0.0.1:$FP" -j status > "$TMP/status.json" ||
+	fail "sluicectl -j status on pages"
+assert_eq "3 absent" "$(json "$TMP/status.json" \
+	'"%d %s" % (len(d["list"]), d.get("next", "absent"))')" \
+	"sluicectl -j status: queues, next"
+assert_grep 'after=9' "$TMP/fake.log" "the last page asked for"
 say "ok"
