@@ -5,9 +5,15 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -21,8 +27,89 @@ struct admin {
 	const struct config *cfg;
 	struct engine *engine;
 	struct jobs *store;          /* NULL: no jobs */
+	struct admin_token token;
 	struct MHD_Daemon *mhd;
 };
+
+int admin_token_load(const char *path, struct admin_token *ret)
+{
+	char buf[ADMIN_TOKEN_MAX + 3];
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (ferror(f))
+		r = -EIO;
+	fclose(f);
+	if (r < 0)
+		return r;
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > ADMIN_TOKEN_MAX)
+		r = -EINVAL;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (buf[i] <= ' ' || buf[i] > '~')
+			r = -EINVAL;
+	if (r == 0) {
+		SHA256((const unsigned char *)buf, n, ret->digest);
+		ret->set = true;
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return r;
+}
+
+/*
+ * Whether c's Authorization is "Bearer <the token>": the SHA-256 of what
+ * was sent is compared with the token's in constant time, so neither the
+ * bytes nor the length of the token leak through timing.
+ */
+static bool token_ok(const struct admin *a, struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	                                            "Authorization");
+	unsigned char got[ADMIN_TOKEN_DIGEST_LEN];
+	bool ok;
+
+	if (!a->token.set)
+		return true;
+	if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+		return false;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	SHA256((const unsigned char *)v, strlen(v), got);
+	ok = CRYPTO_memcmp(got, a->token.digest, sizeof(got)) == 0;
+	OPENSSL_cleanse(got, sizeof(got));
+	return ok;
+}
+
+static enum MHD_Result reply_unauthorized(struct MHD_Connection *c)
+{
+	struct MHD_Response *r = http_error_response(
+		"unauthorized", "this endpoint wants the admin bearer token");
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+	ret = MHD_queue_response(c, 401, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Whether the client is in admin_allow. */
+static bool client_allowed(const struct admin *a, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	return ci && cidr_list_match(&a->cfg->admin_allow, ci->client_addr);
+}
 
 static enum MHD_Result reply_error(struct MHD_Connection *c,
                                    unsigned status, const char *code,
@@ -77,6 +164,52 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, char *json)
 	return ret;
 }
 
+/* A decimal number, digits only, at most max. */
+static bool parse_decimal(const char *v, uint64_t max, uint64_t *ret)
+{
+	uint64_t n = 0;
+
+	if (!v || !*v || strlen(v) > 20)
+		return false;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' ||
+		    __builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(*v - '0'), &n))
+			return false;
+	}
+	if (n > max)
+		return false;
+	*ret = n;
+	return true;
+}
+
+/* GET /queues?limit=N&after=CURSOR: one page, see engine_queues_json. */
+static enum MHD_Result reply_queues(struct admin *a, struct MHD_Connection *c)
+{
+	const char *lv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	                                             "limit");
+	const char *av = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	                                             "after");
+	uint64_t limit = ENGINE_PAGE_DEFAULT, after = 0;
+	char *json;
+
+	if (lv && !parse_decimal(lv, ENGINE_PAGE_MAX, &limit))
+		return reply_error(c, 400, "invalid_limit",
+		                   "limit must be an integer from 1 to 10000");
+	if (limit == 0)
+		return reply_error(c, 400, "invalid_limit",
+		                   "limit must be an integer from 1 to 10000");
+	if (av && !parse_decimal(av, UINT64_MAX, &after))
+		return reply_error(c, 400, "invalid_cursor",
+		                   "after must be the 'next' of an earlier "
+		                   "page");
+	json = engine_queues_json(a->engine, after, (unsigned)limit);
+	if (!json)
+		return reply_error(c, 503, "busy",
+		                   "the engine did not answer in time");
+	return reply_json(c, json);
+}
+
 /* GET /jobs/<id>: never the request's fields or body (credentials). */
 static enum MHD_Result reply_job(struct admin *a, struct MHD_Connection *c,
                                  const char *id)
@@ -123,6 +256,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (!client_allowed(a, c))
+		return reply_error(c, 403, "forbidden",
+		                   "this address is not in admin_allow");
+	if ((strcmp(url, "/queues") == 0 || strncmp(url, "/jobs/", 6) == 0 ||
+	     strcmp(url, "/jobs") == 0) && !token_ok(a, c))
+		return reply_unauthorized(c);
 	if (strcmp(url, "/healthz") == 0) {
 		if (!get)
 			return reply_error(c, 405, "method_not_allowed",
@@ -130,16 +269,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return reply_text(c, 200, "ok\n");
 	}
 	if (strcmp(url, "/queues") == 0) {
-		char *json;
-
 		if (!get)
 			return reply_error(c, 405, "method_not_allowed",
 			                   "use GET");
-		json = engine_queues_json(a->engine);
-		if (!json)
-			return reply_error(c, 503, "busy",
-			                   "the engine did not answer in time");
-		return reply_json(c, json);
+		return reply_queues(a, c);
 	}
 	if (strncmp(url, "/jobs/", 6) == 0) {
 		if (!get)
@@ -150,17 +283,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	return reply_error(c, 404, "not_found", "no such admin endpoint");
 }
 
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa,
-                                 socklen_t len)
-{
-	const struct admin *a = cls;
-
-	return cidr_list_match(&a->cfg->allow, sa) ? MHD_YES : MHD_NO;
-}
-
 struct admin *admin_start(const struct config *cfg, int fd,
-                          struct engine *e, struct jobs *store)
+                          struct engine *e, struct jobs *store,
+                          const struct admin_token *token)
 {
+	unsigned timeout_s = (unsigned)((cfg->admin_timeout + 999) / 1000);
+
 	struct admin *a;
 
 	a = calloc(1, sizeof(*a));
@@ -171,12 +299,21 @@ struct admin *admin_start(const struct config *cfg, int fd,
 	a->cfg = cfg;
 	a->engine = e;
 	a->store = store;
+	if (token)
+		a->token = *token;
+	/*
+	 * Its own budget, apart from the proxy's: a client that opens idle
+	 * connections holds at most ADMIN_PER_IP_LIMIT, for admin_timeout.
+	 * Clients outside admin_allow are answered 403 (not dropped), so
+	 * they see why.
+	 */
 	a->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
-		0, on_accept, a, on_request, a,
+		0, NULL, NULL, on_request, a,
 		MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_CONNECTION_LIMIT, 256u,
-		MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+		MHD_OPTION_CONNECTION_LIMIT, ADMIN_CONNECTION_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, ADMIN_PER_IP_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1u,
 		MHD_OPTION_END);
 	if (!a->mhd) {
 		close(fd);
@@ -191,5 +328,6 @@ void admin_free(struct admin *a)
 	if (!a)
 		return;
 	MHD_stop_daemon(a->mhd);
+	OPENSSL_cleanse(&a->token, sizeof(a->token));
 	free(a);
 }

@@ -4,7 +4,10 @@
  * Addresses are compared as byte strings in network order. An IPv4 client
  * (native or IPv4-mapped IPv6) is matched against the IPv4 entries with its
  * 4 bytes and against the IPv6 entries as ::ffff:a.b.c.d, so
- * "127.0.0.0/8" and "::ffff:127.0.0.0/104" both cover it.
+ * "127.0.0.0/8" and "::ffff:127.0.0.0/104" both cover it. A destination
+ * is matched the same way, and its IPv4-compatible and NAT64 spellings
+ * against the IPv4 entries too. Entries made by the daemon (its own
+ * listeners) also have a port.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -124,10 +127,22 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
 	return (a[whole] & mask) == (b[whole] & mask);
 }
 
-bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa)
+/* The IPv4 address an IPv6 one embeds, as a destination: see cidr.h. */
+static bool v4_embedded(const uint8_t v6[16])
+{
+	static const uint8_t zero[12] = { 0 };
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
+
+	return memcmp(v6, zero, sizeof(zero)) == 0 ||
+	       memcmp(v6, nat64, sizeof(nat64)) == 0;
+}
+
+static bool match(const struct cidr_list *l, const struct sockaddr *sa,
+                  bool dest)
 {
 	uint8_t v6[16];
 	const uint8_t *v4 = NULL;
+	unsigned port;
 
 	if (!sa)
 		return false;
@@ -138,13 +153,17 @@ bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa)
 		memcpy(v6, v4_mapped_prefix, sizeof(v4_mapped_prefix));
 		memcpy(v6 + 12, &sin->sin_addr, 4);
 		v4 = v6 + 12;
+		port = ntohs(sin->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)
 		                                  (const void *)sa;
 
 		memcpy(v6, &sin6->sin6_addr, 16);
-		if (memcmp(v6, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0)
+		if (memcmp(v6, v4_mapped_prefix,
+		           sizeof(v4_mapped_prefix)) == 0 ||
+		    (dest && v4_embedded(v6)))
 			v4 = v6 + 12;
+		port = ntohs(sin6->sin6_port);
 	} else {
 		return false;
 	}
@@ -152,6 +171,8 @@ bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct cidr *c = &l->v[i];
 
+		if (c->port && c->port != port)
+			continue;
 		if (c->family == AF_INET6 &&
 		    prefix_equal(c->addr, v6, c->prefix))
 			return true;
@@ -160,4 +181,15 @@ bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa)
 			return true;
 	}
 	return false;
+}
+
+bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa)
+{
+	return match(l, sa, false);
+}
+
+bool cidr_list_match_dest(const struct cidr_list *l,
+                          const struct sockaddr *sa)
+{
+	return match(l, sa, true);
 }

@@ -13,6 +13,7 @@ struct cidr {
 	int family;                  /* AF_INET or AF_INET6 */
 	uint8_t addr[16];            /* network order, masked */
 	unsigned prefix;             /* bits */
+	unsigned port;               /* 0: any; else this port only */
 };
 
 struct cidr_list {
@@ -33,9 +34,19 @@ int cidr_list_add(struct cidr_list *l, const struct cidr *c);
 void cidr_list_done(struct cidr_list *l);
 
 /*
- * True when sa is inside one of the networks. An IPv4-mapped IPv6 address
- * (::ffff:a.b.c.d) is matched as IPv4.
+ * True when sa is inside one of the networks (and has its port, for an
+ * entry with a port). An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is
+ * matched as IPv4. For client addresses (allow lists).
  */
 bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa);
+
+/*
+ * The same for a destination (deny lists): every IPv6 spelling of an IPv4
+ * address is also matched as that IPv4 address, so that no form of a
+ * denied address gets through: IPv4-mapped (::ffff:0:0/96),
+ * IPv4-compatible (::/96) and NAT64 (64:ff9b::/96).
+ */
+bool cidr_list_match_dest(const struct cidr_list *l,
+                          const struct sockaddr *sa);
 
 #endif

@@ -317,6 +317,9 @@ struct config *config_new(void)
 		"fd00:ec2::254/128",    /* AWS over IPv6 */
 		"100.100.100.200/32",   /* Alibaba Cloud */
 		"169.254.170.2/32",     /* AWS ECS task metadata */
+		/* 169.254.169.254 in IPv6: IPv4-compatible, NAT64 */
+		"::a9fe:a9fe/128",
+		"64:ff9b::a9fe:a9fe/128",
 	};
 	static const char *const headers[] = {
 		"Authorization", "X-Api-Key", "Api-Key"
@@ -331,12 +334,14 @@ struct config *config_new(void)
 		return NULL;
 	cfg->max_in_flight = 512;
 	cfg->max_queued = 100000;
+	cfg->max_queues = 100000;
 	cfg->max_body = 10 << 20;
 	cfg->max_header = 8 << 10;
 	cfg->sync_timeout = 300 * 1000;
 	cfg->drain_timeout = 30 * 1000;
 	cfg->client_timeout = 60 * 1000;
 	cfg->min_body_rate = 1024;
+	cfg->admin_timeout = 10 * 1000;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->defaults.limits = (struct limits){
 		.rps = 2, .concurrency = 2, .burst = 1, .max_queued = 10000,
@@ -375,6 +380,7 @@ struct config *config_new(void)
 	    config_replace_str(&cfg->admin_listen, "127.0.0.1:8081") < 0 ||
 	    config_replace_str(&cfg->state_dir, "/var/lib/sluice") < 0 ||
 	    cidrs_set(&cfg->allow, allow, ARRAY_SIZE(allow)) < 0 ||
+	    cidrs_set(&cfg->admin_allow, allow, ARRAY_SIZE(allow)) < 0 ||
 	    cidrs_set(&cfg->deny_destinations, deny, ARRAY_SIZE(deny)) < 0 ||
 	    strv_set(&cfg->defaults.key_headers, &cfg->defaults.n_key_headers,
 	             headers, ARRAY_SIZE(headers)) < 0)
@@ -395,6 +401,8 @@ void config_free(struct config *cfg)
 	free(cfg->state_dir);
 	cidr_list_done(&cfg->allow);
 	cidr_list_done(&cfg->deny_destinations);
+	cidr_list_done(&cfg->admin_allow);
+	free(cfg->admin_token_file);
 	config_strv_free(cfg->defaults.key_headers,
 	                 cfg->defaults.n_key_headers);
 	free(cfg->retry.on);

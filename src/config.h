@@ -70,9 +70,13 @@ struct config {
 	char *admin_listen;
 	char *state_dir;
 	struct cidr_list allow;
-	struct cidr_list deny_destinations;
+	struct cidr_list deny_destinations; /* + own listeners, at start */
+	struct cidr_list admin_allow;
+	char *admin_token_file;      /* NULL: no token asked for */
+	int64_t admin_timeout;       /* ms, idle admin connection */
 	unsigned max_in_flight;
 	unsigned max_queued;         /* whole daemon */
+	unsigned max_queues;         /* credential queues, whole daemon */
 	uint64_t max_body;           /* bytes */
 	uint64_t max_header;         /* bytes: request header block */
 	int64_t sync_timeout;        /* ms */

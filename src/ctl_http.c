@@ -138,12 +138,13 @@ static int perform(CURL *h, struct sink *s, const char *errbuf,
 	       ? -ENOMEM : -ECONNREFUSED;
 }
 
-int ctl_get(const char *addr, const char *path, struct ctl_reply *ret,
-            char err[CTL_ERR_LEN])
+int ctl_get(const char *addr, const char *path, const char *token,
+            struct ctl_reply *ret, char err[CTL_ERR_LEN])
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct sink s = { NULL, 0, 0, false };
-	char *url = NULL;
+	struct curl_slist *hdrs = NULL;
+	char *url = NULL, *auth = NULL;
 	CURL *h;
 	int r = -ENOMEM;
 
@@ -156,6 +157,21 @@ int ctl_get(const char *addr, const char *path, struct ctl_reply *ret,
 	r = set_options(h, url, &s, errbuf);
 	if (r < 0)
 		goto fail;
+	if (token) {
+		struct curl_slist *l;
+
+		r = -ENOMEM;
+		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+			auth = NULL;
+			goto fail;
+		}
+		l = curl_slist_append(NULL, auth);
+		if (!l)
+			goto fail;
+		hdrs = l;
+		if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK)
+			goto fail;
+	}
 	r = perform(h, &s, errbuf, err);
 	if (r < 0)
 		goto fail;
@@ -170,6 +186,8 @@ int ctl_get(const char *addr, const char *path, struct ctl_reply *ret,
 	ret->body = s.buf;
 	ret->len = s.len;
 	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	free(auth);
 	free(url);
 	return 0;
 fail:
@@ -178,6 +196,8 @@ fail:
 	free(s.buf);
 	free(url);
 	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	free(auth);
 	return r;
 }
 

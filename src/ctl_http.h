@@ -29,14 +29,15 @@ struct ctl_reply {
 bool ctl_addr_valid(const char *addr);
 
 /*
- * GET http://ADDR/PATH. path starts with '/' and is already escaped.
+ * GET http://ADDR/PATH, with "Authorization: Bearer TOKEN" when token is
+ * not NULL. path starts with '/' and is already escaped.
  * 0 with *ret filled (any status, even 404: the caller decides), or a
  * negative errno with why in err (NUL-terminated, CTL_ERR_LEN bytes):
  * -ECONNREFUSED for every transport failure, -EFBIG for an answer over
  * CTL_BODY_MAX, -ENOMEM.
  */
-int ctl_get(const char *addr, const char *path, struct ctl_reply *ret,
-            char err[CTL_ERR_LEN]);
+int ctl_get(const char *addr, const char *path, const char *token,
+            struct ctl_reply *ret, char err[CTL_ERR_LEN]);
 
 /* Frees the contents of r; takes a zeroed struct. */
 void ctl_reply_done(struct ctl_reply *r);

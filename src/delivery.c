@@ -254,7 +254,7 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 {
 	const struct delivery *d = arg;
 
-	if (cidr_list_match(&d->cfg->deny_destinations, &a->addr))
+	if (cidr_list_match_dest(&d->cfg->deny_destinations, &a->addr))
 		return CURL_SOCKET_BAD;
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }

@@ -46,6 +46,36 @@
 #include "upstream.h"
 
 #define EASY_POOL_MAX 256
+/* The key of a destination's overflow queue: no credential hash is 1 byte. */
+#define OVERFLOW_KEY "\xff"
+#define OVERFLOW_KEY_LEN 1
+#define OVERFLOW_LOG_MS 10000        /* one warning per this, at most */
+
+/* One queue of a /queues page, copied on the engine thread. */
+struct queue_row {
+	uint64_t id;
+	char dest[DEST_HOST_MAX + 32];
+	char key[CRED_DISPLAY_LEN + 1]; /* "" anonymous, "overflow" */
+	double rps, rps_learned;
+	unsigned concurrency, concurrency_learned, burst, weight;
+	unsigned waiting, in_flight;
+	int64_t paused_ms, idle_ms;
+};
+
+/* A /queues page: asked for by the admin thread, filled by the engine. */
+struct snap_page {
+	uint64_t after;
+	unsigned limit;
+	struct queue_row *rows;      /* limit of them, the asker's */
+	unsigned n;
+	bool more;
+	int64_t now;                 /* monotonic us */
+	size_t queues;
+	unsigned waiting, in_flight;
+	uint64_t requests, attempts, retries, queue_full, learn_bad;
+	uint64_t overflow;
+	int64_t engine_us;           /* time the engine spent on it */
+};
 
 enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
 
@@ -103,14 +133,16 @@ struct engine {
 	struct {
 		uint64_t requests, attempts, retries, queue_full;
 		uint64_t timeouts, learn_bad;
+		uint64_t overflow;   /* requests sent to an overflow queue */
 	} stats;
+	int64_t overflow_logged;     /* ms, last overflow warning */
 
-	/* /queues: another thread asks, the engine answers. */
+	/* /queues: another thread asks, the engine fills its page. */
 	pthread_mutex_t snap_lock;
 	pthread_cond_t snap_cond;
 	atomic_bool snap_wanted;
 	bool snap_busy, snap_ready;
-	char *snap_result;
+	struct snap_page *snap_page; /* the asker's, while snap_busy */
 	struct request *touched;     /* fronts to wake this round */
 	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
 	/* Jobs refused by a full queue, tried again every second. */
@@ -481,6 +513,24 @@ static void requeue(struct engine *e, struct request *r, int64_t delay_ms)
 	sched_requeue(e->sched, &r->item, now + delay_ms * 1000, now);
 }
 
+/*
+ * max_queues is reached and r's credential has no queue: r joins its
+ * destination's overflow queue. Counted; logged at most once every
+ * OVERFLOW_LOG_MS, never with the credential.
+ */
+static void overflow(struct engine *e, const struct request *r)
+{
+	int64_t now = clock_now_ms();
+
+	e->stats.overflow++;
+	if (e->overflow_logged && now - e->overflow_logged < OVERFLOW_LOG_MS)
+		return;
+	e->overflow_logged = now;
+	log_warn("queues full max_queues=%u, new credentials share their "
+	         "destination's overflow queue dest='%s' overflowed=%" PRIu64,
+	         e->cfg->max_queues, r->dest_key, e->stats.overflow);
+}
+
 static void queue_for(struct engine *e, struct request *r,
                       struct sched_queue **ret)
 {
@@ -511,6 +561,13 @@ static void queue_for(struct engine *e, struct request *r,
 		.weight = lim.weight,
 	};
 	by_cred = r->has_cred && cfg->defaults.queue_by == QUEUE_BY_CREDENTIAL;
+	if (by_cred && sched_n_queues(e->sched) >= cfg->max_queues &&
+	    !sched_queue_find(e->sched, d, r->cred, CRED_HASH_LEN)) {
+		overflow(e, r);
+		*ret = sched_queue_get(e->sched, d, OVERFLOW_KEY,
+		                       OVERFLOW_KEY_LEN, &ql);
+		return;
+	}
 	if (by_cred && cfg->n_keys > 0) {
 		char shown[CRED_DISPLAY_LEN + 1];
 
@@ -765,69 +822,119 @@ static void fail_all(struct engine *e)
 
 /* --- /queues --- */
 
-struct snap_ctx {
-	json_t *list;
-	int64_t now;                 /* monotonic us */
-	int64_t wall;                /* unix ms */
-};
-
-static void snap_queue(const struct sched_queue_info *qi, void *arg)
+static void snap_row(const struct sched_queue_info *qi, void *arg)
 {
-	struct snap_ctx *sc = arg;
-	char key[CRED_DISPLAY_LEN + 1];
-	json_t *o;
-	int64_t paused = qi->paused_until > sc->now
-	                 ? (qi->paused_until - sc->now + 999) / 1000 : 0;
-	int64_t idle = sc->now > qi->last_active
-	               ? (sc->now - qi->last_active) / 1000 : 0;
+	struct snap_page *pg = arg;
+	struct queue_row *row = &pg->rows[pg->n++];
 
-	if (qi->key_len)
-		cred_display(qi->key, key);
-	o = json_pack("{s:s, s:s?, s:f, s:i, s:i, s:i, s:o, s:o, s:i, s:i, "
-	              "s:I, s:o, s:I}",
-	              "destination", qi->dest,
-	              "key", qi->key_len ? key : NULL,
-	              "rps", qi->rps,
-	              "concurrency", (json_int_t)qi->concurrency,
-	              "burst", (json_int_t)qi->burst,
-	              "weight", (json_int_t)qi->weight,
-	              "learned_rps", qi->rps_learned > 0
-	                             ? json_real(qi->rps_learned)
-	                             : json_null(),
-	              "learned_concurrency", qi->concurrency_learned
-	                             ? json_integer(qi->concurrency_learned)
-	                             : json_null(),
-	              "waiting", (json_int_t)qi->waiting,
-	              "in_flight", (json_int_t)qi->in_flight,
-	              "paused_ms", (json_int_t)paused,
-	              "paused_until", paused ? json_integer(sc->wall + paused)
-	                                     : json_null(),
-	              "idle_ms", (json_int_t)idle);
-	if (o)
-		json_array_append_new(sc->list, o);
+	row->id = qi->id;
+	snprintf(row->dest, sizeof(row->dest), "%s", qi->dest);
+	if (qi->key_len == CRED_HASH_LEN)
+		cred_display(qi->key, row->key);
+	else if (qi->key_len == OVERFLOW_KEY_LEN)
+		snprintf(row->key, sizeof(row->key), "overflow");
+	else
+		row->key[0] = '\0';
+	row->rps = qi->rps;
+	row->rps_learned = qi->rps_learned;
+	row->concurrency = qi->concurrency;
+	row->concurrency_learned = qi->concurrency_learned;
+	row->burst = qi->burst;
+	row->weight = qi->weight;
+	row->waiting = qi->waiting;
+	row->in_flight = qi->in_flight;
+	row->paused_ms = qi->paused_until > pg->now
+	                 ? (qi->paused_until - pg->now + 999) / 1000 : 0;
+	row->idle_ms = pg->now > qi->last_active
+	               ? (pg->now - qi->last_active) / 1000 : 0;
 }
 
-static char *snapshot(struct engine *e)
+/* On the engine thread: O(log n + limit) copying, no JSON. */
+static void snap_fill(struct engine *e, struct snap_page *pg)
 {
-	struct snap_ctx sc = { json_array(), clock_now_us(), wall_ms() };
-	json_t *root;
+	pg->now = clock_now_us();
+	pg->n = 0;
+	pg->more = sched_page(e->sched, pg->after, pg->limit, snap_row, pg);
+	pg->queues = sched_n_queues(e->sched);
+	pg->waiting = sched_queued(e->sched);
+	pg->in_flight = sched_in_flight(e->sched);
+	pg->requests = e->stats.requests;
+	pg->attempts = e->stats.attempts;
+	pg->retries = e->stats.retries;
+	pg->queue_full = e->stats.queue_full;
+	pg->learn_bad = e->stats.learn_bad;
+	pg->overflow = e->stats.overflow;
+	pg->engine_us = clock_now_us() - pg->now;
+}
+
+static json_t *row_json(const struct queue_row *row, int64_t wall)
+{
+	return json_pack("{s:s, s:s?, s:f, s:i, s:i, s:i, s:o, s:o, s:i, s:i, "
+	                 "s:I, s:o, s:I}",
+	                 "destination", row->dest,
+	                 "key", row->key[0] ? row->key : NULL,
+	                 "rps", row->rps,
+	                 "concurrency", (json_int_t)row->concurrency,
+	                 "burst", (json_int_t)row->burst,
+	                 "weight", (json_int_t)row->weight,
+	                 "learned_rps", row->rps_learned > 0
+	                                ? json_real(row->rps_learned)
+	                                : json_null(),
+	                 "learned_concurrency", row->concurrency_learned
+	                        ? json_integer(row->concurrency_learned)
+	                        : json_null(),
+	                 "waiting", (json_int_t)row->waiting,
+	                 "in_flight", (json_int_t)row->in_flight,
+	                 "paused_ms", (json_int_t)row->paused_ms,
+	                 "paused_until", row->paused_ms
+	                                 ? json_integer(wall + row->paused_ms)
+	                                 : json_null(),
+	                 "idle_ms", (json_int_t)row->idle_ms);
+}
+
+/* On the asker's thread. */
+static char *page_json(const struct engine *e, const struct snap_page *pg)
+{
+	json_t *list = json_array(), *root;
+	int64_t wall = wall_ms();
 	char *s;
 
-	if (!sc.list)
+	if (!list)
 		return NULL;
-	sched_foreach(e->sched, snap_queue, &sc);
-	root = json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:o}",
-	                 "queues", (json_int_t)sched_n_queues(e->sched),
-	                 "waiting", (json_int_t)sched_queued(e->sched),
-	                 "in_flight", (json_int_t)sched_in_flight(e->sched),
-	                 "requests", (json_int_t)e->stats.requests,
-	                 "attempts", (json_int_t)e->stats.attempts,
-	                 "retries", (json_int_t)e->stats.retries,
-	                 "queue_full", (json_int_t)e->stats.queue_full,
-	                 "learn_bad_values", (json_int_t)e->stats.learn_bad,
-	                 "list", sc.list);
+	for (unsigned i = 0; i < pg->n; i++) {
+		json_t *o = row_json(&pg->rows[i], wall);
+
+		if (!o || json_array_append_new(list, o) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	root = json_pack("{s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	                 "s:I, s:o}",
+	                 "queues", (json_int_t)pg->queues,
+	                 "waiting", (json_int_t)pg->waiting,
+	                 "in_flight", (json_int_t)pg->in_flight,
+	                 "requests", (json_int_t)pg->requests,
+	                 "attempts", (json_int_t)pg->attempts,
+	                 "retries", (json_int_t)pg->retries,
+	                 "queue_full", (json_int_t)pg->queue_full,
+	                 "learn_bad_values", (json_int_t)pg->learn_bad,
+	                 "overflow", (json_int_t)pg->overflow,
+	                 "max_queues", (json_int_t)e->cfg->max_queues,
+	                 "engine_us", (json_int_t)pg->engine_us,
+	                 "list", list);
 	if (!root)
 		return NULL;
+	if (pg->more && pg->n > 0) {
+		char next[24];
+
+		snprintf(next, sizeof(next), "%" PRIu64,
+		         pg->rows[pg->n - 1].id);
+		if (json_object_set_new(root, "next", json_string(next)) < 0) {
+			json_decref(root);
+			return NULL;
+		}
+	}
 	s = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	return s;
@@ -835,35 +942,40 @@ static char *snapshot(struct engine *e)
 
 static void answer_snapshot(struct engine *e)
 {
-	char *s;
-
 	if (!atomic_load(&e->snap_wanted))
 		return;
-	s = snapshot(e);
 	pthread_mutex_lock(&e->snap_lock);
-	free(e->snap_result);
-	e->snap_result = s;
-	e->snap_ready = true;
+	if (e->snap_page && !e->snap_ready) {
+		snap_fill(e, e->snap_page);
+		e->snap_ready = true;
+	}
 	atomic_store(&e->snap_wanted, false);
 	pthread_cond_broadcast(&e->snap_cond);
 	pthread_mutex_unlock(&e->snap_lock);
 }
 
-char *engine_queues_json(struct engine *e)
+char *engine_queues_json(struct engine *e, uint64_t after, unsigned limit)
 {
+	struct snap_page pg = { .after = after, .limit = limit };
 	struct timespec until;
-	char *s = NULL;
+	bool ready = false;
 
+	if (limit == 0 || limit > ENGINE_PAGE_MAX)
+		return NULL;
+	pg.rows = calloc(limit, sizeof(*pg.rows));
+	if (!pg.rows)
+		return NULL;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;
 	pthread_mutex_lock(&e->snap_lock);
-	/* One snapshot at a time: wait for an earlier asker to finish. */
+	/* One page at a time: wait for an earlier asker to finish. */
 	while (e->snap_busy)
 		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
 		                           &until) != 0)
 			goto out;
 	e->snap_busy = true;
 	e->snap_ready = false;
+	e->snap_page = &pg;
 	atomic_store(&e->snap_wanted, true);
 	pthread_mutex_unlock(&e->snap_lock);
 	curl_multi_wakeup(e->multi);
@@ -872,16 +984,21 @@ char *engine_queues_json(struct engine *e)
 		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
 		                           &until) != 0)
 			break;
-	if (e->snap_ready) {
-		s = e->snap_result;
-		e->snap_result = NULL;
-	}
+	/* Filled under the lock or not at all: pg is ours again. */
+	ready = e->snap_ready;
+	e->snap_page = NULL;
+	e->snap_ready = false;
 	atomic_store(&e->snap_wanted, false);
 	e->snap_busy = false;
 	pthread_cond_broadcast(&e->snap_cond);
 out:
 	pthread_mutex_unlock(&e->snap_lock);
-	return s;
+	{
+		char *s = ready ? page_json(e, &pg) : NULL;
+
+		free(pg.rows);
+		return s;
+	}
 }
 
 /* --- the loop --- */
@@ -1026,7 +1143,6 @@ void engine_free(struct engine *e)
 		curl_multi_cleanup(e->multi);
 	sched_free(e->sched);
 	heap_done(&e->timers);
-	free(e->snap_result);
 	if (e->tfd >= 0)
 		close(e->tfd);
 	pthread_cond_destroy(&e->snap_cond);

@@ -10,6 +10,7 @@
 #define SLUICE_ENGINE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct config;
 struct jobrun;
@@ -39,12 +40,19 @@ void engine_cancel(struct engine *e, struct request *r);
 /* The front drained r's response buffer: resume a paused transfer. */
 void engine_unpause(struct engine *e, struct request *r);
 
+#define ENGINE_PAGE_DEFAULT 1000    /* queues in a /queues page */
+#define ENGINE_PAGE_MAX 10000
+
 /*
- * The live queue state as a JSON document (malloc'd; caller frees), or
- * NULL when the engine did not answer within 2 s. Any thread but the
- * engine's.
+ * One page of the live queue state as a JSON document (malloc'd; caller
+ * frees): the daemon's counters and at most limit (1..ENGINE_PAGE_MAX)
+ * queues created after the one whose id is after (0: from the first), in
+ * creation order, with "next" (the cursor for the following page) when
+ * more follow. The engine only copies the page, in O(log n + limit); the
+ * JSON is built on the calling thread. NULL when the engine did not
+ * answer within 2 s, or on OOM. Any thread but the engine's.
  */
-char *engine_queues_json(struct engine *e);
+char *engine_queues_json(struct engine *e, uint64_t after, unsigned limit);
 
 /*
  * The webhook job runner the front hands jobs to (NULL: none). Set

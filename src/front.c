@@ -645,15 +645,19 @@ static bool dest_is_denied(const struct front *f, const struct destination *d)
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, d->host,
-	              &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+	              &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
 		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, d->host,
-	                   &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		((struct sockaddr_in *)&ss)->sin_port = htons(d->port);
+	} else if (inet_pton(AF_INET6, d->host,
+	                     &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
 		ss.ss_family = AF_INET6;
-	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(d->port);
+	} else {
 		return false; /* names are checked when curl connects */
-	return cidr_list_match(&f->cfg->deny_destinations,
-	                       (struct sockaddr *)&ss);
+	}
+	/* The daemon's own listeners are in the list too, with their port. */
+	return cidr_list_match_dest(&f->cfg->deny_destinations,
+	                            (struct sockaddr *)&ss);
 }
 
 static const char *lookup(struct request *r, const char *name)

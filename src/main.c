@@ -70,6 +70,7 @@ struct sluiced {
 	struct delivery *delivery;
 	struct jobrun *jobrun;
 	struct webhook_secret secret;    /* len 0: deliveries unsigned */
+	struct admin_token admin_token;  /* unset: no token asked for */
 };
 
 static void usage(FILE *out)
@@ -380,6 +381,25 @@ static int load_secrets(const struct config *cfg,
 	return 0;
 }
 
+/* admin_token_file, if set. Prints what is wrong; 0 or -EINVAL. */
+static int load_admin_token(const struct config *cfg,
+                            struct admin_token *ret)
+{
+	int r;
+
+	if (!cfg->admin_token_file)
+		return 0;
+	r = admin_token_load(cfg->admin_token_file, ret);
+	if (r == -EINVAL)
+		fprintf(stderr, "sluiced: admin token file '%s' must hold one "
+		        "line of printable characters without spaces, at most "
+		        "%d bytes\n", cfg->admin_token_file, ADMIN_TOKEN_MAX);
+	else if (r < 0)
+		fprintf(stderr, "sluiced: cannot read admin token file '%s': "
+		        "%s\n", cfg->admin_token_file, strerror(-r));
+	return r < 0 ? -EINVAL : 0;
+}
+
 /* Opens the job store, the delivery thread and the glue. */
 static int jobs_setup(struct sluiced *d)
 {
@@ -449,6 +469,31 @@ static void jobs_prune_old(struct sluiced *d)
 		log_info("jobs pruned count=%u", total);
 }
 
+/*
+ * The daemon's own listeners are never destinations: deny_destinations
+ * gets their addresses, with their ports. A copy, since a parsed list has
+ * no room to grow. 0 or negative errno.
+ */
+static int deny_self(struct config *cfg, int pfd, int afd)
+{
+	struct cidr_list l = { NULL, 0 };
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < cfg->deny_destinations.n; i++)
+		r = cidr_list_add(&l, &cfg->deny_destinations.v[i]);
+	if (r == 0)
+		r = netaddr_self_add(pfd, &l);
+	if (r == 0)
+		r = netaddr_self_add(afd, &l);
+	if (r < 0) {
+		cidr_list_done(&l);
+		return r;
+	}
+	cidr_list_done(&cfg->deny_destinations);
+	cfg->deny_destinations = l;
+	return 0;
+}
+
 static int start(struct sluiced *d)
 {
 	const struct config *cfg = d->cfg;
@@ -471,6 +516,14 @@ static int start(struct sluiced *d)
 	}
 	netaddr_local(pfd, proxy_addr, sizeof(proxy_addr));
 	netaddr_local(afd, admin_addr, sizeof(admin_addr));
+	r = deny_self(d->cfg, pfd, afd);
+	if (r < 0) {
+		close(pfd);
+		close(afd);
+		errno = -r;
+		log_error_errno("cannot list the listeners' addresses");
+		return -1;
+	}
 
 	r = cred_salt_load(cfg->state_dir, salt);
 	if (r < 0) {
@@ -508,7 +561,7 @@ static int start(struct sluiced *d)
 		return -1;
 	}
 	d->listener = listener_new(cfg, pfd, d->front);
-	d->admin = admin_start(cfg, afd, d->engine, d->jobs);
+	d->admin = admin_start(cfg, afd, d->engine, d->jobs, &d->admin_token);
 	if (!d->listener || !d->admin) {
 		log_error("cannot set up the listeners");
 		return -1;
@@ -610,7 +663,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(d.cfg->log_level);
-	if (load_secrets(d.cfg, &d.secret) < 0) {
+	if (load_secrets(d.cfg, &d.secret) < 0 ||
+	    load_admin_token(d.cfg, &d.admin_token) < 0) {
+		webhook_secret_done(&d.secret);
 		config_free(d.cfg);
 		return 1;
 	}

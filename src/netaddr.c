@@ -6,6 +6,7 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "netaddr.h"
 
 int netaddr_parse(const char *s, struct sockaddr_storage *ret,
@@ -125,4 +127,81 @@ int netaddr_local(int fd, char *buf, size_t size)
 		return -errno;
 	netaddr_format((struct sockaddr *)&ss, buf, size);
 	return 0;
+}
+
+/* Adds the whole address of sa (IPv4 or IPv6) with port. */
+static int self_add_addr(struct cidr_list *l, const struct sockaddr *sa,
+                         unsigned port)
+{
+	struct cidr c;
+
+	memset(&c, 0, sizeof(c));
+	if (sa->sa_family == AF_INET) {
+		c.family = AF_INET;
+		memcpy(c.addr, &((const struct sockaddr_in *)(const void *)sa)
+		                ->sin_addr, 4);
+		c.prefix = 32;
+	} else if (sa->sa_family == AF_INET6) {
+		c.family = AF_INET6;
+		memcpy(c.addr, &((const struct sockaddr_in6 *)(const void *)sa)
+		                ->sin6_addr, 16);
+		c.prefix = 128;
+	} else {
+		return 0;
+	}
+	c.port = port;
+	return cidr_list_add(l, &c);
+}
+
+int netaddr_self_add(int fd, struct cidr_list *l)
+{
+	static const char *const always[] = { "0.0.0.0/32", "::/128" };
+	static const char *const loopback[] = { "127.0.0.0/8", "::1/128" };
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct ifaddrs *ifs, *i;
+	bool wildcard;
+	unsigned port;
+	struct cidr c;
+	int r;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)&ss;
+
+		port = ntohs(sin->sin_port);
+		wildcard = sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)&ss;
+
+		port = ntohs(sin6->sin6_port);
+		wildcard = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	r = self_add_addr(l, (struct sockaddr *)&ss, port);
+	for (size_t k = 0; r == 0 && k < 2; k++) {
+		r = cidr_parse(always[k], &c);
+		c.port = port;
+		if (r == 0)
+			r = cidr_list_add(l, &c);
+	}
+	if (r < 0 || !wildcard)
+		return r;
+	for (size_t k = 0; r == 0 && k < 2; k++) {
+		r = cidr_parse(loopback[k], &c);
+		c.port = port;
+		if (r == 0)
+			r = cidr_list_add(l, &c);
+	}
+	if (r < 0)
+		return r;
+	if (getifaddrs(&ifs) < 0)
+		return -errno;
+	for (i = ifs; r == 0 && i; i = i->ifa_next)
+		if (i->ifa_addr)
+			r = self_add_addr(l, i->ifa_addr, port);
+	freeifaddrs(ifs);
+	return r;
 }

@@ -28,4 +28,15 @@ void netaddr_format(const struct sockaddr *sa, char *buf, size_t size);
 /* The bound "ADDR:PORT" of a socket into buf. 0 or negative errno. */
 int netaddr_local(int fd, char *buf, size_t size);
 
+struct cidr_list;
+
+/*
+ * Appends to l every address at which the listening socket fd can be
+ * reached, each with fd's port: its own address, 0.0.0.0 and :: (which
+ * connect to the host), and for a wildcard address (0.0.0.0, ::) also
+ * loopback and every address of the host's interfaces (getifaddrs).
+ * 0 or negative errno.
+ */
+int netaddr_self_add(int fd, struct cidr_list *l);
+
 #endif

@@ -28,6 +28,18 @@
 
 enum state { S_IDLE, S_READY, S_TIMER, S_CAPPED };
 
+/*
+ * Idle queues: QUIET for their first SCHED_QUIET_US, then freed at once if
+ * they carry nothing (queue_blank()), else KEPT until idle_reset.
+ */
+enum idle_list { I_NONE, I_QUIET, I_KEPT };
+
+/* A queue in creation order; q NULL: freed (a hole until compaction). */
+struct slot {
+	uint64_t id;
+	struct sched_queue *q;
+};
+
 struct timer {
 	struct heap_node node;
 	bool is_dest;
@@ -58,8 +70,10 @@ struct sched_queue {
 	struct timer timer;
 	unsigned deficit;
 	struct sched_queue *rprev, *rnext; /* destination's ring */
-	struct sched_queue *iprev, *inext; /* scheduler's idle list */
-	bool in_idle;
+	struct sched_queue *iprev, *inext; /* scheduler's idle lists */
+	enum idle_list idle;         /* which one, if any */
+	uint64_t id;                 /* creation order, for /queues pages */
+	size_t slot;                 /* index in sched.slots */
 	struct sched_queue *dprev, *dnext; /* all queues of the dest */
 };
 
@@ -96,7 +110,13 @@ struct sched {
 	struct sched_queue *queues;  /* hash by qkey */
 	struct sched_dest *ring;     /* ready destinations */
 	struct heap timers;
-	struct sched_queue *idle_head, *idle_tail; /* by last_active */
+	/* Idle queues, each list by last_active. */
+	struct sched_queue *quiet_head, *quiet_tail;
+	struct sched_queue *idle_head, *idle_tail; /* kept */
+	/* Every queue by id, ascending, for /queues pages. */
+	struct slot *slots;
+	size_t n_slots, cap_slots, n_holes;
+	uint64_t next_id;
 };
 
 #define CONTAINER(ptr, type, member) \
@@ -238,37 +258,51 @@ static void limits_fix(struct sched_limits *l)
 			set_timer(s, &(x)->timer, when);              \
 	} while (0)
 
-/* --- idle list --- */
+/* --- idle lists --- */
 
 static void idle_remove(struct sched *s, struct sched_queue *q)
 {
-	if (!q->in_idle)
+	struct sched_queue **head, **tail;
+
+	if (q->idle == I_NONE)
 		return;
+	head = q->idle == I_QUIET ? &s->quiet_head : &s->idle_head;
+	tail = q->idle == I_QUIET ? &s->quiet_tail : &s->idle_tail;
 	if (q->iprev)
 		q->iprev->inext = q->inext;
 	else
-		s->idle_head = q->inext;
+		*head = q->inext;
 	if (q->inext)
 		q->inext->iprev = q->iprev;
 	else
-		s->idle_tail = q->iprev;
+		*tail = q->iprev;
 	q->iprev = q->inext = NULL;
-	q->in_idle = false;
+	q->idle = I_NONE;
+}
+
+static void idle_append(struct sched *s, struct sched_queue *q,
+                        enum idle_list which)
+{
+	struct sched_queue **head, **tail;
+
+	head = which == I_QUIET ? &s->quiet_head : &s->idle_head;
+	tail = which == I_QUIET ? &s->quiet_tail : &s->idle_tail;
+	q->iprev = *tail;
+	q->inext = NULL;
+	if (*tail)
+		(*tail)->inext = q;
+	else
+		*head = q;
+	*tail = q;
+	q->idle = which;
 }
 
 /* q has nothing waiting or in flight: it may be collected later. */
 static void idle_add(struct sched *s, struct sched_queue *q)
 {
-	if (q->in_idle || q->head || q->in_flight)
+	if (q->idle != I_NONE || q->head || q->in_flight)
 		return;
-	q->iprev = s->idle_tail;
-	q->inext = NULL;
-	if (s->idle_tail)
-		s->idle_tail->inext = q;
-	else
-		s->idle_head = q;
-	s->idle_tail = q;
-	q->in_idle = true;
+	idle_append(s, q, I_QUIET);
 }
 
 /* --- state evaluation --- */
@@ -384,8 +418,51 @@ struct sched *sched_new(unsigned max_in_flight, unsigned max_queued,
 	return s;
 }
 
+/*
+ * Drops the holes of s->slots once they are a quarter of it: O(n) every
+ * n/4 frees, so O(1) per free, and a page never steps over more holes
+ * than a quarter of the queues.
+ */
+static void slots_compact(struct sched *s)
+{
+	size_t j = 0;
+
+	if (s->n_holes < 64 || s->n_holes * 4 < s->n_slots)
+		return;
+	for (size_t i = 0; i < s->n_slots; i++) {
+		if (!s->slots[i].q)
+			continue;
+		s->slots[j] = s->slots[i];
+		s->slots[j].q->slot = j;
+		j++;
+	}
+	s->n_slots = j;
+	s->n_holes = 0;
+}
+
+static int slots_push(struct sched *s, struct sched_queue *q)
+{
+	if (s->n_slots == s->cap_slots) {
+		size_t cap = s->cap_slots ? s->cap_slots * 2 : 64;
+		struct slot *v = realloc(s->slots, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->slots = v;
+		s->cap_slots = cap;
+	}
+	q->id = ++s->next_id;
+	q->slot = s->n_slots;
+	s->slots[s->n_slots++] = (struct slot){ q->id, q };
+	return 0;
+}
+
 static void queue_free(struct sched *s, struct sched_queue *q)
 {
+	s->slots[q->slot].q = NULL;
+	s->n_holes++;
+	slots_compact(s);
+
 	if (q->state == S_READY)
 		RING_UNLINK(&q->d->ring, q);
 	else if (q->state == S_TIMER)
@@ -431,6 +508,7 @@ void sched_free(struct sched *s)
 		free(d);
 	}
 	heap_done(&s->timers);
+	free(s->slots);
 	free(s);
 }
 
@@ -481,6 +559,10 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
+	if (slots_push(s, q) < 0) {
+		free(q);
+		return NULL;
+	}
 	q->key = k;
 	q->d = d;
 	q->lim = *lim;
@@ -493,6 +575,28 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 	d->queues = q;
 	d->n_queues++;
 	s->n_queues++;
+	/*
+	 * Idle since ever: one that gets no item (its enqueue refused) is
+	 * collected like any idle queue, not kept for good.
+	 */
+	idle_add(s, q);
+	return q;
+}
+
+struct sched_queue *sched_queue_find(const struct sched *s,
+                                     struct sched_dest *d, const void *key,
+                                     size_t key_len)
+{
+	struct sched_queue *q;
+	struct qkey k;
+
+	if (key_len > SCHED_KEY_MAX)
+		key_len = SCHED_KEY_MAX;
+	memset(&k, 0, sizeof(k));
+	k.d = d;
+	k.len = key_len;
+	memcpy(k.bytes, key, key_len);
+	HASH_FIND(hh, s->queues, &k, sizeof(k), q);
 	return q;
 }
 
@@ -714,10 +818,42 @@ void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
 	q_eval(s, q, now);
 }
 
+/* d's own state (aggregate pacing, learned values) is all in the past. */
+static bool dest_blank(const struct sched_dest *d, int64_t now)
+{
+	return d->agg_in_flight == 0 && d->agg_tat <= now &&
+	       d->rps_learned == 0 && d->conc_learned == 0;
+}
+
+/*
+ * q's state tells nothing a new queue would not: freeing it changes no
+ * decision. Its destination's last queue also stands for the
+ * destination's own state.
+ */
+static bool queue_blank(const struct sched_queue *q, int64_t now)
+{
+	return !q->head && q->in_flight == 0 && q->rps_learned == 0 &&
+	       q->conc_learned == 0 && q->paused_until <= now &&
+	       q->tat <= now && (q->d->n_queues > 1 || dest_blank(q->d, now));
+}
+
 void sched_collect(struct sched *s, int64_t now)
 {
 	struct sched_queue *q;
 
+	/* Quiet long enough: free the blank, keep the rest. */
+	while ((q = s->quiet_head) && now - q->last_active >= SCHED_QUIET_US) {
+		struct sched_dest *d = q->d;
+
+		idle_remove(s, q);
+		if (!queue_blank(q, now)) {
+			idle_append(s, q, I_KEPT);
+			continue;
+		}
+		queue_free(s, q);
+		if (d->n_queues == 0)
+			dest_free(s, d);
+	}
 	while ((q = s->idle_head) && now - q->last_active >= s->idle_reset) {
 		struct sched_dest *d = q->d;
 
@@ -725,7 +861,7 @@ void sched_collect(struct sched *s, int64_t now)
 			/* Keep a pause: look again when it ends. */
 			idle_remove(s, q);
 			q->last_active = q->paused_until - s->idle_reset;
-			idle_add(s, q);
+			idle_append(s, q, I_KEPT);
 			if (s->idle_head == q)
 				break;
 			continue;
@@ -756,6 +892,29 @@ size_t sched_n_queues(const struct sched *s)
 	return s->n_queues;
 }
 
+static void queue_info(const struct sched_queue *q,
+                       struct sched_queue_info *ret)
+{
+	*ret = (struct sched_queue_info){
+		.id = q->id,
+		.dest = q->d->key,
+		.key = q->key.bytes,
+		.key_len = q->key.len,
+		.rps = q->lim.rps,
+		.rps_learned = q->rps_learned ? q->rps_learned
+		                              : q->d->rps_learned,
+		.concurrency = q->lim.concurrency,
+		.concurrency_learned = q->conc_learned ? q->conc_learned
+		                                       : q->d->conc_learned,
+		.burst = q->lim.burst,
+		.weight = q->lim.weight,
+		.waiting = q->n_waiting,
+		.in_flight = q->in_flight,
+		.paused_until = q->paused_until,
+		.last_active = q->last_active,
+	};
+}
+
 void sched_foreach(const struct sched *s,
                    void (*fn)(const struct sched_queue_info *, void *),
                    void *arg)
@@ -763,25 +922,38 @@ void sched_foreach(const struct sched *s,
 	const struct sched_queue *q;
 
 	for (q = s->queues; q; q = q->hh.next) {
-		struct sched_queue_info info = {
-			.dest = q->d->key,
-			.key = q->key.bytes,
-			.key_len = q->key.len,
-			.rps = q->lim.rps,
-			.rps_learned = q->rps_learned ? q->rps_learned
-			                              : q->d->rps_learned,
-			.concurrency = q->lim.concurrency,
-			.concurrency_learned = q->conc_learned
-			                       ? q->conc_learned
-			                       : q->d->conc_learned,
-			.burst = q->lim.burst,
-			.weight = q->lim.weight,
-			.waiting = q->n_waiting,
-			.in_flight = q->in_flight,
-			.paused_until = q->paused_until,
-			.last_active = q->last_active,
-		};
+		struct sched_queue_info info;
 
+		queue_info(q, &info);
 		fn(&info, arg);
 	}
+}
+
+bool sched_page(const struct sched *s, uint64_t after, size_t limit,
+                void (*fn)(const struct sched_queue_info *, void *),
+                void *arg)
+{
+	size_t lo = 0, hi = s->n_slots, i;
+
+	/* The first slot with an id above after: ids ascend. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->slots[mid].id <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < s->n_slots; i++) {
+		struct sched_queue_info info;
+
+		if (!s->slots[i].q)
+			continue;
+		if (limit == 0)
+			return true;
+		queue_info(s->slots[i].q, &info);
+		fn(&info, arg);
+		limit--;
+	}
+	return false;
 }

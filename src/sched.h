@@ -28,6 +28,12 @@
 #include "heap.h"
 
 #define SCHED_KEY_MAX 64             /* bytes of a queue's key */
+/*
+ * An idle queue is looked at after this long (us): freed at once if its
+ * state tells nothing a new queue would not (no learned value, no pause,
+ * pacing in the past), else kept until idle_reset.
+ */
+#define SCHED_QUIET_US 1000000
 
 struct sched;
 struct sched_queue;
@@ -85,6 +91,11 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
                                     const void *key, size_t key_len,
                                     const struct sched_limits *lim);
 
+/* The queue of d with that key, or NULL: nothing is created. */
+struct sched_queue *sched_queue_find(const struct sched *s,
+                                     struct sched_dest *d, const void *key,
+                                     size_t key_len);
+
 /*
  * Appends it to q. -ENOBUFS when q or the whole scheduler is full (the
  * item is not queued).
@@ -139,8 +150,11 @@ void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
                             const struct sched_limits *lim, int64_t now);
 
 /*
- * Frees queues that have been empty and idle for idle_reset_us, and
- * destinations left without queues. Cost proportional to what it frees.
+ * Frees queues idle for SCHED_QUIET_US whose state is blank (nothing
+ * learned, no pause, pacing in the past, nor their destination's if they
+ * are its last queue), queues idle for idle_reset_us whatever they hold
+ * (a pause is kept until it ends), and destinations left without queues.
+ * Cost proportional to the idle queues it looks at, each once.
  */
 void sched_collect(struct sched *s, int64_t now);
 
@@ -154,6 +168,7 @@ size_t sched_n_queues(const struct sched *s);
 
 /* A read-only view of a queue, for /queues. */
 struct sched_queue_info {
+	uint64_t id;                 /* creation order, > 0, never reused */
 	const char *dest;            /* the destination's key */
 	const unsigned char *key;
 	size_t key_len;
@@ -169,5 +184,15 @@ struct sched_queue_info {
 void sched_foreach(const struct sched *s,
                    void (*fn)(const struct sched_queue_info *, void *),
                    void *arg);
+
+/*
+ * Calls fn for at most limit queues with an id above after, in id order.
+ * True when more queues follow the last one given. O(log n + limit),
+ * plus the freed slots not yet compacted that it steps over (at most a
+ * quarter of them).
+ */
+bool sched_page(const struct sched *s, uint64_t after, size_t limit,
+                void (*fn)(const struct sched_queue_info *, void *),
+                void *arg);
 
 #endif

@@ -27,11 +27,15 @@
 #define EXIT_USAGE 1
 #define EXIT_RUNTIME 2
 #define SHOWN_MAX 200                /* bytes of a server message shown */
+#define TOKEN_MAX 4096               /* bytes of an admin token file */
+#define PAGE "10000"                 /* queues asked for per /queues page */
+#define PAGES_MAX 100000             /* pages followed, at most */
 
 /* What the flags ask for. */
 struct ctl {
 	const char *addr;            /* admin listener, ADDR:PORT */
 	bool json;                   /* print the daemon's JSON as is */
+	char *token;                 /* admin bearer token; NULL: none */
 };
 
 struct command {
@@ -42,8 +46,8 @@ struct command {
 static void usage_short(FILE *out)
 {
 	fprintf(out,
-"usage: sluicectl [-a ADDR:PORT] [-j] status\n"
-"       sluicectl [-a ADDR:PORT] [-j] job ID\n"
+"usage: sluicectl [-a ADDR:PORT] [-T FILE] [-j] status\n"
+"       sluicectl [-a ADDR:PORT] [-T FILE] [-j] job ID\n"
 "Try 'sluicectl --help'.\n");
 }
 
@@ -63,6 +67,8 @@ static void usage(FILE *out)
 "  -a, --admin ADDR:PORT      admin listener (default $SLUICE_ADMIN,\n"
 "                             else " ADMIN_DEFAULT "); also\n"
 "                             --admin-listen, as for sluiced\n"
+"  -T, --token-file FILE      send the admin token in FILE (sluiced's\n"
+"                             admin_token_file) as a bearer token\n"
 "  -j, --json                 print the daemon's JSON as it is\n"
 "  -h, --help                 show this help and exit\n"
 "  -V, --version              show the version and exit\n"
@@ -75,11 +81,46 @@ static const struct option long_options[] = {
 	{ "admin", required_argument, NULL, 'a' },
 	/* sluiced's name for the same address */
 	{ "admin-listen", required_argument, NULL, 'a' },
+	{ "token-file", required_argument, NULL, 'T' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/*
+ * The token in path: its bytes up to a final newline, printable ASCII,
+ * not empty. malloc'd, or NULL after saying why.
+ */
+static char *read_token(const char *path)
+{
+	char buf[TOKEN_MAX + 2];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "sluicectl: cannot read token file '%s': %s\n",
+		        path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] <= ' ' || buf[i] > '~')
+			n = 0;
+	if (n == 0 || n > TOKEN_MAX) {
+		fprintf(stderr, "sluicectl: token file '%s' must hold one "
+		        "line of printable characters, at most %d\n", path,
+		        TOKEN_MAX);
+		return NULL;
+	}
+	return strdup(buf);
+}
 
 /* Returns 0 to go on, or exit status + 1 to stop with. */
 static int parse_flags(int argc, char **argv, struct ctl *c)
@@ -89,10 +130,16 @@ static int parse_flags(int argc, char **argv, struct ctl *c)
 	int o;
 
 	c->addr = env && *env ? env : ADMIN_DEFAULT;
-	while ((o = getopt_long(argc, argv, "a:jhV", long_options,
+	while ((o = getopt_long(argc, argv, "a:T:jhV", long_options,
 	                        NULL)) != -1) {
 		switch (o) {
 		case 'a': c->addr = optarg; from = "-a"; break;
+		case 'T':
+			free(c->token);
+			c->token = read_token(optarg);
+			if (!c->token)
+				return EXIT_USAGE + 1;
+			break;
 		case 'j': c->json = true; break;
 		case 'h':
 			usage(stdout);
@@ -126,7 +173,7 @@ static int fetch(const struct ctl *c, const char *path,
                  struct ctl_reply *ret)
 {
 	char err[CTL_ERR_LEN];
-	int r = ctl_get(c->addr, path, ret, err);
+	int r = ctl_get(c->addr, path, c->token, ret, err);
 
 	if (r < 0) {
 		fprintf(stderr, "sluicectl: cannot reach admin listener at "
@@ -205,16 +252,12 @@ static int check_health(const struct ctl *c)
 	return status;
 }
 
-static int show_queues(const struct ctl *c, const struct ctl_reply *r)
+static int show_queues(const struct ctl *c, json_t *j)
 {
-	json_t *j = parse(c, "/queues", r);
 	int err;
 
-	if (!j)
-		return EXIT_RUNTIME;
 	printf("admin %s: ok\n", c->addr);
 	err = ctl_print_queues(stdout, j);
-	json_decref(j);
 	if (err < 0) {
 		fprintf(stderr, "sluicectl: /queues from %s: %s\n", c->addr,
 		        err == -ENOMEM ? "out of memory"
@@ -224,9 +267,73 @@ static int show_queues(const struct ctl *c, const struct ctl_reply *r)
 	return 0;
 }
 
+/* A "next" cursor: digits only, or NULL. */
+static const char *cursor_of(const json_t *page)
+{
+	const char *v = json_string_value(json_object_get(page, "next"));
+
+	if (!v || !*v || strlen(v) > 20 || strspn(v, "0123456789") != strlen(v))
+		return NULL;
+	return v;
+}
+
+/*
+ * Every page of /queues, the lists joined into the first page's (whose
+ * counters are shown). NULL after saying why; *ret_status the exit status.
+ */
+static json_t *fetch_queues(const struct ctl *c, int *ret_status)
+{
+	json_t *all = NULL;
+	char path[64] = "/queues?limit=" PAGE;
+
+	*ret_status = EXIT_RUNTIME;
+	for (unsigned n = 0; n < PAGES_MAX; n++) {
+		struct ctl_reply r = { 0, NULL, 0 };
+		json_t *page, *list;
+		const char *next;
+
+		if (fetch(c, path, &r) < 0)
+			goto fail;
+		if (r.status != 200) {
+			say_unexpected(c, "/queues", &r);
+			ctl_reply_done(&r);
+			goto fail;
+		}
+		page = parse(c, "/queues", &r);
+		ctl_reply_done(&r);
+		if (!page)
+			goto fail;
+		list = json_object_get(page, "list");
+		next = cursor_of(page);
+		if (!all) {
+			all = page;
+		} else {
+			if (json_is_array(list))
+				json_array_extend(json_object_get(all, "list"),
+				                  list);
+			/* The counters of the last page are the newest. */
+			json_object_del(page, "list");
+			json_object_update(all, page);
+		}
+		if (next)
+			snprintf(path, sizeof(path),
+			         "/queues?limit=" PAGE "&after=%s", next);
+		if (page != all)
+			json_decref(page);
+		if (!next)
+			break;
+	}
+	json_object_del(all, "next");
+	*ret_status = 0;
+	return all;
+fail:
+	json_decref(all);
+	return NULL;
+}
+
 static int cmd_status(const struct ctl *c, int argc, char **argv)
 {
-	struct ctl_reply r = { 0, NULL, 0 };
+	json_t *j;
 	int status;
 
 	if (argc > 0) {
@@ -238,17 +345,21 @@ static int cmd_status(const struct ctl *c, int argc, char **argv)
 	status = check_health(c);
 	if (status)
 		return status;
-	if (fetch(c, "/queues", &r) < 0)
-		return EXIT_RUNTIME;
-	if (r.status != 200) {
-		say_unexpected(c, "/queues", &r);
-		status = EXIT_RUNTIME;
-	} else if (c->json) {
-		print_raw(&r);
+	j = fetch_queues(c, &status);
+	if (!j)
+		return status;
+	if (c->json) {
+		char *s = json_dumps(j, JSON_INDENT(2));
+
+		if (s)
+			puts(s);
+		else
+			status = EXIT_RUNTIME;
+		free(s);
 	} else {
-		status = show_queues(c, &r);
+		status = show_queues(c, j);
 	}
-	ctl_reply_done(&r);
+	json_decref(j);
 	return status;
 }
 
@@ -347,17 +458,21 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct ctl c = { NULL, false };
+	struct ctl c = { NULL, false, NULL };
 	int status = parse_flags(argc, argv, &c);
 
-	if (status)
+	if (status) {
+		free(c.token);
 		return status - 1;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "sluicectl: cannot initialise libcurl\n");
+		free(c.token);
 		return EXIT_RUNTIME;
 	}
 	status = run(&c, argc - optind, argv + optind);
 	curl_global_cleanup();
+	free(c.token);
 	fflush(stdout);
 	return ferror(stdout) ? EXIT_RUNTIME : status;
 }

@@ -119,7 +119,7 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 	struct request *r = arg;
 	const struct config *cfg = engine_config(r->engine);
 
-	if (cidr_list_match(&cfg->deny_destinations, &a->addr)) {
+	if (cidr_list_match_dest(&cfg->deny_destinations, &a->addr)) {
 		r->denied = true;
 		return CURL_SOCKET_BAD;
 	}
@@ -216,6 +216,22 @@ static bool is_tls_error(CURLcode rc)
 	}
 }
 
+/*
+ * curl refused the response's header block: libcurl 7.x fails a field
+ * over CURL_MAX_HTTP_HEADER (100 KiB) with CURLE_OUT_OF_MEMORY, 8.x a
+ * block over 300 KiB with "Too large response headers" (RECV_ERROR).
+ */
+static bool headers_too_large(const struct request *r, CURLcode rc)
+{
+	if (r->status)
+		return false; /* the header block was complete */
+	if (rc == CURLE_OUT_OF_MEMORY && r->got_bytes)
+		return true;
+	return (rc == CURLE_RECV_ERROR || rc == CURLE_WEIRD_SERVER_REPLY ||
+	        rc == CURLE_FILESIZE_EXCEEDED) &&
+	       (strstr(r->err_buf, "header") || strstr(r->err_buf, "Header"));
+}
+
 bool upstream_failed_before_response(const struct request *r, int result)
 {
 	if (r->got_bytes || r->denied)
@@ -258,6 +274,11 @@ unsigned upstream_failure(const struct request *r, int result,
 		snprintf(msg, size, "upstream '%s' timed out: %s",
 		         host, why);
 		*ret_code = "upstream_timeout";
+		return 502;
+	} else if (headers_too_large(r, rc)) {
+		snprintf(msg, size, "the response header block of '%s' is "
+		         "over the limit: %s", host, why);
+		*ret_code = "upstream_headers_too_large";
 		return 502;
 	} else if (is_tls_error(rc)) {
 		snprintf(msg, size, "tls with '%s' failed: %s", host,

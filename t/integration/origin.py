@@ -33,6 +33,9 @@ headers, Content-Length included, no body):
   /drip/N?interval=MS N chunks "data: i\\n\\n" (chunked, text/event-stream),
                       one every MS milliseconds (default 100)
   /close              closes the connection without answering
+  /bigheader/N?count=C
+                      200 with C (default 1) response header fields
+                      X-Big-i of N bytes each
   /reply/NNN?n=v&n=v  status NNN, each query pair a response header (like
                       /headers) except _ms=MS (wait MS milliseconds first)
                       and _group=G (count the request in group G, below);
@@ -227,6 +230,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 interval = int(q.get("interval", "100")) / 1000.0
                 pieces = [b"data: %d\n\n" % i for i in range(int(arg))]
                 self.answer_chunked(pieces, "text/event-stream", interval)
+            elif path.startswith("/bigheader/"):
+                n, c = int(arg), int(q.get("count", "1"))
+                self.answer(200, b"ok\n",
+                            [("X-Big-%d" % i, "b" * n) for i in range(c)])
             elif path == "/close":
                 self.close_connection = True
             elif path.startswith("/reply/"):

@@ -159,6 +159,54 @@ START_TEST(test_match_v4_mapped)
 }
 END_TEST
 
+static int dest_matches(const char *a, unsigned port)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr *sa = addr(a, &ss);
+
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	return cidr_list_match_dest(&list, sa);
+}
+
+/* Every IPv6 spelling of a denied IPv4 address is denied. */
+START_TEST(test_match_dest_embedded)
+{
+	add("169.254.169.254/32");
+	ck_assert(dest_matches("169.254.169.254", 80));
+	ck_assert(dest_matches("::ffff:169.254.169.254", 80));
+	ck_assert(dest_matches("::169.254.169.254", 80));
+	ck_assert(dest_matches("::a9fe:a9fe", 80));
+	ck_assert(dest_matches("64:ff9b::a9fe:a9fe", 80));
+	ck_assert(dest_matches("64:ff9b::169.254.169.254", 443));
+	ck_assert(!dest_matches("64:ff9b::a9fe:a9fd", 80));
+	ck_assert(!dest_matches("64:ff9b:1::a9fe:a9fe", 80));
+	ck_assert(!dest_matches("2001:db8::a9fe:a9fe", 80));
+	/* A client is not: ::a9fe:a9fe is not in an IPv4 allow list. */
+	ck_assert(!matches("::a9fe:a9fe"));
+	ck_assert(!matches("64:ff9b::a9fe:a9fe"));
+}
+END_TEST
+
+/* An entry with a port matches that port only. */
+START_TEST(test_match_dest_port)
+{
+	struct cidr c;
+
+	ck_assert_int_eq(cidr_parse("127.0.0.0/8", &c), 0);
+	c.port = 8081;
+	ck_assert_int_eq(cidr_list_add(&list, &c), 0);
+	ck_assert(dest_matches("127.0.0.1", 8081));
+	ck_assert(dest_matches("127.1.2.3", 8081));
+	ck_assert(dest_matches("::ffff:127.0.0.1", 8081));
+	ck_assert(dest_matches("64:ff9b::7f00:1", 8081));
+	ck_assert(!dest_matches("127.0.0.1", 8080));
+	ck_assert(!dest_matches("10.0.0.1", 8081));
+}
+END_TEST
+
 START_TEST(test_match_v6_entry_covers_v4)
 {
 	add("::ffff:10.0.0.0/104");
@@ -229,6 +277,8 @@ static Suite *cidr_suite(void)
 	tcase_add_test(tc, test_match_ipv6);
 	tcase_add_test(tc, test_match_v4_mapped);
 	tcase_add_test(tc, test_match_v6_entry_covers_v4);
+	tcase_add_test(tc, test_match_dest_embedded);
+	tcase_add_test(tc, test_match_dest_port);
 	tcase_add_test(tc, test_match_prefix_zero);
 	tcase_add_test(tc, test_match_empty_and_other_families);
 	tcase_add_test(tc, test_list_grows);

@@ -132,8 +132,12 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_str_eq(a->state_dir, b->state_dir);
 	assert_cidrs_equal(&a->allow, &b->allow);
 	assert_cidrs_equal(&a->deny_destinations, &b->deny_destinations);
+	assert_cidrs_equal(&a->admin_allow, &b->admin_allow);
+	assert_opt_str_eq(a->admin_token_file, b->admin_token_file);
+	ck_assert_int_eq(a->admin_timeout, b->admin_timeout);
 	ck_assert_uint_eq(a->max_in_flight, b->max_in_flight);
 	ck_assert_uint_eq(a->max_queued, b->max_queued);
+	ck_assert_uint_eq(a->max_queues, b->max_queues);
 	ck_assert_uint_eq(a->max_body, b->max_body);
 	ck_assert_uint_eq(a->max_header, b->max_header);
 	ck_assert_int_eq(a->sync_timeout, b->sync_timeout);
@@ -229,13 +233,21 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->allow.n, 2);
 	ck_assert(has_net(&cfg->allow, "127.0.0.0/8"));
 	ck_assert(has_net(&cfg->allow, "::1/128"));
-	ck_assert_uint_eq(cfg->deny_destinations.n, 4);
+	ck_assert_uint_eq(cfg->admin_allow.n, 2);
+	ck_assert(has_net(&cfg->admin_allow, "127.0.0.0/8"));
+	ck_assert(has_net(&cfg->admin_allow, "::1/128"));
+	ck_assert_ptr_null(cfg->admin_token_file);
+	ck_assert_int_eq(cfg->admin_timeout, 10000);
+	ck_assert_uint_eq(cfg->deny_destinations.n, 6);
 	ck_assert(has_net(&cfg->deny_destinations, "169.254.169.254/32"));
 	ck_assert(has_net(&cfg->deny_destinations, "fd00:ec2::254/128"));
 	ck_assert(has_net(&cfg->deny_destinations, "100.100.100.200/32"));
 	ck_assert(has_net(&cfg->deny_destinations, "169.254.170.2/32"));
+	ck_assert(has_net(&cfg->deny_destinations, "::a9fe:a9fe/128"));
+	ck_assert(has_net(&cfg->deny_destinations, "64:ff9b::a9fe:a9fe/128"));
 	ck_assert_uint_eq(cfg->max_in_flight, 512);
 	ck_assert_uint_eq(cfg->max_queued, 100000);
+	ck_assert_uint_eq(cfg->max_queues, 100000);
 	ck_assert_uint_eq(cfg->max_body, 10 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_header, 8 * 1024);
 	ck_assert_int_eq(cfg->sync_timeout, 300000);
@@ -369,8 +381,13 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cfg->allow.v[2].family, AF_INET6);
 	ck_assert_uint_eq(cfg->allow.v[2].prefix, 128);
 	ck_assert_uint_eq(cfg->deny_destinations.n, 1);
+	ck_assert_uint_eq(cfg->admin_allow.n, 1);
+	ck_assert_uint_eq(cfg->admin_allow.v[0].prefix, 16);
+	ck_assert_str_eq(cfg->admin_token_file, "/etc/sluice/admin-token");
+	ck_assert_int_eq(cfg->admin_timeout, 3000);
 	ck_assert_uint_eq(cfg->max_in_flight, 64);
 	ck_assert_uint_eq(cfg->max_queued, 5000);
+	ck_assert_uint_eq(cfg->max_queues, 300);
 	ck_assert_uint_eq(cfg->max_body, 1048576);
 	ck_assert_uint_eq(cfg->max_header, 16384);
 	ck_assert_int_eq(cfg->sync_timeout, 1500);
@@ -576,6 +593,15 @@ static const struct bad_case bad_cases[] = {
 	  "1:13: 'max_queued' must be an integer >= 1, got '1.5'" },
 	{ "max_queued: -5\n",
 	  "1:13: 'max_queued' must be an integer >= 1, got '-5'" },
+	{ "admin_allow: [10.0.0.0/33]\n",
+	  "1:15: 'admin_allow' entry must be a network such as 10.0.0.0/8 "
+	  "or ::1/128, got '10.0.0.0/33'" },
+	{ "admin_timeout: 0\n",
+	  "1:16: 'admin_timeout' must be a duration > 0, got '0'" },
+	{ "max_queues: 0\n",
+	  "1:13: 'max_queues' must be an integer >= 1, got '0'" },
+	{ "max_queues: 1000000001\n",
+	  "1:13: 'max_queues' must be at most 1000000000, got '1000000001'" },
 	{ "max_body: 10 MiB\n",
 	  "1:11: 'max_body' must be a size such as 65536, 64KiB or 10MiB, "
 	  "got '10 MiB'" },

@@ -1698,6 +1698,9 @@ START_TEST(test_collect_and_foreach)
 	sched_done(s, a, 0);
 	sched_done(s, p, 0);
 	sched_done(s, e, 0);
+	/* Learned values: kept until idle_reset, not freed when quiet. */
+	sched_learn_queue(s, a, 1, 0, 0);
+	sched_learn_queue(s, e, 1, 0, 0);
 	sched_pause(s, p, 100 * SEC, 0);
 	/* b waits: paused far away. */
 	sched_pause(s, b, 1000 * SEC, 0);
@@ -1731,11 +1734,14 @@ START_TEST(test_collect_and_foreach)
 	/* Far later: still there while they have work. */
 	sched_collect(s, 500 * SEC);
 	ck_assert_uint_eq(sched_n_queues(s), 2);
-	/* c's item completes, b's is removed: both go after idle_reset. */
+	/*
+	 * c's item completes, b's is removed: c, blank, goes once quiet; b,
+	 * paused, when its pause ends.
+	 */
 	sched_done(s, c, 500 * SEC);
 	sched_remove(s, &it[4].si, 501 * SEC);
 	sched_collect(s, 500 * SEC + reset - 1);
-	ck_assert_uint_eq(sched_n_queues(s), 2);
+	ck_assert_uint_eq(sched_n_queues(s), 1);
 	sched_collect(s, 1001 * SEC);
 	ck_assert_uint_eq(sched_n_queues(s), 0);
 	/* The destinations went with their last queue: new ones work. */
@@ -1743,6 +1749,134 @@ START_TEST(test_collect_and_foreach)
 	a = queue_n(s, d1, 0, &l);
 	ck_assert_int_eq(sched_enqueue(s, a, &it[0].si, 1002 * SEC), 0);
 	ck_assert_ptr_eq(sched_next(s, 1002 * SEC), &it[0].si);
+	sched_free(s);
+}
+END_TEST
+
+/*
+ * A queue idle for SCHED_QUIET_US whose state is blank goes at once; one
+ * with learned values, a pause, pacing ahead, or the last queue of a
+ * destination that learned, waits for idle_reset. 200000 credentials
+ * leave nothing behind a second after they are done.
+ */
+START_TEST(test_collect_quiet)
+{
+	const int64_t reset = 300 * SEC, Q = SCHED_QUIET_US;
+	struct sched *s = sched_new(UINT_MAX, UINT_MAX, reset);
+	struct sched_dest *d1 = sched_dest_get(s, "d1", &no_agg);
+	struct sched_dest *d2 = sched_dest_get(s, "d2", &no_agg);
+	struct sched_limits fast = qlim(1000, 1, 10, 1);
+	struct sched_limits slow = qlim(0.1, 1, 10, 1);
+	struct sched_queue *blank = queue_n(s, d1, 0, &fast);
+	struct sched_queue *learned = queue_n(s, d1, 1, &fast);
+	struct sched_queue *paused = queue_n(s, d1, 2, &fast);
+	struct sched_queue *paced = queue_n(s, d1, 3, &slow);
+	struct sched_queue *last = queue_n(s, d2, 4, &fast);
+	struct sched_queue *never = queue_n(s, d1, 5, &fast);
+	struct sched_queue *qs[5] = { blank, learned, paused, paced, last };
+	struct titem it[5];
+	struct sched_item *x;
+	struct view v;
+
+	memset(it, 0, sizeof(it));
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(sched_enqueue(s, qs[i], &it[i].si, 0), 0);
+	while ((x = sched_next(s, 0)))
+		sched_done(s, x->q, 0);
+	sched_learn_queue(s, learned, 5, 0, 0);
+	sched_pause(s, paused, 60 * SEC, 0);
+	sched_learn_dest(s, d2, 5, 0, 0);
+	(void)never; /* made, never given an item */
+	ck_assert_uint_eq(sched_n_queues(s), 6);
+	sched_collect(s, Q - 1);
+	ck_assert_uint_eq(sched_n_queues(s), 6);
+	sched_collect(s, Q);
+	v = view_of(s);
+	ck_assert_uint_eq(v.n, 4);
+	ck_assert(!v.seen[0] && v.seen[1] && v.seen[2] && v.seen[3] &&
+	          v.seen[4] && !v.seen[5]);
+	/* The rest follow idle_reset (the pause: its end). */
+	sched_collect(s, reset);
+	ck_assert_uint_eq(sched_n_queues(s), 0);
+
+	/* Many credentials, one request each: none left after a second. */
+	d1 = sched_dest_get(s, "d1", &no_agg); /* the old one went */
+	for (unsigned k = 0; k < 200000; k++) {
+		struct sched_queue *q = queue_n(s, d1, 100 + k, &fast);
+		struct titem one;
+
+		memset(&one, 0, sizeof(one));
+		ck_assert_int_eq(sched_enqueue(s, q, &one.si, reset + k), 0);
+		x = sched_next(s, reset + k);
+		ck_assert_ptr_eq(x, &one.si);
+		sched_done(s, q, reset + k);
+		if (k % 1000 == 0)
+			sched_collect(s, reset + k);
+	}
+	ck_assert_uint_le(sched_n_queues(s), 200000);
+	sched_collect(s, reset + 200000 + Q);
+	ck_assert_uint_eq(sched_n_queues(s), 0);
+	sched_free(s);
+}
+END_TEST
+
+struct page_view {
+	uint64_t ids[16];
+	unsigned keys[16];
+	size_t n;
+};
+
+static void page_info(const struct sched_queue_info *qi, void *arg)
+{
+	struct page_view *pv = arg;
+
+	ck_assert_uint_lt(pv->n, 16);
+	pv->ids[pv->n] = qi->id;
+	memcpy(&pv->keys[pv->n], qi->key, sizeof(unsigned));
+	pv->n++;
+}
+
+/* Pages: id order, resumable after a freed queue, holes skipped. */
+START_TEST(test_page)
+{
+	struct sched *s = sched_new(UINT_MAX, UINT_MAX, 10 * SEC);
+	struct sched_dest *d = sched_dest_get(s, "d", &no_agg);
+	struct sched_limits l = qlim(1000, 1, 10, 1);
+	struct sched_queue *q[10];
+	struct page_view pv;
+	struct titem it[10];
+	bool more;
+
+	memset(it, 0, sizeof(it));
+	for (unsigned k = 0; k < 10; k++) {
+		q[k] = queue_n(s, d, k, &l);
+		ck_assert_int_eq(sched_enqueue(s, q[k], &it[k].si, 0), 0);
+	}
+	memset(&pv, 0, sizeof(pv));
+	more = sched_page(s, 0, 4, page_info, &pv);
+	ck_assert(more);
+	ck_assert_uint_eq(pv.n, 4);
+	for (unsigned k = 0; k < 4; k++)
+		ck_assert_uint_eq(pv.keys[k], k);
+	/* The cursor's queue and the next two go away. */
+	for (unsigned k = 3; k < 6; k++)
+		sched_remove(s, &it[k].si, 0);
+	sched_collect(s, SCHED_QUIET_US);
+	ck_assert_uint_eq(sched_n_queues(s), 7);
+	more = sched_page(s, pv.ids[3], 4, page_info, &pv);
+	ck_assert(!more);
+	ck_assert_uint_eq(pv.n, 8);
+	for (unsigned k = 4; k < 8; k++)
+		ck_assert_uint_eq(pv.keys[k], k + 2);
+	/* Exactly the rest: no more. */
+	memset(&pv, 0, sizeof(pv));
+	ck_assert(!sched_page(s, 0, 7, page_info, &pv));
+	ck_assert_uint_eq(pv.n, 7);
+	ck_assert(sched_page(s, 0, 6, page_info, &pv));
+	/* Past the end: nothing. */
+	memset(&pv, 0, sizeof(pv));
+	ck_assert(!sched_page(s, UINT64_MAX, 4, page_info, &pv));
+	ck_assert_uint_eq(pv.n, 0);
 	sched_free(s);
 }
 END_TEST
@@ -1943,6 +2077,8 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_max_queued);
 	tcase_add_test(tc, test_collect_and_foreach);
+	tcase_add_test(tc, test_collect_quiet);
+	tcase_add_test(tc, test_page);
 	tcase_add_test(tc, test_remove_is_activity);
 	tcase_add_test(tc, test_collect_churn);
 	tcase_add_test(tc, test_free_busy);

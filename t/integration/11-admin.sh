@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# 11-admin: who may use the admin listener (SPEC section 8). admin_allow
+# (default loopback) answers others 403 with JSON; with admin_token_file,
+# /queues and /jobs/... want "Authorization: Bearer TOKEN" (401 with
+# WWW-Authenticate otherwise), /healthz stays open, sluicectl sends the
+# token with --token-file, and the token is in no log. An unreadable or
+# empty token file stops the start (exit 1). Idle connections cannot lock
+# the admin listener out: it has its own budget and closes idle
+# connections after admin_timeout.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+# shellcheck source=lib.sh disable=SC2119
+. "$(dirname "$0")/lib.sh"
+
+TOKEN=adm-t0ken-5ecr3t-Q7
+ADMIN() { echo "http://127.0.0.1:$ADMIN_PORT$1"; }
+
+start_origin
+
+say "admin_allow: loopback by default"
+write_config
+start_sluiced
+s=$(direct_status "$(ADMIN /healthz)")
+assert_eq 200 "$s" "/healthz from loopback"
+s=$(direct_status "$(ADMIN /queues)")
+assert_eq 200 "$s" "/queues from loopback, no token file"
+
+say "admin_allow without loopback: 403 with JSON, the proxy still serves"
+stop_sluiced
+write_config - <<EOF
+admin_allow: [10.0.0.0/8]
+EOF
+start_sluiced
+for p in /healthz /queues /jobs/x; do
+	s=$(direct_status "$(ADMIN $p)")
+	assert_error 403 forbidden "$s" "$p from outside admin_allow"
+done
+assert_serving "admin_allow"
+
+say "admin_token_file"
+stop_sluiced
+printf '%s\n' "$TOKEN" > "$TMP/admin-token"
+write_config - <<EOF
+admin_token_file: $TMP/admin-token
+EOF
+start_sluiced --log-level debug --access-log
+s=$(direct_status "$(ADMIN /healthz)")
+assert_eq 200 "$s" "/healthz without a token"
+J=/jobs/job_00000000000000000000000000000000000000000000
+for p in /queues "/queues?limit=5" "$J"; do
+	s=$(direct_status "$(ADMIN "$p")")
+	assert_error 401 unauthorized "$s" "$p without a token"
+	assert_eq Bearer "$(header WWW-Authenticate)" "$p: WWW-Authenticate"
+	for bad in "Bearer wrong" "Bearer ${TOKEN}x" "Bearer ${TOKEN%?}" \
+		"Basic $TOKEN" "$TOKEN" "Bearer"; do
+		s=$(direct_status -H "Authorization: $bad" "$(ADMIN "$p")")
+		assert_error 401 unauthorized "$s" "$p with '$bad'"
+	done
+done
+s=$(direct_status -H "Authorization: Bearer $TOKEN" "$(ADMIN /queues)")
+assert_eq 200 "$s" "/queues with the token"
+s=$(direct_status -H "Authorization: bearer $TOKEN" "$(ADMIN "$J")")
+assert_error 404 job_not_found "$s" "a job with the token"
+"$SLUICECTL" -a "127.0.0.1:$ADMIN_PORT" status > "$TMP/ctl.out" 2>&1 &&
+	fail "sluicectl status without the token succeeded"
+assert_grep '401' "$TMP/ctl.out" "sluicectl without the token"
+"$SLUICECTL" -a "127.0.0.1:$ADMIN_PORT" -T "$TMP/admin-token" status \
+	> "$TMP/ctl.out" 2>&1 || fail "sluicectl -T: $(cat "$TMP/ctl.out")"
+assert_grep '^queues ' "$TMP/ctl.out" "sluicectl -T status"
+"$SLUICECTL" -a "127.0.0.1:$ADMIN_PORT" --token-file "$TMP/admin-token" \
+	job "${J#/jobs/}" > "$TMP/ctl.out" 2>&1 || true
+assert_grep 'no such job' "$TMP/ctl.out" "sluicectl --token-file job"
+stop_sluiced
+assert_no_grep "$TOKEN" "$TMP/sluiced.log" "the token in the log"
+assert_no_grep "${TOKEN#adm-}" "$TMP/ctl.out" "the token in sluicectl's output"
+
+say "an unreadable or empty token file: exit 1"
+for f in "$TMP/no-such-token" "$TMP/empty-token" "$TMP/spaced-token"; do
+	: > "$TMP/empty-token"
+	printf 'a b\n' > "$TMP/spaced-token"
+	write_config - <<EOF
+admin_token_file: $f
+EOF
+	st=0
+	timeout 10 "$SLUICED" -c "$TMP/sluice.yaml" -l 127.0.0.1:0 \
+		-a 127.0.0.1:0 -s "$TMP/state" > /dev/null 2> "$TMP/bad.log" || st=$?
+	assert_eq 1 "$st" "exit status with admin_token_file $f"
+	assert_grep 'admin token file' "$TMP/bad.log" "message for $f"
+done
+
+say "idle connections do not lock the admin listener out"
+write_config - <<EOF
+admin_timeout: 1s
+EOF
+start_sluiced
+"$PYTHON" - "$ADMIN_PORT" "$TMP/held" <<'EOF' &
+import socket, sys, time
+port, out = int(sys.argv[1]), sys.argv[2]
+socks = []
+for _ in range(300):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        socks.append(s)
+    except OSError:
+        pass
+open(out, "w").write("%d\n" % len(socks))
+time.sleep(6)
+EOF
+HOLDER=$!
+echo "$HOLDER" > "$TMP/holder.pid"
+wait_file "$TMP/held"
+t0=$(date +%s.%N)
+ok=
+for _ in $(seq 40); do
+	s=$(direct_status --max-time 2 "$(ADMIN /healthz)")
+	if [ "$s" = 200 ]; then ok=1; break; fi
+	sleep 0.1
+done
+t1=$(date +%s.%N)
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+say "with $(cat "$TMP/held") idle connections opened: /healthz answered after ${secs}s"
+[ -n "$ok" ] || fail "/healthz never answered while idle connections were held"
+ge 4 "$secs" || fail "/healthz took ${secs}s (admin_timeout 1s)"
+kill "$HOLDER" 2>/dev/null || true
+wait "$HOLDER" 2>/dev/null || true
+say "ok"
