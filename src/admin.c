@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -22,12 +23,14 @@
 #include "http.h"
 #include "jobrun.h"
 #include "jobs.h"
+#include "wire.h"
 
 struct admin {
 	const struct config *cfg;
 	struct engine *engine;
 	struct jobs *store;          /* NULL: no jobs */
 	struct admin_token token;
+	struct wire_limits wire;     /* byte checks of every connection */
 	struct MHD_Daemon *mhd;
 };
 
@@ -247,6 +250,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	static int started;
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
+	/* A head the byte checks refused (wire.c): say why, and close. */
+	if (!*ctx && strcmp(method, WIRE_REJECT_METHOD) == 0) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const struct wire_error *we =
+			ci ? wire_rejection(ci->connect_fd) : NULL;
+
+		if (we)
+			return reply_error(c, we->status, we->code,
+			                   we->message);
+	}
 	/* Answer on the second call, so keep-alive survives. */
 	if (!*ctx) {
 		*ctx = &started;
@@ -283,6 +297,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	return reply_error(c, 404, "not_found", "no such admin endpoint");
 }
 
+/*
+ * Admin connections get the proxy's byte checks too: a head is parsed
+ * only once whole, so admin_timeout is a header deadline per request.
+ */
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct admin *a = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)socket_ctx;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		wire_detach(ci->connect_fd);
+	else if (wire_attach(ci->connect_fd, &a->wire) < 0)
+		shutdown(ci->connect_fd, SHUT_RDWR); /* never unchecked */
+}
+
 struct admin *admin_start(const struct config *cfg, int fd,
                           struct engine *e, struct jobs *store,
                           const struct admin_token *token)
@@ -297,6 +332,11 @@ struct admin *admin_start(const struct config *cfg, int fd,
 		return NULL;
 	}
 	a->cfg = cfg;
+	a->wire = (struct wire_limits){
+		.max_head = ADMIN_POOL - 512,
+		.min_body_rate = cfg->min_body_rate,
+		.body_grace_ms = cfg->admin_timeout,
+	};
 	a->engine = e;
 	a->store = store;
 	if (token)
@@ -314,6 +354,8 @@ struct admin *admin_start(const struct config *cfg, int fd,
 		MHD_OPTION_CONNECTION_LIMIT, ADMIN_CONNECTION_LIMIT,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, ADMIN_PER_IP_LIMIT,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1u,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_POOL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
 		MHD_OPTION_END);
 	if (!a->mhd) {
 		close(fd);

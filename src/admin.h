@@ -12,6 +12,7 @@
 #define ADMIN_TOKEN_MAX 4096         /* bytes of a token */
 #define ADMIN_CONNECTION_LIMIT 64u   /* connections at once */
 #define ADMIN_PER_IP_LIMIT 8u        /* of them, from one address */
+#define ADMIN_POOL (16u * 1024)      /* bytes per connection: heads */
 
 struct config;
 struct engine;

@@ -122,4 +122,36 @@ say "with $(cat "$TMP/held") idle connections opened: /healthz answered after ${
 ge 4 "$secs" || fail "/healthz took ${secs}s (admin_timeout 1s)"
 kill "$HOLDER" 2>/dev/null || true
 wait "$HOLDER" 2>/dev/null || true
+
+say "the admin listener checks request bytes like the proxy"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n' |
+	raw_http "$ADMIN_PORT" 3 > "$TMP/raw" 2> /dev/null
+assert_eq 400 "$(raw_status "$TMP/raw")" "a field name with a space"
+assert_grep '"error":"bad_request"' "$TMP/raw" "JSON error"
+
+say "a head trickled to the admin listener is cut at admin_timeout"
+"$PYTHON" - "$ADMIN_PORT" > "$TMP/trickle" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+t0 = time.monotonic()
+how = "sent-all"
+try:
+    for c in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: abcdefgh":
+        s.sendall(bytes([c]))
+        time.sleep(0.2)
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                how = "closed"
+                break
+        except BlockingIOError:
+            pass
+        s.setblocking(True)
+except OSError:
+    how = "closed"
+print(how, round(time.monotonic() - t0, 1))
+EOF
+read -r how secs < "$TMP/trickle"
+assert_eq closed "$how" "a head a byte every 0.2 s (admin_timeout 1s)"
+ge 4 "$secs" || fail "the trickled head lived ${secs}s"
 say "ok"
