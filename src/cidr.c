@@ -193,3 +193,23 @@ bool cidr_list_match_dest(const struct cidr_list *l,
 {
 	return match(l, sa, true);
 }
+
+bool cidr_literal_denied(const struct cidr_list *l, const char *host,
+                         unsigned port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		ss.ss_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		ss.ss_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+	} else {
+		return false;
+	}
+	return cidr_list_match_dest(l, (struct sockaddr *)&ss);
+}

@@ -49,4 +49,12 @@ bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa);
 bool cidr_list_match_dest(const struct cidr_list *l,
                           const struct sockaddr *sa);
 
+/*
+ * True when host is a literal IPv4 or IPv6 address that, with port, is
+ * denied by l (cidr_list_match_dest). A name is never denied here: it is
+ * checked once resolved, when the connection is made.
+ */
+bool cidr_literal_denied(const struct cidr_list *l, const char *host,
+                         unsigned port);
+
 #endif

@@ -639,25 +639,11 @@ static void fail_front(struct request *r, unsigned status, const char *code,
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* The daemon's own listeners are in the list too, with their port. */
 static bool dest_is_denied(const struct front *f, const struct destination *d)
 {
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, d->host,
-	              &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons(d->port);
-	} else if (inet_pton(AF_INET6, d->host,
-	                     &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(d->port);
-	} else {
-		return false; /* names are checked when curl connects */
-	}
-	/* The daemon's own listeners are in the list too, with their port. */
-	return cidr_list_match_dest(&f->cfg->deny_destinations,
-	                            (struct sockaddr *)&ss);
+	return cidr_literal_denied(&f->cfg->deny_destinations, d->host,
+	                           d->port);
 }
 
 static const char *lookup(struct request *r, const char *name)

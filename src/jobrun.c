@@ -827,24 +827,15 @@ int jobrun_recover(struct jobrun *jr, unsigned *ret_run,
 
 /* --- intake --- */
 
+/* A literal webhook address (with its port) that is denied. */
 static bool literal_denied(const struct config *cfg, const char *url)
 {
-	struct sockaddr_storage ss;
 	struct target t;
 
 	if (target_parse(url, &t) != TARGET_OK)
 		return false;
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, t.dest.host,
-	              &((struct sockaddr_in *)&ss)->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, t.dest.host,
-	                   &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	else
-		return false; /* names are checked when curl connects */
-	return cidr_list_match(&cfg->deny_destinations,
-	                       (struct sockaddr *)&ss);
+	return cidr_literal_denied(&cfg->deny_destinations, t.dest.host,
+	                           t.dest.port);
 }
 
 static int dup_field(const char *s, char **ret)

@@ -102,4 +102,13 @@ assert_eq 1 "$n" "delivery attempts"
 assert_eq null "$(json "$TMP/body" 'd["deliveries"][0]["last_status"]')" \
 	"the delivery's HTTP status (none: never connected)"
 say "delivery error: $(json "$TMP/body" 'd["deliveries"][0]["last_error"]')"
+
+say "a literal webhook address that is denied is refused at intake"
+for hook in "http://127.0.0.1:$ADMIN_PORT/hook" "http://[::ffff:127.0.0.1]:$PROXY_PORT/" \
+	"http://[::ffff:169.254.169.254]/latest" "http://[64:ff9b::a9fe:a9fe]/"; do
+	s=$(http_status -X POST --data-binary '{}' -H "X-EZTHROTTLE-WEBHOOK: $hook" \
+		"http://127.0.0.1:$ORIGIN_PORT/echo/hook-denied")
+	assert_error 400 webhook_denied "$s" "webhook $hook"
+done
+assert_eq 0 "$(origin_count 'hook-denied')" "no refused job reached the origin"
 say "ok"
