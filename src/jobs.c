@@ -989,10 +989,10 @@ int jobs_get(struct jobs *j, const char *id, struct job **ret_job)
 	return r;
 }
 
-int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
-                      void *arg)
+/* Every row of st, read in one transaction, each handed to cb. */
+static int load_rows(struct jobs *j, sqlite3_stmt *st,
+                     int (*cb)(void *arg, struct job *jb), void *arg)
 {
-	sqlite3_stmt *st = j->r[R_PENDING];
 	struct job *jb;
 	int rc = SQLITE_DONE, r;
 
@@ -1009,6 +1009,12 @@ int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
 	step_reset(j->rdb, j->r[R_END]);
 	pthread_mutex_unlock(&j->read_lock);
 	return r;
+}
+
+int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
+                      void *arg)
+{
+	return load_rows(j, j->r[R_PENDING], cb, arg);
 }
 
 /*
@@ -1114,23 +1120,7 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                          void *arg)
 {
-	sqlite3_stmt *st = j->r[R_TO_DELIVER];
-	struct job *jb;
-	int rc = SQLITE_DONE, r;
-
-	pthread_mutex_lock(&j->read_lock);
-	r = step_reset(j->rdb, j->r[R_BEGIN]);
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = job_read(j, st, &jb);
-		if (r == 0)
-			r = cb(arg, jb);
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = sqlite_errno(j->rdb, rc);
-	sqlite3_reset(st);
-	step_reset(j->rdb, j->r[R_END]);
-	pthread_mutex_unlock(&j->read_lock);
-	return r;
+	return load_rows(j, j->r[R_TO_DELIVER], cb, arg);
 }
 
 /* Creates the schema in a new store, or checks an existing one's version. */

@@ -540,6 +540,18 @@ struct sched_dest *sched_dest_get(struct sched *s, const char *key,
 	return d;
 }
 
+/* The hash key of (d, key): zero-padded, so it compares as bytes. */
+static void qkey_make(struct qkey *k, struct sched_dest *d, const void *key,
+                      size_t key_len)
+{
+	if (key_len > SCHED_KEY_MAX)
+		key_len = SCHED_KEY_MAX;
+	memset(k, 0, sizeof(*k));
+	k->d = d;
+	k->len = key_len;
+	memcpy(k->bytes, key, key_len);
+}
+
 struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
                                     const void *key, size_t key_len,
                                     const struct sched_limits *lim)
@@ -547,12 +559,7 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 	struct sched_queue *q;
 	struct qkey k;
 
-	if (key_len > SCHED_KEY_MAX)
-		key_len = SCHED_KEY_MAX;
-	memset(&k, 0, sizeof(k));
-	k.d = d;
-	k.len = key_len;
-	memcpy(k.bytes, key, key_len);
+	qkey_make(&k, d, key, key_len);
 	HASH_FIND(hh, s->queues, &k, sizeof(k), q);
 	if (q)
 		return q;
@@ -590,12 +597,7 @@ struct sched_queue *sched_queue_find(const struct sched *s,
 	struct sched_queue *q;
 	struct qkey k;
 
-	if (key_len > SCHED_KEY_MAX)
-		key_len = SCHED_KEY_MAX;
-	memset(&k, 0, sizeof(k));
-	k.d = d;
-	k.len = key_len;
-	memcpy(k.bytes, key, key_len);
+	qkey_make(&k, d, key, key_len);
 	HASH_FIND(hh, s->queues, &k, sizeof(k), q);
 	return q;
 }
