@@ -7,6 +7,12 @@
  * fewer than DELIVERY_PARALLEL are in flight; nothing scans. Store
  * updates are asynchronous (jobs_delivery_result_async), so the thread
  * never waits for a commit.
+ *
+ * A job keeps only what scheduling needs. Its payload is built when a try
+ * starts, from the store's row (jobs_get_result, one row through a read
+ * connection of its own, just before the transfer) and shared by its tries
+ * in flight; the last one to end frees it. DELIVERY_PAYLOAD_BYTES bounds
+ * what payloads hold at once.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -47,18 +53,25 @@ struct target {
 	char err[CURL_ERROR_SIZE];
 };
 
-struct delivery_job {
-	struct delivery_job *next;    /* inbox, then the live list */
-	struct delivery_job *prev;
-	char id[JOB_ID_LEN + 1];
+/* A job's end, copied while the store does not hold it. */
+struct delivery_result {
 	char *idempotent_key, *metadata_json, *headers_json;
 	char *error_code, *error_message;
 	bool failed;
 	unsigned status_code;
 	char *body;
 	size_t body_len;
-	char *payload;                /* built on the thread, once */
+};
+
+struct delivery_job {
+	struct delivery_job *next;    /* inbox, then the live list */
+	struct delivery_job *prev;
+	char id[JOB_ID_LEN + 1];
+	struct delivery_result *copy; /* NULL: in the store */
+	size_t body_len;              /* response body bytes, for the bound */
+	char *payload;                /* while tries are in flight on it */
 	size_t payload_len;
+	unsigned payload_users;       /* those tries */
 	unsigned quorum, n_delivered;
 	size_t n_open;                /* targets not settled */
 	int64_t finished_ms;
@@ -84,6 +97,7 @@ struct delivery {
 	struct heap timers;
 	struct target *ready_head, *ready_tail;
 	unsigned running;
+	size_t payload_bytes;         /* payloads in memory */
 	struct delivery_job *live;    /* every job held, for teardown */
 };
 
@@ -92,6 +106,14 @@ static int64_t wall_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -114,6 +136,48 @@ static char *dup_or_null(const char *s, bool *oom)
 	return c;
 }
 
+static void result_free(struct delivery_result *c)
+{
+	if (!c)
+		return;
+	free(c->idempotent_key);
+	free(c->metadata_json);
+	free(c->headers_json);
+	free(c->error_code);
+	free(c->error_message);
+	free(c->body);
+	free(c);
+}
+
+static struct delivery_result *result_copy(const struct delivery_spec *s)
+{
+	struct delivery_result *c = calloc(1, sizeof(*c));
+	bool oom = false;
+
+	if (!c)
+		return NULL;
+	c->idempotent_key = dup_or_null(s->idempotent_key, &oom);
+	c->metadata_json = dup_or_null(s->metadata_json, &oom);
+	c->headers_json = dup_or_null(s->headers_json, &oom);
+	c->error_code = dup_or_null(s->error_code, &oom);
+	c->error_message = dup_or_null(s->error_message, &oom);
+	c->failed = s->failed;
+	c->status_code = s->status_code;
+	c->body = malloc(s->body_len + 1);
+	if (c->body) {
+		if (s->body_len)
+			memcpy(c->body, s->body, s->body_len);
+		c->body_len = s->body_len;
+	} else {
+		oom = true;
+	}
+	if (oom) {
+		result_free(c);
+		return NULL;
+	}
+	return c;
+}
+
 struct delivery_job *delivery_job_new(const struct delivery_spec *s)
 {
 	struct delivery_job *dj;
@@ -123,23 +187,13 @@ struct delivery_job *delivery_job_new(const struct delivery_spec *s)
 	if (!dj)
 		return NULL;
 	snprintf(dj->id, sizeof(dj->id), "%s", s->job_id);
-	dj->idempotent_key = dup_or_null(s->idempotent_key, &oom);
-	dj->metadata_json = dup_or_null(s->metadata_json, &oom);
-	dj->headers_json = dup_or_null(s->headers_json, &oom);
-	dj->error_code = dup_or_null(s->error_code, &oom);
-	dj->error_message = dup_or_null(s->error_message, &oom);
-	dj->failed = s->failed;
-	dj->status_code = s->status_code;
+	if (!s->stored) {
+		dj->copy = result_copy(s);
+		oom = !dj->copy;
+	}
+	dj->body_len = s->body_len;
 	dj->quorum = s->quorum ? s->quorum : 1;
 	dj->finished_ms = s->finished_ms;
-	dj->body = malloc(s->body_len + 1);
-	if (dj->body) {
-		if (s->body_len)
-			memcpy(dj->body, s->body, s->body_len);
-		dj->body_len = s->body_len;
-	} else {
-		oom = true;
-	}
 	dj->n = s->n_urls;
 	for (size_t i = 0; i < s->n_urls; i++) {
 		struct target *t = &dj->t[i];
@@ -165,6 +219,12 @@ struct delivery_job *delivery_job_new(const struct delivery_spec *s)
 	return dj;
 }
 
+void delivery_job_stored(struct delivery_job *dj)
+{
+	result_free(dj->copy);
+	dj->copy = NULL;
+}
+
 void delivery_job_free(struct delivery_job *dj)
 {
 	if (!dj)
@@ -173,48 +233,96 @@ void delivery_job_free(struct delivery_job *dj)
 		free(dj->t[i].url);
 		curl_slist_free_all(dj->t[i].hdrs);
 	}
-	free(dj->idempotent_key);
-	free(dj->metadata_json);
-	free(dj->headers_json);
-	free(dj->error_code);
-	free(dj->error_message);
-	free(dj->body);
+	result_free(dj->copy);
 	free(dj->payload);
 	free(dj);
 }
 
-/* The payload, the same for every try; only its signature changes. */
-static int build_payload(struct delivery_job *dj)
+/*
+ * The payload, the same for every try (only its signature changes), from
+ * the copy or the store: the same bytes either way. -EINVAL: metadata
+ * that does not parse; -ENOENT: no such done job; else the store's error.
+ */
+static int build_payload(struct delivery *d, struct delivery_job *dj)
 {
-	struct webhook_result res = {
-		.job_id = dj->id,
-		.idempotent_key = dj->idempotent_key,
-		.failed = dj->failed,
-		.error_code = dj->error_code ? dj->error_code : "failed",
-		.error_message = dj->error_message ? dj->error_message
-		                                   : "the job failed",
-		.status_code = dj->status_code,
-		.headers_json = dj->headers_json,
-		.body = dj->body,
-		.body_len = dj->body_len,
-	};
+	const struct delivery_result *c = dj->copy;
+	struct webhook_result res = { .job_id = dj->id };
+	const char *meta_json;
+	struct job *jb = NULL;
 	json_t *meta = NULL;
 	int r;
 
-	if (dj->metadata_json) {
-		meta = json_loads(dj->metadata_json, 0, NULL);
+	if (c) {
+		res.idempotent_key = c->idempotent_key;
+		res.failed = c->failed;
+		res.error_code = c->error_code;
+		res.error_message = c->error_message;
+		res.status_code = c->status_code;
+		res.headers_json = c->headers_json;
+		res.body = c->body;
+		res.body_len = c->body_len;
+		meta_json = c->metadata_json;
+	} else {
+		r = jobs_get_result(d->store, dj->id, &jb);
+		if (r < 0)
+			return r;
+		res.idempotent_key = jb->idempotent_key;
+		res.failed = !jb->success;
+		res.error_code = jb->error_code;
+		res.error_message = jb->error_message;
+		res.status_code = (unsigned)jb->status_code;
+		res.headers_json = jb->resp_headers_json;
+		res.body = jb->resp_body;
+		res.body_len = jb->resp_body_len;
+		meta_json = jb->metadata_json;
+	}
+	if (!res.error_code)
+		res.error_code = "failed";
+	if (!res.error_message)
+		res.error_message = "the job failed";
+	r = 0;
+	if (meta_json) {
+		meta = json_loads(meta_json, 0, NULL);
 		if (!meta)
-			return -EINVAL;
+			r = -EINVAL;
 	}
 	res.metadata = meta;
-	r = webhook_payload(&res, &dj->payload, &dj->payload_len);
+	if (r == 0)
+		r = webhook_payload(&res, &dj->payload, &dj->payload_len);
 	json_decref(meta);
-	/* The payload holds the body now. */
-	if (r == 0) {
-		free(dj->body);
-		dj->body = NULL;
-	}
+	job_free(jb);
 	return r;
+}
+
+/* A try in flight uses dj's payload: built if it is not in memory. */
+static int payload_hold(struct delivery *d, struct delivery_job *dj)
+{
+	int r;
+
+	if (!dj->payload) {
+		int64_t t0 = mono_ms();
+
+		r = build_payload(d, dj);
+		if (r < 0)
+			return r;
+		d->payload_bytes += dj->payload_len;
+		log_debug("webhook payload built job=%s bytes=%zu ms=%" PRId64
+		          " from=%s", dj->id, dj->payload_len, mono_ms() - t0,
+		          dj->copy ? "memory" : "store");
+	}
+	dj->payload_users++;
+	return 0;
+}
+
+/* A try ended: the last one frees the payload. */
+static void payload_drop(struct delivery *d, struct delivery_job *dj)
+{
+	if (--dj->payload_users > 0)
+		return;
+	d->payload_bytes -= dj->payload_len;
+	free(dj->payload);
+	dj->payload = NULL;
+	dj->payload_len = 0;
 }
 
 static void live_unlink(struct delivery *d, struct delivery_job *dj)
@@ -346,19 +454,29 @@ static void start(struct delivery *d, struct target *t)
 	struct delivery_job *dj = t->job;
 	CURLcode rc = CURLE_OK;
 	CURL *c;
+	int r;
 
-	if (!dj->payload && build_payload(dj) < 0) {
-		log_error("cannot build the webhook payload job=%s, giving up",
-		          dj->id);
+	r = payload_hold(d, dj);
+	if (r == -EINVAL || r == -ENOENT) {
+		log_error("cannot build the webhook payload job=%s: %s, "
+		          "giving up", dj->id, strerror(-r));
 		t->attempts++;
 		record(d, t, false, 0, "cannot build the payload",
 		       JOBS_GIVE_UP);
 		settle(d, t);
 		return;
 	}
+	if (r < 0) {
+		/* Out of memory, or the store could not be read: later. */
+		t->attempts++;
+		try_failed(d, t, 0, r == -ENOMEM ? "out of memory" :
+		           "cannot read the job's result");
+		return;
+	}
 	c = curl_easy_init();
 	if (!c || try_headers(d, t) < 0) {
 		curl_easy_cleanup(c);
+		payload_drop(d, dj);
 		t->attempts++;
 		try_failed(d, t, 0, "out of memory");
 		return;
@@ -384,6 +502,7 @@ static void start(struct delivery *d, struct target *t)
 #undef SET
 	if (rc != CURLE_OK || curl_multi_add_handle(d->multi, c) != CURLM_OK) {
 		curl_easy_cleanup(c);
+		payload_drop(d, dj);
 		t->attempts++;
 		try_failed(d, t, 0, "cannot set up the request");
 		return;
@@ -405,6 +524,7 @@ static void on_done(struct delivery *d, struct target *t, CURLcode rc)
 	curl_multi_remove_handle(d->multi, t->easy);
 	curl_easy_cleanup(t->easy);
 	t->easy = NULL;
+	payload_drop(d, dj);
 	d->running--;
 	t->attempts++;
 	if (rc == CURLE_OK && status >= 200 && status <= 299) {
@@ -500,9 +620,26 @@ static void fire_timers(struct delivery *d)
 	}
 }
 
+/*
+ * The first ready target may start: a slot is free, and its payload is in
+ * memory, or fits under DELIVERY_PAYLOAD_BYTES, or would be the only one.
+ * A target that does not fit waits for a try in flight to end.
+ */
+static bool can_start(const struct delivery *d)
+{
+	const struct delivery_job *dj;
+
+	if (!d->ready_head || d->running >= DELIVERY_PARALLEL)
+		return false;
+	dj = d->ready_head->job;
+	return dj->payload || d->payload_bytes == 0 ||
+	       (d->payload_bytes < DELIVERY_PAYLOAD_BYTES &&
+	        dj->body_len <= DELIVERY_PAYLOAD_BYTES - d->payload_bytes);
+}
+
 static void start_ready(struct delivery *d)
 {
-	while (d->ready_head && d->running < DELIVERY_PARALLEL) {
+	while (can_start(d)) {
 		struct target *t = d->ready_head;
 
 		d->ready_head = t->ready_next;
@@ -518,7 +655,7 @@ static int poll_timeout(struct delivery *d)
 	struct heap_node *top = heap_top(&d->timers);
 	int64_t wait;
 
-	if (d->ready_head && d->running < DELIVERY_PARALLEL)
+	if (can_start(d))
 		return 0;
 	if (!top)
 		return 1000;

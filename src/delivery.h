@@ -25,9 +25,29 @@ struct config;
 /* At most this many deliveries in flight at once; the rest wait due. */
 #define DELIVERY_PARALLEL 256
 
-/* What to deliver: a job's end, and where its deliveries stand. */
+/*
+ * Payloads in memory, in bytes: a try whose payload is not in memory yet
+ * waits due while those of the tries in flight total this or more (with
+ * its response body counted), unless none is in memory. So at most this
+ * plus one payload (a response body of up to JOB_RESPONSE_MAX, encoded).
+ */
+#define DELIVERY_PAYLOAD_BYTES (64u << 20)
+
+/*
+ * What to deliver: a job's end, and where its deliveries stand. A job
+ * waiting for its deliveries keeps in memory only what scheduling needs
+ * (id, URLs, due times, attempts, quorum); its payload is built from the
+ * store (jobs_get_result) when a try starts and dropped when the last
+ * try in flight on it ends.
+ */
 struct delivery_spec {
 	const char *job_id;
+	/*
+	 * The store holds the job's end (it is done there): the fields
+	 * below up to body are not used, body_len only as the payload's
+	 * size. Otherwise they are copied, until delivery_job_stored().
+	 */
+	bool stored;
 	const char *idempotent_key;     /* NULL: none */
 	const char *metadata_json;      /* NULL: {} */
 	bool failed;
@@ -55,6 +75,12 @@ struct delivery;
  * nothing is pending.
  */
 struct delivery_job *delivery_job_new(const struct delivery_spec *spec);
+
+/*
+ * The job's end is durable in the store now: its copy is dropped, each
+ * try reads it from the store. Before delivery_submit() only.
+ */
+void delivery_job_stored(struct delivery_job *dj);
 
 /* Takes NULL. */
 void delivery_job_free(struct delivery_job *dj);

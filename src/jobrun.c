@@ -480,7 +480,10 @@ static void finished_durable(void *arg, int err)
 		/* Done already (a finish raced a restart): delivered once. */
 		delivery_job_free(fc->dj);
 	} else {
-		if (err < 0)
+		/* Stored: each try reads it back; not: the copy is used. */
+		if (err == 0)
+			delivery_job_stored(fc->dj);
+		else
 			log_warn("cannot store the end of job=%s: %s; "
 			         "delivering anyway, it may run again after a "
 			         "restart", fc->id, strerror(-err));
@@ -760,15 +763,10 @@ static int recover_delivery(void *arg, struct job *jb)
 		job_free(jb);
 		return -ENOMEM;
 	}
+	/* Only what scheduling needs: each try reads the job's end. */
 	ds = (struct delivery_spec){
-		.job_id = jb->id, .idempotent_key = jb->idempotent_key,
-		.metadata_json = jb->metadata_json,
-		.failed = !jb->success,
-		.error_code = jb->error_code,
-		.error_message = jb->error_message,
-		.status_code = (unsigned)jb->status_code,
-		.headers_json = jb->resp_headers_json,
-		.body = jb->resp_body, .body_len = jb->resp_body_len,
+		.job_id = jb->id, .stored = true,
+		.body_len = jb->resp_body_len,
 		.quorum = jb->quorum, .finished_ms = jb->finished_ms,
 		.urls = urls, .n_urls = jb->n_deliveries,
 		.states = jb->deliveries,

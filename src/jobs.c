@@ -133,6 +133,9 @@ static const char *const wsql[W_COUNT] = {
 enum rstmt { R_BEGIN, R_END, R_JOB, R_DELIVERIES, R_PENDING, R_UNFINISHED,
              R_UNFINISHED_PAGE, R_TO_DELIVER, R_COUNT };
 
+/* Columns of R_TO_DELIVER. */
+enum { COL_TD_ID, COL_TD_QUORUM, COL_TD_FINISHED, COL_TD_RESP_LEN };
+
 /* Columns of R_UNFINISHED_PAGE after JOB_COLUMNS. */
 #define COL_ROWID 20
 #define COL_BODY_LEN 21
@@ -163,11 +166,21 @@ static const char *const rsql[R_COUNT] = {
 		" FROM jobs NOT INDEXED WHERE rowid > ?1 AND rowid <= ?2"
 		" AND state IN ('queued', 'running') ORDER BY rowid",
 	/* No ORDER BY, for the same reason: each delivery has its own due
-	 * time anyway. */
-	[R_TO_DELIVER] = "SELECT " JOB_COLUMNS " FROM (SELECT DISTINCT"
-		" job_id FROM deliveries WHERE state = 'pending') CROSS JOIN"
-		" jobs ON id = job_id WHERE state = 'done'",
+	 * time anyway. Only what scheduling needs: columns before the
+	 * response body, and its length (from the record header: the body's
+	 * overflow pages are not read). */
+	[R_TO_DELIVER] = "SELECT id, quorum, finished_ms, length(resp_body)"
+		" FROM (SELECT DISTINCT job_id FROM deliveries"
+		" WHERE state = 'pending') CROSS JOIN jobs ON id = job_id"
+		" WHERE state = 'done'",
 };
+
+/*
+ * The result connection's one statement, under result_lock: a done job's
+ * end, for its webhook payload (JOB_COLUMNS, the request fields scrubbed).
+ */
+static const char *const result_sql =
+	"SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1 AND state = 'done'";
 
 enum jop_type { JOP_SUBMIT, JOP_RUNNING, JOP_FINISH, JOP_DELIVERY,
                 JOP_PRUNE, JOP_MAX_PAGES, JOP_CHECKPOINT };
@@ -206,6 +219,14 @@ struct jobs {
 	sqlite3 *rdb;
 	sqlite3_stmt *r[R_COUNT];
 	pthread_mutex_t read_lock;    /* guards rdb and r[] */
+	/*
+	 * A read connection of its own for jobs_get_result(): the delivery
+	 * thread reads one row there and never waits behind a page of
+	 * recovery on rdb.
+	 */
+	sqlite3 *res_db;
+	sqlite3_stmt *res_st;
+	pthread_mutex_t result_lock;  /* guards res_db and res_st */
 	int64_t (*now_ms)(void *arg);
 	void *clock_arg;
 
@@ -882,24 +903,24 @@ static char *col_dup(sqlite3_stmt *st, int i, size_t *ret_len, bool *oom)
 	return c;
 }
 
-/* The job at st's current row (JOB_COLUMNS), with its deliveries. */
-static int job_read(struct jobs *j, sqlite3_stmt *st, struct job **ret_job)
+/*
+ * The job at st's current row (JOB_COLUMNS), without its deliveries.
+ * NULL on OOM.
+ */
+static struct job *job_columns(sqlite3_stmt *st)
 {
 	struct job *jb = calloc(1, sizeof(*jb));
-	sqlite3_stmt *ds = j->r[R_DELIVERIES];
 	const char *id, *state, *status;
 	bool oom = false;
-	size_t n = 0;
-	int rc = SQLITE_DONE;
 
 	if (!jb)
-		return -ENOMEM;
+		return NULL;
 	/* column_text is NULL only on OOM: every one read is NOT NULL. */
 	id = (const char *)sqlite3_column_text(st, 0);
 	state = (const char *)sqlite3_column_text(st, 3);
 	if (!id || !state) {
 		free(jb);
-		return -ENOMEM;
+		return NULL;
 	}
 	snprintf(jb->id, sizeof(jb->id), "%s", id);
 	jb->cred = (unsigned char *)col_dup(st, 1, &jb->cred_len, &oom);
@@ -927,6 +948,21 @@ static int job_read(struct jobs *j, sqlite3_stmt *st, struct job **ret_job)
 	jb->resp_body = col_dup(st, 17, &jb->resp_body_len, &oom);
 	jb->error_code = col_dup(st, 18, NULL, &oom);
 	jb->error_message = col_dup(st, 19, NULL, &oom);
+	if (oom) {
+		job_free(jb);
+		return NULL;
+	}
+	return jb;
+}
+
+/* Appends jb's deliveries, under read_lock. */
+static int job_deliveries(struct jobs *j, struct job *jb)
+{
+	sqlite3_stmt *ds = j->r[R_DELIVERIES];
+	const char *state;
+	bool oom = false;
+	size_t n = 0;
+	int rc = SQLITE_DONE;
 
 	bind_text(ds, 1, jb->id);
 	while (!oom && (rc = sqlite3_step(ds)) == SQLITE_ROW) {
@@ -954,9 +990,23 @@ static int job_read(struct jobs *j, sqlite3_stmt *st, struct job **ret_job)
 		d->delivered_at = sqlite3_column_int64(ds, 6);
 	}
 	sqlite3_reset(ds);
-	if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
-		job_free(jb);
+	if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW))
 		return oom ? -ENOMEM : sqlite_errno(j->rdb, rc);
+	return 0;
+}
+
+/* The job at st's current row (JOB_COLUMNS), with its deliveries. */
+static int job_read(struct jobs *j, sqlite3_stmt *st, struct job **ret_job)
+{
+	struct job *jb = job_columns(st);
+	int r;
+
+	if (!jb)
+		return -ENOMEM;
+	r = job_deliveries(j, jb);
+	if (r < 0) {
+		job_free(jb);
+		return r;
 	}
 	*ret_job = jb;
 	return 0;
@@ -1117,10 +1167,78 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 	return r;
 }
 
+/* A row of R_TO_DELIVER, with its deliveries. */
+static int delivery_row(struct jobs *j, sqlite3_stmt *st,
+                        struct job **ret_job)
+{
+	struct job *jb = calloc(1, sizeof(*jb));
+	const char *id = (const char *)sqlite3_column_text(st, COL_TD_ID);
+	int r;
+
+	if (!jb || !id) {
+		free(jb);
+		return -ENOMEM;
+	}
+	snprintf(jb->id, sizeof(jb->id), "%s", id);
+	jb->state = JOB_DONE;
+	jb->quorum = (unsigned)sqlite3_column_int(st, COL_TD_QUORUM);
+	jb->finished_ms = sqlite3_column_int64(st, COL_TD_FINISHED);
+	jb->resp_body_len =
+		(size_t)sqlite3_column_int64(st, COL_TD_RESP_LEN);
+	r = job_deliveries(j, jb);
+	if (r < 0) {
+		job_free(jb);
+		return r;
+	}
+	*ret_job = jb;
+	return 0;
+}
+
 int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                          void *arg)
 {
-	return load_rows(j, j->r[R_TO_DELIVER], cb, arg);
+	sqlite3_stmt *st = j->r[R_TO_DELIVER];
+	struct job *jb;
+	int rc = SQLITE_DONE, r;
+
+	pthread_mutex_lock(&j->read_lock);
+	r = step_reset(j->rdb, j->r[R_BEGIN]);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = delivery_row(j, st, &jb);
+		if (r == 0)
+			r = cb(arg, jb);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_errno(j->rdb, rc);
+	sqlite3_reset(st);
+	step_reset(j->rdb, j->r[R_END]);
+	pthread_mutex_unlock(&j->read_lock);
+	return r;
+}
+
+int jobs_get_result(struct jobs *j, const char *id, struct job **ret_job)
+{
+	sqlite3_stmt *st = j->res_st;
+	struct job *jb = NULL;
+	int rc, r;
+
+	if (!id)
+		return -ENOENT;
+	pthread_mutex_lock(&j->result_lock);
+	bind_text(st, 1, id);
+	/* One statement: its own read transaction. */
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		jb = job_columns(st);
+		r = jb ? 0 : -ENOMEM;
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : sqlite_errno(j->res_db, rc);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&j->result_lock);
+	if (r == 0)
+		*ret_job = jb;
+	return r;
 }
 
 /* Creates the schema in a new store, or checks an existing one's version. */
@@ -1277,6 +1395,7 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 	j->tail = &j->head;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->read_lock, NULL);
+	pthread_mutex_init(&j->result_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&j->wake, &ca);
@@ -1296,6 +1415,10 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 		r = prepare_all(j->wdb, wsql, W_COUNT, j->w);
 	if (r == 0)
 		r = prepare_all(j->rdb, rsql, R_COUNT, j->r);
+	if (r == 0)
+		r = open_db(path, SQLITE_OPEN_READONLY, &j->res_db);
+	if (r == 0)
+		r = prepare_all(j->res_db, &result_sql, 1, &j->res_st);
 	if (r == 0)
 		r = -pthread_create(&j->writer, NULL, writer_main, j);
 	if (r < 0) {
@@ -1328,12 +1451,15 @@ void jobs_free(struct jobs *j)
 		sqlite3_finalize(j->r[i]);
 	for (size_t i = 0; i < W_COUNT; i++)
 		sqlite3_finalize(j->w[i]);
+	sqlite3_finalize(j->res_st);
 	/* The last connection closed checkpoints and removes the WAL. */
+	sqlite3_close(j->res_db);
 	sqlite3_close(j->rdb);
 	sqlite3_close(j->wdb);
 	pthread_cond_destroy(&j->wake);
 	pthread_cond_destroy(&j->done);
 	pthread_mutex_destroy(&j->read_lock);
+	pthread_mutex_destroy(&j->result_lock);
 	pthread_mutex_destroy(&j->lock);
 	if (j->lock_fd >= 0)
 		close(j->lock_fd);

@@ -285,11 +285,24 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 
 /*
  * Restart recovery: calls cb for every done job with deliveries pending,
- * in no particular order, one job in memory at a time. cb as for
+ * in no particular order, one job in memory at a time, with only what
+ * scheduling its deliveries needs: id, state, quorum, finished_ms,
+ * resp_body_len (the length only: resp_body is NULL, its bytes are not
+ * read) and the deliveries; every other field is zero. cb as for
  * jobs_load_pending().
  */
 int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                          void *arg);
+
+/*
+ * The stored end of the done job named id, for its webhook payload: the
+ * fields of jobs_get() without the deliveries (n_deliveries 0). -ENOENT
+ * when there is no such job or it is not done. Reads through a
+ * connection of its own, so the other reads (a page of recovery) never
+ * delay it; a call reads one row. *ret_job is the caller's (job_free()).
+ * Any thread.
+ */
+int jobs_get_result(struct jobs *j, const char *id, struct job **ret_job);
 
 /* A snapshot of the counters. Any thread. */
 void jobs_stats(struct jobs *j, struct jobs_stats *ret_stats);

@@ -606,6 +606,101 @@ START_TEST(test_finish_and_deliveries)
 }
 END_TEST
 
+/* Collects what jobs_load_deliveries() hands over. */
+struct light {
+	unsigned n;
+	struct job *jb[4];
+};
+
+static int light_cb(void *arg, struct job *jb)
+{
+	struct light *l = arg;
+
+	ck_assert_uint_lt(l->n, 4);
+	l->jb[l->n++] = jb;
+	return 0;
+}
+
+START_TEST(test_result_and_light_deliveries)
+{
+	const size_t big = 3u << 20;
+	struct job_new jn = job_of("r", NULL, 0);
+	char id[JOB_ID_LEN + 1], queued[JOB_ID_LEN + 1];
+	const char *hdrs = "[[\"content-type\",\"x/y\"]]";
+	struct light l = { 0 };
+	int64_t now = 5000;
+	struct jobs *j = open_ok(dir);
+	struct job *jb = NULL;
+	char *body = malloc(big);
+
+	ck_assert_ptr_nonnull(body);
+	for (size_t i = 0; i < big; i++)
+		body[i] = (char)(i * 7);
+	jn.metadata_json = "{\"k\":\"v\"}";
+	jn.n_webhooks = 2;
+	jn.quorum = 2;
+	jobs_set_clock(j, fake_clock, &now);
+	submit_ok(j, &jn, id, NULL);
+	jn = job_of("q", NULL, 0);
+	submit_ok(j, &jn, queued, NULL);
+
+	/* Not done: nothing to deliver yet. */
+	ck_assert_int_eq(jobs_get_result(j, id, &jb), -ENOENT);
+	ck_assert_int_eq(jobs_get_result(j, "job_nope", &jb), -ENOENT);
+	ck_assert_int_eq(jobs_get_result(j, NULL, &jb), -ENOENT);
+	ck_assert_ptr_null(jb);
+
+	now = 7000;
+	ck_assert_int_eq(jobs_finish(j, id, 201, hdrs, body, big, true), 0);
+	ck_assert_int_eq(jobs_delivery_result(j, id, hooks2[1], false, 500,
+	                                      "HTTP 500", 9000), 0);
+
+	ck_assert_int_eq(jobs_get_result(j, id, &jb), 0);
+	ck_assert_str_eq(jb->id, id);
+	ck_assert_int_eq(jb->state, JOB_DONE);
+	ck_assert(jb->success);
+	ck_assert_str_eq(jb->idempotent_key, "r");
+	ck_assert_str_eq(jb->metadata_json, "{\"k\":\"v\"}");
+	ck_assert_int_eq(jb->status_code, 201);
+	ck_assert_str_eq(jb->resp_headers_json, hdrs);
+	ck_assert_uint_eq(jb->resp_body_len, big);
+	ck_assert_mem_eq(jb->resp_body, body, big);
+	ck_assert_ptr_null(jb->error_code);
+	ck_assert_uint_eq(jb->n_deliveries, 0);
+	/* The request fields are scrubbed. */
+	ck_assert_uint_eq(jb->body_len, 0);
+	job_free(jb);
+
+	/* Recovery: scheduling state only, no response bytes. */
+	ck_assert_int_eq(jobs_load_deliveries(j, light_cb, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	jb = l.jb[0];
+	ck_assert_str_eq(jb->id, id);
+	ck_assert_int_eq(jb->state, JOB_DONE);
+	ck_assert_uint_eq(jb->quorum, 2);
+	ck_assert_int_eq(jb->finished_ms, 7000);
+	ck_assert_uint_eq(jb->resp_body_len, big);
+	ck_assert_ptr_null(jb->resp_body);
+	ck_assert_ptr_null(jb->resp_headers_json);
+	ck_assert_ptr_null(jb->metadata_json);
+	ck_assert_uint_eq(jb->n_deliveries, 2);
+	ck_assert_str_eq(jb->deliveries[0].url, hooks2[0]);
+	ck_assert_int_eq(jb->deliveries[0].state, DELIVERY_PENDING);
+	ck_assert_int_eq(jb->deliveries[0].next_at, 7000);
+	ck_assert_uint_eq(jb->deliveries[1].attempts, 1);
+	ck_assert_int_eq(jb->deliveries[1].next_at, 9000);
+	job_free(jb);
+
+	/* Still readable while the writer is stopped. */
+	jobs_shutdown(j);
+	ck_assert_int_eq(jobs_get_result(j, id, &jb), 0);
+	ck_assert_uint_eq(jb->resp_body_len, big);
+	job_free(jb);
+	jobs_free(j);
+	free(body);
+}
+END_TEST
+
 START_TEST(test_prune)
 {
 	const int64_t day = 86400000, retain = 7 * day;
@@ -1272,6 +1367,7 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_async_submit);
 	tcase_add_test(tc, test_reopen_load_pending);
 	tcase_add_test(tc, test_finish_and_deliveries);
+	tcase_add_test(tc, test_result_and_light_deliveries);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_kill9_loses_nothing);
 	tcase_add_test(tc, test_full_max_pages);
