@@ -98,6 +98,7 @@ struct delivery {
 	struct target *ready_head, *ready_tail;
 	unsigned running;
 	size_t payload_bytes;         /* payloads in memory */
+	int64_t last_read_ms;         /* the last store read, for the log */
 	struct delivery_job *live;    /* every job held, for teardown */
 };
 
@@ -252,6 +253,7 @@ static int build_payload(struct delivery *d, struct delivery_job *dj)
 	json_t *meta = NULL;
 	int r;
 
+	d->last_read_ms = 0;
 	if (c) {
 		res.idempotent_key = c->idempotent_key;
 		res.failed = c->failed;
@@ -263,7 +265,10 @@ static int build_payload(struct delivery *d, struct delivery_job *dj)
 		res.body_len = c->body_len;
 		meta_json = c->metadata_json;
 	} else {
+		int64_t t0 = mono_ms();
+
 		r = jobs_get_result(d->store, dj->id, &jb);
+		d->last_read_ms = mono_ms() - t0;
 		if (r < 0)
 			return r;
 		res.idempotent_key = jb->idempotent_key;
@@ -307,7 +312,8 @@ static int payload_hold(struct delivery *d, struct delivery_job *dj)
 			return r;
 		d->payload_bytes += dj->payload_len;
 		log_debug("webhook payload built job=%s bytes=%zu ms=%" PRId64
-		          " from=%s", dj->id, dj->payload_len, mono_ms() - t0,
+		          " read_ms=%" PRId64 " from=%s", dj->id,
+		          dj->payload_len, mono_ms() - t0, d->last_read_ms,
 		          dj->copy ? "memory" : "store");
 	}
 	dj->payload_users++;

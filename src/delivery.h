@@ -31,7 +31,7 @@ struct config;
  * its response body counted), unless none is in memory. So at most this
  * plus one payload (a response body of up to JOB_RESPONSE_MAX, encoded).
  */
-#define DELIVERY_PAYLOAD_BYTES (64u << 20)
+#define DELIVERY_PAYLOAD_BYTES (16u << 20)
 
 /*
  * What to deliver: a job's end, and where its deliveries stand. A job

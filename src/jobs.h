@@ -8,7 +8,8 @@
  * (group commit), so many concurrent submitters share one fsync. A batch
  * that fails is rolled back and every caller in it gets the error: what
  * was acknowledged is never lost, what failed was never acknowledged.
- * Reads use a second, read-only connection and never wait for the writer.
+ * Reads use a second, read-only connection and never wait for the writer;
+ * jobs_get_result() has a third of its own.
  *
  * The verbs block for about one commit (a millisecond or more): call them
  * from threads that may block. An event loop submits with

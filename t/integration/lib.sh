@@ -213,11 +213,15 @@ start_origin() {
 # start_receiver [NAME [SECRET_FILE...]]: starts receiver.py (webhook
 # receiver); sets RECEIVER_PORT. Files: $TMP/NAME.port, NAME.pid,
 # NAME.deliveries (one JSON line per POST), NAME.stderr. NAME defaults to
-# "receiver"; with SECRET_FILEs it checks signatures (sig_ok).
+# "receiver"; with SECRET_FILEs it checks signatures (sig_ok). With
+# RECEIVER_BIND_PORT set, it listens on that port instead of an
+# ephemeral one.
 start_receiver() {
 	local name=${1:-receiver} f args=()
 	shift || true
 	for f in "$@"; do args+=(--secret-file "$f"); done
+	[ -z "${RECEIVER_BIND_PORT:-}" ] ||
+		args+=(--port "$RECEIVER_BIND_PORT")
 	rm -f "$TMP/$name.port"
 	timeout -k 5 300 "$PYTHON" "$LIB_DIR/receiver.py" \
 		--port-file "$TMP/$name.port" --pid-file "$TMP/$name.pid" \

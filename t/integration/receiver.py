@@ -3,9 +3,9 @@
 standard library only).
 
     receiver.py --port-file F --pid-file F --log F [--bind 127.0.0.1]
-                [--secret-file F]...
+                [--port P] [--secret-file F]...
 
-Binds an ephemeral port on loopback, writes the port to --port-file and its
+Binds an ephemeral port (or --port) on loopback, writes the port to --port-file and its
 PID to --pid-file (written to a temporary file, then renamed) and serves
 until killed.  Every POST is appended to --log as one JSON line:
 
@@ -122,6 +122,7 @@ def main():
     global LOG
     ap = argparse.ArgumentParser()
     ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--pid-file", required=True)
     ap.add_argument("--log", required=True)
@@ -131,7 +132,7 @@ def main():
         with open(p, "rb") as f:
             SECRETS.append(f.read().rstrip(b"\r\n"))
     LOG = open(a.log, "a")
-    srv = http.server.ThreadingHTTPServer((a.bind, 0), Handler)
+    srv = http.server.ThreadingHTTPServer((a.bind, a.port), Handler)
     srv.daemon_threads = True
     write_atomic(a.pid_file, "%d\n" % os.getpid())
     write_atomic(a.port_file, "%d\n" % srv.server_address[1])
