@@ -67,14 +67,14 @@ check_rss() {
 # (each try built its payload from the store), from its debug log.
 tried_all() {
 	local i
-	for i in $(cat "$TMP/ids"); do
+	while read -r i; do
 		[ "$(grep -c -E "webhook delivery failed job=$i " \
 			"$TMP/sluiced.log")" -ge "$1" ] || return 1
-	done
+	done < "$TMP/ids"
 }
 
 wait_tried_all() {
-	for _ in $(seq 120); do
+	for _ in $(seq 240); do
 		tried_all "$1" && return 0
 		sleep 0.25
 	done
