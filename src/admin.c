@@ -106,12 +106,25 @@ static enum MHD_Result reply_unauthorized(struct MHD_Connection *c)
 }
 
 /* Whether the client is in admin_allow. */
-static bool client_allowed(const struct admin *a, struct MHD_Connection *c)
+/*
+ * Clients outside admin_allow are closed at accept, before they take one
+ * of the listener's few connection slots.
+ */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa,
+                                     socklen_t len)
+{
+	const struct admin *a = cls;
+
+	(void)len;
+	return cidr_list_match(&a->cfg->admin_allow, sa) ? MHD_YES : MHD_NO;
+}
+
+static int conn_fd(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-	return ci && cidr_list_match(&a->cfg->admin_allow, ci->client_addr);
+	return ci ? ci->connect_fd : -1;
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *c,
@@ -252,10 +265,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
 	/* A head the byte checks refused (wire.c): say why, and close. */
 	if (!*ctx && strcmp(method, WIRE_REJECT_METHOD) == 0) {
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-			c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		const struct wire_error *we =
-			ci ? wire_rejection(ci->connect_fd) : NULL;
+		const struct wire_error *we = wire_rejection(conn_fd(c));
 
 		if (we)
 			return reply_error(c, we->status, we->code,
@@ -263,6 +273,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	}
 	/* Answer on the second call, so keep-alive survives. */
 	if (!*ctx) {
+		const char *cl = MHD_lookup_connection_value(
+			c, MHD_HEADER_KIND, "Content-Length");
+
+		/* A body comes at no less than min_body_rate. */
+		if ((cl && strcmp(cl, "0") != 0) ||
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		                                "Transfer-Encoding"))
+			wire_body_clock(conn_fd(c), true);
 		*ctx = &started;
 		return MHD_YES;
 	}
@@ -270,9 +288,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (!client_allowed(a, c))
-		return reply_error(c, 403, "forbidden",
-		                   "this address is not in admin_allow");
+	wire_body_clock(conn_fd(c), false); /* the body is whole */
 	if ((strcmp(url, "/queues") == 0 || strncmp(url, "/jobs/", 6) == 0 ||
 	     strcmp(url, "/jobs") == 0) && !token_ok(a, c))
 		return reply_unauthorized(c);
@@ -349,7 +365,7 @@ struct admin *admin_start(const struct config *cfg, int fd,
 	 */
 	a->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
-		0, NULL, NULL, on_request, a,
+		0, accept_policy, a, on_request, a,
 		MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_CONNECTION_LIMIT, ADMIN_CONNECTION_LIMIT,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, ADMIN_PER_IP_LIMIT,

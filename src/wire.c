@@ -102,15 +102,20 @@ static char lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
+/*
+ * A request head is open: from its first byte, stray empty lines before
+ * the request line included (libmicrohttpd would take them for activity
+ * and restart its idle timer), to the empty line that ends it.
+ */
 static bool in_head(const struct wire_parser *p)
 {
-	return (unsigned)(p->st - W_START_CR) <= W_END_CR - W_START_CR &&
+	return (unsigned)(p->st - W_LEAD) <= W_END_CR - W_LEAD &&
 	       !p->trailer;
 }
 
 static bool in_request_line(const struct wire_parser *p)
 {
-	return p->st >= W_START_CR && p->st <= W_RL_CR;
+	return p->st >= W_METHOD && p->st <= W_RL_CR;
 }
 
 void wire_parser_init(struct wire_parser *p, size_t max_head)
@@ -271,8 +276,11 @@ static const struct wire_error *step(struct wire_parser *p, unsigned char c)
 
 	switch (p->st) {
 	case W_START:
-		if (c == '\n')
-			return NULL; /* a stray empty line (RFC 9112 2.2) */
+	case W_LEAD:
+		if (c == '\n') {
+			p->st = W_LEAD; /* a stray empty line (RFC 9112 2.2) */
+			return NULL;
+		}
 		if (c == '\r') {
 			p->st = W_START_CR;
 			return NULL;
@@ -285,7 +293,7 @@ static const struct wire_error *step(struct wire_parser *p, unsigned char c)
 	case W_START_CR:
 		if (c != '\n')
 			return &e_bare_cr;
-		p->st = W_START;
+		p->st = W_LEAD;
 		return NULL;
 	case W_METHOD:
 		if (c == ' ') {
@@ -454,6 +462,7 @@ int wire_parse(struct wire_parser *p, const char *s, size_t n,
 	size_t i = 0;
 
 	ret->head_at = in_head(p) ? WIRE_HEAD_BEFORE : WIRE_NO_HEAD;
+	ret->msg_at = p->st == W_START ? WIRE_NO_HEAD : WIRE_HEAD_BEFORE;
 	ret->err_at = 0;
 	ret->err_in_head = false;
 	if (p->st == W_FAILED)
@@ -501,8 +510,8 @@ int wire_parse(struct wire_parser *p, const char *s, size_t n,
 				continue;
 			}
 		}
-		if (p->st == W_START && s[i] != '\n')
-			ret->head_at = i;
+		if (p->st == W_START)
+			ret->head_at = ret->msg_at = i;
 		e = step(p, (unsigned char)s[i]);
 		if (e)
 			goto fail;
@@ -567,6 +576,12 @@ static size_t table_len;
 static const char sentinel[] =
 	WIRE_REJECT_METHOD " / HTTP/1.1\r\nHost: sluice\r\n\r\n";
 
+/*
+ * What a connection that could not be attached reads: an error. Without
+ * an entry its bytes would reach libmicrohttpd unchecked.
+ */
+static struct wire_conn dead = { .state = C_DEAD };
+
 int wire_init(size_t max_fd)
 {
 	table = calloc(max_fd, sizeof(*table));
@@ -595,6 +610,14 @@ static struct wire_conn *conn_get(int fd)
 	return atomic_load_explicit(&table[fd], memory_order_acquire);
 }
 
+static void conn_free(struct wire_conn *w)
+{
+	if (!w || w == &dead)
+		return;
+	free(w->stage);
+	free(w);
+}
+
 int wire_attach(int fd, const struct wire_limits *lim)
 {
 	struct wire_conn *w;
@@ -602,24 +625,21 @@ int wire_attach(int fd, const struct wire_limits *lim)
 	if (fd < 0 || (size_t)fd >= table_len)
 		return -EBADF;
 	w = calloc(1, sizeof(*w));
-	if (!w)
+	if (!w) {
+		conn_free(atomic_exchange(&table[fd], &dead));
 		return -ENOMEM;
+	}
 	w->lim = *lim;
 	wire_parser_init(&w->p, lim->max_head);
-	free(atomic_exchange(&table[fd], w));
+	conn_free(atomic_exchange(&table[fd], w));
 	return 0;
 }
 
 void wire_detach(int fd)
 {
-	struct wire_conn *w;
-
 	if (fd < 0 || (size_t)fd >= table_len)
 		return;
-	w = atomic_exchange(&table[fd], NULL);
-	if (w)
-		free(w->stage);
-	free(w);
+	conn_free(atomic_exchange(&table[fd], NULL));
 }
 
 const struct wire_error *wire_rejection(int fd)
@@ -633,7 +653,7 @@ void wire_body_clock(int fd, bool on)
 {
 	struct wire_conn *w = conn_get(fd);
 
-	if (!w)
+	if (!w || w == &dead)
 		return;
 	w->clock_ms = on ? clock_now_ms() : 0;
 	w->clock_bytes = 0;
@@ -684,8 +704,9 @@ static int stage_grow(struct wire_conn *w, size_t need)
 		return 0;
 	while (cap < need)
 		cap *= 2;
-	if (cap > w->lim.max_head + STAGE_SLACK)
-		cap = w->lim.max_head + STAGE_SLACK;
+	/* A head, what follows it in one read, and room for the sentinel. */
+	if (cap > w->lim.max_head + STAGE_SLACK + sizeof(sentinel))
+		cap = w->lim.max_head + STAGE_SLACK + sizeof(sentinel);
 	if (cap < need)
 		return -ENOMEM; /* not reached: the parser fails first */
 	s = realloc(w->stage, cap);
@@ -802,17 +823,24 @@ static ssize_t conn_recv(struct wire_conn *w, int fd, char *buf, size_t len,
 		}
 		drained = (size_t)r < want;
 		if (wire_parse(&w->p, to, (size_t)r, &sc) < 0) {
+			/* Where the failed message began: its head or body. */
+			size_t at = sc.err_in_head ? sc.head_at : sc.msg_at;
 			size_t begin;
 
-			/* A body gone wrong is libmicrohttpd's current one. */
-			if (!sc.err_in_head)
-				return die(w, fd, w->p.err);
-			begin = sc.head_at == WIRE_HEAD_BEFORE ? 0 : sc.head_at;
 			if (old == 0) {
-				total += begin;
+				/*
+				 * A body whose head libmicrohttpd already has:
+				 * it is reading that body now, so every answer
+				 * before it is written and this one may go
+				 * on the socket.
+				 */
+				if (at >= WIRE_HEAD_BEFORE)
+					return die(w, fd, w->p.err);
+				total += at;
 				begin = 0;
-			} else if (sc.head_at != WIRE_HEAD_BEFORE) {
-				begin += old;
+			} else {
+				/* Before: the head held in the stage. */
+				begin = at == WIRE_HEAD_BEFORE ? 0 : old + at;
 			}
 			if (reject(w, begin, w->p.err) < 0)
 				return die(w, fd, w->p.err);

@@ -39,7 +39,8 @@ struct wire_error {
 /* --- the parser: pure, allocation-free, fed in pieces of any size --- */
 
 enum wire_state {
-	W_START, W_START_CR,             /* before a request line */
+	W_START,                         /* before a message: no byte yet */
+	W_LEAD, W_START_CR,              /* empty lines before a request line */
 	W_METHOD, W_TARGET, W_VERSION, W_RL_CR,
 	W_LINE, W_NAME, W_OWS, W_VALUE, W_VALUE_CR, W_END_CR,
 	W_BODY,                          /* Content-Length bytes */
@@ -78,6 +79,11 @@ struct wire_scan {
 	 * WIRE_HEAD_BEFORE when it began in an earlier call.
 	 */
 	size_t head_at;
+	/*
+	 * The same for the message being read when the call failed: where
+	 * its head began (its body may have failed).
+	 */
+	size_t msg_at;
 	size_t err_at;               /* offset of the byte that failed */
 	bool err_in_head;            /* a request head failed (else a body) */
 };

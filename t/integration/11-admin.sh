@@ -24,7 +24,7 @@ assert_eq 200 "$s" "/healthz from loopback"
 s=$(direct_status "$(ADMIN /queues)")
 assert_eq 200 "$s" "/queues from loopback, no token file"
 
-say "admin_allow without loopback: 403 with JSON, the proxy still serves"
+say "admin_allow without loopback: closed at accept, the proxy still serves"
 stop_sluiced
 write_config - <<EOF
 admin_allow: [10.0.0.0/8]
@@ -32,8 +32,12 @@ EOF
 start_sluiced
 for p in /healthz /queues /jobs/x; do
 	s=$(direct_status "$(ADMIN $p)")
-	assert_error 403 forbidden "$s" "$p from outside admin_allow"
+	assert_eq 000 "$s" "$p from outside admin_allow: no answer"
 done
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' |
+	raw_http "$ADMIN_PORT" 3 > "$TMP/raw" 2> "$TMP/raw.err"
+assert_eq 0 "$(wc -c < "$TMP/raw")" "no byte answered outside admin_allow"
+assert_grep 'raw: (eof|reset)' "$TMP/raw.err" "the connection is closed at once"
 assert_serving "admin_allow"
 
 say "admin_token_file"
@@ -154,4 +158,40 @@ EOF
 read -r how secs < "$TMP/trickle"
 assert_eq closed "$how" "a head a byte every 0.2 s (admin_timeout 1s)"
 ge 4 "$secs" || fail "the trickled head lived ${secs}s"
+
+say "admin: stray empty lines do not hold a connection, nor a slow body"
+"$PYTHON" - "$ADMIN_PORT" > "$TMP/trickle2" <<'PY'
+import socket, sys, time
+def hold(data, step, head=b""):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    t0 = time.monotonic()
+    got = b""
+    s.sendall(head)
+    try:
+        for c in data:
+            s.sendall(bytes([c]))
+            time.sleep(step)
+            s.setblocking(False)
+            try:
+                b = s.recv(4096)
+                got += b
+                if b == b"":
+                    return "closed", time.monotonic() - t0, got
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+    except OSError:
+        return "closed", time.monotonic() - t0, got
+    return "sent-all", time.monotonic() - t0, got
+how, secs, _ = hold(b"\n" * 30, 0.2)
+print(how, round(secs, 1))
+how, secs, got = hold(b"x" * 40, 0.2, b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 100000\r\n\r\n")
+print(how, round(secs, 1), got.split(b" ")[1].decode() if got else "-")
+PY
+{ read -r how1 secs1; read -r how2 secs2 st2; } < "$TMP/trickle2"
+assert_eq closed "$how1" "a stray empty line every 0.2 s (admin_timeout 1s)"
+ge 4 "$secs1" || fail "the stray lines held the connection ${secs1}s"
+assert_eq "closed 408" "$how2 $st2" "a body at 5 bytes/s (min_body_rate 1KiB)"
+ge 6 "$secs2" || fail "the slow body held the connection ${secs2}s"
 say "ok"

@@ -182,6 +182,10 @@ r=$(conv pipelined "GET $L/piped-ok HTTP/1.1\r\n${H}\r\n\r\nGET $L/piped-bad HTT
 assert_eq "200 400 eof" "$r" "pipelined good + bad"
 assert_eq 1 "$(seen '^/piped-ok')" "the good one reached the origin"
 assert_eq 0 "$(seen '^/piped-bad')" "the bad one did not"
+r=$(conv pipelined-body "GET $L/pb-first HTTP/1.1\r\n$H\r\n\r\nPOST $L/pb-second HTTP/1.1\r\n$H\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n")
+assert_eq "200 400 eof" "$r" "pipelined good + broken chunked body: answered in order"
+assert_eq 1 "$(seen '^/pb-first')" "the good one reached the origin"
+assert_eq 0 "$(seen '^/pb-second')" "the broken one did not"
 
 say "chunked bodies: malformed framing is refused, good ones pass"
 r=$(conv chunk-space "POST $L/chunk-bad HTTP/1.1\r\n$H\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n")
@@ -222,6 +226,11 @@ done
 r=$(conv slow-head "${parts[@]}")
 assert_eq "200 early" "$r" "a second request trickled a byte every 0.3 s (client_timeout 1s): closed while trickling"
 assert_eq 0 "$(seen '^/slow$')" "the trickled request never reached the origin"
+
+parts=("GET $L/slow-lines HTTP/1.1\r\n$H\r\n\r\n" "sleep:0.2")
+for _ in $(seq 15); do parts+=("\r\n" "sleep:0.3"); done
+r=$(conv slow-lines "${parts[@]}")
+assert_eq "200 early" "$r" "stray empty lines every 0.3 s do not keep a connection open"
 
 say "slow clients: a body slower than min_body_rate gets 408"
 parts=("POST $L/slow-body HTTP/1.1\r\n$H\r\nContent-Length: 100\r\n\r\n")

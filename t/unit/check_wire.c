@@ -205,14 +205,23 @@ START_TEST(test_head_at)
 	ck_assert_uint_eq(sc.head_at, 2);
 	ck_assert_int_eq(wire_parse(&p, "T", 1, &sc), 0);
 	ck_assert_uint_eq(sc.head_at, WIRE_HEAD_BEFORE);
-	/* Stray empty lines are not held: libmicrohttpd skips them. */
+	/*
+	 * Stray empty lines are held with the head they precede: passed
+	 * on, they would restart libmicrohttpd's idle timer.
+	 */
 	wire_parser_init(&p, MAX_HEAD);
 	ck_assert_int_eq(wire_parse(&p, "\n\n", 2, &sc), 0);
-	ck_assert_uint_eq(sc.head_at, WIRE_NO_HEAD);
-	ck_assert_int_eq(wire_parse(&p, "\r", 1, &sc), 0);
 	ck_assert_uint_eq(sc.head_at, 0);
-	ck_assert_int_eq(wire_parse(&p, "\n", 1, &sc), 0);
+	ck_assert_int_eq(wire_parse(&p, "\r", 1, &sc), 0);
+	ck_assert_uint_eq(sc.head_at, WIRE_HEAD_BEFORE);
+	ck_assert_int_eq(wire_parse(&p, "\nGET / HTTP/1.1\r\n\r\n", 19, &sc), 0);
 	ck_assert_uint_eq(sc.head_at, WIRE_NO_HEAD);
+	/* ... and an endless run of them is a head too large. */
+	wire_parser_init(&p, MAX_HEAD);
+	for (int i = 0; i <= MAX_HEAD && p.st != W_FAILED; i++)
+		wire_parse(&p, "\n", 1, &sc);
+	ck_assert_int_eq(p.st, W_FAILED);
+	ck_assert_uint_eq(p.err->status, 431);
 	/* A failure in a head says where that head began... */
 	wire_parser_init(&p, MAX_HEAD);
 	ck_assert_int_eq(wire_parse(&p, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1"
@@ -222,13 +231,28 @@ START_TEST(test_head_at)
 	ck_assert_uint_eq(sc.err_at, 35);
 	/* ... and stays failed. */
 	ck_assert_int_eq(wire_parse(&p, "GET", 3, &sc), -EBADMSG);
-	/* A failure in a body is no head's. */
+	/* A failure in a body is no head's; its message began at msg_at. */
 	wire_parser_init(&p, MAX_HEAD);
-	ck_assert_int_eq(wire_parse(&p, "POST / HTTP/1.1\r\nTransfer-Encoding: "
-	                            "chunked\r\n\r\nz\r\n", 50, &sc),
+	ck_assert_int_eq(wire_parse(&p, "GET / HTTP/1.1\r\n\r\n"
+	                            "POST / HTTP/1.1\r\nTransfer-Encoding: "
+	                            "chunked\r\n\r\nz\r\n", 68, &sc),
 	                 -EBADMSG);
 	ck_assert(!sc.err_in_head);
-	ck_assert_uint_eq(sc.err_at, 47);
+	ck_assert_uint_eq(sc.err_at, 65);
+	ck_assert_uint_eq(sc.msg_at, 18);
+	ck_assert_uint_eq(sc.head_at, WIRE_NO_HEAD);
+	wire_parser_init(&p, MAX_HEAD);
+	ck_assert_int_eq(wire_parse(&p, "POST / HTTP/1.1\r\nContent-Length: "
+	                            "9\r\nTransfer-Encoding: chunked\r\n\r\n",
+	                            66, &sc), -EBADMSG);
+	ck_assert(sc.err_in_head);
+	ck_assert_int_eq(wire_parse(&p, "z", 1, &sc), -EBADMSG);
+	wire_parser_init(&p, MAX_HEAD);
+	ck_assert_int_eq(wire_parse(&p, "POST / HTTP/1.1\r\nTransfer-Encoding: "
+	                            "chunked\r\n\r\n", 47, &sc), 0);
+	ck_assert_int_eq(wire_parse(&p, "5\r\nabcdefg", 10, &sc), -EBADMSG);
+	ck_assert(!sc.err_in_head);
+	ck_assert_uint_eq(sc.msg_at, WIRE_HEAD_BEFORE);
 }
 END_TEST
 
@@ -416,12 +440,34 @@ START_TEST(test_recv_rejects)
 }
 END_TEST
 
+/* A body gone wrong whose head was read in the same call: the sentinel. */
+START_TEST(test_recv_bad_body_same_read)
+{
+	static const char good[] = "GET /first HTTP/1.1\r\n\r\n";
+	char buf[512];
+	const struct wire_error *e;
+
+	put(good);
+	put("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n");
+	ck_assert_int_gt(take(buf, sizeof(buf)), 0);
+	ck_assert_msg(strncmp(buf, good, sizeof(good) - 1) == 0, "%s", buf);
+	ck_assert_str_eq(buf + sizeof(good) - 1, WIRE_REJECT_METHOD
+	                 " / HTTP/1.1\r\nHost: sluice\r\n\r\n");
+	e = wire_rejection(sv[0]);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(strstr(e->message, "chunked"));
+}
+END_TEST
+
+/* A body gone wrong whose head libmicrohttpd has: answered on the socket. */
 START_TEST(test_recv_bad_body)
 {
 	char buf[512];
 	ssize_t n;
 
-	put("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\n");
+	put("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	ck_assert_int_eq(take(buf, sizeof(buf)), 47);
+	put("5 \r\n");
 	errno = 0;
 	ck_assert_int_eq(take(buf, sizeof(buf)), -1);
 	ck_assert_int_eq(errno, ECONNRESET);
@@ -466,6 +512,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tr, test_recv_whole);
 	tcase_add_test(tr, test_recv_holds_heads);
 	tcase_add_test(tr, test_recv_rejects);
+	tcase_add_test(tr, test_recv_bad_body_same_read);
 	tcase_add_test(tr, test_recv_bad_body);
 	tcase_add_test(tr, test_recv_passthrough);
 	suite_add_tcase(s, tr);
