@@ -18,7 +18,8 @@
  *
  * The request headers kept for replay include its credential
  * (Authorization, ...): jobs.db is created mode 0600, and they are
- * cleared (with secure_delete, WAL truncated) when the job finishes.
+ * cleared (with secure_delete, WAL truncated) when the job finishes, and
+ * at open from any done job that still has them (an older store).
  */
 #ifndef SLUICE_JOBS_H
 #define SLUICE_JOBS_H
