@@ -648,7 +648,11 @@ static const char **delivery_urls(const struct job *jb)
 	return urls;
 }
 
-/* A page of stored unfinished jobs: each goes to the engine. */
+/*
+ * A page of stored unfinished jobs: each goes to the engine. An error
+ * (out of memory) leaves the counts as they were and the job in the
+ * store, offered first by the next page.
+ */
 static int page_one(void *arg, struct job *jb)
 {
 	struct jobrun *jr = arg;
@@ -732,7 +736,7 @@ static void *pager_main(void *arg)
 		if (!jr->paging || jr->stopping)
 			break;
 		if (err < 0) {
-			log_warn("cannot read stored jobs: %s, retrying in 1s",
+			log_warn("cannot load stored jobs: %s, retrying in 1s",
 			         strerror(-err));
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec++;

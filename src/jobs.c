@@ -1144,6 +1144,7 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 	sqlite3_stmt *st = j->r[R_UNFINISHED_PAGE];
 	uint64_t bytes = 0, len;
 	bool done = false;
+	int64_t rowid;
 	struct job *jb;
 	size_t n = 0;
 	int rc, r;
@@ -1166,10 +1167,15 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 		r = job_read(j, st, &jb);
 		if (r < 0)
 			break;
-		after = sqlite3_column_int64(st, COL_ROWID);
+		rowid = sqlite3_column_int64(st, COL_ROWID);
+		r = cb(arg, jb);
+		/* Past a row only once cb took it: a refused one (out of
+		 * memory) comes first in the next page. */
+		if (r < 0)
+			break;
+		after = rowid;
 		bytes += len;
 		n++;
-		r = cb(arg, jb);
 	}
 	sqlite3_reset(st);
 	step_reset(j->rdb, j->r[R_END]);

@@ -1119,6 +1119,78 @@ START_TEST(test_load_unfinished_pages)
 }
 END_TEST
 
+/* seen_cb, but refuses refuse_id once, as a failed allocation would. */
+struct refusing {
+	struct seen s;
+	const char *refuse_id;
+	unsigned offered, refused;
+};
+
+static int refuse_once_cb(void *arg, struct job *jb)
+{
+	struct refusing *rf = arg;
+
+	rf->offered++;
+	if (rf->refuse_id && strcmp(jb->id, rf->refuse_id) == 0) {
+		rf->refuse_id = NULL;
+		rf->refused++;
+		job_free(jb);
+		return -ENOMEM;
+	}
+	return seen_cb(&rf->s, jb);
+}
+
+/*
+ * A job the callback refuses (out of memory) is not skipped: the page
+ * stops before it, and the next page offers it again, first.
+ */
+START_TEST(test_load_unfinished_refused)
+{
+	char ids[3][JOB_ID_LEN + 1];
+	struct job_new jn = job_of(NULL, NULL, 0);
+	struct refusing rf = { .refuse_id = NULL };
+	struct jobs *j = open_ok(dir);
+	uint64_t n, bytes;
+	int64_t last, after, first;
+	bool done = true;
+
+	jn.body = "0123456789";
+	jn.body_len = 10;
+	for (int i = 0; i < 3; i++)
+		submit_ok(j, &jn, ids[i], NULL);
+	ck_assert_int_eq(jobs_unfinished(j, &n, &bytes, &last), 0);
+	ck_assert_uint_eq(n, 3);
+	rf.refuse_id = ids[1];
+	ck_assert_int_eq(jobs_load_unfinished(j, 0, last, 100, UINT64_MAX,
+	                                      refuse_once_cb, &rf, &first,
+	                                      &done), -ENOMEM);
+	ck_assert_uint_eq(rf.refused, 1);
+	ck_assert_uint_eq(rf.s.n, 1);
+	ck_assert_str_eq(rf.s.ids[0], ids[0]);
+	ck_assert(!done);
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_lt(first, last);
+	/* Tried again from where it stopped: the refused job first. */
+	ck_assert_int_eq(jobs_load_unfinished(j, first, last, 1, UINT64_MAX,
+	                                      refuse_once_cb, &rf, &after,
+	                                      &done), 0);
+	ck_assert_uint_eq(rf.s.n, 2);
+	ck_assert_str_eq(rf.s.ids[1], ids[1]);
+	ck_assert_int_gt(after, first);
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, UINT64_MAX,
+	                                      refuse_once_cb, &rf, &after,
+	                                      &done), 0);
+	ck_assert(done);
+	ck_assert_int_eq(after, last);
+	/* Every job taken once, every byte counted once. */
+	ck_assert_uint_eq(rf.s.n, 3);
+	ck_assert_str_eq(rf.s.ids[2], ids[2]);
+	ck_assert_uint_eq(rf.s.bytes, bytes);
+	ck_assert_uint_eq(rf.offered, 4);
+	jobs_free(j);
+}
+END_TEST
+
 /* Set by file_has_secret() when a file of the store holds `secret`. */
 static const char *secret;
 static char secret_file[300];
@@ -1489,6 +1561,7 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_migrate_v1);
 	tcase_add_test(tc, test_migrate_v2);
 	tcase_add_test(tc, test_load_unfinished_pages);
+	tcase_add_test(tc, test_load_unfinished_refused);
 	tcase_add_test(tc, test_finish_scrubs_request);
 	tcase_add_test(tc, test_migrate_scrubs_done);
 	suite_add_tcase(s, tc);
