@@ -492,16 +492,71 @@ static void finished_durable(void *arg, int err)
 	free(fc);
 }
 
+/* Whom a job's end is told to, and what of the job they are told. */
+struct job_who {
+	const char *id, *idempotent_key, *metadata_json;
+	const char *const *webhooks;
+	size_t n_webhooks;            /* 0: the end is stored, not delivered */
+	unsigned quorum;
+};
+
+/*
+ * Stores res as the end of the job (which scrubs its request fields)
+ * and, once that is durable, hands its deliveries to the delivery
+ * thread. 0, -ENOMEM (nothing queued), or jobs_finish_async()'s error.
+ */
+static int job_end(struct jobrun *jr, const struct job_who *w,
+                   const struct job_result *res)
+{
+	struct delivery_spec ds = {
+		.job_id = w->id, .idempotent_key = w->idempotent_key,
+		.metadata_json = w->metadata_json, .failed = !res->success,
+		.error_code = res->error_code,
+		.error_message = res->error_message,
+		.status_code = (unsigned)res->status_code,
+		.headers_json = res->headers_json, .body = res->body,
+		.body_len = res->body_len, .quorum = w->quorum,
+		.finished_ms = wall_ms(),
+		.urls = w->webhooks, .n_urls = w->n_webhooks,
+	};
+	struct finish_ctx *fc = NULL;
+	int err;
+
+	if (w->n_webhooks) {
+		fc = calloc(1, sizeof(*fc));
+		if (!fc)
+			return -ENOMEM;
+		fc->d = jr->delivery;
+		fc->dj = delivery_job_new(&ds);
+		snprintf(fc->id, sizeof(fc->id), "%s", w->id);
+		if (!fc->dj) {
+			free(fc);
+			return -ENOMEM;
+		}
+	}
+	err = jobs_finish_async(jr->store, w->id, res,
+	                        fc ? finished_durable : NULL, fc);
+	if (err < 0 && fc) {
+		delivery_job_free(fc->dj);
+		free(fc);
+	}
+	return err;
+}
+
 static void sink_finished(struct request *r)
 {
 	struct job_run *jrun = r->sink_arg;
 	struct jobrun *jr = jrun->jr;
 	struct job_result res = { 0 };
-	struct delivery_spec ds = { 0 };
-	struct finish_ctx *fc;
+	struct job_who w = {
+		.id = jrun->id, .idempotent_key = jrun->idempotent_key,
+		.metadata_json = jrun->metadata_json,
+		.webhooks = (const char *const *)jrun->webhooks,
+		.n_webhooks = jrun->n_webhooks, .quorum = jrun->quorum,
+	};
 	char *hdrs = NULL, *ebody = NULL, msg[128];
 	size_t elen = 0;
-	int err;
+	int err = -ENOMEM;
 
 	/* Finished: room for another pending job. */
 	job_run_release(jrun, true);
@@ -543,45 +598,17 @@ static void sink_finished(struct request *r)
 		res.body_len = ebody ? elen : 0;
 	}
 	res.headers_json = hdrs;
-
-	ds = (struct delivery_spec){
-		.job_id = jrun->id, .idempotent_key = jrun->idempotent_key,
-		.metadata_json = jrun->metadata_json, .failed = !res.success,
-		.error_code = res.error_code,
-		.error_message = res.error_message,
-		.status_code = (unsigned)res.status_code,
-		.headers_json = hdrs, .body = res.body,
-		.body_len = res.body_len, .quorum = jrun->quorum,
-		.finished_ms = wall_ms(),
-		.urls = (const char *const *)jrun->webhooks,
-		.n_urls = jrun->n_webhooks,
-	};
-	fc = calloc(1, sizeof(*fc));
-	if (fc) {
-		fc->d = jr->delivery;
-		fc->dj = delivery_job_new(&ds);
-		snprintf(fc->id, sizeof(fc->id), "%s", jrun->id);
-	}
-	if (!fc || !fc->dj || !hdrs) {
-		log_error("out of memory finishing job=%s; it runs again "
-		          "after a restart", jrun->id);
-		if (fc)
-			delivery_job_free(fc->dj);
-		free(fc);
-		fc = NULL;
-	} else {
+	if (hdrs) {
 		log_debug("job finished job=%s status=%d %s", jrun->id,
 		          res.status_code, res.success ? "success" : "failed");
-		err = jobs_finish_async(jr->store, jrun->id, &res,
-		                        finished_durable, fc);
-		if (err < 0) {
-			if (err != -ESHUTDOWN)
-				log_error("cannot store the end of job=%s: %s",
-				          jrun->id, strerror(-err));
-			delivery_job_free(fc->dj);
-			free(fc);
-		}
+		err = job_end(jr, &w, &res);
 	}
+	if (err == -ENOMEM)
+		log_error("out of memory finishing job=%s; it runs again "
+		          "after a restart", jrun->id);
+	else if (err < 0 && err != -ESHUTDOWN)
+		log_error("cannot store the end of job=%s: %s", jrun->id,
+		          strerror(-err));
 	pthread_mutex_unlock(&r->lock);
 	free(hdrs);
 	free(ebody);
@@ -590,9 +617,61 @@ static void sink_finished(struct request *r)
 /* --- recovery --- */
 
 /*
+ * A stored job whose request cannot be rebuilt (its URL or header list
+ * does not parse) would stay queued, credential and all, forever: it
+ * ends failed instead, like any job (scrubbed, its webhooks told; with
+ * no webhook to read, stored only), and leaves the pending count. 0 or
+ * -ENOMEM (nothing changed: offered again later).
+ */
+static int end_unreplayable(struct jobrun *jr, struct job *jb,
+                            const char **urls)
+{
+	static const char code[] = "not_replayable";
+	static const char msg[] = "the stored request could not be rebuilt "
+	                          "after a restart; it was not sent again";
+	struct job_who w = {
+		.id = jb->id, .idempotent_key = jb->idempotent_key,
+		.metadata_json = jb->metadata_json, .webhooks = urls,
+		.n_webhooks = jb->n_deliveries, .quorum = jb->quorum,
+	};
+	struct job_result res = {
+		.status_code = 500, .success = false,
+		.error_code = code, .error_message = msg,
+		.headers_json = "[[\"content-type\",\"application/json\"]]",
+	};
+	char *ebody;
+	size_t elen;
+	int err;
+
+	ebody = http_error_json(code, msg, &elen);
+	if (!ebody)
+		return -ENOMEM;
+	res.body = ebody;
+	res.body_len = elen;
+	err = job_end(jr, &w, &res);
+	free(ebody);
+	if (err == -ENOMEM)
+		return err;
+	if (err == 0)
+		log_warn("stored job cannot be replayed job=%s, failed "
+		         "with not_replayable", jb->id);
+	else if (err != -ESHUTDOWN)
+		log_error("stored job cannot be replayed job=%s and its end "
+		          "cannot be stored: %s, skipping", jb->id,
+		          strerror(-err));
+	pthread_mutex_lock(&jr->lock);
+	jr->pending--;
+	jr->pending_bytes -= jb->body_len;
+	if (jr->paging)
+		pthread_cond_signal(&jr->wake);
+	pthread_mutex_unlock(&jr->lock);
+	return 0;
+}
+
+/*
  * A stored unfinished job to the engine, counted as held (pending is
- * counted already). A job that cannot be replayed is skipped and leaves
- * the pending count. 0 or -ENOMEM; *ret_run true when it was submitted.
+ * counted already); one that cannot be replayed ends failed. 0 or
+ * -ENOMEM; *ret_run true when it was submitted.
  */
 static int resubmit(struct jobrun *jr, struct job *jb, const char **urls,
                     bool *ret_run)
@@ -613,15 +692,8 @@ static int resubmit(struct jobrun *jr, struct job *jb, const char **urls,
 
 	*ret_run = false;
 	err = job_request_new(jr, &s, jb->id, &r);
-	if (err == -EINVAL) {
-		log_warn("stored job cannot be replayed job=%s, skipping",
-		         jb->id);
-		pthread_mutex_lock(&jr->lock);
-		jr->pending--;
-		jr->pending_bytes -= jb->body_len;
-		pthread_mutex_unlock(&jr->lock);
-		return 0;
-	}
+	if (err == -EINVAL)
+		return end_unreplayable(jr, jb, urls);
 	if (err < 0)
 		return err;
 	jrun = r->sink_arg;
@@ -648,7 +720,11 @@ static const char **delivery_urls(const struct job *jb)
 	return urls;
 }
 
-/* A page of stored unfinished jobs: each goes to the engine. */
+/*
+ * A page of stored unfinished jobs: each goes to the engine. An error
+ * (out of memory) leaves the counts as they were and the job in the
+ * store, offered first by the next page.
+ */
 static int page_one(void *arg, struct job *jb)
 {
 	struct jobrun *jr = arg;
@@ -732,7 +808,7 @@ static void *pager_main(void *arg)
 		if (!jr->paging || jr->stopping)
 			break;
 		if (err < 0) {
-			log_warn("cannot read stored jobs: %s, retrying in 1s",
+			log_warn("cannot load stored jobs: %s, retrying in 1s",
 			         strerror(-err));
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec++;

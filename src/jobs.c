@@ -83,6 +83,21 @@ static const char *const migrate_v3_sql =
 	IDEM_INDEX_SQL
 	"UPDATE schema_version SET version = 3;";
 
+/*
+ * What a finished job no longer needs: its request credential and body,
+ * and the URL's query, which may hold a key. Set by every finish, and at
+ * open on any done job still holding them (stored before the scrub, or
+ * by a version 1 or 2 store).
+ */
+#define SCRUB_SET "headers = '[]', body = x''," \
+	" url = CASE WHEN instr(url, '?') > 0" \
+	" THEN substr(url, 1, instr(url, '?') - 1) ELSE url END"
+
+/* Through jobs_state: only done jobs are read, only stale ones written. */
+static const char *const scrub_done_sql =
+	"UPDATE jobs SET " SCRUB_SET " WHERE state = 'done'"
+	" AND (headers <> '[]' OR length(body) > 0 OR instr(url, '?') > 0);";
+
 /* Statements of the writer connection, used by the writer thread only. */
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_FIND_IDEM, W_ADD_JOB,
              W_ADD_DELIVERY, W_RUNNING, W_FINISH, W_FINISH_DELIVERIES,
@@ -103,14 +118,11 @@ static const char *const wsql[W_COUNT] = {
 	[W_RUNNING] = "UPDATE jobs SET state = 'running', attempts ="
 		" attempts + 1, updated_ms = ?2"
 		" WHERE id = ?1 AND state <> 'done'",
-	/* A finished job never runs again: its request credential and
-	 * body (and the URL's query, which may hold a key) are dropped. */
+	/* A finished job never runs again: SCRUB_SET. */
 	[W_FINISH] = "UPDATE jobs SET state = 'done', status = ?2,"
 		" resp_status = ?3, resp_headers = ?4, resp_body = ?5,"
 		" finished_ms = ?6, updated_ms = ?6, error_code = ?7,"
-		" error_message = ?8, headers = '[]', body = x'',"
-		" url = CASE WHEN instr(url, '?') > 0"
-		" THEN substr(url, 1, instr(url, '?') - 1) ELSE url END"
+		" error_message = ?8, " SCRUB_SET
 		" WHERE id = ?1 AND state <> 'done'",
 	[W_FINISH_DELIVERIES] = "UPDATE deliveries SET next_at = ?2"
 		" WHERE job_id = ?1 AND state = 'pending' AND attempts = 0",
@@ -1132,6 +1144,7 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 	sqlite3_stmt *st = j->r[R_UNFINISHED_PAGE];
 	uint64_t bytes = 0, len;
 	bool done = false;
+	int64_t rowid;
 	struct job *jb;
 	size_t n = 0;
 	int rc, r;
@@ -1154,10 +1167,15 @@ int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
 		r = job_read(j, st, &jb);
 		if (r < 0)
 			break;
-		after = sqlite3_column_int64(st, COL_ROWID);
+		rowid = sqlite3_column_int64(st, COL_ROWID);
+		r = cb(arg, jb);
+		/* Past a row only once cb took it: a refused one (out of
+		 * memory) comes first in the next page. */
+		if (r < 0)
+			break;
+		after = rowid;
 		bytes += len;
 		n++;
-		r = cb(arg, jb);
 	}
 	sqlite3_reset(st);
 	step_reset(j->rdb, j->r[R_END]);
@@ -1241,7 +1259,10 @@ int jobs_get_result(struct jobs *j, const char *id, struct job **ret_job)
 	return r;
 }
 
-/* Creates the schema in a new store, or checks an existing one's version. */
+/*
+ * Creates the schema in a new store, or checks an existing one's version,
+ * migrates it, and scrubs its done jobs (secure_delete is on).
+ */
 static int schema_init(sqlite3 *db)
 {
 	sqlite3_stmt *st;
@@ -1267,6 +1288,9 @@ static int schema_init(sqlite3 *db)
 			                                  NULL, NULL, NULL));
 		if (r == 0 && version < 3)
 			r = migrate_v3_dests(db);
+		if (r == 0)
+			r = sqlite_errno(db, sqlite3_exec(db, scrub_done_sql,
+			                                  NULL, NULL, NULL));
 	} else {
 		r = sqlite_errno(db, sqlite3_exec(db, schema_sql, NULL, NULL,
 		                                  NULL));
@@ -1419,6 +1443,12 @@ struct jobs *jobs_open(const char *state_dir, int *ret_err)
 		r = open_db(path, SQLITE_OPEN_READONLY, &j->res_db);
 	if (r == 0)
 		r = prepare_all(j->res_db, &result_sql, 1, &j->res_st);
+	/*
+	 * The WAL may hold request fields scrubbed at open, or frames a
+	 * crash left before a finish's checkpoint: truncated at once.
+	 */
+	j->scrub_due = true;
+	j->last_checkpoint = INT64_MIN / 2;
 	if (r == 0)
 		r = -pthread_create(&j->writer, NULL, writer_main, j);
 	if (r < 0) {

@@ -18,7 +18,8 @@
  *
  * The request headers kept for replay include its credential
  * (Authorization, ...): jobs.db is created mode 0600, and they are
- * cleared (with secure_delete, WAL truncated) when the job finishes.
+ * cleared (with secure_delete, WAL truncated) when the job finishes, and
+ * at open from any done job that still has them (an older store).
  */
 #ifndef SLUICE_JOBS_H
 #define SLUICE_JOBS_H
@@ -274,10 +275,12 @@ int jobs_unfinished(struct jobs *j, uint64_t *ret_jobs, uint64_t *ret_bytes,
  * with row numbers in (after, last], in that order, up to max_jobs of
  * them and while their bodies total at most max_bytes (a job whose body
  * would pass it is not read). *ret_after is the row number of the last
- * job given to cb (after when none), *ret_done true when no unfinished
- * job is left in (*ret_after, last]. Jobs added after jobs_unfinished()
- * have larger row numbers: they are never paged in again. cb as for
- * jobs_load_pending().
+ * job cb accepted (returned 0; after when none), *ret_done true when no
+ * unfinished job is left in (*ret_after, last]. A job cb refuses (a
+ * negative errno, such as -ENOMEM: cb still owns and frees it) stops the
+ * page and is returned: it is the first one the next call from
+ * *ret_after offers again. Jobs added after jobs_unfinished() have larger
+ * row numbers: they are never paged in. cb as for jobs_load_pending().
  */
 int jobs_load_unfinished(struct jobs *j, int64_t after, int64_t last,
                          size_t max_jobs, uint64_t max_bytes,

@@ -4,7 +4,9 @@
 # in the body (small, and large enough for SQLite overflow pages), of a
 # job that succeeds and of one that fails, must be gone from every file
 # of the state directory (jobs.db, -wal, -shm, ...) shortly after the job
-# is done and delivered, while the daemon runs.
+# is done and delivered, while the daemon runs. A stored job whose
+# request cannot be rebuilt at a restart ends failed (not_replayable),
+# its webhook told, and scrubbed the same way.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -76,4 +78,45 @@ start_sluiced
 sleep 0.5
 assert_eq 1 "$(origin_count 'api_key=')" "the small job ran once"
 assert_eq 1 "$(origin_count 'big=1')" "the large job ran once"
+
+say "a stored job that cannot be replayed ends failed, scrubbed"
+s=$(http_status -X POST --data-binary 'SECRET-BODY-74d' \
+	-H 'Authorization: Bearer SECRET-AUTH-74d' \
+	-H "X-EZTHROTTLE-WEBHOOK: $R/hook" \
+	"$O/slow/20000?api_key=SECRET-QUERY-74d")
+assert_eq 202 "$s" "a job the origin holds"
+id4=$(json "$TMP/body" 'd["job_id"]')
+stop_sluiced KILL
+# Its stored header list no longer parses (the secret still in it).
+"$PYTHON" -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA secure_delete = ON")
+n = db.execute("UPDATE jobs SET headers = \"{\" || headers WHERE id = ?",
+               (sys.argv[2],)).rowcount
+db.commit()
+db.close()
+sys.exit(n != 1)' "$TMP/state/jobs.db" "$id4" || error "cannot edit jobs.db"
+[ -n "$(state_has SECRET-AUTH-74d)" ] || error "the stored job has no secret"
+start_sluiced
+wait_for "any(d['json']['job_id'] == '$id4' for d in ds)" 10 ||
+	fail "the unreplayable job was not delivered in 10 s"
+assert_eq not_replayable "$(deliveries "[d['json']['error']['code'] for d in \
+	ds if d['json']['job_id'] == '$id4'][0]")" "the webhook's error code"
+s=$(direct_status "http://127.0.0.1:$ADMIN_PORT/jobs/$id4")
+assert_eq done "$(json "$TMP/body" 'd["state"]')" "state of $id4"
+assert_eq failed "$(json "$TMP/body" 'd["status"]')" "status of $id4"
+assert_eq not_replayable "$(json "$TMP/body" 'd["error"]["code"]')" \
+	"error code of $id4"
+assert_grep "cannot be replayed job=$id4" "$TMP/sluiced.log" "logged"
+for secret in SECRET-AUTH-74d SECRET-BODY-74d SECRET-QUERY-74d; do
+	for _ in $(seq 100); do
+		[ -n "$(state_has "$secret")" ] || break
+		sleep 0.05
+	done
+	files=$(state_has "$secret")
+	[ -z "$files" ] || fail "$secret at rest in: $files"
+done
+assert_no_grep 'SECRET' "$TMP/sluiced.log" "secret in the log"
+stop_sluiced
+assert_eq 0 "$SLUICED_STATUS" "exit status after SIGTERM"
 say "ok"

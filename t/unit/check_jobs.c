@@ -1119,6 +1119,78 @@ START_TEST(test_load_unfinished_pages)
 }
 END_TEST
 
+/* seen_cb, but refuses refuse_id once, as a failed allocation would. */
+struct refusing {
+	struct seen s;
+	const char *refuse_id;
+	unsigned offered, refused;
+};
+
+static int refuse_once_cb(void *arg, struct job *jb)
+{
+	struct refusing *rf = arg;
+
+	rf->offered++;
+	if (rf->refuse_id && strcmp(jb->id, rf->refuse_id) == 0) {
+		rf->refuse_id = NULL;
+		rf->refused++;
+		job_free(jb);
+		return -ENOMEM;
+	}
+	return seen_cb(&rf->s, jb);
+}
+
+/*
+ * A job the callback refuses (out of memory) is not skipped: the page
+ * stops before it, and the next page offers it again, first.
+ */
+START_TEST(test_load_unfinished_refused)
+{
+	char ids[3][JOB_ID_LEN + 1];
+	struct job_new jn = job_of(NULL, NULL, 0);
+	struct refusing rf = { .refuse_id = NULL };
+	struct jobs *j = open_ok(dir);
+	uint64_t n, bytes;
+	int64_t last, after, first;
+	bool done = true;
+
+	jn.body = "0123456789";
+	jn.body_len = 10;
+	for (int i = 0; i < 3; i++)
+		submit_ok(j, &jn, ids[i], NULL);
+	ck_assert_int_eq(jobs_unfinished(j, &n, &bytes, &last), 0);
+	ck_assert_uint_eq(n, 3);
+	rf.refuse_id = ids[1];
+	ck_assert_int_eq(jobs_load_unfinished(j, 0, last, 100, UINT64_MAX,
+	                                      refuse_once_cb, &rf, &first,
+	                                      &done), -ENOMEM);
+	ck_assert_uint_eq(rf.refused, 1);
+	ck_assert_uint_eq(rf.s.n, 1);
+	ck_assert_str_eq(rf.s.ids[0], ids[0]);
+	ck_assert(!done);
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_lt(first, last);
+	/* Tried again from where it stopped: the refused job first. */
+	ck_assert_int_eq(jobs_load_unfinished(j, first, last, 1, UINT64_MAX,
+	                                      refuse_once_cb, &rf, &after,
+	                                      &done), 0);
+	ck_assert_uint_eq(rf.s.n, 2);
+	ck_assert_str_eq(rf.s.ids[1], ids[1]);
+	ck_assert_int_gt(after, first);
+	ck_assert_int_eq(jobs_load_unfinished(j, after, last, 100, UINT64_MAX,
+	                                      refuse_once_cb, &rf, &after,
+	                                      &done), 0);
+	ck_assert(done);
+	ck_assert_int_eq(after, last);
+	/* Every job taken once, every byte counted once. */
+	ck_assert_uint_eq(rf.s.n, 3);
+	ck_assert_str_eq(rf.s.ids[2], ids[2]);
+	ck_assert_uint_eq(rf.s.bytes, bytes);
+	ck_assert_uint_eq(rf.offered, 4);
+	jobs_free(j);
+}
+END_TEST
+
 /* Set by file_has_secret() when a file of the store holds `secret`. */
 static const char *secret;
 static char secret_file[300];
@@ -1324,6 +1396,118 @@ START_TEST(test_migrate_v2)
 }
 END_TEST
 
+/*
+ * Waits up to 5 s for the writer's checkpoint count to reach n; the
+ * files tell the rest.
+ */
+static void checkpoints_wait(struct jobs *j, uint64_t n)
+{
+	struct jobs_stats st;
+
+	for (int i = 0; i < 500; i++) {
+		jobs_stats(j, &st);
+		if (st.checkpoints >= n)
+			return;
+		usleep(10000);
+	}
+}
+
+/* None of the three secrets in any file of the store. */
+static void assert_scrubbed(const char *when)
+{
+	static const char *const secrets[] = { "HEADERSECRET", "BODYSECRET",
+	                                       "QUERYSECRET" };
+	const char *where;
+
+	for (size_t i = 0; i < 3; i++) {
+		where = store_has(secrets[i]);
+		ck_assert_msg(!where, "%s %s in %s", when, secrets[i], where);
+	}
+}
+
+/*
+ * A finished job stored before the scrub (a version 2 store) keeps no
+ * credential once the store is opened: scrubbed at migration, the WAL
+ * truncated at start; and a done job left unscrubbed in a version 3
+ * store is scrubbed at the next open.
+ */
+START_TEST(test_migrate_scrubs_done)
+{
+	const char *id = "job_000000000001" "0123456789abcdef0123456789abcdef";
+	char path[300], sql[20000], big[8001];
+	struct jobs *j;
+	struct job *jb;
+	sqlite3 *db;
+
+	/* Large enough for overflow pages. */
+	for (size_t i = 0; i < 8000; i += 10)
+		memcpy(big + i, "BODYSECRET", 10);
+	big[8000] = '\0';
+	snprintf(path, sizeof(path), "%s/jobs.db", dir);
+	snprintf(sql, sizeof(sql),
+		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+		"CREATE TABLE jobs (id TEXT PRIMARY KEY, cred_key BLOB NOT NULL,"
+		" idempotent_key TEXT, state TEXT NOT NULL, status TEXT,"
+		" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+		" finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+		" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
+		" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
+		" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
+		" error_code TEXT, error_message TEXT);"
+		"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key,"
+		" idempotent_key) WHERE idempotent_key IS NOT NULL;"
+		"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
+		"CREATE TABLE deliveries (job_id TEXT NOT NULL REFERENCES jobs (id)"
+		" ON DELETE CASCADE, url TEXT NOT NULL,"
+		" state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL"
+		" DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER,"
+		" last_error TEXT, delivered_at INTEGER,"
+		" PRIMARY KEY (job_id, url));"
+		"INSERT INTO jobs (id, cred_key, idempotent_key, state, status,"
+		" created_ms, updated_ms, finished_ms, method, url, headers,"
+		" body, quorum, resp_status, resp_headers, resp_body)"
+		" VALUES ('%s', x'', NULL, 'done', 'success', 1, 2, 2, 'POST',"
+		" 'http://api.example.com/v1/x?api_key=QUERYSECRET',"
+		" '[[\"Authorization\",\"Bearer HEADERSECRET\"]]', CAST('%s' AS"
+		" BLOB), 1, 200, '[]', x'6f6b');"
+		"INSERT INTO deliveries (job_id, url, state, next_at) VALUES"
+		" ('%s', 'http://127.0.0.1:9/a', 'delivered', 2);"
+		"INSERT INTO schema_version VALUES (2);", id, big, id);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_ptr_nonnull(store_has("HEADERSECRET"));
+
+	j = open_ok(dir);
+	/* While open: the WAL is truncated once at start. */
+	checkpoints_wait(j, 1);
+	assert_scrubbed("open");
+	jb = get_ok(j, id);
+	ck_assert_str_eq(jb->headers_json, "[]");
+	ck_assert_uint_eq(jb->body_len, 0);
+	ck_assert_str_eq(jb->url, "http://api.example.com/v1/x");
+	ck_assert_uint_eq(jb->resp_body_len, 2);
+	job_free(jb);
+	jobs_free(j);
+	assert_scrubbed("closed");
+
+	/* A version 3 store with a done job left unscrubbed. */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE jobs SET"
+		" url = 'http://api.example.com/v1/x?api_key=QUERYSECRET',"
+		" headers = '[[\"Authorization\",\"Bearer HEADERSECRET\"]]',"
+		" body = CAST('BODYSECRET' AS BLOB)", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_ptr_nonnull(store_has("HEADERSECRET"));
+	j = open_ok(dir);
+	checkpoints_wait(j, 1);
+	assert_scrubbed("reopened");
+	jobs_free(j);
+	assert_scrubbed("closed again");
+}
+END_TEST
+
 START_TEST(test_open_errors)
 {
 	char path[300];
@@ -1377,7 +1561,9 @@ static Suite *jobs_suite(void)
 	tcase_add_test(tc, test_migrate_v1);
 	tcase_add_test(tc, test_migrate_v2);
 	tcase_add_test(tc, test_load_unfinished_pages);
+	tcase_add_test(tc, test_load_unfinished_refused);
 	tcase_add_test(tc, test_finish_scrubs_request);
+	tcase_add_test(tc, test_migrate_scrubs_done);
 	suite_add_tcase(s, tc);
 	return s;
 }
