@@ -438,8 +438,8 @@ static void jobs_resume(struct sluiced *d)
 
 	if (r < 0) {
 		errno = -r;
-		log_error_errno("cannot read the unfinished jobs, they resume "
-		                "at the next start");
+		log_error_errno("cannot read the unfinished jobs now, "
+		                "trying again every second");
 	}
 	if (run || deliver)
 		log_info("jobs resumed run=%u deliver=%u", run, deliver);
