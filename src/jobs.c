@@ -1051,8 +1051,14 @@ int jobs_get(struct jobs *j, const char *id, struct job **ret_job)
 	return r;
 }
 
-/* Every row of st, read in one transaction, each handed to cb. */
-static int load_rows(struct jobs *j, sqlite3_stmt *st,
+/* Reads the current row of st into a new job. */
+typedef int row_reader_fn(struct jobs *j, sqlite3_stmt *st,
+                          struct job **ret_job);
+
+/*
+ * Every row of st, read in one transaction by read, each handed to cb.
+ */
+static int load_rows(struct jobs *j, sqlite3_stmt *st, row_reader_fn *read,
                      int (*cb)(void *arg, struct job *jb), void *arg)
 {
 	struct job *jb;
@@ -1061,7 +1067,7 @@ static int load_rows(struct jobs *j, sqlite3_stmt *st,
 	pthread_mutex_lock(&j->read_lock);
 	r = step_reset(j->rdb, j->r[R_BEGIN]);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = job_read(j, st, &jb);
+		r = read(j, st, &jb);
 		if (r == 0)
 			r = cb(arg, jb);
 	}
@@ -1076,7 +1082,7 @@ static int load_rows(struct jobs *j, sqlite3_stmt *st,
 int jobs_load_pending(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                       void *arg)
 {
-	return load_rows(j, j->r[R_PENDING], cb, arg);
+	return load_rows(j, j->r[R_PENDING], job_read, cb, arg);
 }
 
 /*
@@ -1215,23 +1221,7 @@ static int delivery_row(struct jobs *j, sqlite3_stmt *st,
 int jobs_load_deliveries(struct jobs *j, int (*cb)(void *arg, struct job *jb),
                          void *arg)
 {
-	sqlite3_stmt *st = j->r[R_TO_DELIVER];
-	struct job *jb;
-	int rc = SQLITE_DONE, r;
-
-	pthread_mutex_lock(&j->read_lock);
-	r = step_reset(j->rdb, j->r[R_BEGIN]);
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = delivery_row(j, st, &jb);
-		if (r == 0)
-			r = cb(arg, jb);
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = sqlite_errno(j->rdb, rc);
-	sqlite3_reset(st);
-	step_reset(j->rdb, j->r[R_END]);
-	pthread_mutex_unlock(&j->read_lock);
-	return r;
+	return load_rows(j, j->r[R_TO_DELIVER], delivery_row, cb, arg);
 }
 
 int jobs_get_result(struct jobs *j, const char *id, struct job **ret_job)
