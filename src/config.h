@@ -171,14 +171,14 @@ void config_free(struct config *cfg);
 /* Frees the messages, leaves errs empty. */
 void config_errors_done(struct config_errors *errs);
 
-/*
- * Parses "1.5", "500ms", "30s", "5m", "24h", "7d" (a bare number is
- * seconds) into milliseconds. 0 or -EINVAL.
- */
-int config_parse_duration(const char *s, int64_t *ret_ms);
+/* Frees the strings of a rule. */
+void config_rule_done(struct dest_rule *r);
 
-/* Parses "1024", "10KiB", "10MiB", "1GiB", "10KB", "10MB" into bytes. */
-int config_parse_size(const char *s, uint64_t *ret_bytes);
+/* Frees n strings and the array. Takes NULL. */
+void config_strv_free(char **v, size_t n);
+
+/* Replaces *dst with a copy of s; NULL unsets it. 0 or -ENOMEM. */
+int config_replace_str(char **dst, const char *s);
 
 /*
  * The rule for host:port (host lower-case): exact host:port beats exact

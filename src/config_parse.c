@@ -1,5 +1,6 @@
 /*
- * config_parse.c - the walk of a sluice.yaml document, table-driven.
+ * config_parse.c - reading sluice.yaml: the YAML stream, file:line:column
+ * errors, and the walk of the document, table-driven.
  *
  * The file is loaded as a libyaml document, then walked with one table per
  * map: a struct key_def row per key (name, handler, offset, bounds). A
@@ -12,14 +13,17 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config.h"
-#include "config_parse.h"
+#include "config_value.h"
 
 #define MAX_ROWS 32               /* rows of the largest table */
 #define SHOW_MAX 60               /* bytes of a bad value quoted back */
@@ -66,6 +70,10 @@ struct key_def {
 
 /* Errors */
 
+static int errors_vadd(struct config_errors *errs, const char *path,
+                       yaml_mark_t mark, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
 __attribute__((format(printf, 3, 4)))
 static void error_at(struct parse *p, yaml_mark_t mark, const char *fmt, ...)
 {
@@ -73,7 +81,7 @@ static void error_at(struct parse *p, yaml_mark_t mark, const char *fmt, ...)
 	int r;
 
 	va_start(ap, fmt);
-	r = config_errors_vadd(p->errs, p->path, mark, fmt, ap);
+	r = errors_vadd(p->errs, p->path, mark, fmt, ap);
 	va_end(ap);
 	if (r < 0)
 		p->oom = true;
@@ -864,8 +872,13 @@ static const struct key_def top_keys[] = {
 
 /* The document */
 
-int config_walk(struct config *cfg, const char *path, yaml_document_t *doc,
-                struct config_errors *errs)
+/*
+ * Stores the keys of doc, a sluice.yaml document read from path, into cfg,
+ * appending every error to errs. 0, -EINVAL when there were errors, or
+ * -ENOMEM.
+ */
+static int config_walk(struct config *cfg, const char *path,
+                       yaml_document_t *doc, struct config_errors *errs)
 {
 	struct parse p = { .path = path, .doc = doc, .errs = errs };
 	yaml_node_t *root = yaml_document_get_root_node(doc);
@@ -876,4 +889,181 @@ int config_walk(struct config *cfg, const char *path, yaml_document_t *doc,
 	if (p.oom)
 		return -ENOMEM;
 	return p.n_errors ? -EINVAL : 0;
+}
+
+/* Loading */
+
+static int open_file(const char *path, FILE **ret)
+{
+	struct stat st;
+	FILE *f;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return -EISDIR;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	*ret = f;
+	return 0;
+}
+
+static int errors_push(struct config_errors *errs, char *msg)
+{
+	char **v = realloc(errs->msgs, (errs->n + 1) * sizeof(*v));
+
+	if (!v) {
+		free(msg);
+		return -ENOMEM;
+	}
+	errs->msgs = v;
+	errs->msgs[errs->n++] = msg;
+	return 0;
+}
+
+static int errors_vadd(struct config_errors *errs, const char *path,
+                       yaml_mark_t mark, const char *fmt, va_list ap)
+{
+	char *msg, *full;
+	int r = vasprintf(&msg, fmt, ap);
+
+	if (r < 0)
+		return -ENOMEM;
+	r = asprintf(&full, "%s:%zu:%zu: %s", path, mark.line + 1,
+	             mark.column + 1, msg);
+	free(msg);
+	if (r < 0)
+		return -ENOMEM;
+	return errors_push(errs, full);
+}
+
+__attribute__((format(printf, 4, 5)))
+static int file_error_at(struct config_errors *errs, const char *path,
+                    yaml_mark_t mark, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = errors_vadd(errs, path, mark, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* The line and column of byte offset of f (reader errors have no mark). */
+static yaml_mark_t offset_mark(FILE *f, size_t offset)
+{
+	yaml_mark_t m = { 0 };
+
+	rewind(f);
+	for (; m.index < offset; m.index++) {
+		int c = getc(f);
+
+		if (c == EOF)
+			break;
+		m.column++;
+		if (c == '\n') {
+			m.line++;
+			m.column = 0;
+		}
+	}
+	return m;
+}
+
+/* Reports the parser's error. -EINVAL, or -ENOMEM. */
+static int syntax_error(const yaml_parser_t *parser, FILE *f,
+                        const char *path, struct config_errors *errs)
+{
+	const char *problem = parser->problem ? parser->problem : "error";
+	int r;
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		return -ENOMEM;
+	if (parser->error == YAML_READER_ERROR)
+		r = file_error_at(errs, path, offset_mark(f, parser->problem_offset),
+		             "%s", problem);
+	else if (parser->context)
+		r = file_error_at(errs, path, parser->problem_mark, "%s (%s started "
+		             "at line %zu, column %zu)", problem, parser->context,
+		             parser->context_mark.line + 1,
+		             parser->context_mark.column + 1);
+	else
+		r = file_error_at(errs, path, parser->problem_mark, "%s", problem);
+	return r < 0 ? r : -EINVAL;
+}
+
+/* Reads f, one YAML document or none, into cfg. As config_load(). */
+static int load_stream(struct config *cfg, const char *path, FILE *f,
+                       struct config_errors *errs)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	bool empty;
+	int r, r2 = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &doc)) {
+		r = syntax_error(&parser, f, path, errs);
+		goto out;
+	}
+	empty = !yaml_document_get_root_node(&doc);
+	r = config_walk(cfg, path, &doc, errs);
+	yaml_document_delete(&doc);
+	if (empty || r == -ENOMEM)
+		goto out;
+	/* What follows the document must be the end of the stream. */
+	if (!yaml_parser_load(&parser, &doc)) {
+		r2 = syntax_error(&parser, f, path, errs);
+	} else {
+		root = yaml_document_get_root_node(&doc);
+		if (root && file_error_at(errs, path, root->start_mark, "only one "
+		                     "YAML document is allowed") < 0)
+			r2 = -ENOMEM;
+		else if (root)
+			r2 = -EINVAL;
+		yaml_document_delete(&doc);
+	}
+	if (r == 0 || r2 == -ENOMEM)
+		r = r2;
+out:
+	yaml_parser_delete(&parser);
+	return r;
+}
+
+int config_load(struct config *cfg, const char *path,
+                struct config_errors *errs)
+{
+	FILE *f = NULL;
+	int r = open_file(path, &f);
+
+	if (r < 0) {
+		char *msg;
+
+		if (asprintf(&msg, "%s: %s", path, strerror(-r)) < 0 ||
+		    errors_push(errs, msg) < 0)
+			return -ENOMEM;
+		return r;
+	}
+	r = config_replace_str(&cfg->path, path);
+	if (r == 0)
+		r = load_stream(cfg, path, f, errs);
+	fclose(f);
+	return r;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_value.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

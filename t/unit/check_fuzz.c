@@ -47,6 +47,7 @@
 #include "cidr.h"
 #include "classify.h"
 #include "config.h"
+#include "config_value.h"
 #include "learn.h"
 #include "retry.h"
 #include "webhook.h"
