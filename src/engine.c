@@ -36,7 +36,6 @@
 #include "config.h"
 #include "cred.h"
 #include "engine.h"
-#include "front.h"
 #include "heap.h"
 #include "learn.h"
 #include "log.h"
@@ -175,8 +174,8 @@ static void flush_touched(struct engine *e)
 	while ((r = e->touched)) {
 		e->touched = r->touch_next;
 		r->touched = false;
-		if (!r->sink)
-			front_wake(r);
+		if (r->owner && r->owner->wake)
+			r->owner->wake(r);
 		request_unref(r);
 	}
 }
@@ -198,7 +197,7 @@ static int post(struct engine *e, struct request *r, enum req_msg_type t)
 	}
 	if (t == REQ_MSG_SUBMIT) {
 		atomic_fetch_add(&e->active, 1);
-		if (r->sink)
+		if (r->policy.durable)
 			atomic_fetch_add(&e->jobs_held, 1);
 	}
 	request_ref(r);
@@ -353,18 +352,13 @@ static bool want_retry(struct engine *e, struct request *r, unsigned status,
 	return true;
 }
 
-void engine_on_body(struct request *r)
+static void on_body(struct request *r)
 {
 	touch(r->engine, r);
 }
 
-const struct config *engine_config(const struct engine *e)
-{
-	return e->cfg;
-}
-
 /* The header block of r's answer is complete: final, or retried? */
-void engine_on_headers(struct request *r, unsigned status)
+static void on_headers(struct request *r, unsigned status)
 {
 	struct engine *e = r->engine;
 	int64_t retry_after;
@@ -380,6 +374,12 @@ void engine_on_headers(struct request *r, unsigned status)
 	pthread_mutex_unlock(&r->lock);
 	touch(e, r);
 }
+
+/* What transfers tell the engine (upstream.c never names it). */
+static const struct upstream_hooks upstream_hooks = {
+	.on_headers = on_headers,
+	.on_body = on_body,
+};
 
 /* --- transfers --- */
 
@@ -441,10 +441,11 @@ static void release(struct engine *e, struct request *r)
 	if (r->eng_state != ENG_NONE)
 		list_unlink(&e->held, r);
 	r->eng_state = ENG_DONE;
-	/* A job's end goes to its sink; on shutdown it stays stored. */
-	if (r->sink && !e->abandon)
-		r->sink->finished(r);
-	if (r->sink)
+	/* Its owner hears of the end; on shutdown a durable one is kept. */
+	if (r->owner && r->owner->finished &&
+	    !(e->abandon && r->policy.durable))
+		r->owner->finished(r);
+	if (r->policy.durable)
 		atomic_fetch_sub(&e->jobs_held, 1);
 	atomic_fetch_sub(&e->active, 1);
 	request_unref(r);
@@ -465,7 +466,7 @@ static void start(struct engine *e, struct request *r)
 	r->resp_headers.len = r->resp_headers.off = 0;
 	r->n_resp_headers = 0;
 	e->stats.attempts++;
-	if (!c || upstream_setup(c, r, e->cfg) < 0 ||
+	if (!c || upstream_setup(c, r, e->cfg, &upstream_hooks) < 0 ||
 	    curl_multi_add_handle(e->multi, c) != CURLM_OK) {
 		if (c)
 			easy_put(e, c);
@@ -480,8 +481,8 @@ static void start(struct engine *e, struct request *r)
 	r->easy = c;
 	r->eng_state = ENG_RUNNING;
 	e->n_running++;
-	if (r->sink)
-		r->sink->started(r);
+	if (r->owner && r->owner->started)
+		r->owner->started(r);
 }
 
 /* Starts everything the scheduler lets go now. */
@@ -633,8 +634,7 @@ static void on_submit(struct engine *e, struct request *r)
 		return;
 	}
 	queue_for(e, r, &q);
-	/* Jobs have no deadline: they wait as long as they need. */
-	if (!q || (!r->sink &&
+	if (!q || (!r->policy.no_deadline &&
 	           heap_push(&e->timers, &r->timer, r->deadline) < 0)) {
 		fail(e, r, 503, "overloaded", "out of memory");
 		release(e, r);
@@ -642,8 +642,8 @@ static void on_submit(struct engine *e, struct request *r)
 	}
 	r->enqueued_us = now;
 	if (sched_enqueue(e->sched, q, &r->item, now) < 0) {
-		if (r->sink) {
-			/* A job was accepted already: it waits for room. */
+		if (r->policy.wait_when_full) {
+			/* Accepted already (a job): it waits for room. */
 			e->stats.queue_full++;
 			backlog_push(e, r);
 			return;

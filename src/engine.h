@@ -4,7 +4,9 @@
  * Other threads talk to the engine only through messages (submit, cancel,
  * unpause) embedded in the request; posting never blocks on the engine and
  * never allocates. The engine owns all scheduling state without locks. It
- * reports progress to the front with front_wake().
+ * reports progress to each request's owner (struct req_owner) and treats
+ * it as the request's policy says (struct req_policy): it never names the
+ * front or the job runner.
  */
 #ifndef SLUICE_ENGINE_H
 #define SLUICE_ENGINE_H

@@ -522,12 +522,25 @@ static enum MHD_Result queue_upstream(struct front *f, struct request *r)
 
 /* --- requests --- */
 
+/* A job being accepted goes with its client's request. */
+static void front_request_free(struct request *r)
+{
+	job_intake_free(r->intake);
+}
+
+/* The front owns the requests of its client connections. */
+static const struct req_owner front_owner = {
+	.wake = front_wake,
+	.free = front_request_free,
+};
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	struct front *f = cls;
 	struct request *r = request_new(f, uri);
 
 	if (r) {
+		r->owner = &front_owner;
 		atomic_fetch_add(&f->busy, 1);
 		r->req_hdr_bytes = strlen(uri) + 32; /* request line */
 	}

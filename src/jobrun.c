@@ -206,9 +206,10 @@ static int64_t wall_ms(void)
 
 /* --- the job's request --- */
 
-static void job_run_free(void *arg)
+/* The request owner's free: the job's run state goes with the request. */
+static void job_run_free(struct request *r)
 {
-	struct job_run *jrun = arg;
+	struct job_run *jrun = r->owner_arg;
 
 	if (!jrun)
 		return;
@@ -225,7 +226,7 @@ static void job_run_free(void *arg)
 static void sink_started(struct request *r);
 static void sink_finished(struct request *r);
 
-static const struct req_sink job_sink = {
+static const struct req_owner job_owner = {
 	.started = sink_started,
 	.finished = sink_finished,
 	.free = job_run_free,
@@ -353,8 +354,20 @@ static int job_request_new(struct jobrun *jr, const struct job_spec *s,
 	jrun->body_len = s->body_len;
 	if (id)
 		snprintf(jrun->id, sizeof(jrun->id), "%s", id);
-	r->sink = &job_sink;
-	r->sink_arg = jrun;
+	r->owner = &job_owner;
+	r->owner_arg = jrun;
+	/*
+	 * A job has no reader and no client deadline: its body is kept
+	 * whole, each attempt is bounded instead, a full queue holds it,
+	 * and the store keeps it across a stop.
+	 */
+	r->policy = (struct req_policy){
+		.body_cap = JOB_RESPONSE_MAX,
+		.attempt_timeout_ms = jr->cfg->sync_timeout,
+		.no_deadline = true,
+		.wait_when_full = true,
+		.durable = true,
+	};
 	err = job_run_fill(jrun, s);
 	r->method = strdup(s->method);
 	if (err == 0 && !r->method)
@@ -396,7 +409,7 @@ static int job_request_new(struct jobrun *jr, const struct job_spec *s,
 
 static void sink_started(struct request *r)
 {
-	struct job_run *jrun = r->sink_arg;
+	struct job_run *jrun = r->owner_arg;
 	int err = jobs_mark_running_async(jrun->jr->store, jrun->id, NULL,
 	                                  NULL);
 
@@ -545,7 +558,7 @@ static int job_end(struct jobrun *jr, const struct job_who *w,
 
 static void sink_finished(struct request *r)
 {
-	struct job_run *jrun = r->sink_arg;
+	struct job_run *jrun = r->owner_arg;
 	struct jobrun *jr = jrun->jr;
 	struct job_result res = { 0 };
 	struct job_who w = {
@@ -696,7 +709,7 @@ static int resubmit(struct jobrun *jr, struct job *jb, const char **urls,
 		return end_unreplayable(jr, jb, urls);
 	if (err < 0)
 		return err;
-	jrun = r->sink_arg;
+	jrun = r->owner_arg;
 	pthread_mutex_lock(&jr->lock);
 	jr->held++;
 	jr->held_bytes += jb->body_len;
@@ -1079,7 +1092,7 @@ static void intake_done(void *arg, int err, const char *id, bool duplicate)
 	pthread_mutex_unlock(&owner->lock);
 
 	if (job) {
-		struct job_run *jrun = job->sink_arg;
+		struct job_run *jrun = job->owner_arg;
 
 		snprintf(jrun->id, sizeof(jrun->id), "%s", id);
 		/* The reservation goes with the job, until it finishes. */

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobrun.h"
 #include "request.h"
 
 int buf_append(struct buf *b, const void *p, size_t n)
@@ -90,9 +89,8 @@ void request_unref(struct request *r)
 	buf_done(&r->resp_headers);
 	buf_done(&r->resp_body);
 	free(r->err_msg);
-	if (r->sink && r->sink->free)
-		r->sink->free(r->sink_arg);
-	job_intake_free(r->intake);
+	if (r->owner && r->owner->free)
+		r->owner->free(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

@@ -33,22 +33,41 @@ struct front;
 struct engine;
 struct request;
 struct job_intake;
+struct upstream_hooks;
+struct config;
 
 /*
- * Where a request without a client connection (a webhook job) reports,
- * instead of front_wake(). Called on the engine thread; must not block.
+ * Who made a request and hears about it: the front (a client connection)
+ * or the job runner (a webhook job). The layers below call these and
+ * never name the owner. Called on the engine thread but free; none may
+ * block; any may be NULL.
  */
-struct req_sink {
+struct req_owner {
+	/* r's state changed (response headers, body bytes, failure). */
+	void (*wake)(struct request *r);
 	/* An attempt was dispatched. */
 	void (*started)(struct request *r);
 	/*
 	 * The engine is done with r: phase REQ_HEADERS with the whole body
-	 * (or body_error), or REQ_FAILED. Not called when the engine stops
-	 * with r unfinished: the job stays in the store and runs again.
+	 * (or body_error), or REQ_FAILED. Not called for a durable request
+	 * when the engine stops with it unfinished: its owner keeps it.
 	 */
 	void (*finished)(struct request *r);
-	/* Frees sink_arg with the request. */
-	void (*free)(void *arg);
+	/* r is being freed: free what the owner hung on it. */
+	void (*free)(struct request *r);
+};
+
+/* How the engine and the transfer treat a request; set by its owner. */
+struct req_policy {
+	/*
+	 * 0: the body streams to a reader, with backpressure. Else it is
+	 * kept whole up to this many bytes (beyond: resp_too_large).
+	 */
+	uint64_t body_cap;
+	int64_t attempt_timeout_ms;  /* 0: the deadline bounds attempts */
+	bool no_deadline;            /* waits as long as it needs */
+	bool wait_when_full;         /* a full queue holds it, no 503 */
+	bool durable;                /* its owner keeps it across a stop */
 };
 
 /* A growable byte buffer; data[off..len) is unread. */
@@ -93,9 +112,10 @@ struct request {
 	bool sleeping_listed;        /* in that list (front's sleep_lock) */
 	struct sockaddr_storage client;
 
-	/* Webhook jobs (jobrun.c). Set before submission, then read-only. */
-	const struct req_sink *sink; /* set: a job, no client connection */
-	void *sink_arg;
+	/* Set by the owner before submission, then read-only. */
+	const struct req_owner *owner;
+	void *owner_arg;
+	struct req_policy policy;
 	struct job_intake *intake;   /* front: a job being accepted */
 
 	/* Written by the front before submission, then read-only. */
@@ -132,7 +152,9 @@ struct request {
 	bool touched;
 	bool denied;                 /* connect refused by deny list */
 	bool got_bytes;              /* this attempt saw a response byte */
-	bool resp_too_large;         /* a job's response passed its cap */
+	bool resp_too_large;         /* the response passed policy.body_cap */
+	const struct upstream_hooks *up_hooks; /* set by upstream_setup */
+	const struct config *up_cfg;
 	struct request *backlog_next; /* engine: jobs waiting for queue room */
 	char err_buf[256];           /* CURLOPT_ERRORBUFFER */
 

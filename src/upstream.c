@@ -14,8 +14,6 @@
 #include <sys/socket.h>
 
 #include "config.h"
-#include "engine.h"
-#include "jobrun.h"
 #include "request.h"
 #include "upstream.h"
 
@@ -47,7 +45,7 @@ static size_t header_cb(char *line, size_t size, size_t n, void *arg)
 
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200)
-			engine_on_headers(r, (unsigned)status);
+			r->up_hooks->on_headers(r, (unsigned)status);
 		return len;
 	}
 	if (*line == ' ' || *line == '\t') {
@@ -93,9 +91,9 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
-	if (r->sink) {
-		/* A job has no reader: keep all of it, up to its cap. */
-		if (r->resp_body.len + len > JOB_RESPONSE_MAX) {
+	if (r->policy.body_cap) {
+		/* No reader: keep all of it, up to the cap. */
+		if (r->resp_body.len + len > r->policy.body_cap) {
 			r->resp_too_large = true;
 			pthread_mutex_unlock(&r->lock);
 			return 0;
@@ -109,7 +107,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 	pthread_mutex_unlock(&r->lock);
 	if (err < 0)
 		return 0;
-	engine_on_body(r);
+	r->up_hooks->on_body(r);
 	return len;
 }
 
@@ -117,16 +115,16 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
                                    struct curl_sockaddr *a)
 {
 	struct request *r = arg;
-	const struct config *cfg = engine_config(r->engine);
 
-	if (cidr_list_match_dest(&cfg->deny_destinations, &a->addr)) {
+	if (cidr_list_match_dest(&r->up_cfg->deny_destinations, &a->addr)) {
 		r->denied = true;
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-int upstream_setup(CURL *c, struct request *r, const struct config *cfg)
+int upstream_setup(CURL *c, struct request *r, const struct config *cfg,
+                   const struct upstream_hooks *hooks)
 {
 	const struct target *t = &r->target;
 	char base[DEST_HOST_MAX + 32];
@@ -134,6 +132,8 @@ int upstream_setup(CURL *c, struct request *r, const struct config *cfg)
 	char *tmp = NULL;
 	CURLcode rc = CURLE_OK;
 
+	r->up_hooks = hooks;
+	r->up_cfg = cfg;
 	if (destination_format(&t->dest, base, sizeof(base) - 1) < 0)
 		return -EINVAL;
 	strcat(base, "/");
@@ -163,13 +163,12 @@ int upstream_setup(CURL *c, struct request *r, const struct config *cfg)
 	SET(CURLOPT_ERRORBUFFER, r->err_buf);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
 	/*
-	 * A job has no client deadline: without a limit per attempt, an
-	 * upstream that never answers would hold it, and its queue's slot,
-	 * for ever. A timeout with no response yet is retried like a
-	 * failed connection.
+	 * Without a deadline (a job), an upstream that never answers would
+	 * hold the request, and its queue's slot, for ever. A timeout with
+	 * no response yet is retried like a failed connection.
 	 */
-	if (r->sink)
-		SET(CURLOPT_TIMEOUT_MS, (long)cfg->sync_timeout);
+	if (r->policy.attempt_timeout_ms)
+		SET(CURLOPT_TIMEOUT_MS, (long)r->policy.attempt_timeout_ms);
 	SET(CURLOPT_HTTPHEADER, r->up_headers);
 	if (cfg->tls.upstream_ca_file)
 		SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);

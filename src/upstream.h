@@ -17,11 +17,22 @@
 #include <curl/curl.h>
 
 struct config;
-struct engine;
 struct request;
 
-/* Sets every option of c for r. 0 or negative errno. */
-int upstream_setup(CURL *c, struct request *r, const struct config *cfg);
+/* What a transfer tells the layer that runs it, on that layer's thread. */
+struct upstream_hooks {
+	/* r's final (>= 200) response header block is complete. */
+	void (*on_headers)(struct request *r, unsigned status);
+	/* Body bytes for r's reader were buffered. */
+	void (*on_body)(struct request *r);
+};
+
+/*
+ * Sets every option of c for r, whose transfer reports to hooks; cfg and
+ * hooks must outlive the transfer. 0 or negative errno.
+ */
+int upstream_setup(CURL *c, struct request *r, const struct config *cfg,
+                   const struct upstream_hooks *hooks);
 
 /*
  * Why a transfer that got no usable response failed: returns the status
@@ -38,16 +49,5 @@ unsigned upstream_failure(const struct request *r, int result,
  * failures are not retried, they would fail the same way again.
  */
 bool upstream_failed_before_response(const struct request *r, int result);
-
-/* Hooks implemented by the engine. */
-
-/* r's final (>= 200) response header block is complete. */
-void engine_on_headers(struct request *r, unsigned status);
-
-/* Body bytes for r's client were buffered. */
-void engine_on_body(struct request *r);
-
-/* The configuration the engine runs with. */
-const struct config *engine_config(const struct engine *e);
 
 #endif
