@@ -13,30 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "classify.h"
 
 /* Longest IPv6 literal inet_pton can take, with its NUL. */
 #define V6_TEXT_MAX INET6_ADDRSTRLEN
 
-static char ascii_lower(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (char)(c - 'A' + 'a');
-	return c;
-}
-
-/*
- * True when the C string s starts with the lower-case literal lit, ignoring
- * case. Reads no further than a mismatch, so a short s is safe.
- */
-static bool ascii_starts_with(const char *s, const char *lit)
-{
-	for (; *lit; s++, lit++) {
-		if (ascii_lower(*s) != *lit)
-			return false;
-	}
-	return true;
-}
 
 static bool is_ctl_or_space(unsigned char c)
 {
@@ -168,10 +150,10 @@ enum target_error target_parse(const char *raw, struct target *ret)
 		return TARGET_ORIGIN_FORM;
 
 	memset(&t, 0, sizeof(t));
-	if (ascii_starts_with(raw, "http://")) {
+	if (ascii_starts_with(raw, strlen(raw), "http://")) {
 		t.dest.scheme = SCHEME_HTTP;
 		auth = raw + 7;
-	} else if (ascii_starts_with(raw, "https://")) {
+	} else if (ascii_starts_with(raw, strlen(raw), "https://")) {
 		t.dest.scheme = SCHEME_HTTPS;
 		auth = raw + 8;
 	} else {

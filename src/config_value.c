@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "config_value.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -237,11 +238,8 @@ invalid:
 
 bool config_header_valid(const char *s)
 {
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-
 	for (const char *c = s; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || strchr(tchar, *c)))
+		if (!ascii_is_tchar(*c))
 			return false;
 	return *s != '\0';
 }

@@ -9,30 +9,12 @@
 #endif
 #include <string.h>
 
+#include "ascii.h"
 #include "headers.h"
 
 #define SLUICE_PREFIX "x-ezthrottle-"
 #define SLUICE_PREFIX_LEN (sizeof(SLUICE_PREFIX) - 1)
 
-/* ASCII only: field names are tokens, and the locale must not matter. */
-static char ascii_lower(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (char)(c - 'A' + 'a');
-	return c;
-}
-
-/* Case-insensitive compare of len bytes; a and b both have len bytes. */
-static bool ascii_eq_n(const char *a, const char *b, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (ascii_lower(a[i]) != ascii_lower(b[i]))
-			return false;
-	}
-	return true;
-}
 
 bool header_name_eq(const char *name, size_t len, const char *lit)
 {
@@ -119,19 +101,10 @@ bool header_drop_response(const char *name, size_t len, const char *conn)
 
 bool header_name_ok(const char *name, size_t len)
 {
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-	size_t i;
-
-	if (len == 0)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || (c && strchr(tchar, c))))
+	for (size_t i = 0; i < len; i++)
+		if (!ascii_is_tchar(name[i]))
 			return false;
-	}
-	return true;
+	return len > 0;
 }
 
 bool header_value_ok(const char *value, size_t len)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "learn.h"
 
 /* Scanned numbers saturate here: above every limit callers check. */
@@ -76,42 +77,6 @@ static const char *const day_names[7] = {
 	"sunday",
 };
 
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static char to_lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-/* ASCII case-insensitive: (s, len) equals the lower-case literal lit. */
-static bool eq_lit(const char *s, size_t len, const char *lit)
-{
-	size_t i;
-
-	if (strlen(lit) != len)
-		return false;
-	for (i = 0; i < len; i++)
-		if (to_lower(s[i]) != lit[i])
-			return false;
-	return true;
-}
-
-/* Narrows [*pp, *pend) to drop surrounding spaces and tabs. */
-static void trim(const char **pp, const char **pend)
-{
-	while (*pp < *pend && is_ows(**pp))
-		(*pp)++;
-	while (*pend > *pp && is_ows((*pend)[-1]))
-		(*pend)--;
-}
 
 /* Scans 1*DIGIT at *pp, saturating at NUM_MAX. 0 or -EINVAL. */
 static int scan_uint(const char **pp, const char *end, uint64_t *ret)
@@ -119,9 +84,9 @@ static int scan_uint(const char **pp, const char *end, uint64_t *ret)
 	const char *p = *pp;
 	uint64_t v = 0;
 
-	if (p == end || !is_digit(*p))
+	if (p == end || !ascii_is_digit(*p))
 		return -EINVAL;
-	for (; p < end && is_digit(*p); p++) {
+	for (; p < end && ascii_is_digit(*p); p++) {
 		v = v * 10 + (uint64_t)(*p - '0');
 		if (v > NUM_MAX)
 			v = NUM_MAX;
@@ -146,9 +111,9 @@ static int scan_milli(const char **pp, const char *end, uint64_t *ret)
 		return -EINVAL;
 	if (p < end && *p == '.') {
 		p++;
-		if (p == end || !is_digit(*p))
+		if (p == end || !ascii_is_digit(*p))
 			return -EINVAL;
-		for (; p < end && is_digit(*p); p++) {
+		for (; p < end && ascii_is_digit(*p); p++) {
 			if (n < 3) {
 				frac = frac * 10 + (uint64_t)(*p - '0');
 				n++;
@@ -173,7 +138,7 @@ static int parse_uint(const char *s, size_t len, uint64_t *ret)
 	const char *p = s, *end = s + len;
 	uint64_t v;
 
-	trim(&p, &end);
+	ascii_trim(&p, &end);
 	if (scan_uint(&p, end, &v) < 0 || p != end)
 		return -EINVAL;
 	*ret = v;
@@ -186,7 +151,7 @@ static int parse_milli(const char *s, size_t len, uint64_t *ret)
 	const char *p = s, *end = s + len;
 	uint64_t v;
 
-	trim(&p, &end);
+	ascii_trim(&p, &end);
 	if (scan_milli(&p, end, &v) < 0 || p != end)
 		return -EINVAL;
 	*ret = v;
@@ -201,11 +166,11 @@ int learn_parse_rps(const char *s, double *ret)
 	unsigned sig = 0;            /* significant digits in mant */
 	double v;
 
-	trim(&p, &end);
-	if (p == end || !is_digit(*p))
+	ascii_trim(&p, &end);
+	if (p == end || !ascii_is_digit(*p))
 		return -EINVAL;
 	/* Past 18 significant digits the rest only scales the value. */
-	for (; p < end && is_digit(*p); p++) {
+	for (; p < end && ascii_is_digit(*p); p++) {
 		if (sig < 18) {
 			mant = mant * 10 + (uint64_t)(*p - '0');
 			if (mant)
@@ -216,9 +181,9 @@ int learn_parse_rps(const char *s, double *ret)
 	}
 	if (p < end && *p == '.') {
 		p++;
-		if (p == end || !is_digit(*p))
+		if (p == end || !ascii_is_digit(*p))
 			return -EINVAL;
-		for (; p < end && is_digit(*p); p++) {
+		for (; p < end && ascii_is_digit(*p); p++) {
 			if (sig < 18) {
 				mant = mant * 10 + (uint64_t)(*p - '0');
 				exp10--;
@@ -303,7 +268,7 @@ static int scan_fixed(const char **pp, const char *end, unsigned n,
 	if ((size_t)(end - p) < n)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		if (!is_digit(p[i]))
+		if (!ascii_is_digit(p[i]))
 			return -EINVAL;
 		v = v * 10 + (unsigned)(p[i] - '0');
 	}
@@ -317,7 +282,7 @@ static int scan_lit(const char **pp, const char *end, const char *lit)
 {
 	size_t n = strlen(lit);
 
-	if ((size_t)(end - *pp) < n || !eq_lit(*pp, n, lit))
+	if ((size_t)(end - *pp) < n || !ascii_eq_lit(*pp, n, lit))
 		return -EINVAL;
 	*pp += n;
 	return 0;
@@ -348,10 +313,10 @@ static int scan_day_name(const char **pp, const char *end)
 	                       (p[n] >= 'A' && p[n] <= 'Z')))
 		n++;
 	for (i = 0; i < 7; i++) {
-		if (eq_lit(p, n, day_names[i]) ||
-		    (n == 3 && to_lower(p[0]) == day_names[i][0] &&
-		     to_lower(p[1]) == day_names[i][1] &&
-		     to_lower(p[2]) == day_names[i][2])) {
+		if (ascii_eq_lit(p, n, day_names[i]) ||
+		    (n == 3 && ascii_lower(p[0]) == day_names[i][0] &&
+		     ascii_lower(p[1]) == day_names[i][1] &&
+		     ascii_lower(p[2]) == day_names[i][2])) {
 			*pp = p + n;
 			return 0;
 		}
@@ -381,7 +346,7 @@ int learn_parse_http_date(const char *s, int64_t now_unix_ms,
 	unsigned day, mon, year, secs;
 	int64_t y;
 
-	trim(&p, &end);
+	ascii_trim(&p, &end);
 	if (scan_day_name(&p, end) < 0)
 		return -EINVAL;
 	if (scan_lit(&p, end, ", ") == 0) {
@@ -452,8 +417,8 @@ int learn_parse_retry_after(const char *s, int64_t now_unix_ms,
 	uint64_t milli;
 	int64_t when;
 
-	trim(&p, &end);
-	if (p < end && is_digit(*p)) {
+	ascii_trim(&p, &end);
+	if (p < end && ascii_is_digit(*p)) {
 		if (parse_milli(p, (size_t)(end - p), &milli) < 0)
 			return -EINVAL;
 		*ret_ms = delta_ms(milli, DELTA_SECONDS_MAX * 1000);
@@ -509,7 +474,7 @@ static int parse_reset(const char *s, size_t len, int64_t now_unix_ms,
 	uint64_t milli;
 	int64_t when;
 
-	trim(&p, &end);
+	ascii_trim(&p, &end);
 	if (parse_milli(p, (size_t)(end - p), &milli) < 0)
 		return parse_go_duration(p, end, ret_ms);
 	if (milli >= RESET_EPOCH_MS_MIN * 1000) {
@@ -572,10 +537,11 @@ struct sf_member {
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 
-static bool is_tchar(char c)
+/* A character of a structured-field token (RFC 8941: ":" and "/" too). */
+static bool sf_tchar(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       is_digit(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~:/", c));
+	       ascii_is_digit(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~:/", c));
 }
 
 /*
@@ -603,7 +569,7 @@ static int sf_item(const char **pp, const char *end, struct sf_value *ret,
 	} else {
 		if (p < end && *p == '?')
 			p++;
-		while (p < end && is_tchar(*p)) {
+		while (p < end && sf_tchar(*p)) {
 			h = (h ^ (unsigned char)*p) * FNV_PRIME;
 			p++;
 		}
@@ -622,7 +588,7 @@ static int sf_item(const char **pp, const char *end, struct sf_value *ret,
 static bool is_keychar(char c, bool first)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '*' ||
-	       (!first && (is_digit(c) || c == '_' || c == '-' || c == '.'));
+	       (!first && (ascii_is_digit(c) || c == '_' || c == '-' || c == '.'));
 }
 
 /* A parameter or dictionary key (either case, leniently). */
@@ -648,7 +614,7 @@ static int sf_params(const char **pp, const char *end, struct sf_member *m)
 
 	while (p < end && *p == ';') {
 		p++;
-		while (p < end && is_ows(*p))
+		while (p < end && ascii_is_ows(*p))
 			p++;
 		if (sf_key(&p, end, &key) < 0)
 			return -EINVAL;
@@ -659,11 +625,11 @@ static int sf_params(const char **pp, const char *end, struct sf_member *m)
 			if (sf_item(&p, end, &value, NULL) < 0)
 				return -EINVAL;
 		}
-		if (eq_lit(key.p, key.len, "r"))
+		if (ascii_eq_lit(key.p, key.len, "r"))
 			m->r = value;
-		else if (eq_lit(key.p, key.len, "t"))
+		else if (ascii_eq_lit(key.p, key.len, "t"))
 			m->t = value;
-		else if (eq_lit(key.p, key.len, "w"))
+		else if (ascii_eq_lit(key.p, key.len, "w"))
 			m->w = value;
 	}
 	*pp = p;
@@ -677,7 +643,7 @@ static int sf_member(const char **pp, const char *end, struct sf_member *m)
 	struct sf_value key;
 
 	memset(m, 0, sizeof(*m));
-	while (p < end && is_ows(*p))
+	while (p < end && ascii_is_ows(*p))
 		p++;
 	q = p;
 	if (sf_key(&q, end, &key) == 0 && q < end && *q == '=') {
@@ -690,13 +656,13 @@ static int sf_member(const char **pp, const char *end, struct sf_member *m)
 	}
 	if (sf_params(&p, end, m) < 0)
 		return -EINVAL;
-	while (p < end && is_ows(*p))
+	while (p < end && ascii_is_ows(*p))
 		p++;
 	if (p < end) {
 		if (*p != ',')
 			return -EINVAL;
 		p++;
-		while (p < end && is_ows(*p))
+		while (p < end && ascii_is_ows(*p))
 			p++;
 		if (p == end)
 			return -EINVAL;  /* trailing comma */
@@ -729,11 +695,11 @@ static int ratelimit_member(struct learn_signals *ls,
 	int64_t ms;
 
 	if (m->key.p) {
-		if (eq_lit(m->key.p, m->key.len, "remaining")) {
+		if (ascii_eq_lit(m->key.p, m->key.len, "remaining")) {
 			if (parse_uint(m->value.p, m->value.len, &r) < 0)
 				return -EINVAL;
 			ls->dict.remaining = (int64_t)r;
-		} else if (eq_lit(m->key.p, m->key.len, "reset")) {
+		} else if (ascii_eq_lit(m->key.p, m->key.len, "reset")) {
 			if (parse_reset(m->value.p, m->value.len, now_unix_ms,
 			                &ms) < 0)
 				return -EINVAL;
@@ -781,7 +747,7 @@ static int structured(struct learn_signals *ls, enum field f,
 	struct sf_member m;
 	int r;
 
-	trim(&p, &end);
+	ascii_trim(&p, &end);
 	if (p == end)
 		return -EINVAL;
 	while (p < end) {
@@ -821,7 +787,7 @@ static enum field field_of(const char *name, size_t name_len)
 	size_t i;
 
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (eq_lit(name, name_len, fields[i].name))
+		if (ascii_eq_lit(name, name_len, fields[i].name))
 			return fields[i].field;
 	return F_NONE;
 }

@@ -9,17 +9,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "retry.h"
 
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static void rules_add(struct retry_rules *r, unsigned status)
 {
@@ -57,16 +49,16 @@ static int scan_number(const char **pp, unsigned limit, unsigned *ret)
 	const char *p = *pp;
 	unsigned v = 0;
 
-	while (is_ows(*p))
+	while (ascii_is_ows(*p))
 		p++;
-	if (!is_digit(*p))
+	if (!ascii_is_digit(*p))
 		return -EINVAL;
-	for (; is_digit(*p); p++) {
+	for (; ascii_is_digit(*p); p++) {
 		v = v * 10 + (unsigned)(*p - '0');
 		if (v > limit)
 			v = limit + 1;
 	}
-	while (is_ows(*p))
+	while (ascii_is_ows(*p))
 		p++;
 	*pp = p;
 	*ret = v;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ascii.h"
 #include "webhook.h"
 
 #define SHA256_LEN 32
@@ -119,23 +120,6 @@ static json_t *json_text(const char *s)
 	return j;
 }
 
-static char ascii_lower(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (char)(c - 'A' + 'a');
-	return c;
-}
-
-static bool ascii_starts_with(const char *s, size_t len, const char *lit)
-{
-	size_t i;
-
-	for (i = 0; lit[i]; i++) {
-		if (i >= len || ascii_lower(s[i]) != lit[i])
-			return false;
-	}
-	return true;
-}
 
 /* ---- signature --------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "wire.h"
 
 /* What a field costs in libmicrohttpd's pool besides its bytes. */
@@ -85,10 +86,6 @@ enum {
 	F_TE                         /* Transfer-Encoding */
 };
 
-static char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
 
 /*
  * A request head is open: from its first byte, stray empty lines before
@@ -176,7 +173,7 @@ static const struct wire_error *field_end(struct wire_parser *p)
 		if (p->val_len != 7)
 			return &e_te;
 		for (unsigned i = 0; i < 7; i++)
-			if (lower(p->val[i]) != "chunked"[i])
+			if (ascii_lower(p->val[i]) != "chunked"[i])
 				return &e_te;
 		break;
 	default:
@@ -248,7 +245,7 @@ static void keep_name(struct wire_parser *p, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (p->tok < sizeof(p->name))
-			p->name[p->tok] = lower(s[i]);
+			p->name[p->tok] = ascii_lower(s[i]);
 		if (p->tok < UINT32_MAX)
 			p->tok++;
 	}
@@ -336,7 +333,7 @@ static const struct wire_error *step(struct wire_parser *p, unsigned char c)
 			return &e_name;
 		p->st = W_NAME;
 		p->tok = 1;
-		p->name[0] = lower((char)c);
+		p->name[0] = ascii_lower((char)c);
 		return NULL;
 	case W_NAME:
 		if (c == ':') {
@@ -350,7 +347,7 @@ static const struct wire_error *step(struct wire_parser *p, unsigned char c)
 		if (!(k & C_TCHAR))
 			return &e_name;
 		if (p->tok < sizeof(p->name))
-			p->name[p->tok] = lower((char)c);
+			p->name[p->tok] = ascii_lower((char)c);
 		p->tok++;
 		return NULL;
 	case W_OWS:
@@ -389,7 +386,7 @@ static const struct wire_error *step(struct wire_parser *p, unsigned char c)
 	case W_CHUNK_SIZE:
 		if (k & C_HEX) {
 			unsigned d = c <= '9' ? (unsigned)(c - '0')
-			             : (unsigned)(lower((char)c) - 'a' + 10);
+			             : (unsigned)(ascii_lower((char)c) - 'a' + 10);
 
 			if (++p->digits > 15)
 				return &e_chunk_big;
