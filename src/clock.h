@@ -16,6 +16,15 @@ static inline int64_t clock_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Wall-clock milliseconds since the Unix epoch: for what is stored or shown. */
+static inline int64_t clock_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Monotonic microseconds. */
 static inline int64_t clock_now_us(void)
 {

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "delivery.h"
 #include "heap.h"
@@ -102,13 +103,6 @@ struct delivery {
 	struct delivery_job *live;    /* every job held, for teardown */
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t mono_ms(void)
 {
@@ -396,7 +390,7 @@ static int try_headers(struct delivery *d, struct target *t)
 	l = add_hdr(l, "Accept:", &oom);
 	if (d->sign) {
 		if (webhook_sign(d->secret.key, d->secret.len,
-		                 wall_ms() / 1000, t->job->payload,
+		                 clock_wall_ms() / 1000, t->job->payload,
 		                 t->job->payload_len, sig, sizeof(sig)) < 0)
 			oom = true;
 		snprintf(line, sizeof(line), "%s: %s",
@@ -425,7 +419,7 @@ static void try_failed(struct delivery *d, struct target *t, int status,
                        const char *why)
 {
 	const struct config *cfg = d->cfg;
-	int64_t now = wall_ms();
+	int64_t now = clock_wall_ms();
 	int64_t next = webhook_next_attempt(cfg->webhooks.retry_schedule,
 	                                    cfg->webhooks.n_retry_schedule,
 	                                    t->attempts, t->job->finished_ms,
@@ -609,7 +603,7 @@ static void take_inbox(struct delivery *d)
 
 static void fire_timers(struct delivery *d)
 {
-	int64_t now = wall_ms();
+	int64_t now = clock_wall_ms();
 	struct heap_node *n;
 
 	while ((n = heap_top(&d->timers)) && n->when <= now) {
@@ -665,7 +659,7 @@ static int poll_timeout(struct delivery *d)
 		return 0;
 	if (!top)
 		return 1000;
-	wait = top->when - wall_ms();
+	wait = top->when - clock_wall_ms();
 	return wait <= 0 ? 0 : wait > 1000 ? 1000 : (int)wait;
 }
 

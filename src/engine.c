@@ -258,13 +258,6 @@ unsigned engine_jobs_held(const struct engine *e)
 
 /* --- learning and retry decisions --- */
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t rng_next(struct engine *e)
 {
@@ -281,7 +274,7 @@ static int64_t learn_from(struct engine *e, struct request *r)
 	const struct config *cfg = e->cfg;
 	struct sched_queue *q = r->item.q;
 	struct learn_signals ls;
-	int64_t now_us = clock_now_us(), wall = wall_ms();
+	int64_t now_us = clock_now_us(), wall = clock_wall_ms();
 	const char *p = r->resp_headers.data;
 	double rps = 0;
 	unsigned conc = 0;
@@ -896,7 +889,7 @@ static json_t *row_json(const struct queue_row *row, int64_t wall)
 static char *page_json(const struct engine *e, const struct snap_page *pg)
 {
 	json_t *list = json_array(), *root;
-	int64_t wall = wall_ms();
+	int64_t wall = clock_wall_ms();
 	char *s;
 
 	if (!list)

@@ -448,12 +448,8 @@ static void jobs_resume(struct sluiced *d)
 /* Removes finished, settled jobs older than jobs.retain. */
 static void jobs_prune_old(struct sluiced *d)
 {
-	struct timespec ts;
 	unsigned pruned = JOBS_PRUNE_MAX, total = 0;
-	int64_t now;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now = clock_wall_ms();
 	while (pruned == JOBS_PRUNE_MAX) {
 		int r = jobs_prune(d->jobs, now, d->cfg->jobs.retain, &pruned);
 
