@@ -34,6 +34,7 @@
 #include "delivery.h"
 #include "heap.h"
 #include "log.h"
+#include "upstream.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -362,9 +363,8 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 {
 	const struct delivery *d = arg;
 
-	if (cidr_list_match_dest(&d->cfg->deny_destinations, &a->addr))
-		return CURL_SOCKET_BAD;
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	(void)purpose;
+	return upstream_socket(&d->cfg->deny_destinations, a, NULL);
 }
 
 static struct curl_slist *add_hdr(struct curl_slist *l, const char *line,

@@ -116,8 +116,15 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 {
 	struct request *r = arg;
 
-	if (cidr_list_match_dest(&r->up_cfg->deny_destinations, &a->addr)) {
-		r->denied = true;
+	return upstream_socket(&r->up_cfg->deny_destinations, a, &r->denied);
+}
+
+curl_socket_t upstream_socket(const struct cidr_list *deny,
+                              const struct curl_sockaddr *a, bool *ret_denied)
+{
+	if (cidr_list_match_dest(deny, &a->addr)) {
+		if (ret_denied)
+			*ret_denied = true;
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);

@@ -16,8 +16,19 @@
 
 #include <curl/curl.h>
 
+struct cidr_list;
 struct config;
 struct request;
+
+/*
+ * The socket of every upstream connection the daemon makes (transfers and
+ * webhook deliveries), for CURLOPT_OPENSOCKETFUNCTION: an address in deny
+ * is refused (every address a name resolves to is checked here, after
+ * DNS), else a close-on-exec socket is opened. *ret_denied (may be NULL)
+ * is set on a refusal.
+ */
+curl_socket_t upstream_socket(const struct cidr_list *deny,
+                              const struct curl_sockaddr *a, bool *ret_denied);
 
 /* What a transfer tells the layer that runs it, on that layer's thread. */
 struct upstream_hooks {
