@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -258,38 +259,17 @@ const char *webhook_secret_error_str(int err)
 /* RFC 4648 base64 with padding, NUL-terminated; NULL on OOM. */
 static char *base64(const unsigned char *p, size_t n, size_t *ret_len)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		"0123456789+/";
-	size_t groups = n / 3 + (n % 3 != 0), i, o = 0;
+	size_t groups = n / 3 + (n % 3 != 0);
 	char *out;
+	int o;
 
-	if (groups > (SIZE_MAX - 1) / 4)
+	if (n > INT_MAX || groups > (SIZE_MAX - 1) / 4)
 		return NULL;
 	out = malloc(4 * groups + 1);
 	if (!out)
 		return NULL;
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 |
-		             p[i + 2];
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	*ret_len = o;
+	o = EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	*ret_len = (size_t)o;
 	return out;
 }
 
