@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
 #include "http.h"
@@ -199,7 +200,79 @@ static bool parse_decimal(const char *v, uint64_t max, uint64_t *ret)
 	return true;
 }
 
-/* GET /queues?limit=N&after=CURSOR: one page, see engine_queues_json. */
+static json_t *row_json(const struct queue_row *row, int64_t wall)
+{
+	return json_pack("{s:s, s:s?, s:f, s:i, s:i, s:i, s:o, s:o, s:i, s:i, "
+	                 "s:I, s:o, s:I}",
+	                 "destination", row->dest,
+	                 "key", row->key[0] ? row->key : NULL,
+	                 "rps", row->rps,
+	                 "concurrency", (json_int_t)row->concurrency,
+	                 "burst", (json_int_t)row->burst,
+	                 "weight", (json_int_t)row->weight,
+	                 "learned_rps", row->rps_learned > 0
+	                                ? json_real(row->rps_learned)
+	                                : json_null(),
+	                 "learned_concurrency", row->concurrency_learned
+	                        ? json_integer(row->concurrency_learned)
+	                        : json_null(),
+	                 "waiting", (json_int_t)row->waiting,
+	                 "in_flight", (json_int_t)row->in_flight,
+	                 "paused_ms", (json_int_t)row->paused_ms,
+	                 "paused_until", row->paused_ms
+	                                 ? json_integer(wall + row->paused_ms)
+	                                 : json_null(),
+	                 "idle_ms", (json_int_t)row->idle_ms);
+}
+
+static char *page_json(const struct admin *a, const struct queues_page *pg)
+{
+	json_t *list = json_array(), *root;
+	int64_t wall = clock_wall_ms();
+	char *s;
+
+	if (!list)
+		return NULL;
+	for (unsigned i = 0; i < pg->n; i++) {
+		json_t *o = row_json(&pg->rows[i], wall);
+
+		if (!o || json_array_append_new(list, o) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	root = json_pack("{s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	                 "s:I, s:o}",
+	                 "queues", (json_int_t)pg->queues,
+	                 "waiting", (json_int_t)pg->waiting,
+	                 "in_flight", (json_int_t)pg->in_flight,
+	                 "requests", (json_int_t)pg->requests,
+	                 "attempts", (json_int_t)pg->attempts,
+	                 "retries", (json_int_t)pg->retries,
+	                 "queue_full", (json_int_t)pg->queue_full,
+	                 "learn_bad_values", (json_int_t)pg->learn_bad,
+	                 "overflow", (json_int_t)pg->overflow,
+	                 "max_queues", (json_int_t)a->cfg->max_queues,
+	                 "engine_us", (json_int_t)pg->engine_us,
+	                 "list", list);
+	if (!root)
+		return NULL;
+	if (pg->more && pg->n > 0) {
+		char next[24];
+
+		snprintf(next, sizeof(next), "%" PRIu64,
+		         pg->rows[pg->n - 1].id);
+		if (json_object_set_new(root, "next", json_string(next)) < 0) {
+			json_decref(root);
+			return NULL;
+		}
+	}
+	s = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	return s;
+}
+
+/* GET /queues?limit=N&after=CURSOR: one page, see engine_queues_page. */
 static enum MHD_Result reply_queues(struct admin *a, struct MHD_Connection *c)
 {
 	const char *lv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
@@ -207,7 +280,9 @@ static enum MHD_Result reply_queues(struct admin *a, struct MHD_Connection *c)
 	const char *av = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
 	                                             "after");
 	uint64_t limit = ENGINE_PAGE_DEFAULT, after = 0;
+	struct queues_page pg = { .after = 0 };
 	char *json;
+	int r;
 
 	if (lv && !parse_decimal(lv, ENGINE_PAGE_MAX, &limit))
 		return reply_error(c, 400, "invalid_limit",
@@ -219,10 +294,19 @@ static enum MHD_Result reply_queues(struct admin *a, struct MHD_Connection *c)
 		return reply_error(c, 400, "invalid_cursor",
 		                   "after must be the 'next' of an earlier "
 		                   "page");
-	json = engine_queues_json(a->engine, after, (unsigned)limit);
-	if (!json)
+	pg.after = after;
+	pg.limit = (unsigned)limit;
+	pg.rows = calloc(pg.limit, sizeof(*pg.rows));
+	if (!pg.rows)
+		return reply_error(c, 503, "overloaded", "out of memory");
+	r = engine_queues_page(a->engine, &pg);
+	json = r == 0 ? page_json(a, &pg) : NULL;
+	free(pg.rows);
+	if (r == -ETIMEDOUT)
 		return reply_error(c, 503, "busy",
 		                   "the engine did not answer in time");
+	if (!json)
+		return reply_error(c, 503, "overloaded", "out of memory");
 	return reply_json(c, json);
 }
 

@@ -20,7 +20,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -49,32 +48,6 @@
 #define OVERFLOW_KEY "\xff"
 #define OVERFLOW_KEY_LEN 1
 #define OVERFLOW_LOG_MS 10000        /* one warning per this, at most */
-
-/* One queue of a /queues page, copied on the engine thread. */
-struct queue_row {
-	uint64_t id;
-	char dest[DEST_HOST_MAX + 32];
-	char key[CRED_DISPLAY_LEN + 1]; /* "" anonymous, "overflow" */
-	double rps, rps_learned;
-	unsigned concurrency, concurrency_learned, burst, weight;
-	unsigned waiting, in_flight;
-	int64_t paused_ms, idle_ms;
-};
-
-/* A /queues page: asked for by the admin thread, filled by the engine. */
-struct snap_page {
-	uint64_t after;
-	unsigned limit;
-	struct queue_row *rows;      /* limit of them, the asker's */
-	unsigned n;
-	bool more;
-	int64_t now;                 /* monotonic us */
-	size_t queues;
-	unsigned waiting, in_flight;
-	uint64_t requests, attempts, retries, queue_full, learn_bad;
-	uint64_t overflow;
-	int64_t engine_us;           /* time the engine spent on it */
-};
 
 enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
 
@@ -141,7 +114,7 @@ struct engine {
 	pthread_cond_t snap_cond;
 	atomic_bool snap_wanted;
 	bool snap_busy, snap_ready;
-	struct snap_page *snap_page; /* the asker's, while snap_busy */
+	struct queues_page *snap_page; /* the asker's, while snap_busy */
 	struct request *touched;     /* fronts to wake this round */
 	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
 	/* Jobs refused by a full queue, tried again every second. */
@@ -817,7 +790,7 @@ static void fail_all(struct engine *e)
 
 static void snap_row(const struct sched_queue_info *qi, void *arg)
 {
-	struct snap_page *pg = arg;
+	struct queues_page *pg = arg;
 	struct queue_row *row = &pg->rows[pg->n++];
 
 	row->id = qi->id;
@@ -843,7 +816,7 @@ static void snap_row(const struct sched_queue_info *qi, void *arg)
 }
 
 /* On the engine thread: O(log n + limit) copying, no JSON. */
-static void snap_fill(struct engine *e, struct snap_page *pg)
+static void snap_fill(struct engine *e, struct queues_page *pg)
 {
 	pg->now = clock_now_us();
 	pg->n = 0;
@@ -860,79 +833,6 @@ static void snap_fill(struct engine *e, struct snap_page *pg)
 	pg->engine_us = clock_now_us() - pg->now;
 }
 
-static json_t *row_json(const struct queue_row *row, int64_t wall)
-{
-	return json_pack("{s:s, s:s?, s:f, s:i, s:i, s:i, s:o, s:o, s:i, s:i, "
-	                 "s:I, s:o, s:I}",
-	                 "destination", row->dest,
-	                 "key", row->key[0] ? row->key : NULL,
-	                 "rps", row->rps,
-	                 "concurrency", (json_int_t)row->concurrency,
-	                 "burst", (json_int_t)row->burst,
-	                 "weight", (json_int_t)row->weight,
-	                 "learned_rps", row->rps_learned > 0
-	                                ? json_real(row->rps_learned)
-	                                : json_null(),
-	                 "learned_concurrency", row->concurrency_learned
-	                        ? json_integer(row->concurrency_learned)
-	                        : json_null(),
-	                 "waiting", (json_int_t)row->waiting,
-	                 "in_flight", (json_int_t)row->in_flight,
-	                 "paused_ms", (json_int_t)row->paused_ms,
-	                 "paused_until", row->paused_ms
-	                                 ? json_integer(wall + row->paused_ms)
-	                                 : json_null(),
-	                 "idle_ms", (json_int_t)row->idle_ms);
-}
-
-/* On the asker's thread. */
-static char *page_json(const struct engine *e, const struct snap_page *pg)
-{
-	json_t *list = json_array(), *root;
-	int64_t wall = clock_wall_ms();
-	char *s;
-
-	if (!list)
-		return NULL;
-	for (unsigned i = 0; i < pg->n; i++) {
-		json_t *o = row_json(&pg->rows[i], wall);
-
-		if (!o || json_array_append_new(list, o) < 0) {
-			json_decref(list);
-			return NULL;
-		}
-	}
-	root = json_pack("{s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	                 "s:I, s:o}",
-	                 "queues", (json_int_t)pg->queues,
-	                 "waiting", (json_int_t)pg->waiting,
-	                 "in_flight", (json_int_t)pg->in_flight,
-	                 "requests", (json_int_t)pg->requests,
-	                 "attempts", (json_int_t)pg->attempts,
-	                 "retries", (json_int_t)pg->retries,
-	                 "queue_full", (json_int_t)pg->queue_full,
-	                 "learn_bad_values", (json_int_t)pg->learn_bad,
-	                 "overflow", (json_int_t)pg->overflow,
-	                 "max_queues", (json_int_t)e->cfg->max_queues,
-	                 "engine_us", (json_int_t)pg->engine_us,
-	                 "list", list);
-	if (!root)
-		return NULL;
-	if (pg->more && pg->n > 0) {
-		char next[24];
-
-		snprintf(next, sizeof(next), "%" PRIu64,
-		         pg->rows[pg->n - 1].id);
-		if (json_object_set_new(root, "next", json_string(next)) < 0) {
-			json_decref(root);
-			return NULL;
-		}
-	}
-	s = json_dumps(root, JSON_INDENT(2));
-	json_decref(root);
-	return s;
-}
-
 static void answer_snapshot(struct engine *e)
 {
 	if (!atomic_load(&e->snap_wanted))
@@ -947,17 +847,13 @@ static void answer_snapshot(struct engine *e)
 	pthread_mutex_unlock(&e->snap_lock);
 }
 
-char *engine_queues_json(struct engine *e, uint64_t after, unsigned limit)
+int engine_queues_page(struct engine *e, struct queues_page *pg)
 {
-	struct snap_page pg = { .after = after, .limit = limit };
 	struct timespec until;
 	bool ready = false;
 
-	if (limit == 0 || limit > ENGINE_PAGE_MAX)
-		return NULL;
-	pg.rows = calloc(limit, sizeof(*pg.rows));
-	if (!pg.rows)
-		return NULL;
+	if (pg->limit == 0 || pg->limit > ENGINE_PAGE_MAX)
+		return -EINVAL;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;
 	pthread_mutex_lock(&e->snap_lock);
@@ -968,7 +864,7 @@ char *engine_queues_json(struct engine *e, uint64_t after, unsigned limit)
 			goto out;
 	e->snap_busy = true;
 	e->snap_ready = false;
-	e->snap_page = &pg;
+	e->snap_page = pg;
 	atomic_store(&e->snap_wanted, true);
 	pthread_mutex_unlock(&e->snap_lock);
 	curl_multi_wakeup(e->multi);
@@ -986,12 +882,7 @@ char *engine_queues_json(struct engine *e, uint64_t after, unsigned limit)
 	pthread_cond_broadcast(&e->snap_cond);
 out:
 	pthread_mutex_unlock(&e->snap_lock);
-	{
-		char *s = ready ? page_json(e, &pg) : NULL;
-
-		free(pg.rows);
-		return s;
-	}
+	return ready ? 0 : -ETIMEDOUT;
 }
 
 /* --- the loop --- */

@@ -14,6 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "classify.h"
+#include "cred.h"
+
 struct config;
 struct jobrun;
 struct request;
@@ -45,16 +48,43 @@ void engine_unpause(struct engine *e, struct request *r);
 #define ENGINE_PAGE_DEFAULT 1000    /* queues in a /queues page */
 #define ENGINE_PAGE_MAX 10000
 
+/* One queue of a /queues page, copied on the engine thread. */
+struct queue_row {
+	uint64_t id;
+	char dest[DEST_HOST_MAX + 32];
+	char key[CRED_DISPLAY_LEN + 1]; /* "" anonymous, "overflow" */
+	double rps, rps_learned;
+	unsigned concurrency, concurrency_learned, burst, weight;
+	unsigned waiting, in_flight;
+	int64_t paused_ms, idle_ms;
+};
+
 /*
- * One page of the live queue state as a JSON document (malloc'd; caller
- * frees): the daemon's counters and at most limit (1..ENGINE_PAGE_MAX)
- * queues created after the one whose id is after (0: from the first), in
- * creation order, with "next" (the cursor for the following page) when
- * more follow. The engine only copies the page, in O(log n + limit); the
- * JSON is built on the calling thread. NULL when the engine did not
- * answer within 2 s, or on OOM. Any thread but the engine's.
+ * A /queues page: the asker sets after, limit and rows (limit of them,
+ * its own memory); the engine fills the rest.
  */
-char *engine_queues_json(struct engine *e, uint64_t after, unsigned limit);
+struct queues_page {
+	uint64_t after;              /* queue id; 0: from the first */
+	unsigned limit;              /* 1..ENGINE_PAGE_MAX */
+	struct queue_row *rows;
+	unsigned n;
+	bool more;
+	int64_t now;                 /* monotonic us */
+	size_t queues;
+	unsigned waiting, in_flight;
+	uint64_t requests, attempts, retries, queue_full, learn_bad;
+	uint64_t overflow;
+	int64_t engine_us;           /* time the engine spent on it */
+};
+
+/*
+ * Fills pg with the daemon's counters and at most pg->limit queues created
+ * after the one whose id is pg->after, in creation order (pg->more: others
+ * follow). The engine only copies, in O(log n + limit); formatting is the
+ * caller's. 0, -EINVAL (limit), or -ETIMEDOUT when the engine did not
+ * answer within 2 s. Any thread but the engine's.
+ */
+int engine_queues_page(struct engine *e, struct queues_page *pg);
 
 /*
  * The webhook job runner the front hands jobs to (NULL: none). Set
