@@ -1,22 +1,20 @@
 /*
  * jobs.h - the durable job store: webhook jobs in STATE_DIR/jobs.db.
  *
- * SQLite in WAL mode with synchronous=FULL: a verb that changes the store
- * returns only after its transaction is on disk. One writer thread owns
- * the write connection; callers on any thread queue their change and
- * sleep, and the writer commits everything queued in ONE transaction
- * (group commit), so many concurrent submitters share one fsync. A batch
- * that fails is rolled back and every caller in it gets the error: what
- * was acknowledged is never lost, what failed was never acknowledged.
- * Reads use a second, read-only connection and never wait for the writer;
- * jobs_get_result() has a third of its own.
+ * SQLite in WAL mode with synchronous=FULL: a change is acknowledged
+ * only once its transaction is on disk. One writer thread owns the write
+ * connection; callers on any thread queue their change, and the writer
+ * commits everything queued in ONE transaction (group commit), so many
+ * concurrent submitters share one fsync. A batch that fails is rolled
+ * back and every change in it gets the error: what was acknowledged is
+ * never lost, what failed was never acknowledged. Reads use a second,
+ * read-only connection and never wait for the writer; jobs_get_result()
+ * has a third of its own.
  *
- * The writing verbs here are asynchronous: they queue their change and
- * return, and a callback on the writer thread tells when it is durable,
- * which is what lets one thread's many clients share a commit. Blocking
- * forms, for tests, are in jobs_test.h. jobs_prune() and the reads block
- * (a commit, a read: a millisecond or more): call them from threads that
- * may block.
+ * The writing verbs here return at once and a callback on the writer
+ * thread tells when the change is durable (blocking forms, for tests,
+ * are in jobs_test.h). jobs_prune() and the reads block (a commit, a
+ * read: a millisecond or more): call them from threads that may block.
  *
  * The request headers kept for replay include its credential
  * (Authorization, ...): jobs.db is created mode 0600, and they are
