@@ -81,9 +81,9 @@ int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
 		r = webhook_parse_quorum(f->quorum, ji->urls.n, &ji->quorum);
 		if (r == -EINVAL || r == -ERANGE) {
 			*ret_code = "invalid_quorum";
-			snprintf(msg, size, "X-EZTHROTTLE-WEBHOOK-QUORUM must be "
-			         "an integer from 1 to %zu (the number of "
-			         "webhooks)", ji->urls.n);
+			snprintf(msg, size, "X-EZTHROTTLE-WEBHOOK-QUORUM "
+			         "must be an integer from 1 to %zu (the "
+			         "number of webhooks)", ji->urls.n);
 			r = -EINVAL;
 		}
 	}
@@ -105,8 +105,8 @@ int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
 
 		if (n == 0 || n > JOB_KEY_MAX || !key_ok(f->idempotent_key)) {
 			*ret_code = "invalid_idempotent_key";
-			snprintf(msg, size, "X-EZTHROTTLE-IDEMPOTENT-KEY must be "
-			         "1 to %d printable ASCII characters",
+			snprintf(msg, size, "X-EZTHROTTLE-IDEMPOTENT-KEY "
+			         "must be 1 to %d printable ASCII characters",
 			         JOB_KEY_MAX);
 			r = -EINVAL;
 		}
@@ -308,7 +308,8 @@ char *job_intake_answer(const struct job_intake *ji, unsigned *ret_status,
 		*ret_status = 503;
 		snprintf(msg, sizeof(msg), "the pending jobs' bodies would "
 		         "pass %" PRIu64 " bytes (jobs.max_pending_bytes); "
-		         "try again later", ji->jr->cfg->jobs.max_pending_bytes);
+		         "try again later",
+		         ji->jr->cfg->jobs.max_pending_bytes);
 		return http_error_json("jobs_pending_bytes_full", msg, &len);
 	}
 	if (ji->refused == -EFBIG) {
