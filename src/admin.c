@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "http.h"
 #include "jobrun.h"
+#include "jobrun_json.h"
 #include "jobs.h"
 #include "wire.h"
 

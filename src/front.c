@@ -39,7 +39,7 @@
 #include "front.h"
 #include "headers.h"
 #include "http.h"
-#include "jobrun.h"
+#include "jobrun_intake.h"
 #include "log.h"
 #include "netaddr.h"
 #include "request.h"

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "jobs.h"
+#include "jobs_test.h"
 
 #define THREADS 32
 #define PER_THREAD 100

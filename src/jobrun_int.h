@@ -1,0 +1,55 @@
+/*
+ * jobrun_int.h - private to the job runner's files (jobrun*.c): its
+ * state, and the pending counts every part changes. Nothing else
+ * includes it.
+ */
+#ifndef SLUICE_JOBRUN_INT_H
+#define SLUICE_JOBRUN_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct delivery;
+struct engine;
+struct jobs;
+
+struct jobrun {
+	const struct config *cfg;
+	struct jobs *store;
+	struct engine *engine;
+	struct delivery *delivery;
+
+	pthread_mutex_t lock;        /* guards what follows */
+	pthread_cond_t wake;         /* the pager: room freed, or stopping */
+	/* Accepted and not finished, stored or in memory: jobs.max_pending
+	 * and jobs.max_pending_bytes (request bodies) cap these. */
+	uint64_t pending, pending_bytes;
+	/* Of those, the ones the engine holds (in memory): at most the caps,
+	 * as new jobs are only accepted below them. */
+	uint64_t held, held_bytes;
+	/* Unfinished jobs found at start and not loaded yet: row numbers
+	 * (page_after, page_last] of the store. */
+	int64_t page_after, page_last;
+	bool paging;
+	bool stopping;
+	pthread_t pager;
+	bool pager_started;
+};
+
+/*
+ * Counts in one more accepted job of len body bytes, held in memory, or
+ * answers why not: -EFBIG alone over jobs.max_pending_bytes, -EDQUOT at
+ * jobs.max_pending, -ENOBUFS over jobs.max_pending_bytes.
+ */
+int jobrun_reserve(struct jobrun *jr, size_t len);
+
+/*
+ * A job of len body bytes leaves memory (held) and, when it finished or
+ * was never accepted, the pending count too; the pager may have room.
+ */
+void jobrun_release(struct jobrun *jr, size_t len, bool finished);
+
+#endif
