@@ -39,13 +39,6 @@ void job_run_release(struct job_run *jrun, bool finished)
 	jobrun_release(jrun->jr, jrun->body_len, finished);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The request owner's free: the job's run state goes with the request. */
 static void job_run_free(struct request *r)
@@ -353,7 +346,7 @@ int job_end(struct jobrun *jr, const struct job_who *w,
 		.status_code = (unsigned)res->status_code,
 		.headers_json = res->headers_json, .body = res->body,
 		.body_len = res->body_len, .quorum = w->quorum,
-		.finished_ms = wall_ms(),
+		.finished_ms = clock_wall_ms(),
 		.urls = w->webhooks, .n_urls = w->n_webhooks,
 	};
 	struct finish_ctx *fc = NULL;

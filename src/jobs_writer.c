@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "jobs_sql.h"
 #include "jobs_writer.h"
 
@@ -51,10 +52,8 @@ static int64_t mono_ms(void)
 
 static int64_t wall_now_ms(void *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	(void)arg;
+	return clock_wall_ms();
 }
 
 /* Adds the job unless its key is taken; fatal store errors only. */
