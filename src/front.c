@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -37,6 +36,7 @@
 #include "cred.h"
 #include "engine.h"
 #include "front.h"
+#include "front_watch.h"
 #include "headers.h"
 #include "http.h"
 #include "jobrun.h"
@@ -60,20 +60,8 @@
 /* Reader block size, and the low-water mark that unpauses a transfer. */
 #define READER_BLOCK (32 * 1024)
 #define BODY_LOW_WATER (64 * 1024)
-/* A connection asleep this long gets its disconnect watch. */
-#define WATCH_DELAY_MS 50
 /* Oversized body bytes read and dropped so the client sees its 413. */
 #define DISCARD_MAX (64ull * 1024 * 1024)
-
-/*
- * Per client fd: the request whose suspended connection is watched, and
- * the generation of a pending header deadline (0: none).
- */
-struct watch_slot {
-	struct request *r;
-	uint32_t gen;
-	_Atomic uint32_t hdr_gen;
-};
 
 struct front {
 	const struct config *cfg;
@@ -82,105 +70,23 @@ struct front {
 	unsigned char salt[CRED_SALT_LEN];
 	struct wire_limits wire;     /* every client connection's checks */
 
-	/* Disconnect watch: fd -> request while its connection sleeps. */
-	int watch_ep;
-	pthread_mutex_t watch_lock;
-	struct watch_slot *slots;
-	size_t n_slots;
-	uint32_t gen;
+	struct watch *watch;         /* disconnect watch, header deadlines */
+	size_t n_slots;              /* client fds the watch covers */
 
 	atomic_uint busy;            /* requests begun, not completed */
-
-	/* Sleepers whose watch is not armed yet, oldest first. */
-	pthread_mutex_t sleep_lock;
-	struct request *sleep_head, *sleep_tail;
 };
 
-/* --- disconnect watch --- */
-
-static void watch_add(struct front *f, struct request *r)
-{
-	struct epoll_event ev;
-
-	if (r->fd < 0 || (size_t)r->fd >= f->n_slots)
-		return;
-	pthread_mutex_lock(&f->watch_lock);
-	r->watch_gen = ++f->gen;
-	f->slots[r->fd].r = r;
-	f->slots[r->fd].gen = r->watch_gen;
-	ev.events = EPOLLRDHUP | EPOLLET;
-	ev.data.u64 = ((uint64_t)(uint32_t)r->fd << 32) | r->watch_gen;
-	if (epoll_ctl(f->watch_ep, EPOLL_CTL_ADD, r->fd, &ev) < 0)
-		f->slots[r->fd].r = NULL;
-	pthread_mutex_unlock(&f->watch_lock);
-}
-
-static void watch_del(struct front *f, struct request *r)
-{
-	if (r->fd < 0 || (size_t)r->fd >= f->n_slots)
-		return;
-	pthread_mutex_lock(&f->watch_lock);
-	if (f->slots[r->fd].r == r) {
-		f->slots[r->fd].r = NULL;
-		epoll_ctl(f->watch_ep, EPOLL_CTL_DEL, r->fd, NULL);
-	}
-	pthread_mutex_unlock(&f->watch_lock);
-}
+/* --- sleep and wake --- */
 
 /*
- * Suspends r's connection; r->lock held. The disconnect watch is armed
- * only if the connection still sleeps WATCH_DELAY_MS later (see
- * front_watch_due): most requests are answered well before, and arming
- * and disarming the watch would cost them two system calls each.
+ * Suspends r's connection; r->lock held. Its disconnect watch is armed
+ * later, if it still sleeps then (front_watch.h).
  */
 static void sleep_locked(struct front *f, struct request *r)
 {
 	r->suspended = true;
 	MHD_suspend_connection(r->conn);
-	pthread_mutex_lock(&f->sleep_lock);
-	if (!r->sleeping_listed) {
-		r->sleeping_listed = true;
-		r->sleep_at = clock_now_ms();
-		r->sleep_next = NULL;
-		request_ref(r);
-		if (f->sleep_tail)
-			f->sleep_tail->sleep_next = r;
-		else
-			f->sleep_head = r;
-		f->sleep_tail = r;
-	}
-	pthread_mutex_unlock(&f->sleep_lock);
-}
-
-void front_watch_due(struct front *f)
-{
-	int64_t due = clock_now_ms() - WATCH_DELAY_MS;
-	struct request *list, *r, *next;
-
-	pthread_mutex_lock(&f->sleep_lock);
-	list = f->sleep_head;
-	for (r = NULL; f->sleep_head && f->sleep_head->sleep_at <= due;
-	     f->sleep_head = f->sleep_head->sleep_next) {
-		r = f->sleep_head;
-		r->sleeping_listed = false;
-	}
-	if (r) {
-		r->sleep_next = NULL; /* ends the detached list */
-		if (!f->sleep_head)
-			f->sleep_tail = NULL;
-	} else {
-		list = NULL;
-	}
-	pthread_mutex_unlock(&f->sleep_lock);
-
-	for (r = list; r; r = next) {
-		next = r->sleep_next;
-		pthread_mutex_lock(&r->lock);
-		if (r->suspended)
-			watch_add(f, r);
-		pthread_mutex_unlock(&r->lock);
-		request_unref(r);
-	}
+	watch_sleep(f->watch, r);
 }
 
 /* Resumes r's connection if it sleeps; r->lock held. */
@@ -189,7 +95,7 @@ static void wake_locked(struct front *f, struct request *r)
 	if (!r->suspended)
 		return;
 	r->suspended = false;
-	watch_del(f, r);
+	watch_disarm(f->watch, r);
 	shards_resume(f->shards, r->conn);
 }
 
@@ -200,8 +106,10 @@ void front_wake(struct request *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-static void client_gone(struct front *f, struct request *r)
+/* The disconnect watch fired for r (listener thread). */
+static void client_gone(void *arg, struct request *r)
 {
+	struct front *f = arg;
 	bool cancel = false;
 
 	pthread_mutex_lock(&r->lock);
@@ -220,35 +128,27 @@ static void client_gone(struct front *f, struct request *r)
 
 uint32_t front_header_deadline(struct front *f, int fd)
 {
-	uint32_t gen;
-
-	if (fd < 0 || (size_t)fd >= f->n_slots)
-		return 0;
-	pthread_mutex_lock(&f->watch_lock);
-	gen = ++f->gen;
-	if (gen == 0)
-		gen = ++f->gen;
-	atomic_store(&f->slots[fd].hdr_gen, gen);
-	pthread_mutex_unlock(&f->watch_lock);
-	return gen;
+	return watch_header_deadline(f->watch, fd);
 }
 
 void front_header_expired(struct front *f, int fd, uint32_t gen)
 {
-	if (gen == 0 || fd < 0 || (size_t)fd >= f->n_slots)
-		return;
-	/*
-	 * The lock orders this against on_connection(CLOSED), which clears
-	 * the slot before MHD closes the fd: a matching generation means
-	 * fd is still that connection.
-	 */
-	pthread_mutex_lock(&f->watch_lock);
-	if (atomic_load(&f->slots[fd].hdr_gen) == gen) {
-		atomic_store(&f->slots[fd].hdr_gen, 0);
-		log_debug("client sent no complete request in time, closing");
-		shutdown(fd, SHUT_RDWR);
-	}
-	pthread_mutex_unlock(&f->watch_lock);
+	watch_header_expired(f->watch, fd, gen);
+}
+
+int front_watch_fd(const struct front *f)
+{
+	return watch_fd(f->watch);
+}
+
+void front_watch_due(struct front *f)
+{
+	watch_due(f->watch);
+}
+
+void front_watch_dispatch(struct front *f)
+{
+	watch_dispatch(f->watch);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c,
@@ -276,46 +176,12 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 	if (!ci)
 		return;
 	wire_detach(ci->connect_fd);
-	if (ci->connect_fd < 0 || (size_t)ci->connect_fd >= f->n_slots)
-		return;
-	pthread_mutex_lock(&f->watch_lock);
-	atomic_store(&f->slots[ci->connect_fd].hdr_gen, 0);
-	pthread_mutex_unlock(&f->watch_lock);
+	watch_conn_closed(f->watch, ci->connect_fd);
 }
 
 unsigned front_busy(const struct front *f)
 {
 	return atomic_load(&f->busy);
-}
-
-int front_watch_fd(const struct front *f)
-{
-	return f->watch_ep;
-}
-
-void front_watch_dispatch(struct front *f)
-{
-	struct epoll_event ev[64];
-	int n;
-
-	n = epoll_wait(f->watch_ep, ev, 64, 0);
-	for (int i = 0; i < n; i++) {
-		int fd = (int)(ev[i].data.u64 >> 32);
-		uint32_t gen = (uint32_t)ev[i].data.u64;
-		struct request *r = NULL;
-
-		pthread_mutex_lock(&f->watch_lock);
-		if ((size_t)fd < f->n_slots && f->slots[fd].r &&
-		    f->slots[fd].gen == gen) {
-			r = f->slots[fd].r;
-			request_ref(r);
-		}
-		pthread_mutex_unlock(&f->watch_lock);
-		if (r) {
-			client_gone(f, r);
-			request_unref(r);
-		}
-	}
 }
 
 /* --- responses --- */
@@ -681,8 +547,7 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	if (ci)
 		r->fd = ci->connect_fd;
 	/* The header block is complete: its deadline is met. */
-	if (r->fd >= 0 && (size_t)r->fd < f->n_slots)
-		atomic_store(&f->slots[r->fd].hdr_gen, 0);
+	watch_header_met(f->watch, r->fd);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		size_t sl = ci->client_addr->sa_family == AF_INET6
@@ -1126,15 +991,11 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	f->wire.min_body_rate = cfg->min_body_rate;
 	f->wire.body_grace_ms = cfg->client_timeout;
 	f->engine = e;
-	f->watch_ep = -1;
-	pthread_mutex_init(&f->watch_lock, NULL);
-	pthread_mutex_init(&f->sleep_lock, NULL);
 	f->n_slots = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		f->n_slots = rl.rlim_cur;
-	f->slots = calloc(f->n_slots, sizeof(*f->slots));
-	f->watch_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!f->slots || f->watch_ep < 0 || wire_init(f->n_slots) < 0) {
+	f->watch = watch_new(f->n_slots, client_gone, f);
+	if (!f->watch || wire_init(f->n_slots) < 0) {
 		front_free(f);
 		return NULL;
 	}
@@ -1196,17 +1057,7 @@ void front_free(struct front *f)
 	if (!f)
 		return;
 	shards_free(f->shards);
-	if (f->watch_ep >= 0)
-		close(f->watch_ep);
-	free(f->slots);
+	watch_free(f->watch);
 	wire_done();
-	while (f->sleep_head) {
-		struct request *r = f->sleep_head;
-
-		f->sleep_head = r->sleep_next;
-		request_unref(r);
-	}
-	pthread_mutex_destroy(&f->sleep_lock);
-	pthread_mutex_destroy(&f->watch_lock);
 	free(f);
 }
