@@ -36,6 +36,7 @@
 #include "cred.h"
 #include "engine.h"
 #include "front.h"
+#include "front_admit.h"
 #include "front_watch.h"
 #include "headers.h"
 #include "http.h"
@@ -48,10 +49,10 @@
 #include "wire.h"
 
 /*
- * What a field costs in MHD's per-connection pool (the text, its line
- * end, and libmicrohttpd 0.9.75's list node for a request field).
+ * What fields cost in MHD's per-connection pool (the text, each one's
+ * line end, and libmicrohttpd 0.9.75's list node for a request field).
  */
-#define POOL_FIELD_COST(nlen, vlen) ((nlen) + (vlen) + 4 + 56)
+#define POOL_FIELDS_COST(n, text) ((text) + (n) * (4 + 56))
 /* The status line, proxy-made fields and MHD's own bookkeeping. */
 #define POOL_RESPONSE_SLACK 512
 
@@ -413,103 +414,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return r;
 }
 
-struct hdr_walk {
-	struct request *r;
-	const char *conn;            /* joined Connection values */
-	bool has_accept, has_ctype;
-	bool oom, bad;
-};
-
-static enum MHD_Result join_connection(void *cls, enum MHD_ValueKind kind,
-                                       const char *key, const char *value)
-{
-	char **joined = cls;
-	char *s;
-
-	if (strcasecmp(key, "Connection") != 0 || !value)
-		return MHD_YES;
-	if (asprintf(&s, "%s%s%s", *joined ? *joined : "",
-	             *joined ? "," : "", value) < 0)
-		return MHD_NO;
-	free(*joined);
-	*joined = s;
-	return MHD_YES;
-}
-
-static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind,
-                                  const char *key, const char *value)
-{
-	struct hdr_walk *w = cls;
-	size_t klen = strlen(key);
-	struct curl_slist *l;
-	char *line;
-
-	w->r->req_hdr_bytes += POOL_FIELD_COST(klen, value ? strlen(value) : 0);
-	/*
-	 * wire.c refused such fields already; this guards the one place
-	 * where client fields become upstream lines.
-	 */
-	if (!header_name_ok(key, klen) ||
-	    (value && !header_value_ok(value, strlen(value)))) {
-		w->bad = true;
-		return MHD_NO;
-	}
-	if (header_drop_request(key, klen, w->conn))
-		return MHD_YES;
-	if (header_name_eq(key, klen, "Accept"))
-		w->has_accept = true;
-	else if (header_name_eq(key, klen, "Content-Type"))
-		w->has_ctype = true;
-	/* "Name:" alone would tell curl to remove the field. */
-	if (!value || !*value) {
-		if (asprintf(&line, "%s;", key) < 0)
-			goto oom;
-	} else if (asprintf(&line, "%s: %s", key, value) < 0) {
-		goto oom;
-	}
-	l = curl_slist_append(w->r->up_headers, line);
-	free(line);
-	if (!l)
-		goto oom;
-	w->r->up_headers = l;
-	return MHD_YES;
-oom:
-	w->oom = true;
-	return MHD_NO;
-}
-
-static int build_upstream_headers(struct request *r)
-{
-	struct hdr_walk w = { .r = r };
-	char *conn = NULL;
-	struct curl_slist *l;
-
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_connection,
-	                          &conn);
-	w.conn = conn;
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header, &w);
-	free(conn);
-	if (w.bad)
-		return -EINVAL;
-	if (w.oom)
-		return -ENOMEM;
-	/* Keep curl from adding fields the client did not send. */
-	l = curl_slist_append(r->up_headers, "Expect:");
-	if (l)
-		r->up_headers = l;
-	if (l && !w.has_accept) {
-		l = curl_slist_append(r->up_headers, "Accept:");
-		if (l)
-			r->up_headers = l;
-	}
-	if (l && !w.has_ctype) {
-		l = curl_slist_append(r->up_headers, "Content-Type:");
-		if (l)
-			r->up_headers = l;
-	}
-	return l ? 0 : -ENOMEM;
-}
-
 static void fail_front(struct request *r, unsigned status, const char *code,
                        const char *msg)
 {
@@ -518,16 +422,42 @@ static void fail_front(struct request *r, unsigned status, const char *code,
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* The daemon's own listeners are in the list too, with their port. */
-static bool dest_is_denied(const struct front *f, const struct destination *d)
-{
-	return cidr_literal_denied(&f->cfg->deny_destinations, d->host,
-	                           d->port);
-}
-
 static const char *lookup(struct request *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* MHD's request fields as admission reads them (front_admit.h). */
+struct fields_walk {
+	admit_field_fn *fn;
+	void *arg;
+};
+
+static enum MHD_Result fields_one(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *value)
+{
+	struct fields_walk *w = cls;
+
+	return w->fn(w->arg, key, value) ? MHD_YES : MHD_NO;
+}
+
+static void fields_each(void *src, admit_field_fn *fn, void *arg)
+{
+	struct fields_walk w = { .fn = fn, .arg = arg };
+
+	MHD_get_connection_values(src, MHD_HEADER_KIND, fields_one, &w);
+}
+
+static const char *fields_lookup(void *src, const char *name)
+{
+	return MHD_lookup_connection_value(src, MHD_HEADER_KIND, name);
+}
+
+static struct admit_fields fields_of(struct request *r)
+{
+	return (struct admit_fields){
+		.src = r->conn, .lookup = fields_lookup, .each = fields_each,
+	};
 }
 
 static enum MHD_Result on_first(struct front *f, struct request *r,
@@ -536,8 +466,8 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct wire_error *we;
-	enum target_error te;
-	const char *cl;
+	const char *cl, *code, *why;
+	unsigned status;
 	char msg[DEST_HOST_MAX + 64];
 
 	r->started = true;
@@ -609,27 +539,9 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 		return MHD_YES;
 	}
 
-	te = target_parse(r->raw_target, &r->target);
-	if (te == TARGET_ORIGIN_FORM) {
-		fail_front(r, 400, "not_a_proxy_request",
-		           "this is a forward proxy: send requests in "
-		           "absolute form (GET http://host/path), e.g. by "
-		           "setting http_proxy to this address");
-	} else if (te != TARGET_OK) {
-		snprintf(msg, sizeof(msg), "invalid request target: %s",
-		         target_error_str(te));
-		fail_front(r, 400, "bad_request", msg);
-	} else if (dest_is_denied(f, &r->target.dest)) {
-		snprintf(msg, sizeof(msg), "destination '%s' is denied",
-		         r->target.dest.host);
-		fail_front(r, 403, "destination_denied", msg);
-	} else {
-		/* Drop a fragment so the path is a C string to its end. */
-		size_t end = (size_t)(r->target.path - r->raw_target) +
-		             r->target.path_len;
-
-		r->raw_target[end] = '\0';
-	}
+	status = admit_target(f->cfg, r, &code, &why, msg, sizeof(msg));
+	if (status)
+		fail_front(r, status, code, why);
 	return MHD_YES;
 }
 
@@ -648,47 +560,6 @@ static void on_body(struct front *f, struct request *r, const char *data,
 }
 
 /* --- webhook jobs --- */
-
-/* Every X-EZTHROTTLE-WEBHOOK value; more than the limit is refused later. */
-struct webhook_values {
-	const char *v[WEBHOOK_MAX_URLS + 1];
-	size_t n;
-};
-
-static enum MHD_Result collect_webhook(void *cls, enum MHD_ValueKind kind,
-                                       const char *key, const char *value)
-{
-	struct webhook_values *wv = cls;
-
-	if (strcasecmp(key, "X-EZTHROTTLE-WEBHOOK") == 0 &&
-	    wv->n < WEBHOOK_MAX_URLS + 1)
-		wv->v[wv->n++] = value ? value : "";
-	return MHD_YES;
-}
-
-/*
- * A request with X-EZTHROTTLE-WEBHOOK is a job: checks its fields into
- * r->intake. -EINVAL with a code and message for a 400.
- */
-static int classify_job(struct front *f, struct request *r,
-                        const char **ret_code, char *msg, size_t size)
-{
-	struct webhook_values wv = { .n = 0 };
-	struct job_fields jf;
-
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_webhook,
-	                          &wv);
-	jf = (struct job_fields){
-		.webhooks = wv.v, .n_webhooks = wv.n,
-		.quorum = lookup(r, "X-EZTHROTTLE-WEBHOOK-QUORUM"),
-		.metadata = lookup(r, "X-EZTHROTTLE-METADATA"),
-		.idempotent_key = lookup(r, "X-EZTHROTTLE-IDEMPOTENT-KEY"),
-		.max_retries = lookup(r, "X-EZTHROTTLE-MAX-RETRIES"),
-		.retry_on = lookup(r, "X-EZTHROTTLE-RETRY-ON"),
-	};
-	return job_intake_new(engine_jobrun(f->engine), &jf, &r->intake,
-	                      ret_code, msg, size);
-}
 
 /* The store answered (writer thread): let the handler answer. */
 static void job_ready(struct request *r)
@@ -746,79 +617,17 @@ static enum MHD_Result queue_job_answer(struct request *r)
 	return ret;
 }
 
-/*
- * The queue identity and the per-request controls (X-EZTHROTTLE-*
- * headers). -EINVAL with an error code and a message for the client when
- * a control is bad.
- */
-static int classify(struct front *f, struct request *r,
-                    const char **ret_code, char *msg, size_t size)
-{
-	const struct config *cfg = f->cfg;
-	const char *v;
-	bool idempotent;
-
-	destination_format(&r->target.dest, r->dest_key, sizeof(r->dest_key));
-	for (size_t i = 0; i < cfg->defaults.n_key_headers; i++) {
-		v = lookup(r, cfg->defaults.key_headers[i]);
-		if (v) {
-			cred_hash(f->salt, v, strlen(v), r->cred);
-			r->has_cred = true;
-			break;
-		}
-	}
-
-	*ret_code = "bad_request";
-	if (lookup(r, "X-EZTHROTTLE-WEBHOOK")) {
-		int err = classify_job(f, r, ret_code, msg, size);
-
-		if (err < 0)
-			return err == -ENOMEM ? -ENOMEM : -EINVAL;
-		*ret_code = "bad_request";
-	}
-
-	r->deadline = r->t_arrival + cfg->sync_timeout;
-	v = lookup(r, "X-EZTHROTTLE-TIMEOUT");
-	if (v) {
-		char *end;
-		double secs;
-
-		errno = 0;
-		secs = strtod(v, &end);
-		end += strspn(end, " \t");
-		if (errno || end == v || *end || !(secs > 0) ||
-		    secs > 86400 * 365) {
-			snprintf(msg, size, "X-EZTHROTTLE-TIMEOUT must be a "
-			         "number of seconds > 0");
-			return -EINVAL;
-		}
-		r->deadline = r->t_arrival + (int64_t)(secs * 1000 + 0.5);
-	}
-
-	idempotent = retry_method_idempotent(r->method) ||
-	             lookup(r, "X-EZTHROTTLE-IDEMPOTENT-KEY") ||
-	             lookup(r, "Idempotency-Key");
-	retry_rules_init(&r->rules, cfg->retry.max_retries, cfg->retry.on,
-	                 cfg->retry.n_on, idempotent);
-	v = lookup(r, "X-EZTHROTTLE-MAX-RETRIES");
-	if (v && retry_parse_max(v, &r->rules.max_retries) < 0) {
-		snprintf(msg, size, "X-EZTHROTTLE-MAX-RETRIES must be an "
-		         "integer from 0 to 1000");
-		return -EINVAL;
-	}
-	v = lookup(r, "X-EZTHROTTLE-RETRY-ON");
-	if (v && retry_parse_on(v, &r->rules) < 0) {
-		snprintf(msg, size, "X-EZTHROTTLE-RETRY-ON must be a list of "
-		         "status codes such as '429,503'");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static enum MHD_Result on_final(struct front *f, struct request *r)
 {
+	struct admit_fields hf = fields_of(r);
+	struct admit_ctx ctx = {
+		.cfg = f->cfg, .salt = f->salt,
+		.jobs = engine_jobrun(f->engine),
+	};
 	const char *code = "bad_request";
 	char msg[WEBHOOK_URL_MAX + 128];
+	size_t n_fields = 0, text = 0;
+	int err;
 
 	if (r->body_too_large) {
 		snprintf(msg, sizeof(msg),
@@ -826,7 +635,7 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 		         f->cfg->max_body);
 		return queue_error(r, 413, "body_too_large", msg);
 	}
-	switch (classify(f, r, &code, msg, sizeof(msg))) {
+	switch (admit_classify(&ctx, &hf, r, &code, msg, sizeof(msg))) {
 	case 0:
 		break;
 	case -ENOMEM:
@@ -834,7 +643,10 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 	default:
 		return queue_error(r, 400, code, msg);
 	}
-	switch (build_upstream_headers(r)) {
+	err = admit_upstream_headers(&hf, r, &n_fields, &text);
+	/* What the fields take in MHD's pool, for response_head_fits. */
+	r->req_hdr_bytes += POOL_FIELDS_COST(n_fields, text);
+	switch (err) {
 	case 0:
 		break;
 	case -EINVAL:
