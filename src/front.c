@@ -1,5 +1,8 @@
 /*
- * front.c - client connections through libmicrohttpd.
+ * front.c - client connections through libmicrohttpd: its callbacks, the
+ * suspend/resume of a waiting connection, and the front's lifecycle. What
+ * the fields decide is in front_admit.c, the responses in front_reply.c,
+ * the disconnect watch and header deadlines in front_watch.c.
  *
  * A request goes through the access handler in three steps: the first
  * call (headers parsed: validate the target, refuse an oversized
@@ -18,7 +21,6 @@
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -37,14 +39,11 @@
 #include "engine.h"
 #include "front.h"
 #include "front_admit.h"
+#include "front_reply.h"
 #include "front_watch.h"
-#include "headers.h"
-#include "http.h"
 #include "jobrun.h"
 #include "log.h"
-#include "netaddr.h"
 #include "request.h"
-#include "retry.h"
 #include "shards.h"
 #include "wire.h"
 
@@ -53,13 +52,10 @@
  * line end, and libmicrohttpd 0.9.75's list node for a request field).
  */
 #define POOL_FIELDS_COST(n, text) ((text) + (n) * (4 + 56))
-/* The status line, proxy-made fields and MHD's own bookkeeping. */
-#define POOL_RESPONSE_SLACK 512
 
 /* Connections per MHD daemon: bounds MHD's walk on each resume. */
 #define SHARD_CONNS 256
-/* Reader block size, and the low-water mark that unpauses a transfer. */
-#define READER_BLOCK (32 * 1024)
+/* The response body left unread below which a paused transfer resumes. */
 #define BODY_LOW_WATER (64 * 1024)
 /* Oversized body bytes read and dropped so the client sees its 413. */
 #define DISCARD_MAX (64ull * 1024 * 1024)
@@ -185,39 +181,12 @@ unsigned front_busy(const struct front *f)
 	return atomic_load(&f->busy);
 }
 
-/* --- responses --- */
+/* --- streaming --- */
 
-/* X-EZTHROTTLE-Attempts and -Queue-Ms, on every response the engine saw. */
-static void add_progress(struct MHD_Response *resp, const struct request *r)
-{
-	char v[32];
-
-	if (!r->submitted)
-		return;
-	snprintf(v, sizeof(v), "%u", r->attempts);
-	MHD_add_response_header(resp, "X-EZTHROTTLE-Attempts", v);
-	snprintf(v, sizeof(v), "%" PRId64, r->queue_us / 1000);
-	MHD_add_response_header(resp, "X-EZTHROTTLE-Queue-Ms", v);
-}
-
-static enum MHD_Result queue_error(struct request *r, unsigned status,
-                                   const char *code, const char *msg)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp = http_error_response(code, msg ? msg : code);
-	if (!resp)
-		return MHD_NO;
-	if (status == 503)
-		MHD_add_response_header(resp, "Retry-After", "1");
-	add_progress(resp, r);
-	ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = status;
-	return ret;
-}
-
+/*
+ * The reader of an upstream response still arriving (reply_upstream):
+ * copies what the engine has, and sleeps while it has nothing new.
+ */
 static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct request *r = cls;
@@ -258,133 +227,6 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 	if (unpause)
 		engine_unpause(f->engine, r);
 	return 0;
-}
-
-static void body_reader_free(void *cls)
-{
-	request_unref(cls);
-}
-
-/* The value of the first field named name in "name\0value\0" pairs. */
-static const char *resp_header(const struct request *r, const char *name)
-{
-	const char *p = r->resp_headers.data;
-
-	for (size_t i = 0; i < r->n_resp_headers; i++) {
-		const char *v = p + strlen(p) + 1;
-
-		if (strcasecmp(p, name) == 0)
-			return v;
-		p = v + strlen(v) + 1;
-	}
-	return NULL;
-}
-
-/*
- * Whether upstream's header block fits in what the client's connection
- * has left of max_header (MHD's pool, which still holds the request's
- * fields). When it does not, MHD would drop the connection without a
- * word; a 502 that says why is better.
- */
-static bool response_head_fits(const struct front *f, const struct request *r)
-{
-	const char *p = r->resp_headers.data;
-	size_t need = r->req_hdr_bytes + POOL_RESPONSE_SLACK;
-
-	for (size_t i = 0; i < r->n_resp_headers; i++) {
-		size_t nlen = strlen(p), vlen = strlen(p + nlen + 1);
-
-		need += nlen + vlen + 4;
-		p += nlen + vlen + 2;
-	}
-	return need <= f->cfg->max_header;
-}
-
-static enum MHD_Result queue_upstream(struct front *f, struct request *r)
-{
-	struct MHD_Response *resp;
-	const char *conn, *cl_s, *p;
-	uint64_t size = MHD_SIZE_UNKNOWN;
-	enum MHD_Result ret;
-	char *data = NULL;
-	size_t len = 0;
-	bool whole;
-
-	/* Response headers are final once the phase is REQ_HEADERS. */
-	if (!response_head_fits(f, r)) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "the upstream response's header "
-		         "block and the request's exceed max_header (%" PRIu64
-		         " bytes)", f->cfg->max_header);
-		return queue_error(r, 502, "upstream_headers_too_large", msg);
-	}
-	conn = resp_header(r, "Connection");
-	cl_s = resp_header(r, "Content-Length");
-	if (cl_s) {
-		char *end;
-		unsigned long long v;
-
-		errno = 0;
-		v = strtoull(cl_s, &end, 10);
-		if (!errno && end != cl_s && !*end)
-			size = v;
-	}
-
-	pthread_mutex_lock(&r->lock);
-	whole = r->body_done && !r->body_error && !r->is_head;
-	if (whole) {
-		/* Hand the buffer to MHD: no second copy. */
-		data = r->resp_body.data;
-		len = r->resp_body.len;
-		memset(&r->resp_body, 0, sizeof(r->resp_body));
-	}
-	pthread_mutex_unlock(&r->lock);
-
-	if (whole) {
-		if (data)
-			resp = MHD_create_response_from_buffer_with_free_callback(
-				len, data, free);
-		else
-			resp = MHD_create_response_from_buffer(
-				0, NULL, MHD_RESPMEM_PERSISTENT);
-		if (!resp)
-			free(data);
-		r->sent_bytes = len;
-	} else {
-		if (r->is_head && size == MHD_SIZE_UNKNOWN)
-			size = 0;
-		request_ref(r);
-		resp = MHD_create_response_from_callback(
-			size, READER_BLOCK, body_reader, r, body_reader_free);
-		if (!resp)
-			request_unref(r);
-	}
-	if (!resp)
-		return MHD_NO;
-
-	p = r->resp_headers.data;
-	for (size_t i = 0; i < r->n_resp_headers; i++) {
-		const char *v = p + strlen(p) + 1;
-		size_t nlen = strlen(p);
-
-		/*
-		 * MHD refuses an empty value; a lone space is the same
-		 * field on the wire, since parsers strip whitespace.
-		 */
-		if (!header_drop_response(p, nlen, conn) &&
-		    strcasecmp(p, "X-EZTHROTTLE-Attempts") != 0 &&
-		    strcasecmp(p, "X-EZTHROTTLE-Queue-Ms") != 0 &&
-		    MHD_add_response_header(resp, p, *v ? v : " ") != MHD_YES)
-			log_debug("response field dropped name='%s'", p);
-		p = v + strlen(v) + 1;
-	}
-	add_progress(resp, r);
-	ret = MHD_queue_response(r->conn, r->status, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = r->status;
-	(void)f;
-	return ret;
 }
 
 /* --- requests --- */
@@ -501,7 +343,7 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	if (strcmp(method, WIRE_REJECT_METHOD) == 0 &&
 	    (we = wire_rejection(r->fd))) {
 		fail_front(r, we->status, we->code, we->message);
-		return queue_error(r, we->status, we->code, we->message);
+		return reply_error(r, we->status, we->code, we->message);
 	}
 	cl = lookup(r, "Content-Length");
 	if (cl) {
@@ -524,7 +366,7 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 			if ((exp && strcasecmp(exp, "100-continue") == 0) ||
 			    v - f->cfg->max_body > DISCARD_MAX) {
 				fail_front(r, 413, "body_too_large", msg);
-				return queue_error(r, 413, "body_too_large",
+				return reply_error(r, 413, "body_too_large",
 				                   msg);
 			}
 			r->body_too_large = true;
@@ -569,7 +411,7 @@ static void job_ready(struct request *r)
 
 /*
  * Suspends the connection while the job is written; the store's answer
- * resumes it (job_ready) and queue_job_answer() replies.
+ * resumes it (job_ready) and reply_job() replies.
  */
 static enum MHD_Result submit_job(struct front *f, struct request *r)
 {
@@ -583,38 +425,6 @@ static enum MHD_Result submit_job(struct front *f, struct request *r)
 		pthread_mutex_unlock(&r->lock);
 	}
 	return MHD_YES;
-}
-
-static enum MHD_Result queue_job_answer(struct request *r)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	unsigned status;
-	bool location;
-	char *body, loc[JOB_ID_LEN + 8];
-
-	body = job_intake_answer(r->intake, &status, &location);
-	if (!body)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer_with_free_callback(
-		strlen(body), body, free);
-	if (!resp) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (status == 503)
-		MHD_add_response_header(resp, "Retry-After", "1");
-	if (location) {
-		/* Relative to the admin listener, where GET /jobs/<id> is. */
-		snprintf(loc, sizeof(loc), "/jobs/%s", r->intake->id);
-		MHD_add_response_header(resp, "Location", loc);
-	}
-	ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = status;
-	return ret;
 }
 
 static enum MHD_Result on_final(struct front *f, struct request *r)
@@ -633,15 +443,15 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 		snprintf(msg, sizeof(msg),
 		         "request body is over the limit of %" PRIu64 " bytes",
 		         f->cfg->max_body);
-		return queue_error(r, 413, "body_too_large", msg);
+		return reply_error(r, 413, "body_too_large", msg);
 	}
 	switch (admit_classify(&ctx, &hf, r, &code, msg, sizeof(msg))) {
 	case 0:
 		break;
 	case -ENOMEM:
-		return queue_error(r, 503, "overloaded", "out of memory");
+		return reply_error(r, 503, "overloaded", "out of memory");
 	default:
-		return queue_error(r, 400, code, msg);
+		return reply_error(r, 400, code, msg);
 	}
 	err = admit_upstream_headers(&hf, r, &n_fields, &text);
 	/* What the fields take in MHD's pool, for response_head_fits. */
@@ -650,10 +460,10 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 	case 0:
 		break;
 	case -EINVAL:
-		return queue_error(r, 400, "bad_request",
+		return reply_error(r, 400, "bad_request",
 		                   "a field name or value is malformed");
 	default:
-		return queue_error(r, 503, "overloaded", "out of memory");
+		return reply_error(r, 503, "overloaded", "out of memory");
 	}
 	if (r->intake)
 		return submit_job(f, r);
@@ -703,7 +513,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	phase = r->phase;
 	if (phase == REQ_WAITING && r->intake && r->intake->done) {
 		pthread_mutex_unlock(&r->lock);
-		return queue_job_answer(r);
+		return reply_job(r);
 	}
 	if (phase == REQ_WAITING) {
 		/* Woken with nothing to send: sleep again. */
@@ -717,34 +527,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	case REQ_RECEIVING:
 		return on_final(f, r);
 	case REQ_HEADERS:
-		return queue_upstream(f, r);
+		return reply_upstream(r, f->cfg->max_header, body_reader);
 	case REQ_FAILED:
-		return queue_error(r, r->err_status, r->err_code, r->err_msg);
+		return reply_error(r, r->err_status, r->err_code, r->err_msg);
 	default:
 		return MHD_NO;
 	}
-}
-
-static void access_log(struct request *r)
-{
-	char client[NETADDR_STRLEN];
-	char dest[DEST_HOST_MAX + 32];
-	const char *q;
-	int plen;
-
-	netaddr_format((struct sockaddr *)&r->client, client, sizeof(client));
-	if (r->target.dest.host[0] == '\0' ||
-	    destination_format(&r->target.dest, dest, sizeof(dest)) < 0)
-		snprintf(dest, sizeof(dest), "-");
-	/* The query may hold credentials: log the path only. */
-	q = r->target.path ? memchr(r->target.path, '?', r->target.path_len)
-	                   : NULL;
-	plen = q ? (int)(q - r->target.path) : (int)r->target.path_len;
-	log_info("access client=%s method=%s dest=%s path='%.*s' status=%u "
-	         "bytes=%" PRIu64 " ms=%" PRId64,
-	         client, r->method ? r->method : "-", dest, plen,
-	         r->target.path ? r->target.path : "", r->sent_status,
-	         r->sent_bytes, clock_now_ms() - r->t_arrival);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
@@ -765,7 +553,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	if (cancel)
 		engine_cancel(f->engine, r);
 	if (r->started && f->cfg->access_log)
-		access_log(r);
+		reply_log(r);
 	request_unref(r);
 	atomic_fetch_sub(&f->busy, 1);
 }
@@ -799,7 +587,7 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	memcpy(f->salt, salt, CRED_SALT_LEN);
 	f->cfg = cfg;
 	/* Leave room in MHD's pool for the response's head. */
-	f->wire.max_head = (size_t)cfg->max_header - POOL_RESPONSE_SLACK;
+	f->wire.max_head = (size_t)cfg->max_header - REPLY_HEAD_SLACK;
 	f->wire.min_body_rate = cfg->min_body_rate;
 	f->wire.body_grace_ms = cfg->client_timeout;
 	f->engine = e;
