@@ -40,11 +40,11 @@
 #include "front.h"
 #include "front_admit.h"
 #include "front_reply.h"
+#include "front_shards.h"
 #include "front_watch.h"
 #include "jobrun.h"
 #include "log.h"
 #include "request.h"
-#include "shards.h"
 #include "wire.h"
 
 /*
