@@ -57,8 +57,6 @@
 #define SHARD_CONNS 256
 /* The response body left unread below which a paused transfer resumes. */
 #define BODY_LOW_WATER (64 * 1024)
-/* Oversized body bytes read and dropped so the client sees its 413. */
-#define DISCARD_MAX (64ull * 1024 * 1024)
 
 struct front {
 	const struct config *cfg;
@@ -264,11 +262,6 @@ static void fail_front(struct request *r, unsigned status, const char *code,
 	pthread_mutex_unlock(&r->lock);
 }
 
-static const char *lookup(struct request *r, const char *name)
-{
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
 /* MHD's request fields as admission reads them (front_admit.h). */
 struct fields_walk {
 	admit_field_fn *fn;
@@ -308,7 +301,9 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct wire_error *we;
-	const char *cl, *code, *why;
+	struct admit_fields hf;
+	struct admit_head head;
+	const char *code, *why;
 	unsigned status;
 	char msg[DEST_HOST_MAX + 64];
 
@@ -345,39 +340,18 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 		fail_front(r, we->status, we->code, we->message);
 		return reply_error(r, we->status, we->code, we->message);
 	}
-	cl = lookup(r, "Content-Length");
-	if (cl) {
-		unsigned long long v = strtoull(cl, NULL, 10);
-
-		if (v > f->cfg->max_body) {
-			const char *exp = lookup(r, "Expect");
-
-			snprintf(msg, sizeof(msg),
-			         "request body of %llu bytes is over the "
-			         "limit of %" PRIu64, v, f->cfg->max_body);
-			/*
-			 * A client waiting for 100-continue, or one about to
-			 * send far too much, is answered now and the
-			 * connection closed. Any other client is already
-			 * sending: closing on it would reset the connection
-			 * before it reads the answer, so its body is read and
-			 * dropped, and the 413 comes at its end.
-			 */
-			if ((exp && strcasecmp(exp, "100-continue") == 0) ||
-			    v - f->cfg->max_body > DISCARD_MAX) {
-				fail_front(r, 413, "body_too_large", msg);
-				return reply_error(r, 413, "body_too_large",
-				                   msg);
-			}
-			r->body_too_large = true;
-		}
+	hf = fields_of(r);
+	admit_head(f->cfg, &hf, version, &head, msg, sizeof(msg));
+	if (head.now) {
+		fail_front(r, head.status, head.code, head.msg);
+		return reply_error(r, head.status, head.code, head.msg);
 	}
+	r->body_too_large = head.body_too_large;
 	/* A body is read from now on, at no less than min_body_rate. */
-	if ((cl && strcmp(cl, "0") != 0) || lookup(r, "Transfer-Encoding"))
+	if (head.has_body)
 		wire_body_clock(r->fd, true);
-	if (!lookup(r, "Host") && strcmp(version, "HTTP/1.1") == 0) {
-		/* RFC 9112 section 3.2: a 1.1 request without Host is bad. */
-		fail_front(r, 400, "bad_request", "HTTP/1.1 request without Host");
+	if (head.status) {
+		fail_front(r, head.status, head.code, head.msg);
 		return MHD_YES;
 	}
 

@@ -1,13 +1,15 @@
 /*
  * front_admit.c - admission from a request's target and header fields:
- * target checks, classification (credential, deadline, retry rules,
- * webhook jobs) and the upstream field list. See front_admit.h.
+ * the head's body size and Host, target checks, classification
+ * (credential, deadline, retry rules, webhook jobs) and the upstream field
+ * list. See front_admit.h.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,59 @@
 #include "headers.h"
 #include "request.h"
 #include "retry.h"
+
+/* Oversized body bytes read and dropped so the client sees its 413. */
+#define DISCARD_MAX (64ull * 1024 * 1024)
+
+static const char *lookup(const struct admit_fields *hf, const char *name)
+{
+	return hf->lookup(hf->src, name);
+}
+
+void admit_head(const struct config *cfg, const struct admit_fields *hf,
+                const char *version, struct admit_head *ret, char *msg,
+                size_t size)
+{
+	const char *cl = lookup(hf, "Content-Length");
+
+	*ret = (struct admit_head){ .status = 0 };
+	if (cl) {
+		unsigned long long v = strtoull(cl, NULL, 10);
+
+		if (v > cfg->max_body) {
+			const char *exp = lookup(hf, "Expect");
+
+			snprintf(msg, size,
+			         "request body of %llu bytes is over the "
+			         "limit of %" PRIu64, v, cfg->max_body);
+			/*
+			 * A client waiting for 100-continue, or one about to
+			 * send far too much, is answered now and the
+			 * connection closed. Any other client is already
+			 * sending: closing on it would reset the connection
+			 * before it reads the answer, so its body is read and
+			 * dropped, and the 413 comes at its end.
+			 */
+			if ((exp && strcasecmp(exp, "100-continue") == 0) ||
+			    v - cfg->max_body > DISCARD_MAX) {
+				ret->status = 413;
+				ret->now = true;
+				ret->code = "body_too_large";
+				ret->msg = msg;
+				return;
+			}
+			ret->body_too_large = true;
+		}
+	}
+	ret->has_body = (cl && strcmp(cl, "0") != 0) ||
+	                lookup(hf, "Transfer-Encoding");
+	if (!lookup(hf, "Host") && strcmp(version, "HTTP/1.1") == 0) {
+		/* RFC 9112 section 3.2: a 1.1 request without Host is bad. */
+		ret->status = 400;
+		ret->code = "bad_request";
+		ret->msg = "HTTP/1.1 request without Host";
+	}
+}
 
 unsigned admit_target(const struct config *cfg, struct request *r,
                       const char **ret_code, const char **ret_msg,
@@ -57,11 +112,6 @@ unsigned admit_target(const struct config *cfg, struct request *r,
 	end = (size_t)(r->target.path - r->raw_target) + r->target.path_len;
 	r->raw_target[end] = '\0';
 	return 0;
-}
-
-static const char *lookup(const struct admit_fields *hf, const char *name)
-{
-	return hf->lookup(hf->src, name);
 }
 
 static bool collect_webhook(void *arg, const char *name, const char *value)

@@ -1,8 +1,9 @@
 /*
  * front_admit.h - what the front decides about a request from its target
- * and header fields, whatever framed them: the target checks, the queue
- * identity and per-request controls (credential, X-EZTHROTTLE-*), a
- * webhook job's fields, and the field list that goes upstream.
+ * and header fields, whatever framed them: the head's body size and Host,
+ * the target checks, the queue identity and per-request controls
+ * (credential, X-EZTHROTTLE-*), a webhook job's fields, and the field list
+ * that goes upstream.
  *
  * The fields come through struct admit_fields (MHD's connection values in
  * the daemon, a plain list under test), so nothing here knows MHD.
@@ -37,6 +38,26 @@ struct admit_ctx {
 	const unsigned char *salt;   /* CRED_SALT_LEN bytes */
 	const struct jobrun *jobs;   /* takes webhook jobs */
 };
+
+/* What the head's framing fields decide, before any body is read. */
+struct admit_head {
+	unsigned status;             /* 0: go on; else 400 or 413 */
+	bool now;                    /* answer at once (and close) */
+	bool body_too_large;         /* read the body, drop it, 413 at its end */
+	bool has_body;               /* a body follows: start its clock */
+	const char *code;            /* with status */
+	const char *msg;             /* into the caller's msg, or a constant */
+};
+
+/*
+ * The first look at a parsed head (version as "HTTP/1.1"): a
+ * Content-Length over max_body (413: now when the client waits for
+ * 100-continue or would send far too much, else after its body), whether
+ * a body follows, and a 1.1 request without Host (400).
+ */
+void admit_head(const struct config *cfg, const struct admit_fields *hf,
+                const char *version, struct admit_head *ret, char *msg,
+                size_t size);
 
 /*
  * Checks r->raw_target into r->target: 0 when it is a proxy request to a

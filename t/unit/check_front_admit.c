@@ -1,8 +1,9 @@
 /*
- * check_front_admit.c - admission without MHD: the credential of the
- * first configured key header, X-EZTHROTTLE-TIMEOUT / -MAX-RETRIES /
- * -RETRY-ON, webhook job fields, target checks and the upstream field
- * list (hop-by-hop dropping, the empty-value trick, the last guard).
+ * check_front_admit.c - admission without MHD: the head's body size and
+ * Host, the credential of the first configured key header,
+ * X-EZTHROTTLE-TIMEOUT / -MAX-RETRIES / -RETRY-ON, webhook job fields,
+ * target checks and the upstream field list (hop-by-hop dropping, the
+ * empty-value trick, the last guard).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -76,6 +77,7 @@ static void setup(void)
 	};
 	cfg = config_new();
 	ck_assert_ptr_nonnull(cfg);
+	cfg->max_body = 1000;
 	ctx = (struct admit_ctx){ .cfg = cfg, .salt = salt, .jobs = NULL };
 	req = request_new(NULL, "http://api.example.com/v1/x?q=1#frag");
 	ck_assert_ptr_nonnull(req);
@@ -348,6 +350,99 @@ START_TEST(test_job_fields_cap)
 }
 END_TEST
 
+/* --- the head --- */
+
+static struct admit_head head_of(const char *version)
+{
+	struct admit_head h;
+
+	memset(&h, 0xa5, sizeof(h));
+	admit_head(cfg, &hf, version, &h, msg, sizeof(msg));
+	return h;
+}
+
+START_TEST(test_head_plain)
+{
+	struct admit_head h;
+
+	add("Host", "api.example.com");
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 0);
+	ck_assert(!h.now && !h.body_too_large && !h.has_body);
+
+	add("Content-Length", "0");
+	h = head_of("HTTP/1.1");
+	ck_assert(!h.has_body);                 /* "0": no body clock */
+
+	fk.n = 1;
+	add("Transfer-Encoding", "chunked");
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 0);
+	ck_assert(h.has_body);
+
+	fk.n = 1;
+	add("content-length", "1000");          /* max_body exactly */
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 0);
+	ck_assert(h.has_body && !h.body_too_large);
+}
+END_TEST
+
+START_TEST(test_head_too_large)
+{
+	struct admit_head h;
+
+	/* Over max_body: read, dropped, answered at the end. */
+	add("Host", "h");
+	add("Content-Length", "1001");
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 0);
+	ck_assert(!h.now && h.body_too_large && h.has_body);
+
+	/* A client waiting for 100-continue is answered now. */
+	add("Expect", "100-Continue");
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 413);
+	ck_assert(h.now);
+	ck_assert_str_eq(h.code, "body_too_large");
+	ck_assert_str_eq(h.msg, "request body of 1001 bytes is over the "
+	                 "limit of 1000");
+	ck_assert_ptr_eq(h.msg, msg);
+
+	/* So is one about to send more than 64 MiB too much. */
+	fk.n = 1;
+	add("Content-Length", "67109865");      /* 1000 + 64 MiB + 1 */
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 413);
+	ck_assert(h.now);
+	fk.n = 1;
+	add("Content-Length", "67109864");      /* 1000 + 64 MiB */
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 0);
+	ck_assert(h.body_too_large);
+}
+END_TEST
+
+START_TEST(test_head_host)
+{
+	struct admit_head h;
+
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 400);
+	ck_assert(!h.now);
+	ck_assert_str_eq(h.code, "bad_request");
+	ck_assert_str_eq(h.msg, "HTTP/1.1 request without Host");
+	h = head_of("HTTP/1.0");
+	ck_assert_uint_eq(h.status, 0);
+
+	/* Both: the body is still read and dropped, then the 400. */
+	add("Content-Length", "5000");
+	h = head_of("HTTP/1.1");
+	ck_assert_uint_eq(h.status, 400);
+	ck_assert(h.body_too_large && h.has_body && !h.now);
+}
+END_TEST
+
 /* --- the target --- */
 
 START_TEST(test_target)
@@ -537,6 +632,13 @@ static Suite *front_admit_suite(void)
 	tcase_add_test(tc, test_max_retries_bad);
 	tcase_add_test(tc, test_retry_on_bad);
 	tcase_add_test(tc, test_error_order);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("head");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_head_plain);
+	tcase_add_test(tc, test_head_too_large);
+	tcase_add_test(tc, test_head_host);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jobs and target");
