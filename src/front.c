@@ -1,5 +1,8 @@
 /*
- * front.c - client connections through libmicrohttpd.
+ * front.c - client connections through libmicrohttpd: its callbacks, the
+ * suspend/resume of a waiting connection, and the front's lifecycle. What
+ * the fields decide is in front_admit.c, the responses in front_reply.c,
+ * the disconnect watch and header deadlines in front_watch.c.
  *
  * A request goes through the access handler in three steps: the first
  * call (headers parsed: validate the target, refuse an oversized
@@ -18,7 +21,6 @@
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -27,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -37,43 +38,25 @@
 #include "cred.h"
 #include "engine.h"
 #include "front.h"
-#include "headers.h"
-#include "http.h"
+#include "front_admit.h"
+#include "front_reply.h"
+#include "front_shards.h"
+#include "front_watch.h"
 #include "jobrun_intake.h"
 #include "log.h"
-#include "netaddr.h"
 #include "request.h"
-#include "retry.h"
-#include "shards.h"
 #include "wire.h"
 
 /*
- * What a field costs in MHD's per-connection pool (the text, its line
- * end, and libmicrohttpd 0.9.75's list node for a request field).
+ * What fields cost in MHD's per-connection pool (the text, each one's
+ * line end, and libmicrohttpd 0.9.75's list node for a request field).
  */
-#define POOL_FIELD_COST(nlen, vlen) ((nlen) + (vlen) + 4 + 56)
-/* The status line, proxy-made fields and MHD's own bookkeeping. */
-#define POOL_RESPONSE_SLACK 512
+#define POOL_FIELDS_COST(n, text) ((text) + (n) * (4 + 56))
 
 /* Connections per MHD daemon: bounds MHD's walk on each resume. */
 #define SHARD_CONNS 256
-/* Reader block size, and the low-water mark that unpauses a transfer. */
-#define READER_BLOCK (32 * 1024)
+/* The response body left unread below which a paused transfer resumes. */
 #define BODY_LOW_WATER (64 * 1024)
-/* A connection asleep this long gets its disconnect watch. */
-#define WATCH_DELAY_MS 50
-/* Oversized body bytes read and dropped so the client sees its 413. */
-#define DISCARD_MAX (64ull * 1024 * 1024)
-
-/*
- * Per client fd: the request whose suspended connection is watched, and
- * the generation of a pending header deadline (0: none).
- */
-struct watch_slot {
-	struct request *r;
-	uint32_t gen;
-	_Atomic uint32_t hdr_gen;
-};
 
 struct front {
 	const struct config *cfg;
@@ -82,105 +65,23 @@ struct front {
 	unsigned char salt[CRED_SALT_LEN];
 	struct wire_limits wire;     /* every client connection's checks */
 
-	/* Disconnect watch: fd -> request while its connection sleeps. */
-	int watch_ep;
-	pthread_mutex_t watch_lock;
-	struct watch_slot *slots;
-	size_t n_slots;
-	uint32_t gen;
+	struct watch *watch;         /* disconnect watch, header deadlines */
+	size_t n_slots;              /* client fds the watch covers */
 
 	atomic_uint busy;            /* requests begun, not completed */
-
-	/* Sleepers whose watch is not armed yet, oldest first. */
-	pthread_mutex_t sleep_lock;
-	struct request *sleep_head, *sleep_tail;
 };
 
-/* --- disconnect watch --- */
-
-static void watch_add(struct front *f, struct request *r)
-{
-	struct epoll_event ev;
-
-	if (r->fd < 0 || (size_t)r->fd >= f->n_slots)
-		return;
-	pthread_mutex_lock(&f->watch_lock);
-	r->watch_gen = ++f->gen;
-	f->slots[r->fd].r = r;
-	f->slots[r->fd].gen = r->watch_gen;
-	ev.events = EPOLLRDHUP | EPOLLET;
-	ev.data.u64 = ((uint64_t)(uint32_t)r->fd << 32) | r->watch_gen;
-	if (epoll_ctl(f->watch_ep, EPOLL_CTL_ADD, r->fd, &ev) < 0)
-		f->slots[r->fd].r = NULL;
-	pthread_mutex_unlock(&f->watch_lock);
-}
-
-static void watch_del(struct front *f, struct request *r)
-{
-	if (r->fd < 0 || (size_t)r->fd >= f->n_slots)
-		return;
-	pthread_mutex_lock(&f->watch_lock);
-	if (f->slots[r->fd].r == r) {
-		f->slots[r->fd].r = NULL;
-		epoll_ctl(f->watch_ep, EPOLL_CTL_DEL, r->fd, NULL);
-	}
-	pthread_mutex_unlock(&f->watch_lock);
-}
+/* --- sleep and wake --- */
 
 /*
- * Suspends r's connection; r->lock held. The disconnect watch is armed
- * only if the connection still sleeps WATCH_DELAY_MS later (see
- * front_watch_due): most requests are answered well before, and arming
- * and disarming the watch would cost them two system calls each.
+ * Suspends r's connection; r->lock held. Its disconnect watch is armed
+ * later, if it still sleeps then (front_watch.h).
  */
 static void sleep_locked(struct front *f, struct request *r)
 {
 	r->suspended = true;
 	MHD_suspend_connection(r->conn);
-	pthread_mutex_lock(&f->sleep_lock);
-	if (!r->sleeping_listed) {
-		r->sleeping_listed = true;
-		r->sleep_at = clock_now_ms();
-		r->sleep_next = NULL;
-		request_ref(r);
-		if (f->sleep_tail)
-			f->sleep_tail->sleep_next = r;
-		else
-			f->sleep_head = r;
-		f->sleep_tail = r;
-	}
-	pthread_mutex_unlock(&f->sleep_lock);
-}
-
-void front_watch_due(struct front *f)
-{
-	int64_t due = clock_now_ms() - WATCH_DELAY_MS;
-	struct request *list, *r, *next;
-
-	pthread_mutex_lock(&f->sleep_lock);
-	list = f->sleep_head;
-	for (r = NULL; f->sleep_head && f->sleep_head->sleep_at <= due;
-	     f->sleep_head = f->sleep_head->sleep_next) {
-		r = f->sleep_head;
-		r->sleeping_listed = false;
-	}
-	if (r) {
-		r->sleep_next = NULL; /* ends the detached list */
-		if (!f->sleep_head)
-			f->sleep_tail = NULL;
-	} else {
-		list = NULL;
-	}
-	pthread_mutex_unlock(&f->sleep_lock);
-
-	for (r = list; r; r = next) {
-		next = r->sleep_next;
-		pthread_mutex_lock(&r->lock);
-		if (r->suspended)
-			watch_add(f, r);
-		pthread_mutex_unlock(&r->lock);
-		request_unref(r);
-	}
+	watch_sleep(f->watch, r);
 }
 
 /* Resumes r's connection if it sleeps; r->lock held. */
@@ -189,7 +90,7 @@ static void wake_locked(struct front *f, struct request *r)
 	if (!r->suspended)
 		return;
 	r->suspended = false;
-	watch_del(f, r);
+	watch_disarm(f->watch, r);
 	shards_resume(f->shards, r->conn);
 }
 
@@ -200,8 +101,10 @@ void front_wake(struct request *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-static void client_gone(struct front *f, struct request *r)
+/* The disconnect watch fired for r (listener thread). */
+static void client_gone(void *arg, struct request *r)
 {
+	struct front *f = arg;
 	bool cancel = false;
 
 	pthread_mutex_lock(&r->lock);
@@ -220,35 +123,27 @@ static void client_gone(struct front *f, struct request *r)
 
 uint32_t front_header_deadline(struct front *f, int fd)
 {
-	uint32_t gen;
-
-	if (fd < 0 || (size_t)fd >= f->n_slots)
-		return 0;
-	pthread_mutex_lock(&f->watch_lock);
-	gen = ++f->gen;
-	if (gen == 0)
-		gen = ++f->gen;
-	atomic_store(&f->slots[fd].hdr_gen, gen);
-	pthread_mutex_unlock(&f->watch_lock);
-	return gen;
+	return watch_header_deadline(f->watch, fd);
 }
 
 void front_header_expired(struct front *f, int fd, uint32_t gen)
 {
-	if (gen == 0 || fd < 0 || (size_t)fd >= f->n_slots)
-		return;
-	/*
-	 * The lock orders this against on_connection(CLOSED), which clears
-	 * the slot before MHD closes the fd: a matching generation means
-	 * fd is still that connection.
-	 */
-	pthread_mutex_lock(&f->watch_lock);
-	if (atomic_load(&f->slots[fd].hdr_gen) == gen) {
-		atomic_store(&f->slots[fd].hdr_gen, 0);
-		log_debug("client sent no complete request in time, closing");
-		shutdown(fd, SHUT_RDWR);
-	}
-	pthread_mutex_unlock(&f->watch_lock);
+	watch_header_expired(f->watch, fd, gen);
+}
+
+int front_watch_fd(const struct front *f)
+{
+	return watch_fd(f->watch);
+}
+
+void front_watch_due(struct front *f)
+{
+	watch_due(f->watch);
+}
+
+void front_watch_dispatch(struct front *f)
+{
+	watch_dispatch(f->watch);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c,
@@ -276,11 +171,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 	if (!ci)
 		return;
 	wire_detach(ci->connect_fd);
-	if (ci->connect_fd < 0 || (size_t)ci->connect_fd >= f->n_slots)
-		return;
-	pthread_mutex_lock(&f->watch_lock);
-	atomic_store(&f->slots[ci->connect_fd].hdr_gen, 0);
-	pthread_mutex_unlock(&f->watch_lock);
+	watch_conn_closed(f->watch, ci->connect_fd);
 }
 
 unsigned front_busy(const struct front *f)
@@ -288,69 +179,12 @@ unsigned front_busy(const struct front *f)
 	return atomic_load(&f->busy);
 }
 
-int front_watch_fd(const struct front *f)
-{
-	return f->watch_ep;
-}
+/* --- streaming --- */
 
-void front_watch_dispatch(struct front *f)
-{
-	struct epoll_event ev[64];
-	int n;
-
-	n = epoll_wait(f->watch_ep, ev, 64, 0);
-	for (int i = 0; i < n; i++) {
-		int fd = (int)(ev[i].data.u64 >> 32);
-		uint32_t gen = (uint32_t)ev[i].data.u64;
-		struct request *r = NULL;
-
-		pthread_mutex_lock(&f->watch_lock);
-		if ((size_t)fd < f->n_slots && f->slots[fd].r &&
-		    f->slots[fd].gen == gen) {
-			r = f->slots[fd].r;
-			request_ref(r);
-		}
-		pthread_mutex_unlock(&f->watch_lock);
-		if (r) {
-			client_gone(f, r);
-			request_unref(r);
-		}
-	}
-}
-
-/* --- responses --- */
-
-/* X-EZTHROTTLE-Attempts and -Queue-Ms, on every response the engine saw. */
-static void add_progress(struct MHD_Response *resp, const struct request *r)
-{
-	char v[32];
-
-	if (!r->submitted)
-		return;
-	snprintf(v, sizeof(v), "%u", r->attempts);
-	MHD_add_response_header(resp, "X-EZTHROTTLE-Attempts", v);
-	snprintf(v, sizeof(v), "%" PRId64, r->queue_us / 1000);
-	MHD_add_response_header(resp, "X-EZTHROTTLE-Queue-Ms", v);
-}
-
-static enum MHD_Result queue_error(struct request *r, unsigned status,
-                                   const char *code, const char *msg)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp = http_error_response(code, msg ? msg : code);
-	if (!resp)
-		return MHD_NO;
-	if (status == 503)
-		MHD_add_response_header(resp, "Retry-After", "1");
-	add_progress(resp, r);
-	ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = status;
-	return ret;
-}
-
+/*
+ * The reader of an upstream response still arriving (reply_upstream):
+ * copies what the engine has, and sleeps while it has nothing new.
+ */
 static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct request *r = cls;
@@ -393,133 +227,6 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 	return 0;
 }
 
-static void body_reader_free(void *cls)
-{
-	request_unref(cls);
-}
-
-/* The value of the first field named name in "name\0value\0" pairs. */
-static const char *resp_header(const struct request *r, const char *name)
-{
-	const char *p = r->resp_headers.data;
-
-	for (size_t i = 0; i < r->n_resp_headers; i++) {
-		const char *v = p + strlen(p) + 1;
-
-		if (strcasecmp(p, name) == 0)
-			return v;
-		p = v + strlen(v) + 1;
-	}
-	return NULL;
-}
-
-/*
- * Whether upstream's header block fits in what the client's connection
- * has left of max_header (MHD's pool, which still holds the request's
- * fields). When it does not, MHD would drop the connection without a
- * word; a 502 that says why is better.
- */
-static bool response_head_fits(const struct front *f, const struct request *r)
-{
-	const char *p = r->resp_headers.data;
-	size_t need = r->req_hdr_bytes + POOL_RESPONSE_SLACK;
-
-	for (size_t i = 0; i < r->n_resp_headers; i++) {
-		size_t nlen = strlen(p), vlen = strlen(p + nlen + 1);
-
-		need += nlen + vlen + 4;
-		p += nlen + vlen + 2;
-	}
-	return need <= f->cfg->max_header;
-}
-
-static enum MHD_Result queue_upstream(struct front *f, struct request *r)
-{
-	struct MHD_Response *resp;
-	const char *conn, *cl_s, *p;
-	uint64_t size = MHD_SIZE_UNKNOWN;
-	enum MHD_Result ret;
-	char *data = NULL;
-	size_t len = 0;
-	bool whole;
-
-	/* Response headers are final once the phase is REQ_HEADERS. */
-	if (!response_head_fits(f, r)) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "the upstream response's header "
-		         "block and the request's exceed max_header (%" PRIu64
-		         " bytes)", f->cfg->max_header);
-		return queue_error(r, 502, "upstream_headers_too_large", msg);
-	}
-	conn = resp_header(r, "Connection");
-	cl_s = resp_header(r, "Content-Length");
-	if (cl_s) {
-		char *end;
-		unsigned long long v;
-
-		errno = 0;
-		v = strtoull(cl_s, &end, 10);
-		if (!errno && end != cl_s && !*end)
-			size = v;
-	}
-
-	pthread_mutex_lock(&r->lock);
-	whole = r->body_done && !r->body_error && !r->is_head;
-	if (whole) {
-		/* Hand the buffer to MHD: no second copy. */
-		data = r->resp_body.data;
-		len = r->resp_body.len;
-		memset(&r->resp_body, 0, sizeof(r->resp_body));
-	}
-	pthread_mutex_unlock(&r->lock);
-
-	if (whole) {
-		if (data)
-			resp = MHD_create_response_from_buffer_with_free_callback(
-				len, data, free);
-		else
-			resp = MHD_create_response_from_buffer(
-				0, NULL, MHD_RESPMEM_PERSISTENT);
-		if (!resp)
-			free(data);
-		r->sent_bytes = len;
-	} else {
-		if (r->is_head && size == MHD_SIZE_UNKNOWN)
-			size = 0;
-		request_ref(r);
-		resp = MHD_create_response_from_callback(
-			size, READER_BLOCK, body_reader, r, body_reader_free);
-		if (!resp)
-			request_unref(r);
-	}
-	if (!resp)
-		return MHD_NO;
-
-	p = r->resp_headers.data;
-	for (size_t i = 0; i < r->n_resp_headers; i++) {
-		const char *v = p + strlen(p) + 1;
-		size_t nlen = strlen(p);
-
-		/*
-		 * MHD refuses an empty value; a lone space is the same
-		 * field on the wire, since parsers strip whitespace.
-		 */
-		if (!header_drop_response(p, nlen, conn) &&
-		    strcasecmp(p, "X-EZTHROTTLE-Attempts") != 0 &&
-		    strcasecmp(p, "X-EZTHROTTLE-Queue-Ms") != 0 &&
-		    MHD_add_response_header(resp, p, *v ? v : " ") != MHD_YES)
-			log_debug("response field dropped name='%s'", p);
-		p = v + strlen(v) + 1;
-	}
-	add_progress(resp, r);
-	ret = MHD_queue_response(r->conn, r->status, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = r->status;
-	(void)f;
-	return ret;
-}
-
 /* --- requests --- */
 
 /* A job being accepted goes with its client's request. */
@@ -547,103 +254,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return r;
 }
 
-struct hdr_walk {
-	struct request *r;
-	const char *conn;            /* joined Connection values */
-	bool has_accept, has_ctype;
-	bool oom, bad;
-};
-
-static enum MHD_Result join_connection(void *cls, enum MHD_ValueKind kind,
-                                       const char *key, const char *value)
-{
-	char **joined = cls;
-	char *s;
-
-	if (strcasecmp(key, "Connection") != 0 || !value)
-		return MHD_YES;
-	if (asprintf(&s, "%s%s%s", *joined ? *joined : "",
-	             *joined ? "," : "", value) < 0)
-		return MHD_NO;
-	free(*joined);
-	*joined = s;
-	return MHD_YES;
-}
-
-static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind,
-                                  const char *key, const char *value)
-{
-	struct hdr_walk *w = cls;
-	size_t klen = strlen(key);
-	struct curl_slist *l;
-	char *line;
-
-	w->r->req_hdr_bytes += POOL_FIELD_COST(klen, value ? strlen(value) : 0);
-	/*
-	 * wire.c refused such fields already; this guards the one place
-	 * where client fields become upstream lines.
-	 */
-	if (!header_name_ok(key, klen) ||
-	    (value && !header_value_ok(value, strlen(value)))) {
-		w->bad = true;
-		return MHD_NO;
-	}
-	if (header_drop_request(key, klen, w->conn))
-		return MHD_YES;
-	if (header_name_eq(key, klen, "Accept"))
-		w->has_accept = true;
-	else if (header_name_eq(key, klen, "Content-Type"))
-		w->has_ctype = true;
-	/* "Name:" alone would tell curl to remove the field. */
-	if (!value || !*value) {
-		if (asprintf(&line, "%s;", key) < 0)
-			goto oom;
-	} else if (asprintf(&line, "%s: %s", key, value) < 0) {
-		goto oom;
-	}
-	l = curl_slist_append(w->r->up_headers, line);
-	free(line);
-	if (!l)
-		goto oom;
-	w->r->up_headers = l;
-	return MHD_YES;
-oom:
-	w->oom = true;
-	return MHD_NO;
-}
-
-static int build_upstream_headers(struct request *r)
-{
-	struct hdr_walk w = { .r = r };
-	char *conn = NULL;
-	struct curl_slist *l;
-
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_connection,
-	                          &conn);
-	w.conn = conn;
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header, &w);
-	free(conn);
-	if (w.bad)
-		return -EINVAL;
-	if (w.oom)
-		return -ENOMEM;
-	/* Keep curl from adding fields the client did not send. */
-	l = curl_slist_append(r->up_headers, "Expect:");
-	if (l)
-		r->up_headers = l;
-	if (l && !w.has_accept) {
-		l = curl_slist_append(r->up_headers, "Accept:");
-		if (l)
-			r->up_headers = l;
-	}
-	if (l && !w.has_ctype) {
-		l = curl_slist_append(r->up_headers, "Content-Type:");
-		if (l)
-			r->up_headers = l;
-	}
-	return l ? 0 : -ENOMEM;
-}
-
 static void fail_front(struct request *r, unsigned status, const char *code,
                        const char *msg)
 {
@@ -652,16 +262,37 @@ static void fail_front(struct request *r, unsigned status, const char *code,
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* The daemon's own listeners are in the list too, with their port. */
-static bool dest_is_denied(const struct front *f, const struct destination *d)
+/* MHD's request fields as admission reads them (front_admit.h). */
+struct fields_walk {
+	admit_field_fn *fn;
+	void *arg;
+};
+
+static enum MHD_Result fields_one(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *value)
 {
-	return cidr_literal_denied(&f->cfg->deny_destinations, d->host,
-	                           d->port);
+	struct fields_walk *w = cls;
+
+	return w->fn(w->arg, key, value) ? MHD_YES : MHD_NO;
 }
 
-static const char *lookup(struct request *r, const char *name)
+static void fields_each(void *src, admit_field_fn *fn, void *arg)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+	struct fields_walk w = { .fn = fn, .arg = arg };
+
+	MHD_get_connection_values(src, MHD_HEADER_KIND, fields_one, &w);
+}
+
+static const char *fields_lookup(void *src, const char *name)
+{
+	return MHD_lookup_connection_value(src, MHD_HEADER_KIND, name);
+}
+
+static struct admit_fields fields_of(struct request *r)
+{
+	return (struct admit_fields){
+		.src = r->conn, .lookup = fields_lookup, .each = fields_each,
+	};
 }
 
 static enum MHD_Result on_first(struct front *f, struct request *r,
@@ -670,8 +301,10 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct wire_error *we;
-	enum target_error te;
-	const char *cl;
+	struct admit_fields hf;
+	struct admit_head head;
+	const char *code, *why;
+	unsigned status;
 	char msg[DEST_HOST_MAX + 64];
 
 	r->started = true;
@@ -681,8 +314,7 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	if (ci)
 		r->fd = ci->connect_fd;
 	/* The header block is complete: its deadline is met. */
-	if (r->fd >= 0 && (size_t)r->fd < f->n_slots)
-		atomic_store(&f->slots[r->fd].hdr_gen, 0);
+	watch_header_met(f->watch, r->fd);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		size_t sl = ci->client_addr->sa_family == AF_INET6
@@ -706,65 +338,26 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	if (strcmp(method, WIRE_REJECT_METHOD) == 0 &&
 	    (we = wire_rejection(r->fd))) {
 		fail_front(r, we->status, we->code, we->message);
-		return queue_error(r, we->status, we->code, we->message);
+		return reply_error(r, we->status, we->code, we->message);
 	}
-	cl = lookup(r, "Content-Length");
-	if (cl) {
-		unsigned long long v = strtoull(cl, NULL, 10);
-
-		if (v > f->cfg->max_body) {
-			const char *exp = lookup(r, "Expect");
-
-			snprintf(msg, sizeof(msg),
-			         "request body of %llu bytes is over the "
-			         "limit of %" PRIu64, v, f->cfg->max_body);
-			/*
-			 * A client waiting for 100-continue, or one about to
-			 * send far too much, is answered now and the
-			 * connection closed. Any other client is already
-			 * sending: closing on it would reset the connection
-			 * before it reads the answer, so its body is read and
-			 * dropped, and the 413 comes at its end.
-			 */
-			if ((exp && strcasecmp(exp, "100-continue") == 0) ||
-			    v - f->cfg->max_body > DISCARD_MAX) {
-				fail_front(r, 413, "body_too_large", msg);
-				return queue_error(r, 413, "body_too_large",
-				                   msg);
-			}
-			r->body_too_large = true;
-		}
+	hf = fields_of(r);
+	admit_head(f->cfg, &hf, version, &head, msg, sizeof(msg));
+	if (head.now) {
+		fail_front(r, head.status, head.code, head.msg);
+		return reply_error(r, head.status, head.code, head.msg);
 	}
+	r->body_too_large = head.body_too_large;
 	/* A body is read from now on, at no less than min_body_rate. */
-	if ((cl && strcmp(cl, "0") != 0) || lookup(r, "Transfer-Encoding"))
+	if (head.has_body)
 		wire_body_clock(r->fd, true);
-	if (!lookup(r, "Host") && strcmp(version, "HTTP/1.1") == 0) {
-		/* RFC 9112 section 3.2: a 1.1 request without Host is bad. */
-		fail_front(r, 400, "bad_request", "HTTP/1.1 request without Host");
+	if (head.status) {
+		fail_front(r, head.status, head.code, head.msg);
 		return MHD_YES;
 	}
 
-	te = target_parse(r->raw_target, &r->target);
-	if (te == TARGET_ORIGIN_FORM) {
-		fail_front(r, 400, "not_a_proxy_request",
-		           "this is a forward proxy: send requests in "
-		           "absolute form (GET http://host/path), e.g. by "
-		           "setting http_proxy to this address");
-	} else if (te != TARGET_OK) {
-		snprintf(msg, sizeof(msg), "invalid request target: %s",
-		         target_error_str(te));
-		fail_front(r, 400, "bad_request", msg);
-	} else if (dest_is_denied(f, &r->target.dest)) {
-		snprintf(msg, sizeof(msg), "destination '%s' is denied",
-		         r->target.dest.host);
-		fail_front(r, 403, "destination_denied", msg);
-	} else {
-		/* Drop a fragment so the path is a C string to its end. */
-		size_t end = (size_t)(r->target.path - r->raw_target) +
-		             r->target.path_len;
-
-		r->raw_target[end] = '\0';
-	}
+	status = admit_target(f->cfg, r, &code, &why, msg, sizeof(msg));
+	if (status)
+		fail_front(r, status, code, why);
 	return MHD_YES;
 }
 
@@ -784,47 +377,6 @@ static void on_body(struct front *f, struct request *r, const char *data,
 
 /* --- webhook jobs --- */
 
-/* Every X-EZTHROTTLE-WEBHOOK value; more than the limit is refused later. */
-struct webhook_values {
-	const char *v[WEBHOOK_MAX_URLS + 1];
-	size_t n;
-};
-
-static enum MHD_Result collect_webhook(void *cls, enum MHD_ValueKind kind,
-                                       const char *key, const char *value)
-{
-	struct webhook_values *wv = cls;
-
-	if (strcasecmp(key, "X-EZTHROTTLE-WEBHOOK") == 0 &&
-	    wv->n < WEBHOOK_MAX_URLS + 1)
-		wv->v[wv->n++] = value ? value : "";
-	return MHD_YES;
-}
-
-/*
- * A request with X-EZTHROTTLE-WEBHOOK is a job: checks its fields into
- * r->intake. -EINVAL with a code and message for a 400.
- */
-static int classify_job(struct front *f, struct request *r,
-                        const char **ret_code, char *msg, size_t size)
-{
-	struct webhook_values wv = { .n = 0 };
-	struct job_fields jf;
-
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_webhook,
-	                          &wv);
-	jf = (struct job_fields){
-		.webhooks = wv.v, .n_webhooks = wv.n,
-		.quorum = lookup(r, "X-EZTHROTTLE-WEBHOOK-QUORUM"),
-		.metadata = lookup(r, "X-EZTHROTTLE-METADATA"),
-		.idempotent_key = lookup(r, "X-EZTHROTTLE-IDEMPOTENT-KEY"),
-		.max_retries = lookup(r, "X-EZTHROTTLE-MAX-RETRIES"),
-		.retry_on = lookup(r, "X-EZTHROTTLE-RETRY-ON"),
-	};
-	return job_intake_new(engine_jobrun(f->engine), &jf, &r->intake,
-	                      ret_code, msg, size);
-}
-
 /* The store answered (writer thread): let the handler answer. */
 static void job_ready(struct request *r)
 {
@@ -833,7 +385,7 @@ static void job_ready(struct request *r)
 
 /*
  * Suspends the connection while the job is written; the store's answer
- * resumes it (job_ready) and queue_job_answer() replies.
+ * resumes it (job_ready) and reply_job() replies.
  */
 static enum MHD_Result submit_job(struct front *f, struct request *r)
 {
@@ -849,134 +401,43 @@ static enum MHD_Result submit_job(struct front *f, struct request *r)
 	return MHD_YES;
 }
 
-static enum MHD_Result queue_job_answer(struct request *r)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	unsigned status;
-	bool location;
-	char *body, loc[JOB_ID_LEN + 8];
-
-	body = job_intake_answer(r->intake, &status, &location);
-	if (!body)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer_with_free_callback(
-		strlen(body), body, free);
-	if (!resp) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (status == 503)
-		MHD_add_response_header(resp, "Retry-After", "1");
-	if (location) {
-		/* Relative to the admin listener, where GET /jobs/<id> is. */
-		snprintf(loc, sizeof(loc), "/jobs/%s", r->intake->id);
-		MHD_add_response_header(resp, "Location", loc);
-	}
-	ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = status;
-	return ret;
-}
-
-/*
- * The queue identity and the per-request controls (X-EZTHROTTLE-*
- * headers). -EINVAL with an error code and a message for the client when
- * a control is bad.
- */
-static int classify(struct front *f, struct request *r,
-                    const char **ret_code, char *msg, size_t size)
-{
-	const struct config *cfg = f->cfg;
-	const char *v;
-	bool idempotent;
-
-	destination_format(&r->target.dest, r->dest_key, sizeof(r->dest_key));
-	for (size_t i = 0; i < cfg->defaults.n_key_headers; i++) {
-		v = lookup(r, cfg->defaults.key_headers[i]);
-		if (v) {
-			cred_hash(f->salt, v, strlen(v), r->cred);
-			r->has_cred = true;
-			break;
-		}
-	}
-
-	*ret_code = "bad_request";
-	if (lookup(r, "X-EZTHROTTLE-WEBHOOK")) {
-		int err = classify_job(f, r, ret_code, msg, size);
-
-		if (err < 0)
-			return err == -ENOMEM ? -ENOMEM : -EINVAL;
-		*ret_code = "bad_request";
-	}
-
-	r->deadline = r->t_arrival + cfg->sync_timeout;
-	v = lookup(r, "X-EZTHROTTLE-TIMEOUT");
-	if (v) {
-		char *end;
-		double secs;
-
-		errno = 0;
-		secs = strtod(v, &end);
-		end += strspn(end, " \t");
-		if (errno || end == v || *end || !(secs > 0) ||
-		    secs > 86400 * 365) {
-			snprintf(msg, size, "X-EZTHROTTLE-TIMEOUT must be a "
-			         "number of seconds > 0");
-			return -EINVAL;
-		}
-		r->deadline = r->t_arrival + (int64_t)(secs * 1000 + 0.5);
-	}
-
-	idempotent = retry_method_idempotent(r->method) ||
-	             lookup(r, "X-EZTHROTTLE-IDEMPOTENT-KEY") ||
-	             lookup(r, "Idempotency-Key");
-	retry_rules_init(&r->rules, cfg->retry.max_retries, cfg->retry.on,
-	                 cfg->retry.n_on, idempotent);
-	v = lookup(r, "X-EZTHROTTLE-MAX-RETRIES");
-	if (v && retry_parse_max(v, &r->rules.max_retries) < 0) {
-		snprintf(msg, size, "X-EZTHROTTLE-MAX-RETRIES must be an "
-		         "integer from 0 to 1000");
-		return -EINVAL;
-	}
-	v = lookup(r, "X-EZTHROTTLE-RETRY-ON");
-	if (v && retry_parse_on(v, &r->rules) < 0) {
-		snprintf(msg, size, "X-EZTHROTTLE-RETRY-ON must be a list of "
-		         "status codes such as '429,503'");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static enum MHD_Result on_final(struct front *f, struct request *r)
 {
+	struct admit_fields hf = fields_of(r);
+	struct admit_ctx ctx = {
+		.cfg = f->cfg, .salt = f->salt,
+		.jobs = engine_jobrun(f->engine),
+	};
 	const char *code = "bad_request";
 	char msg[WEBHOOK_URL_MAX + 128];
+	size_t n_fields = 0, text = 0;
+	int err;
 
 	if (r->body_too_large) {
 		snprintf(msg, sizeof(msg),
 		         "request body is over the limit of %" PRIu64 " bytes",
 		         f->cfg->max_body);
-		return queue_error(r, 413, "body_too_large", msg);
+		return reply_error(r, 413, "body_too_large", msg);
 	}
-	switch (classify(f, r, &code, msg, sizeof(msg))) {
+	switch (admit_classify(&ctx, &hf, r, &code, msg, sizeof(msg))) {
 	case 0:
 		break;
 	case -ENOMEM:
-		return queue_error(r, 503, "overloaded", "out of memory");
+		return reply_error(r, 503, "overloaded", "out of memory");
 	default:
-		return queue_error(r, 400, code, msg);
+		return reply_error(r, 400, code, msg);
 	}
-	switch (build_upstream_headers(r)) {
+	err = admit_upstream_headers(&hf, r, &n_fields, &text);
+	/* What the fields take in MHD's pool, for response_head_fits. */
+	r->req_hdr_bytes += POOL_FIELDS_COST(n_fields, text);
+	switch (err) {
 	case 0:
 		break;
 	case -EINVAL:
-		return queue_error(r, 400, "bad_request",
+		return reply_error(r, 400, "bad_request",
 		                   "a field name or value is malformed");
 	default:
-		return queue_error(r, 503, "overloaded", "out of memory");
+		return reply_error(r, 503, "overloaded", "out of memory");
 	}
 	if (r->intake)
 		return submit_job(f, r);
@@ -1026,7 +487,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	phase = r->phase;
 	if (phase == REQ_WAITING && r->intake && r->intake->done) {
 		pthread_mutex_unlock(&r->lock);
-		return queue_job_answer(r);
+		return reply_job(r);
 	}
 	if (phase == REQ_WAITING) {
 		/* Woken with nothing to send: sleep again. */
@@ -1040,34 +501,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	case REQ_RECEIVING:
 		return on_final(f, r);
 	case REQ_HEADERS:
-		return queue_upstream(f, r);
+		return reply_upstream(r, f->cfg->max_header, body_reader);
 	case REQ_FAILED:
-		return queue_error(r, r->err_status, r->err_code, r->err_msg);
+		return reply_error(r, r->err_status, r->err_code, r->err_msg);
 	default:
 		return MHD_NO;
 	}
-}
-
-static void access_log(struct request *r)
-{
-	char client[NETADDR_STRLEN];
-	char dest[DEST_HOST_MAX + 32];
-	const char *q;
-	int plen;
-
-	netaddr_format((struct sockaddr *)&r->client, client, sizeof(client));
-	if (r->target.dest.host[0] == '\0' ||
-	    destination_format(&r->target.dest, dest, sizeof(dest)) < 0)
-		snprintf(dest, sizeof(dest), "-");
-	/* The query may hold credentials: log the path only. */
-	q = r->target.path ? memchr(r->target.path, '?', r->target.path_len)
-	                   : NULL;
-	plen = q ? (int)(q - r->target.path) : (int)r->target.path_len;
-	log_info("access client=%s method=%s dest=%s path='%.*s' status=%u "
-	         "bytes=%" PRIu64 " ms=%" PRId64,
-	         client, r->method ? r->method : "-", dest, plen,
-	         r->target.path ? r->target.path : "", r->sent_status,
-	         r->sent_bytes, clock_now_ms() - r->t_arrival);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
@@ -1088,7 +527,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	if (cancel)
 		engine_cancel(f->engine, r);
 	if (r->started && f->cfg->access_log)
-		access_log(r);
+		reply_log(r);
 	request_unref(r);
 	atomic_fetch_sub(&f->busy, 1);
 }
@@ -1122,19 +561,15 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	memcpy(f->salt, salt, CRED_SALT_LEN);
 	f->cfg = cfg;
 	/* Leave room in MHD's pool for the response's head. */
-	f->wire.max_head = (size_t)cfg->max_header - POOL_RESPONSE_SLACK;
+	f->wire.max_head = (size_t)cfg->max_header - REPLY_HEAD_SLACK;
 	f->wire.min_body_rate = cfg->min_body_rate;
 	f->wire.body_grace_ms = cfg->client_timeout;
 	f->engine = e;
-	f->watch_ep = -1;
-	pthread_mutex_init(&f->watch_lock, NULL);
-	pthread_mutex_init(&f->sleep_lock, NULL);
 	f->n_slots = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		f->n_slots = rl.rlim_cur;
-	f->slots = calloc(f->n_slots, sizeof(*f->slots));
-	f->watch_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!f->slots || f->watch_ep < 0 || wire_init(f->n_slots) < 0) {
+	f->watch = watch_new(f->n_slots, client_gone, f);
+	if (!f->watch || wire_init(f->n_slots) < 0) {
 		front_free(f);
 		return NULL;
 	}
@@ -1196,17 +631,7 @@ void front_free(struct front *f)
 	if (!f)
 		return;
 	shards_free(f->shards);
-	if (f->watch_ep >= 0)
-		close(f->watch_ep);
-	free(f->slots);
+	watch_free(f->watch);
 	wire_done();
-	while (f->sleep_head) {
-		struct request *r = f->sleep_head;
-
-		f->sleep_head = r->sleep_next;
-		request_unref(r);
-	}
-	pthread_mutex_destroy(&f->sleep_lock);
-	pthread_mutex_destroy(&f->watch_lock);
 	free(f);
 }

@@ -1,12 +1,13 @@
 /*
- * front.h - the client side: libmicrohttpd daemons (shards.h) that parse
- * requests, hand them to the engine, hold the client's connection
+ * front.h - the client side: libmicrohttpd daemons (front_shards.h) that
+ * parse requests, hand them to the engine, hold the client's connection
  * suspended while the request waits, and write the response, streaming it
  * as the engine receives it.
  *
- * The front also owns the disconnect watch: while a connection is
- * suspended its fd is registered for EPOLLRDHUP in an epoll set whose fd
- * the listener polls; front_watch_dispatch() handles the events.
+ * The front also owns the disconnect watch (front_watch.h): while a
+ * connection is suspended its fd is registered for EPOLLRDHUP in an epoll
+ * set whose fd the listener polls; front_watch_dispatch() handles the
+ * events.
  */
 #ifndef SLUICE_FRONT_H
 #define SLUICE_FRONT_H

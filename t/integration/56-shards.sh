@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 56-shards: many clients at once. The front spreads connections over
-# libmicrohttpd daemons of at most 256 connections (src/shards.c): 600
+# libmicrohttpd daemons of at most 256 connections (src/front_shards.c): 600
 # clients waiting together need three, every one is answered exactly once,
 # and a second wave reuses the freed slots instead of making more.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"

@@ -1,5 +1,5 @@
 /*
- * shards.h - many small libmicrohttpd daemons, run by one thread.
+ * front_shards.h - many small libmicrohttpd daemons, run by one thread.
  *
  * libmicrohttpd 0.9.75 walks a daemon's whole list of suspended
  * connections every time one of them is resumed, so with one daemon each
@@ -12,8 +12,8 @@
  * MHD_add_connection() is not thread-safe for a daemon without its own
  * thread, so shards_add() queues the socket and the shards thread adds it.
  */
-#ifndef SLUICE_SHARDS_H
-#define SLUICE_SHARDS_H
+#ifndef SLUICE_FRONT_SHARDS_H
+#define SLUICE_FRONT_SHARDS_H
 
 #include <stdbool.h>
 #include <sys/socket.h>

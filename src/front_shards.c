@@ -1,5 +1,5 @@
 /*
- * shards.c - many small libmicrohttpd daemons, run by one thread.
+ * front_shards.c - many small libmicrohttpd daemons, run by one thread.
  *
  * Each shard is an external-epoll daemon; the thread waits on one epoll
  * set holding every shard's epoll fd and an eventfd for new sockets, and
@@ -24,7 +24,7 @@
 
 #include "clock.h"
 #include "log.h"
-#include "shards.h"
+#include "front_shards.h"
 
 #define SWEEP_MS 1000
 

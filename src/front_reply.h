@@ -1,0 +1,46 @@
+/*
+ * front_reply.h - the responses the front queues on a client connection:
+ * the proxy's own errors, upstream's response (whole, or streamed by the
+ * front's reader) and a webhook job's answer. Each returns what the MHD
+ * access handler returns, and records the status in r->sent_status;
+ * reply_log() reports it once the request is complete.
+ */
+#ifndef SLUICE_FRONT_REPLY_H
+#define SLUICE_FRONT_REPLY_H
+
+#include <microhttpd.h>
+#include <stdint.h>
+
+struct request;
+
+/*
+ * Room the response's head needs in MHD's per-connection pool beyond
+ * upstream's fields: the status line, proxy-made fields and MHD's own
+ * bookkeeping. Bytes.
+ */
+#define REPLY_HEAD_SLACK 512
+
+/* A JSON error (http.h); 503 adds Retry-After: 1. */
+enum MHD_Result reply_error(struct request *r, unsigned status,
+                            const char *code, const char *msg);
+
+/*
+ * Upstream's response (phase REQ_HEADERS): the body buffer handed to MHD
+ * when it is whole, else streamed by reader(r) (a reference is taken for
+ * it). A 502 instead when the head would not fit in max_header with the
+ * request's (r->req_hdr_bytes).
+ */
+enum MHD_Result reply_upstream(struct request *r, uint64_t max_header,
+                               MHD_ContentReaderCallback reader);
+
+/* The answer of a job whose intake is done: 202, 200 duplicate, 503... */
+enum MHD_Result reply_job(struct request *r);
+
+/*
+ * The access log line of a finished request: client, method, destination,
+ * path without the query (it may hold credentials), status, body bytes
+ * sent, milliseconds since arrival.
+ */
+void reply_log(struct request *r);
+
+#endif
