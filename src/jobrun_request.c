@@ -57,12 +57,12 @@ static void job_run_free(struct request *r)
 	free(jrun);
 }
 
-static void sink_started(struct request *r);
-static void sink_finished(struct request *r);
+static void job_started(struct request *r);
+static void job_finished(struct request *r);
 
 static const struct req_owner job_owner = {
-	.started = sink_started,
-	.finished = sink_finished,
+	.started = job_started,
+	.finished = job_finished,
 	.free = job_run_free,
 };
 
@@ -237,7 +237,7 @@ int job_request_new(struct jobrun *jr, const struct job_spec *s,
 
 /* The owner's started and finished, on the engine thread. */
 
-static void sink_started(struct request *r)
+static void job_started(struct request *r)
 {
 	struct job_run *jrun = r->owner_arg;
 	int err = jobs_mark_running_async(jrun->jr->store, jrun->id, NULL,
@@ -373,7 +373,7 @@ int job_end(struct jobrun *jr, const struct job_who *w,
 	return err;
 }
 
-static void sink_finished(struct request *r)
+static void job_finished(struct request *r)
 {
 	struct job_run *jrun = r->owner_arg;
 	struct jobrun *jr = jrun->jr;
