@@ -195,14 +195,14 @@ assert_serving "slow clients"
 say "upstream timeout: 504 after sync_timeout"
 stop_sluiced
 write_config - <<'EOF'
-sync_timeout: 1s
+sync_timeout: 500ms
 EOF
 start_sluiced
 t0=$(date +%s%N)
-s=$(http_status "$O/slow/5000")
+s=$(http_status "$O/slow/2500")
 ms=$((($(date +%s%N) - t0) / 1000000))
-assert_error 504 'upstream_timeout|timeout' "$s" "/slow/5000 with sync_timeout 1s"
-[ "$ms" -lt 3500 ] || fail "504 came after $ms ms, sync_timeout is 1 s"
+assert_error 504 'upstream_timeout|timeout' "$s" "/slow/2500 with sync_timeout 500ms"
+[ "$ms" -lt 1750 ] || fail "504 came after $ms ms, sync_timeout is 500 ms"
 say "504 after $ms ms"
 assert_serving "an upstream timeout"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 61-concurrency: in-flight caps (SPEC section 2). With concurrency 2 and a
-# high rate, 8 concurrent requests to a script that takes 0.5 s are never
+# high rate, 8 concurrent requests to a script that takes 0.25 s are never
 # more than 2 at a time in progress at the origin (the origin counts them
 # itself: /groups/G), yet do use both slots; all succeed. A destination's
 # aggregate_concurrency caps its queues together, and the daemon-wide
@@ -25,8 +25,8 @@ EOF
 start_sluiced
 O=http://127.0.0.1:$ORIGIN_PORT
 
-say "8 concurrent requests of 0.5 s, concurrency 2"
-fire c2 8 "$O/reply/200?_ms=500&_group=c2" &
+say "8 concurrent requests of 0.25 s, concurrency 2"
+fire c2 8 "$O/reply/200?_ms=250&_group=c2" &
 FIRE=$!
 # While they run, /queues shows at most 2 in flight and the rest waiting.
 seen_waiting=0
@@ -42,7 +42,7 @@ for _ in $(seq 100); do
 done
 say "/queues during the burst: in_flight=$inflight waiting=$waiting"
 [ "$seen_waiting" -ge 1 ] ||
-	fail "/queues: nothing waiting with 8 requests of 0.5 s at concurrency 2"
+	fail "/queues: nothing waiting with 8 requests of 0.25 s at concurrency 2"
 wait "$FIRE" || true
 assert_eq 8 "$(fired c2 'sum(r["status"] == 200 for r in rs)')" \
 	"requests answered 200"
@@ -59,9 +59,9 @@ destinations:
     aggregate_concurrency: 1
 EOF
 start_sluiced
-fire agg1 3 "$O/reply/200?_ms=300&_group=agg" 'Authorization: Bearer one' &
+fire agg1 3 "$O/reply/200?_ms=150&_group=agg" 'Authorization: Bearer one' &
 A=$!
-fire agg2 3 "$O/reply/200?_ms=300&_group=agg" 'Authorization: Bearer two' &
+fire agg2 3 "$O/reply/200?_ms=150&_group=agg" 'Authorization: Bearer two' &
 B=$!
 wait "$A" || true
 wait "$B" || true
@@ -76,9 +76,9 @@ write_config - <<EOF
 max_in_flight: 1
 EOF
 start_sluiced
-fire glob1 3 "$O/reply/200?_ms=300&_group=glob" 'Authorization: Bearer one' &
+fire glob1 3 "$O/reply/200?_ms=150&_group=glob" 'Authorization: Bearer one' &
 A=$!
-fire glob2 3 "$O/reply/200?_ms=300&_group=glob" &
+fire glob2 3 "$O/reply/200?_ms=150&_group=glob" &
 B=$!
 wait "$A" || true
 wait "$B" || true

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 66-queue-full: waiting is bounded (SPEC section 2). With
-# defaults.max_queued 3 and 1 req/s, 10 concurrent requests of one queue:
+# defaults.max_queued 3 and 2 req/s, 10 concurrent requests of one queue:
 # those beyond the bound get 503 at once, with Retry-After and a JSON body
 # {"error": "queue_full", ...}, and never reach the origin; the others get
 # 200; /queues counts queue_full. The daemon-wide max_queued bounds the
@@ -37,14 +37,14 @@ check_full() {
 start_origin
 write_config - <<EOF
 defaults:
-  rps: 1
+  rps: 2
   concurrency: 10
   max_queued: 3
 EOF
 start_sluiced
 O=http://127.0.0.1:$ORIGIN_PORT
 
-say "10 concurrent requests, max_queued 3 per queue, 1 req/s"
+say "10 concurrent requests, max_queued 3 per queue, 2 req/s"
 fire q 10 "$O/echo/q"
 check_full q
 ok=$OK full=$FULL
@@ -71,7 +71,7 @@ stop_sluiced
 write_config - <<EOF
 max_queued: 3
 defaults:
-  rps: 1
+  rps: 2
   concurrency: 10
 EOF
 start_sluiced

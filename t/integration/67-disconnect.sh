@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 67-disconnect: a client that disconnects while its request waits takes
-# it out of the queue: it is never sent (SPEC section 5). At 0.2 req/s,
+# it out of the queue: it is never sent (SPEC section 5). At 0.4 req/s,
 # one request goes out at once; four more wait and their clients go away
 # (curl stopped by SIGTERM, twice; a socket closed with RST; a client
 # killed with SIGKILL). /queues shows nothing waiting soon after, long before the
@@ -61,7 +61,7 @@ retry:
   max_retries: 2
 destinations:
   "127.0.0.1:$ORIGIN_PORT":
-    rps: 0.2
+    rps: 0.4
     concurrency: 10
 EOF
 start_sluiced
@@ -96,9 +96,9 @@ rm -f "$TMP"/client*.pid
 [ ! -s "$TMP/d.5" ] || fail "killed client: $(cat "$TMP/d.5")"
 
 say "nothing waits once they are gone (the next slot is seconds away)"
-# Until 2 s after the last client left; the next slot is 5 s after
+# Until 1 s after the last client left; the next slot is 2.5 s after
 # request 1.
-end=$(($(date +%s%N) + 2000000000))
+end=$(($(date +%s%N) + 1000000000))
 n=
 while :; do
 	n=$(waiting)
@@ -106,7 +106,7 @@ while :; do
 	[ "$(date +%s%N)" -lt "$end" ] || break
 	sleep 0.05
 done
-assert_eq 0 "$n" "/queues waiting 2 s after the clients left"
+assert_eq 0 "$n" "/queues waiting 1 s after the clients left"
 
 say "a new request gets the next slot; the abandoned ones never went out"
 s=$(http_status "$O/echo/d/6")
@@ -116,20 +116,20 @@ assert_eq 0 "$(origin_count '^/echo/d/[2-5]$')" \
 assert_eq 1 "$(origin_count '^/echo/d/6$')" "arrivals of request 6"
 gap=$(awk -v a="$(arrival '^/echo/d/1$')" -v b="$(arrival '^/echo/d/6$')" \
 	'BEGIN { printf "%.3f", b - a }')
-say "request 6 arrived ${gap}s after request 1 (one slot: 5 s)"
-awk -v g="$gap" 'BEGIN { exit !(g < 7.5) }' ||
+say "request 6 arrived ${gap}s after request 1 (one slot: 2.5 s)"
+awk -v g="$gap" 'BEGIN { exit !(g < 3.75) }' ||
 	fail "request 6 came ${gap}s after request 1: abandoned requests used slots"
 dcurl -o "$TMP/queues" "http://127.0.0.1:$ADMIN_PORT/queues"
 assert_eq "0 0" "$(json "$TMP/queues" '"%d %d" % (d["waiting"],
 	d["in_flight"])')" "/queues waiting and in_flight at the end"
 
 say "a client that leaves while its request waits for a retry"
-# 503 with Retry-After: 2; once the origin has sent it, the client goes
+# 503 with Retry-After: 1; once the origin has sent it, the client goes
 # away; the retry must not go out. A later request of the same queue
 # waits out the pause and would come after the retry, which goes back to
 # the head of the queue.
 timeout 60 curl -s -x "$PROXY" -o /dev/null \
-	"$RT/seq/rd?codes=503,200&retry_after=2" &
+	"$RT/seq/rd?codes=503,200&retry_after=1" &
 echo $! > "$TMP/client-rd.pid"
 for _ in $(seq 200); do
 	[ "$(origin_count '^/seq/rd[?]' rt)" -ge 1 ] && break

@@ -31,11 +31,11 @@ $1
 EOF
 }
 
-say "jobs.max_pending: 3; the origin holds each job 1.5 s, one at a time"
+say "jobs.max_pending: 3; the origin holds each job 0.75 s, one at a time"
 jobs_config "$(printf 'jobs:\n  max_pending: 3')"
 start_sluiced
 for i in 1 2 3; do
-	s=$(job "$O/reply/200?_ms=1500&n=$i")
+	s=$(job "$O/reply/200?_ms=750&n=$i")
 	assert_eq 202 "$s" "job $i of 3"
 done
 s=$(job "$O/reply/200?n=4")
@@ -59,7 +59,7 @@ start_sluiced
 head -c 100000 /dev/zero > "$TMP/100k"
 head -c 300000 /dev/zero > "$TMP/300k"
 for i in 1 2; do
-	s=$(job "$O/reply/200?_ms=1500&b=$i" --data-binary @"$TMP/100k")
+	s=$(job "$O/reply/200?_ms=750&b=$i" --data-binary @"$TMP/100k")
 	assert_eq 202 "$s" "100 KB job $i"
 done
 s=$(job "$O/reply/200?b=3" --data-binary @"$TMP/100k")
@@ -77,7 +77,7 @@ jobs_config "$(printf 'jobs:\n  max_pending: 100')"
 start_sluiced
 : > "$TMP/ids"
 for i in $(seq 12); do
-	s=$(job "$O/reply/200?_ms=300&r=$i" --data-binary "body-$i")
+	s=$(job "$O/reply/200?_ms=150&r=$i" --data-binary "body-$i")
 	assert_eq 202 "$s" "restart job $i"
 	json "$TMP/body" 'd["job_id"]' >> "$TMP/ids"
 done

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "cidr.h"
+#include "testlib.h"
 
 static struct cidr_list list;
 
@@ -286,13 +287,4 @@ static Suite *cidr_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(cidr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(cidr_suite)

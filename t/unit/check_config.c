@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "config_value.h"
+#include "testlib.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -1052,13 +1053,4 @@ static Suite *config_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(config_suite)

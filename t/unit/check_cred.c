@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cred.h"
+#include "testlib.h"
 
 static char dir[] = "/tmp/check_cred.XXXXXX";
 
@@ -118,13 +119,4 @@ static Suite *cred_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(cred_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TESTLIB_MAIN(cred_suite)

@@ -14,6 +14,7 @@
 
 #include "ctl_fmt.h"
 #include "ctl_http.h"
+#include "testlib.h"
 
 #define HEX44 "0193a5b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5"
 
@@ -271,13 +272,4 @@ static Suite *ctl_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(ctl_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(ctl_suite)

@@ -20,6 +20,7 @@
 #include "front_admit.h"
 #include "request.h"
 #include "retry.h"
+#include "testlib.h"
 
 #define MAX_FIELDS 16
 #define T_ARRIVAL 1000000
@@ -660,13 +661,4 @@ static Suite *front_admit_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(front_admit_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(front_admit_suite)

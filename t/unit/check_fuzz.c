@@ -52,6 +52,7 @@
 #include "retry.h"
 #include "webhook.h"
 #include "wire.h"
+#include "testlib.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1619,13 +1620,4 @@ static Suite *fuzz_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(fuzz_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(fuzz_suite)

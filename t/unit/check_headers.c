@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "headers.h"
+#include "testlib.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -351,13 +352,4 @@ static Suite *headers_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(headers_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(headers_suite)

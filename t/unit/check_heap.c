@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "testlib.h"
 
 #define N_NODES 512
 #define N_OPS 200000
@@ -392,13 +393,4 @@ static Suite *heap_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(heap_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(heap_suite)

@@ -22,6 +22,7 @@
 
 #include "jobs.h"
 #include "jobs_test.h"
+#include "testlib.h"
 
 #define THREADS 32
 #define PER_THREAD 100
@@ -49,11 +50,6 @@ static void teardown(void)
 	mounted = false;
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	strcpy(dir, "/tmp/check_jobs.XXXXXX");
-}
-
-static int64_t fake_clock(void *arg)
-{
-	return *(const int64_t *)arg;
 }
 
 static struct jobs *open_ok(const char *path)
@@ -120,7 +116,7 @@ START_TEST(test_round_trip)
 	struct stat sb;
 	bool dup = true;
 
-	jobs_set_clock(j, fake_clock, &now);
+	jobs_set_clock(j, fake_clock_ms, &now);
 	submit_ok(j, &jn, id, &dup);
 	ck_assert(!dup);
 	ck_assert_uint_eq(strlen(id), JOB_ID_LEN);
@@ -502,7 +498,7 @@ START_TEST(test_reopen_load_pending)
 	int64_t now = 1000;
 	struct jobs *j = open_ok(dir);
 
-	jobs_set_clock(j, fake_clock, &now);
+	jobs_set_clock(j, fake_clock_ms, &now);
 	for (int i = 0; i < 4; i++) {
 		now += 10;
 		submit_ok(j, &jn, id[i], NULL);
@@ -539,7 +535,7 @@ START_TEST(test_finish_and_deliveries)
 	struct job *jb;
 
 	jn.n_webhooks = 2;
-	jobs_set_clock(j, fake_clock, &now);
+	jobs_set_clock(j, fake_clock_ms, &now);
 	submit_ok(j, &jn, id, NULL);
 	now = 6000;
 	ck_assert_int_eq(jobs_mark_running(j, id), 0);
@@ -640,7 +636,7 @@ START_TEST(test_result_and_light_deliveries)
 	jn.metadata_json = "{\"k\":\"v\"}";
 	jn.n_webhooks = 2;
 	jn.quorum = 2;
-	jobs_set_clock(j, fake_clock, &now);
+	jobs_set_clock(j, fake_clock_ms, &now);
 	submit_ok(j, &jn, id, NULL);
 	jn = job_of("q", NULL, 0);
 	submit_ok(j, &jn, queued, NULL);
@@ -714,7 +710,7 @@ START_TEST(test_prune)
 	unsigned pruned = 99;
 
 	jn.n_webhooks = 2;
-	jobs_set_clock(j, fake_clock, &now);
+	jobs_set_clock(j, fake_clock_ms, &now);
 	submit_ok(j, &jn, old_done, NULL);
 	submit_ok(j, &jn, old_pending, NULL);
 	submit_ok(j, &jn, old_queued, NULL);
@@ -980,7 +976,7 @@ START_TEST(test_async_verbs)
 	struct job *jb;
 
 	jn.n_webhooks = 2;
-	jobs_set_clock(j, fake_clock, &now);
+	jobs_set_clock(j, fake_clock_ms, &now);
 	submit_ok(j, &jn, id, NULL);
 	ck_assert_int_eq(jobs_mark_running_async(j, id, op_done, &c), 0);
 	ck_assert_int_eq(jobs_mark_running_async(j, "short", op_done, &c),
@@ -1569,13 +1565,4 @@ static Suite *jobs_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(jobs_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TESTLIB_MAIN(jobs_suite)

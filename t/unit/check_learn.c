@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "learn.h"
+#include "testlib.h"
 
 /* Check's ck_assert_*() costs a pipe write per success; loops use this. */
 #define CHECK(cond) \
@@ -802,13 +803,4 @@ static Suite *learn_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(learn_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(learn_suite)

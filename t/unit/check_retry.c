@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "retry.h"
+#include "testlib.h"
 
 /* Check's ck_assert_*() costs a pipe write per success; loops use this. */
 #define CHECK(cond) \
@@ -485,13 +486,4 @@ static Suite *retry_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(retry_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(retry_suite)

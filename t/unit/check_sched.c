@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "sched.h"
+#include "testlib.h"
 
 #define SEC 1000000LL                /* us */
 #define IDLE_RESET (300 * SEC)
@@ -2087,13 +2088,4 @@ static Suite *sched_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(sched_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(sched_suite)

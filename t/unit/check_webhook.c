@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "webhook.h"
+#include "testlib.h"
 
 /* Check's ck_assert_*() costs a pipe write per success; loops use this. */
 #define CHECK(cond) \
@@ -1135,13 +1136,4 @@ static Suite *webhook_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(webhook_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TESTLIB_MAIN(webhook_suite)
