@@ -23,6 +23,20 @@ state_has() {
 	grep -rlaF -e "$1" "$TMP/state" 2>/dev/null || true
 }
 
+# assert_at_rest_none SECRET...: no file of the state directory holds any
+# of them, within 5 s (the WAL is truncated at most once a second).
+assert_at_rest_none() {
+	local secret files
+	for secret in "$@"; do
+		for _ in $(seq 100); do
+			[ -n "$(state_has "$secret")" ] || break
+			sleep 0.05
+		done
+		files=$(state_has "$secret")
+		[ -z "$files" ] || fail "$secret at rest in: $files"
+	done
+}
+
 say "jobs with secrets in Authorization, the query and the body"
 s=$(http_status -X POST --data-binary '{"card": "SECRET-BODY-74a"}' \
 	-H 'Authorization: Bearer SECRET-AUTH-74a' \
@@ -54,16 +68,8 @@ done
 
 say "no secret in any file of the state directory"
 ls -la "$TMP/state" | sed 's/^/# /'
-for secret in SECRET-AUTH-74a SECRET-BODY-74a SECRET-QUERY-74a \
-	SECRET-AUTH-74b SECRET-BIG-74b SECRET-AUTH-74c SECRET-BODY-74c; do
-	# The WAL is truncated at most once a second: allow a few.
-	for _ in $(seq 100); do
-		[ -n "$(state_has "$secret")" ] || break
-		sleep 0.05
-	done
-	files=$(state_has "$secret")
-	[ -z "$files" ] || fail "$secret at rest in: $files"
-done
+assert_at_rest_none SECRET-AUTH-74a SECRET-BODY-74a SECRET-QUERY-74a \
+	SECRET-AUTH-74b SECRET-BIG-74b SECRET-AUTH-74c SECRET-BODY-74c
 
 say "the finished job still shows its response"
 s=$(direct_status "http://127.0.0.1:$ADMIN_PORT/jobs/$id1")
@@ -108,14 +114,7 @@ assert_eq failed "$(json "$TMP/body" 'd["status"]')" "status of $id4"
 assert_eq not_replayable "$(json "$TMP/body" 'd["error"]["code"]')" \
 	"error code of $id4"
 assert_grep "cannot be replayed job=$id4" "$TMP/sluiced.log" "logged"
-for secret in SECRET-AUTH-74d SECRET-BODY-74d SECRET-QUERY-74d; do
-	for _ in $(seq 100); do
-		[ -n "$(state_has "$secret")" ] || break
-		sleep 0.05
-	done
-	files=$(state_has "$secret")
-	[ -z "$files" ] || fail "$secret at rest in: $files"
-done
+assert_at_rest_none SECRET-AUTH-74d SECRET-BODY-74d SECRET-QUERY-74d
 assert_no_grep 'SECRET' "$TMP/sluiced.log" "secret in the log"
 stop_sluiced
 assert_eq 0 "$SLUICED_STATUS" "exit status after SIGTERM"

@@ -24,6 +24,27 @@
 #include "jobs_test.h"
 #include "testlib.h"
 
+/* The tables of a version 2 store, as an older daemon made them. */
+#define V2_SCHEMA \
+	"CREATE TABLE schema_version (version INTEGER NOT NULL);" \
+	"CREATE TABLE jobs (id TEXT PRIMARY KEY, cred_key BLOB NOT NULL," \
+	" idempotent_key TEXT, state TEXT NOT NULL, status TEXT," \
+	" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL," \
+	" finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0," \
+	" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL," \
+	" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL," \
+	" resp_status INTEGER, resp_headers TEXT, resp_body BLOB," \
+	" error_code TEXT, error_message TEXT);" \
+	"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key," \
+	" idempotent_key) WHERE idempotent_key IS NOT NULL;" \
+	"CREATE INDEX jobs_state ON jobs (state, finished_ms);" \
+	"CREATE TABLE deliveries (job_id TEXT NOT NULL REFERENCES jobs (id)" \
+	" ON DELETE CASCADE, url TEXT NOT NULL," \
+	" state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL" \
+	" DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER," \
+	" last_error TEXT, delivered_at INTEGER," \
+	" PRIMARY KEY (job_id, url));"
+
 #define THREADS 32
 #define PER_THREAD 100
 #define NO_SUCH_ID "job_000000000000" "00000000000000000000000000000000"
@@ -1330,24 +1351,7 @@ START_TEST(test_migrate_v2)
 	snprintf(path, sizeof(path), "%s/jobs.db", dir);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db,
-		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
-		"CREATE TABLE jobs (id TEXT PRIMARY KEY, cred_key BLOB NOT NULL,"
-		" idempotent_key TEXT, state TEXT NOT NULL, status TEXT,"
-		" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
-		" finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
-		" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
-		" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
-		" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
-		" error_code TEXT, error_message TEXT);"
-		"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key,"
-		" idempotent_key) WHERE idempotent_key IS NOT NULL;"
-		"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
-		"CREATE TABLE deliveries (job_id TEXT NOT NULL REFERENCES jobs (id)"
-		" ON DELETE CASCADE, url TEXT NOT NULL,"
-		" state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL"
-		" DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER,"
-		" last_error TEXT, delivered_at INTEGER,"
-		" PRIMARY KEY (job_id, url));"
+		V2_SCHEMA
 		"INSERT INTO jobs (id, cred_key, idempotent_key, state,"
 		" created_ms, updated_ms, method, url, headers, body, quorum)"
 		" VALUES ('job_0000000000010123456789abcdef0123456789abcdef',"
@@ -1442,24 +1446,7 @@ START_TEST(test_migrate_scrubs_done)
 	big[8000] = '\0';
 	snprintf(path, sizeof(path), "%s/jobs.db", dir);
 	snprintf(sql, sizeof(sql),
-		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
-		"CREATE TABLE jobs (id TEXT PRIMARY KEY, cred_key BLOB NOT NULL,"
-		" idempotent_key TEXT, state TEXT NOT NULL, status TEXT,"
-		" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
-		" finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
-		" method TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
-		" body BLOB NOT NULL, metadata TEXT, quorum INTEGER NOT NULL,"
-		" resp_status INTEGER, resp_headers TEXT, resp_body BLOB,"
-		" error_code TEXT, error_message TEXT);"
-		"CREATE UNIQUE INDEX jobs_idempotent ON jobs (cred_key,"
-		" idempotent_key) WHERE idempotent_key IS NOT NULL;"
-		"CREATE INDEX jobs_state ON jobs (state, finished_ms);"
-		"CREATE TABLE deliveries (job_id TEXT NOT NULL REFERENCES jobs (id)"
-		" ON DELETE CASCADE, url TEXT NOT NULL,"
-		" state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL"
-		" DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER,"
-		" last_error TEXT, delivered_at INTEGER,"
-		" PRIMARY KEY (job_id, url));"
+		V2_SCHEMA
 		"INSERT INTO jobs (id, cred_key, idempotent_key, state, status,"
 		" created_ms, updated_ms, finished_ms, method, url, headers,"
 		" body, quorum, resp_status, resp_headers, resp_body)"
