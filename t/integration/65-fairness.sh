@@ -127,13 +127,21 @@ fire wa 40 "$O/echo/WA" 'Authorization: Bearer A' &
 WA=$!
 fire wb 40 "$O/echo/WB" 'Authorization: Bearer B' &
 WB=$!
+# Read while B's queue holds requests: once idle for a second, a queue
+# that carries nothing is reclaimed, and A's flood outlasts B's.
+wB=
+for i in $(seq 40); do
+	dcurl -o "$TMP/queues" "http://127.0.0.1:$ADMIN_PORT/queues"
+	wB=$(json "$TMP/queues" '([q["weight"] for q in d["list"]
+		if q["key"] == "'"$kB"'" and q["waiting"] > 0] or [""])[0]')
+	[ -n "$wB" ] && break
+	sleep 0.05
+done
 wait "$WA" || true
 wait "$WB" || true
 assert_eq "40 40" "$(fired wa 'sum(r["status"] == 200 for r in rs)') $(fired wb \
 	'sum(r["status"] == 200 for r in rs)')" "weighted floods answered 200"
-dcurl -o "$TMP/queues" "http://127.0.0.1:$ADMIN_PORT/queues"
-assert_eq 3 "$(json "$TMP/queues" '[q["weight"] for q in d["list"]
-	if q["key"] == "'"$kB"'"][0]')" "/queues weight of B's queue"
+assert_eq 3 "$wB" "/queues weight of B's queue"
 # Of the 24 arrivals from B's first on (both queues full all along), 3/4
 # are B's: 18.
 nb=$("$PYTHON" -c '
