@@ -27,13 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/timerfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
 #include "cred.h"
+#include "curlloop.h"
 #include "engine.h"
 #include "heap.h"
 #include "learn.h"
@@ -82,25 +81,16 @@ static void list_unlink(struct list *l, struct request *r)
 
 struct engine {
 	const struct config *cfg;
-	CURLM *multi;
-	pthread_t thread;
-	bool started;
+	struct curlloop *loop;       /* the thread, its transfers, deadlines */
 	atomic_uint active;
 	atomic_uint jobs_held;       /* of active: webhook jobs */
-
-	pthread_mutex_t inbox_lock;  /* guards inbox, refusing, stopping */
-	struct req_msg *inbox_head, *inbox_tail;
-	bool refusing;               /* draining: no new submissions */
-	bool stopping;               /* thread told to end */
+	atomic_bool refusing;        /* draining: no new submissions */
 
 	/* Engine thread only. */
-	struct heap timers;          /* request deadlines */
 	struct sched *sched;         /* queues, limits, fairness */
 	struct list held;            /* every request the engine holds */
 	unsigned n_running;
 	uint64_t rng;                /* xorshift64* state, for jitter */
-	int tfd;                     /* timerfd: wakes the poll to the us */
-	int64_t tfd_when;            /* us it is armed for, 0 = disarmed */
 	int64_t next_collect;        /* ms: sched_collect() is due */
 	struct {
 		uint64_t requests, attempts, retries, queue_full;
@@ -153,37 +143,35 @@ static void flush_touched(struct engine *e)
 	}
 }
 
-/* Queues a message. -ESHUTDOWN when the engine takes no more. */
+/*
+ * Queues a message. -ESHUTDOWN when the engine takes no more. A submission
+ * is counted before refusing is read, and engine_refuse() sets refusing
+ * before its caller reads the count: a drain never misses one.
+ */
 static int post(struct engine *e, struct request *r, enum req_msg_type t)
 {
 	struct req_msg *m = &r->msg[t];
-	bool wake;
+	bool submit = t == REQ_MSG_SUBMIT;
 
 	if (atomic_exchange(&m->posted, true))
 		return 0;
-	m->next = NULL;
-	pthread_mutex_lock(&e->inbox_lock);
-	if (e->stopping || (t == REQ_MSG_SUBMIT && e->refusing)) {
-		pthread_mutex_unlock(&e->inbox_lock);
-		atomic_store(&m->posted, false);
-		return -ESHUTDOWN;
-	}
-	if (t == REQ_MSG_SUBMIT) {
+	if (submit) {
 		atomic_fetch_add(&e->active, 1);
 		if (r->policy.durable)
 			atomic_fetch_add(&e->jobs_held, 1);
 	}
 	request_ref(r);
-	wake = !e->inbox_head;
-	if (e->inbox_tail)
-		e->inbox_tail->next = m;
-	else
-		e->inbox_head = m;
-	e->inbox_tail = m;
-	pthread_mutex_unlock(&e->inbox_lock);
-	/* A non-empty inbox already has a wakeup on its way. */
-	if (wake)
-		curl_multi_wakeup(e->multi);
+	if ((submit && atomic_load(&e->refusing)) ||
+	    curlloop_post(e->loop, &m->link) < 0) {
+		if (submit) {
+			if (r->policy.durable)
+				atomic_fetch_sub(&e->jobs_held, 1);
+			atomic_fetch_sub(&e->active, 1);
+		}
+		request_unref(r);
+		atomic_store(&m->posted, false);
+		return -ESHUTDOWN;
+	}
 	return 0;
 }
 
@@ -194,9 +182,7 @@ int engine_submit(struct engine *e, struct request *r)
 
 void engine_refuse(struct engine *e)
 {
-	pthread_mutex_lock(&e->inbox_lock);
-	e->refusing = true;
-	pthread_mutex_unlock(&e->inbox_lock);
+	atomic_store(&e->refusing, true);
 }
 
 void engine_cancel(struct engine *e, struct request *r)
@@ -386,7 +372,7 @@ static void fail(struct engine *e, struct request *r, unsigned status,
 /* Takes r's transfer out of curl; its slot is the caller's to settle. */
 static void stop_transfer(struct engine *e, struct request *r)
 {
-	curl_multi_remove_handle(e->multi, r->easy);
+	curlloop_remove(e->loop, r->easy);
 	easy_put(e, r->easy);
 	r->easy = NULL;
 	e->n_running--;
@@ -397,7 +383,7 @@ static void release(struct engine *e, struct request *r)
 {
 	int64_t now = clock_now_us();
 
-	heap_remove(&e->timers, &r->timer);
+	curlloop_timer_del(e->loop, &r->timer);
 	if (r->eng_state == ENG_WAITING) {
 		sched_remove(e->sched, &r->item, now);
 	} else if (r->eng_state == ENG_RUNNING) {
@@ -433,7 +419,7 @@ static void start(struct engine *e, struct request *r)
 	r->n_resp_headers = 0;
 	e->stats.attempts++;
 	if (!c || upstream_setup(c, r, e->cfg, &upstream_hooks) < 0 ||
-	    curl_multi_add_handle(e->multi, c) != CURLM_OK) {
+	    curlloop_add(e->loop, c) < 0) {
 		if (c)
 			easy_put(e, c);
 		sched_done(e->sched, r->item.q, now);
@@ -601,7 +587,8 @@ static void on_submit(struct engine *e, struct request *r)
 	}
 	queue_for(e, r, &q);
 	if (!q || (!r->policy.no_deadline &&
-	           heap_push(&e->timers, &r->timer, r->deadline) < 0)) {
+	           curlloop_timer_add(e->loop, &r->timer,
+	                              r->deadline * 1000) < 0)) {
 		fail(e, r, 503, "overloaded", "out of memory");
 		release(e, r);
 		return;
@@ -640,19 +627,19 @@ static void on_unpause(struct engine *e, struct request *r)
 		curl_easy_pause(r->easy, CURLPAUSE_CONT);
 }
 
-static void take_inbox(struct engine *e)
+/* --- the loop's callbacks --- */
+
+static void engine_inbox(void *arg, struct curlloop_msg *head)
 {
-	struct req_msg *m, *next;
+	struct engine *e = arg;
+	struct curlloop_msg *l, *next;
 
-	pthread_mutex_lock(&e->inbox_lock);
-	m = e->inbox_head;
-	e->inbox_head = e->inbox_tail = NULL;
-	pthread_mutex_unlock(&e->inbox_lock);
-
-	for (; m; m = next) {
+	for (l = head; l; l = next) {
+		struct req_msg *m = (struct req_msg *)(void *)
+			((char *)l - offsetof(struct req_msg, link));
 		struct request *r = m->req;
 
-		next = m->next;
+		next = l->next;
 		atomic_store(&m->posted, false);
 		switch (m->type) {
 		case REQ_MSG_SUBMIT:
@@ -679,36 +666,37 @@ static void take_inbox(struct engine *e)
 	}
 }
 
-static void fire_timers(struct engine *e, int64_t now)
+/* A request's deadline. */
+static void engine_timer(void *arg, struct heap_node *n)
 {
-	struct heap_node *n;
+	struct engine *e = arg;
+	struct request *r = timer_req(n);
+	bool waiting;
 
-	while ((n = heap_top(&e->timers)) && n->when <= now) {
-		struct request *r = timer_req(n);
-		bool waiting;
-
-		heap_pop(&e->timers);
-		pthread_mutex_lock(&r->lock);
-		waiting = r->phase == REQ_WAITING;
-		pthread_mutex_unlock(&r->lock);
-		/* A response that has begun is not cut short. */
-		if (!waiting)
-			continue;
-		e->stats.timeouts++;
-		if (r->eng_state == ENG_WAITING)
-			r->queue_us += clock_now_us() - r->enqueued_us;
-		fail(e, r, 504, "timeout",
-		     r->attempts ? "no final response from upstream before "
-		                   "the deadline"
-		                 : "the request waited in its queue until "
-		                   "the deadline");
-		release(e, r);
-	}
+	pthread_mutex_lock(&r->lock);
+	waiting = r->phase == REQ_WAITING;
+	pthread_mutex_unlock(&r->lock);
+	/* A response that has begun is not cut short. */
+	if (!waiting)
+		return;
+	e->stats.timeouts++;
+	if (r->eng_state == ENG_WAITING)
+		r->queue_us += clock_now_us() - r->enqueued_us;
+	fail(e, r, 504, "timeout",
+	     r->attempts ? "no final response from upstream before the "
+	                   "deadline"
+	                 : "the request waited in its queue until the "
+	                   "deadline");
+	release(e, r);
 }
 
-static void on_done(struct engine *e, struct request *r, CURLcode rc)
+static void engine_done(void *arg, CURL *easy, CURLcode rc)
 {
+	struct engine *e = arg;
+	struct request *r = NULL;
 	bool no_answer;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
 
 	if (r->retrying) {
 		/* The answer was read for its status only; go again. */
@@ -751,22 +739,6 @@ static void on_done(struct engine *e, struct request *r, CURLcode rc)
 		touch(e, r);
 	}
 	release(e, r);
-}
-
-static void read_done(struct engine *e)
-{
-	CURLMsg *m;
-	int left;
-
-	while ((m = curl_multi_info_read(e->multi, &left))) {
-		struct request *r = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
-		                  (char **)&r);
-		on_done(e, r, m->data.result);
-	}
 }
 
 static void fail_all(struct engine *e)
@@ -867,7 +839,7 @@ int engine_queues_page(struct engine *e, struct queues_page *pg)
 	e->snap_page = pg;
 	atomic_store(&e->snap_wanted, true);
 	pthread_mutex_unlock(&e->snap_lock);
-	curl_multi_wakeup(e->multi);
+	curlloop_wake(e->loop);
 	pthread_mutex_lock(&e->snap_lock);
 	while (!e->snap_ready)
 		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
@@ -885,81 +857,44 @@ out:
 	return ready ? 0 : -ETIMEDOUT;
 }
 
-/* --- the loop --- */
-
 /*
- * How long to poll. curl_multi_poll() counts in milliseconds, which would
- * make every paced dispatch up to 1 ms late, and strict pacing cannot make
- * up lost time; so the nearest timer also arms a timerfd, polled with
- * curl's sockets, that fires on the microsecond.
+ * The end of a round: dispatch what may go, wake the fronts of the
+ * requests whose state changed, answer a /queues page, and once a second
+ * retry the backlog and reclaim idle queues.
  */
-static int poll_timeout(struct engine *e)
-{
-	struct heap_node *top = heap_top(&e->timers);
-	int64_t now = clock_now_us(), next = sched_next_wakeup(e->sched);
-
-	if (top && top->when * 1000 < next)
-		next = top->when * 1000;
-	if (next <= now)
-		return 0;
-	if (next != INT64_MAX && next != e->tfd_when && e->tfd >= 0) {
-		struct itimerspec its = { 0 };
-
-		its.it_value.tv_sec = next / 1000000;
-		its.it_value.tv_nsec = (next % 1000000) * 1000;
-		if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-			e->tfd_when = next;
-	}
-	return 1000;
-}
-
-static void poll_once(struct engine *e)
-{
-	struct curl_waitfd wfd = { .fd = e->tfd, .events = CURL_WAIT_POLLIN };
-	int timeout = poll_timeout(e);
-	uint64_t expirations;
-
-	curl_multi_poll(e->multi, e->tfd >= 0 ? &wfd : NULL,
-	                e->tfd >= 0 ? 1 : 0, timeout, NULL);
-	if (e->tfd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) &&
-	    read(e->tfd, &expirations, sizeof(expirations)) > 0)
-		e->tfd_when = 0;
-}
-
-static void *engine_main(void *arg)
+static int64_t engine_round(void *arg)
 {
 	struct engine *e = arg;
-	int still;
+	int64_t next;
 
-	for (;;) {
-		bool stop;
-
-		poll_once(e);
-		take_inbox(e);
-		fire_timers(e, clock_now_ms());
-		curl_multi_perform(e->multi, &still);
-		read_done(e);
+	dispatch(e);
+	flush_touched(e);
+	answer_snapshot(e);
+	if (clock_now_ms() >= e->next_collect) {
+		backlog_retry(e);
 		dispatch(e);
-		flush_touched(e);
-		answer_snapshot(e);
-		if (clock_now_ms() >= e->next_collect) {
-			backlog_retry(e);
-			dispatch(e);
-			sched_collect(e->sched, clock_now_us());
-			e->next_collect = clock_now_ms() + 1000;
-		}
-
-		pthread_mutex_lock(&e->inbox_lock);
-		stop = e->stopping;
-		pthread_mutex_unlock(&e->inbox_lock);
-		if (stop)
-			break;
+		sched_collect(e->sched, clock_now_us());
+		e->next_collect = clock_now_ms() + 1000;
 	}
-	take_inbox(e);
+	next = sched_next_wakeup(e->sched);
+	return next < e->next_collect * 1000 ? next : e->next_collect * 1000;
+}
+
+static void engine_stopped(void *arg)
+{
+	struct engine *e = arg;
+
 	fail_all(e);
 	flush_touched(e);
-	return NULL;
 }
+
+static const struct curlloop_ops engine_loop = {
+	.inbox = engine_inbox,
+	.timer = engine_timer,
+	.done = engine_done,
+	.round = engine_round,
+	.stopped = engine_stopped,
+};
 
 struct engine *engine_new(const struct config *cfg)
 {
@@ -969,8 +904,6 @@ struct engine *engine_new(const struct config *cfg)
 	if (!e)
 		return NULL;
 	e->cfg = cfg;
-	e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	pthread_mutex_init(&e->inbox_lock, NULL);
 	pthread_mutex_init(&e->snap_lock, NULL);
 	pthread_cond_init(&e->snap_cond, NULL);
 	if (getrandom(&e->rng, sizeof(e->rng), 0) != sizeof(e->rng) ||
@@ -978,59 +911,36 @@ struct engine *engine_new(const struct config *cfg)
 		e->rng = (uint64_t)clock_now_us() | 1;
 	e->sched = sched_new(cfg->max_in_flight, cfg->max_queued,
 	                     cfg->learn.idle_reset * 1000);
-	e->multi = curl_multi_init();
-	if (!e->multi || !e->sched) {
+	e->loop = curlloop_new(&engine_loop, e,
+	                       cfg->max_in_flight > 64 ? cfg->max_in_flight
+	                                               : 64);
+	if (!e->loop || !e->sched) {
 		engine_free(e);
 		return NULL;
 	}
-	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS,
-	                  (long)(cfg->max_in_flight > 64 ? cfg->max_in_flight
-	                                                 : 64));
 	return e;
 }
 
 int engine_start(struct engine *e)
 {
-	int r = pthread_create(&e->thread, NULL, engine_main, e);
-
-	if (r)
-		return -r;
-	e->started = true;
-	return 0;
+	return curlloop_start(e->loop);
 }
 
 void engine_stop(struct engine *e)
 {
-	if (!e->started)
-		return;
-	pthread_mutex_lock(&e->inbox_lock);
-	e->stopping = true;
-	pthread_mutex_unlock(&e->inbox_lock);
-	curl_multi_wakeup(e->multi);
-	pthread_join(e->thread, NULL);
-	e->started = false;
+	curlloop_stop(e->loop);
 }
 
 void engine_free(struct engine *e)
 {
 	if (!e)
 		return;
-	if (e->multi) {
-		engine_stop(e);
-		take_inbox(e); /* nothing arrives once stopping; be sure */
-		fail_all(e);
-		flush_touched(e);
-	}
+	/* Stops: the last messages, then every request held fails. */
+	curlloop_free(e->loop);
 	while (e->n_easy_pool > 0)
 		curl_easy_cleanup(e->easy_pool[--e->n_easy_pool]);
-	if (e->multi)
-		curl_multi_cleanup(e->multi);
 	sched_free(e->sched);
-	heap_done(&e->timers);
-	if (e->tfd >= 0)
-		close(e->tfd);
 	pthread_cond_destroy(&e->snap_cond);
 	pthread_mutex_destroy(&e->snap_lock);
-	pthread_mutex_destroy(&e->inbox_lock);
 	free(e);
 }

@@ -23,6 +23,7 @@
 
 #include "classify.h"
 #include "cred.h"
+#include "curlloop.h"
 #include "heap.h"
 #include "retry.h"
 #include "sched.h"
@@ -95,7 +96,7 @@ enum req_msg_type { REQ_MSG_SUBMIT, REQ_MSG_CANCEL, REQ_MSG_UNPAUSE,
                     REQ_MSG_COUNT };
 
 struct req_msg {
-	struct req_msg *next;
+	struct curlloop_msg link;    /* in the engine's loop's inbox */
 	struct request *req;
 	enum req_msg_type type;
 	atomic_bool posted;          /* in the engine's inbox */
