@@ -1,9 +1,9 @@
 /*
  * delivery.c - the webhook delivery thread.
  *
- * Every pending delivery (one job, one webhook URL) is a struct target in
- * a timer heap keyed by its due time (unix ms, as the store keeps
- * next_at). Due targets move to a FIFO of ready ones and start while
+ * The thread is a curlloop. Every pending delivery (one job, one webhook
+ * URL) is a struct target with a timer for its due time (the store keeps
+ * next_at in unix ms; the timer runs on the monotonic clock). Due targets move to a FIFO of ready ones and start while
  * fewer than DELIVERY_PARALLEL are in flight; nothing scans. Store
  * updates are asynchronous (jobs_delivery_result_async), so the thread
  * never waits for a commit.
@@ -31,6 +31,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "curlloop.h"
 #include "delivery.h"
 #include "heap.h"
 #include "log.h"
@@ -47,7 +48,7 @@ struct target {
 	char *url;
 	unsigned attempts;            /* tries so far, stored ones included */
 	bool settled;                 /* delivered or given up */
-	struct heap_node timer;       /* due time, unix ms */
+	struct heap_node timer;       /* due: unix ms until armed */
 	struct target *ready_next;
 	bool ready;
 	CURL *easy;                   /* while in flight */
@@ -66,7 +67,8 @@ struct delivery_result {
 };
 
 struct delivery_job {
-	struct delivery_job *next;    /* inbox, then the live list */
+	struct curlloop_msg msg;      /* delivery_submit() */
+	struct delivery_job *next;    /* the live list */
 	struct delivery_job *prev;
 	char id[JOB_ID_LEN + 1];
 	struct delivery_result *copy; /* NULL: in the store */
@@ -86,17 +88,12 @@ struct delivery {
 	struct jobs *store;
 	struct webhook_secret secret;
 	bool sign;
-	CURLM *multi;
-	pthread_t thread;
-	bool started;
+	struct curlloop *loop;
 
-	pthread_mutex_t lock;         /* inbox, stopping, stats */
-	struct delivery_job *inbox_head, *inbox_tail;
-	bool stopping;
+	pthread_mutex_t lock;         /* stats */
 	struct delivery_stats stats;
 
 	/* Thread only. */
-	struct heap timers;
 	struct target *ready_head, *ready_tail;
 	unsigned running;
 	size_t payload_bytes;         /* payloads in memory */
@@ -105,17 +102,18 @@ struct delivery {
 };
 
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct target *timer_target(struct heap_node *n)
 {
 	return (struct target *)((char *)n - offsetof(struct target, timer));
+}
+
+/* Arms t's timer for due (unix ms). 0 or -ENOMEM. */
+static int arm(struct delivery *d, struct target *t, int64_t due)
+{
+	int64_t now = clock_now_us(), wait = due - clock_wall_ms();
+
+	return curlloop_timer_add(d->loop, &t->timer,
+	                          wait > 0 ? now + wait * 1000 : now);
 }
 
 /* --- jobs --- */
@@ -260,10 +258,10 @@ static int build_payload(struct delivery *d, struct delivery_job *dj)
 		res.body_len = c->body_len;
 		meta_json = c->metadata_json;
 	} else {
-		int64_t t0 = mono_ms();
+		int64_t t0 = clock_now_ms();
 
 		r = jobs_get_result(d->store, dj->id, &jb);
-		d->last_read_ms = mono_ms() - t0;
+		d->last_read_ms = clock_now_ms() - t0;
 		if (r < 0)
 			return r;
 		res.idempotent_key = jb->idempotent_key;
@@ -300,7 +298,7 @@ static int payload_hold(struct delivery *d, struct delivery_job *dj)
 	int r;
 
 	if (!dj->payload) {
-		int64_t t0 = mono_ms();
+		int64_t t0 = clock_now_ms();
 
 		r = build_payload(d, dj);
 		if (r < 0)
@@ -308,7 +306,7 @@ static int payload_hold(struct delivery *d, struct delivery_job *dj)
 		d->payload_bytes += dj->payload_len;
 		log_debug("webhook payload built job=%s bytes=%zu ms=%" PRId64
 		          " read_ms=%" PRId64 " from=%s", dj->id,
-		          dj->payload_len, mono_ms() - t0, d->last_read_ms,
+		          dj->payload_len, clock_now_ms() - t0, d->last_read_ms,
 		          dj->copy ? "memory" : "store");
 	}
 	dj->payload_users++;
@@ -441,7 +439,7 @@ static void try_failed(struct delivery *d, struct target *t, int status,
 	          "error='%s', next in %" PRId64 "ms", t->job->id,
 	          t->index + 1, t->attempts, why, next - now);
 	record(d, t, false, status, why, next);
-	if (heap_push(&d->timers, &t->timer, next) < 0) {
+	if (arm(d, t, next) < 0) {
 		log_error("out of memory: webhook delivery dropped job=%s, "
 		          "it resumes after a restart", t->job->id);
 		settle(d, t);
@@ -500,7 +498,7 @@ static void start(struct delivery *d, struct target *t)
 	if (cfg->tls.upstream_ca_file)
 		SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);
 #undef SET
-	if (rc != CURLE_OK || curl_multi_add_handle(d->multi, c) != CURLM_OK) {
+	if (rc != CURLE_OK || curlloop_add(d->loop, c) < 0) {
 		curl_easy_cleanup(c);
 		payload_drop(d, dj);
 		t->attempts++;
@@ -521,7 +519,7 @@ static void on_done(struct delivery *d, struct target *t, CURLcode rc)
 	char why[CURL_ERROR_SIZE + 64];
 
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(d->multi, t->easy);
+	curlloop_remove(d->loop, t->easy);
 	curl_easy_cleanup(t->easy);
 	t->easy = NULL;
 	payload_drop(d, dj);
@@ -547,34 +545,27 @@ static void on_done(struct delivery *d, struct target *t, CURLcode rc)
 	try_failed(d, t, rc == CURLE_OK ? (int)status : 0, why);
 }
 
-static void read_done(struct delivery *d)
+/* --- the loop's callbacks --- */
+
+static void delivery_done(void *arg, CURL *easy, CURLcode rc)
 {
-	CURLMsg *m;
-	int left;
+	struct target *t = NULL;
 
-	while ((m = curl_multi_info_read(d->multi, &left))) {
-		struct target *t = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
-		                  (char **)&t);
-		on_done(d, t, m->data.result);
-	}
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+	on_done(arg, t, rc);
 }
 
-/* --- the loop --- */
-
-static void take_inbox(struct delivery *d)
+/* Submitted jobs join the live list; their open targets are armed. */
+static void delivery_inbox(void *arg, struct curlloop_msg *head)
 {
-	struct delivery_job *dj, *next;
+	struct delivery *d = arg;
+	struct curlloop_msg *m, *next;
 
-	pthread_mutex_lock(&d->lock);
-	dj = d->inbox_head;
-	d->inbox_head = d->inbox_tail = NULL;
-	pthread_mutex_unlock(&d->lock);
-	for (; dj; dj = next) {
-		next = dj->next;
+	for (m = head; m; m = next) {
+		struct delivery_job *dj = (struct delivery_job *)(void *)
+			((char *)m - offsetof(struct delivery_job, msg));
+
+		next = m->next;
 		dj->prev = NULL;
 		dj->next = d->live;
 		if (d->live)
@@ -586,8 +577,7 @@ static void take_inbox(struct delivery *d)
 
 			if (t->settled)
 				continue;
-			if (heap_push(&d->timers, &t->timer,
-			              t->timer.when) < 0) {
+			if (arm(d, t, t->timer.when) < 0) {
 				log_error("out of memory: webhook delivery "
 				          "dropped job=%s, it resumes after a "
 				          "restart", dj->id);
@@ -601,23 +591,19 @@ static void take_inbox(struct delivery *d)
 	}
 }
 
-static void fire_timers(struct delivery *d)
+/* A target is due: it joins the ready FIFO. */
+static void delivery_timer(void *arg, struct heap_node *n)
 {
-	int64_t now = clock_wall_ms();
-	struct heap_node *n;
+	struct delivery *d = arg;
+	struct target *t = timer_target(n);
 
-	while ((n = heap_top(&d->timers)) && n->when <= now) {
-		struct target *t = timer_target(n);
-
-		heap_pop(&d->timers);
-		t->ready = true;
-		t->ready_next = NULL;
-		if (d->ready_tail)
-			d->ready_tail->ready_next = t;
-		else
-			d->ready_head = t;
-		d->ready_tail = t;
-	}
+	t->ready = true;
+	t->ready_next = NULL;
+	if (d->ready_tail)
+		d->ready_tail->ready_next = t;
+	else
+		d->ready_head = t;
+	d->ready_tail = t;
 }
 
 /*
@@ -637,8 +623,11 @@ static bool can_start(const struct delivery *d)
 	        dj->body_len <= DELIVERY_PAYLOAD_BYTES - d->payload_bytes);
 }
 
-static void start_ready(struct delivery *d)
+/* Starts the ready targets that may start. */
+static int64_t delivery_round(void *arg)
 {
+	struct delivery *d = arg;
+
 	while (can_start(d)) {
 		struct target *t = d->ready_head;
 
@@ -648,66 +637,26 @@ static void start_ready(struct delivery *d)
 		t->ready = false;
 		start(d, t);
 	}
+	return INT64_MAX;
 }
 
-static int poll_timeout(struct delivery *d)
+static void delivery_stopped(void *arg)
 {
-	struct heap_node *top = heap_top(&d->timers);
-	int64_t wait;
-
-	if (can_start(d))
-		return 0;
-	if (!top)
-		return 1000;
-	wait = top->when - clock_wall_ms();
-	return wait <= 0 ? 0 : wait > 1000 ? 1000 : (int)wait;
+	(void)arg; /* delivery_free() ends the live jobs */
 }
 
-static void *delivery_main(void *arg)
-{
-	struct delivery *d = arg;
-	int still;
-
-	for (;;) {
-		bool stop;
-
-		curl_multi_poll(d->multi, NULL, 0, poll_timeout(d), NULL);
-		take_inbox(d);
-		fire_timers(d);
-		curl_multi_perform(d->multi, &still);
-		read_done(d);
-		start_ready(d);
-		pthread_mutex_lock(&d->lock);
-		stop = d->stopping;
-		pthread_mutex_unlock(&d->lock);
-		if (stop)
-			break;
-	}
-	return NULL;
-}
+static const struct curlloop_ops delivery_loop = {
+	.inbox = delivery_inbox,
+	.timer = delivery_timer,
+	.done = delivery_done,
+	.round = delivery_round,
+	.stopped = delivery_stopped,
+};
 
 void delivery_submit(struct delivery *d, struct delivery_job *dj)
 {
-	bool wake;
-
-	if (!dj)
-		return;
-	dj->next = NULL;
-	pthread_mutex_lock(&d->lock);
-	if (d->stopping) {
-		pthread_mutex_unlock(&d->lock);
+	if (dj && curlloop_post(d->loop, &dj->msg) < 0)
 		delivery_job_free(dj);
-		return;
-	}
-	wake = !d->inbox_head;
-	if (d->inbox_tail)
-		d->inbox_tail->next = dj;
-	else
-		d->inbox_head = dj;
-	d->inbox_tail = dj;
-	pthread_mutex_unlock(&d->lock);
-	if (wake)
-		curl_multi_wakeup(d->multi);
 }
 
 void delivery_stats(struct delivery *d, struct delivery_stats *ret)
@@ -731,38 +680,23 @@ struct delivery *delivery_new(const struct config *cfg, struct jobs *store,
 		d->sign = true;
 	}
 	pthread_mutex_init(&d->lock, NULL);
-	d->multi = curl_multi_init();
-	if (!d->multi) {
+	d->loop = curlloop_new(&delivery_loop, d, DELIVERY_PARALLEL);
+	if (!d->loop) {
 		delivery_free(d);
 		return NULL;
 	}
-	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS,
-	                  (long)DELIVERY_PARALLEL);
 	return d;
 }
 
 int delivery_start(struct delivery *d)
 {
-	int r = pthread_create(&d->thread, NULL, delivery_main, d);
-
-	if (r)
-		return -r;
-	d->started = true;
-	return 0;
+	return curlloop_start(d->loop);
 }
 
 void delivery_stop(struct delivery *d)
 {
-	if (!d)
-		return;
-	pthread_mutex_lock(&d->lock);
-	d->stopping = true;
-	pthread_mutex_unlock(&d->lock);
-	if (!d->started)
-		return;
-	curl_multi_wakeup(d->multi);
-	pthread_join(d->thread, NULL);
-	d->started = false;
+	if (d && d->loop)
+		curlloop_stop(d->loop);
 }
 
 void delivery_free(struct delivery *d)
@@ -772,20 +706,16 @@ void delivery_free(struct delivery *d)
 	if (!d)
 		return;
 	delivery_stop(d);
-	take_inbox(d);
 	for (dj = d->live; dj; dj = next) {
 		next = dj->next;
 		for (size_t i = 0; i < dj->n; i++)
 			if (dj->t[i].easy) {
-				curl_multi_remove_handle(d->multi,
-				                         dj->t[i].easy);
+				curlloop_remove(d->loop, dj->t[i].easy);
 				curl_easy_cleanup(dj->t[i].easy);
 			}
 		delivery_job_free(dj);
 	}
-	heap_done(&d->timers);
-	if (d->multi)
-		curl_multi_cleanup(d->multi);
+	curlloop_free(d->loop);
 	OPENSSL_cleanse(&d->secret, sizeof(d->secret));
 	pthread_mutex_destroy(&d->lock);
 	free(d);
