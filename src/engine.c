@@ -34,8 +34,8 @@
 #include "cred.h"
 #include "curlloop.h"
 #include "engine.h"
+#include "engine_verdict.h"
 #include "heap.h"
-#include "learn.h"
 #include "log.h"
 #include "request.h"
 #include "retry.h"
@@ -227,80 +227,40 @@ static uint64_t rng_next(struct engine *e)
 	return e->rng * 0x2545F4914F6CDD1DULL;
 }
 
-/* Reads r's response header block for rate-limit signals and acts. */
+/* r's answer's header block: learn, pause; its Retry-After, or -1. */
 static int64_t learn_from(struct engine *e, struct request *r)
 {
-	const struct config *cfg = e->cfg;
 	struct sched_queue *q = r->item.q;
-	struct learn_signals ls;
-	int64_t now_us = clock_now_us(), wall = clock_wall_ms();
-	const char *p = r->resp_headers.data;
-	double rps = 0;
-	unsigned conc = 0;
+	struct verdict_learned v;
+	int64_t now = clock_now_us();
 
-	learn_init(&ls);
-	for (size_t i = 0; i < r->n_resp_headers; i++) {
-		size_t nlen = strlen(p);
-		const char *v = p + nlen + 1;
-
-		learn_field(&ls, p, nlen, v, wall);
-		p = v + strlen(v) + 1;
+	verdict_learn(e->cfg, r->resp_headers.data, r->n_resp_headers,
+	              r->status, clock_wall_ms(), &v);
+	e->stats.learn_bad += v.bad;
+	if (v.rps > 0 || v.concurrency > 0) {
+		if (e->cfg->learn.scope == LEARN_SCOPE_DESTINATION)
+			sched_learn_dest(e->sched, sched_queue_dest(q), v.rps,
+			                 v.concurrency, now);
+		else
+			sched_learn_queue(e->sched, q, v.rps, v.concurrency,
+			                  now);
 	}
-	learn_finish(&ls, wall);
-	e->stats.learn_bad += ls.bad;
-
-	if (cfg->learn.ezthrottle_headers) {
-		if (ls.rps > 0)
-			rps = learn_clamp_rps(ls.rps, cfg->learn.min_rps,
-			                      cfg->learn.max_rps);
-		if (ls.concurrency > 0)
-			conc = learn_clamp_concurrency(
-				ls.concurrency, cfg->learn.max_concurrency);
-		if (rps > 0 || conc > 0) {
-			if (cfg->learn.scope == LEARN_SCOPE_DESTINATION)
-				sched_learn_dest(e->sched, sched_queue_dest(q),
-				                 rps, conc, now_us);
-			else
-				sched_learn_queue(e->sched, q, rps, conc,
-				                  now_us);
-		}
-	}
-	if (cfg->learn.retry_after && ls.retry_after_ms >= 0 &&
-	    (r->status == 429 || r->status == 503)) {
-		int64_t ra = ls.retry_after_ms;
-
-		if (ra > cfg->retry.max_retry_after)
-			ra = cfg->retry.max_retry_after;
-		sched_pause(e->sched, q, now_us + ra * 1000, now_us);
-	}
-	if (cfg->learn.ratelimit_headers && ls.pause_ms > 0) {
-		int64_t pause = ls.pause_ms;
-
-		if (pause > cfg->retry.max_retry_after)
-			pause = cfg->retry.max_retry_after;
-		sched_pause(e->sched, q, now_us + pause * 1000, now_us);
-	}
-	return ls.retry_after_ms;
+	if (v.pause_ms > 0)
+		sched_pause(e->sched, q, now + v.pause_ms * 1000, now);
+	return v.retry_after_ms;
 }
 
 /* Whether to try r again after status (0: no response at all). */
 static bool want_retry(struct engine *e, struct request *r, unsigned status,
                        int64_t retry_after_ms)
 {
-	const struct config *cfg = e->cfg;
-	struct retry_decision d;
+	int64_t delay = verdict_retry(e->cfg, &r->rules, r->attempts, status,
+	                              retry_after_ms, clock_now_ms(),
+	                              r->deadline, rng_next(e));
 
-	if (clock_now_ms() >= r->deadline)
+	if (delay < 0)
 		return false;
-	d = retry_decide(&r->rules, r->attempts, status, retry_after_ms,
-	                 cfg->retry.backoff_base, cfg->retry.backoff_cap,
-	                 cfg->retry.max_retry_after, rng_next(e));
-	if (d.verdict != RETRY_YES)
-		return false;
-	/* No point waiting past the client's deadline. */
-	if (clock_now_ms() + d.delay_ms >= r->deadline)
-		return false;
-	r->retry_delay_ms = d.delay_ms;
+	r->retry_delay_ms = delay;
 	return true;
 }
 
