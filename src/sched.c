@@ -249,6 +249,17 @@ void sched_d_detach(struct sched *s, struct sched_dest *d)
 
 /* --- items --- */
 
+/* An item joined q (at either end): count it and re-evaluate q. */
+static void item_added(struct sched *s, struct sched_queue *q, int64_t now)
+{
+	q->n_waiting++;
+	q->d->n_waiting++;
+	s->n_waiting++;
+	q->last_active = now;
+	sched_idle_remove(s, q);
+	sched_q_eval(s, q, now);
+}
+
 int sched_enqueue(struct sched *s, struct sched_queue *q,
                   struct sched_item *it, int64_t now)
 {
@@ -264,12 +275,7 @@ int sched_enqueue(struct sched *s, struct sched_queue *q,
 	else
 		q->head = it;
 	q->tail = it;
-	q->n_waiting++;
-	q->d->n_waiting++;
-	s->n_waiting++;
-	q->last_active = now;
-	sched_idle_remove(s, q);
-	sched_q_eval(s, q, now);
+	item_added(s, q, now);
 	return 0;
 }
 
@@ -334,12 +340,7 @@ void sched_requeue(struct sched *s, struct sched_item *it,
 	else
 		q->tail = it;
 	q->head = it;
-	q->n_waiting++;
-	q->d->n_waiting++;
-	s->n_waiting++;
-	q->last_active = now;
-	sched_idle_remove(s, q);
-	sched_q_eval(s, q, now);
+	item_added(s, q, now);
 	sched_d_eval(s, q->d, now);
 }
 
