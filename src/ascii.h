@@ -63,6 +63,19 @@ static inline bool ascii_starts_with(const char *s, size_t len,
 	return true;
 }
 
+/*
+ * Moves *pp past the lower-case literal lit when [*pp, end) starts with
+ * it, ignoring case; false (and *pp unchanged) when it does not.
+ */
+static inline bool ascii_skip_lit(const char **pp, const char *end,
+                                  const char *lit)
+{
+	if (!ascii_starts_with(*pp, (size_t)(end - *pp), lit))
+		return false;
+	*pp += strlen(lit);
+	return true;
+}
+
 /* Narrows [*pp, *pend) to drop surrounding spaces and tabs. */
 static inline void ascii_trim(const char **pp, const char **pend)
 {

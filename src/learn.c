@@ -5,6 +5,8 @@
  * exponents and the locale's decimal point, none of which an upstream
  * means. Delays are kept in milliseconds, rounded up, because pausing a
  * millisecond too long is harmless and a millisecond too short is a 429.
+ * HTTP-dates are read in learn_date.c, the members of the structured
+ * RateLimit fields in learn_sf.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,6 +19,7 @@
 
 #include "ascii.h"
 #include "learn.h"
+#include "learn_sf.h"
 
 /* Scanned numbers saturate here: above every limit callers check. */
 #define NUM_MAX 1000000000000000000ULL              /* 10^18 */
@@ -66,17 +69,6 @@ static const struct {
 	{ "ratelimit", F_RATELIMIT },
 	{ "ratelimit-policy", F_POLICY },
 };
-
-static const char *const month_names[12] = {
-	"jan", "feb", "mar", "apr", "may", "jun",
-	"jul", "aug", "sep", "oct", "nov", "dec",
-};
-
-static const char *const day_names[7] = {
-	"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-	"sunday",
-};
-
 
 /* Scans 1*DIGIT at *pp, saturating at NUM_MAX. 0 or -EINVAL. */
 static int scan_uint(const char **pp, const char *end, uint64_t *ret)
@@ -220,190 +212,6 @@ int learn_parse_concurrency(const char *s, unsigned *ret)
 	return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* The year of Unix day z (Hinnant's civil_from_days, year only). */
-static int64_t year_from_days(int64_t z)
-{
-	int64_t era, doe, yoe, doy, mp, y;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	return mp >= 10 ? y + 1 : y;
-}
-
-static unsigned days_in_month(int64_t y, unsigned m)
-{
-	static const unsigned days[12] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
-	};
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* Exactly n digits at *pp. */
-static int scan_fixed(const char **pp, const char *end, unsigned n,
-                      unsigned *ret)
-{
-	const char *p = *pp;
-	unsigned v = 0, i;
-
-	if ((size_t)(end - p) < n)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		if (!ascii_is_digit(p[i]))
-			return -EINVAL;
-		v = v * 10 + (unsigned)(p[i] - '0');
-	}
-	*pp = p + n;
-	*ret = v;
-	return 0;
-}
-
-/* The literal lit (case-insensitive) at *pp. */
-static int scan_lit(const char **pp, const char *end, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if ((size_t)(end - *pp) < n || !ascii_eq_lit(*pp, n, lit))
-		return -EINVAL;
-	*pp += n;
-	return 0;
-}
-
-/* A three-letter month name; writes 1..12. */
-static int scan_month(const char **pp, const char *end, unsigned *ret)
-{
-	unsigned i;
-
-	for (i = 0; i < 12; i++) {
-		if (scan_lit(pp, end, month_names[i]) == 0) {
-			*ret = i + 1;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/* A day name, full or three letters. */
-static int scan_day_name(const char **pp, const char *end)
-{
-	const char *p = *pp;
-	size_t n = 0;
-	unsigned i;
-
-	while (p + n < end && ((p[n] >= 'a' && p[n] <= 'z') ||
-	                       (p[n] >= 'A' && p[n] <= 'Z')))
-		n++;
-	for (i = 0; i < 7; i++) {
-		if (ascii_eq_lit(p, n, day_names[i]) ||
-		    (n == 3 && ascii_lower(p[0]) == day_names[i][0] &&
-		     ascii_lower(p[1]) == day_names[i][1] &&
-		     ascii_lower(p[2]) == day_names[i][2])) {
-			*pp = p + n;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/* "HH:MM:SS" into seconds of the day. */
-static int scan_time(const char **pp, const char *end, unsigned *ret)
-{
-	unsigned h, m, s;
-
-	if (scan_fixed(pp, end, 2, &h) < 0 || scan_lit(pp, end, ":") < 0 ||
-	    scan_fixed(pp, end, 2, &m) < 0 || scan_lit(pp, end, ":") < 0 ||
-	    scan_fixed(pp, end, 2, &s) < 0)
-		return -EINVAL;
-	if (h > 23 || m > 59 || s > 60)
-		return -EINVAL;
-	*ret = h * 3600 + m * 60 + s;
-	return 0;
-}
-
-int learn_parse_http_date(const char *s, int64_t now_unix_ms,
-                          int64_t *ret_unix_ms)
-{
-	const char *p = s, *end = s + strlen(s);
-	unsigned day, mon, year, secs;
-	int64_t y;
-
-	ascii_trim(&p, &end);
-	if (scan_day_name(&p, end) < 0)
-		return -EINVAL;
-	if (scan_lit(&p, end, ", ") == 0) {
-		/* IMF-fixdate "06 Nov 1994" or rfc850 "06-Nov-94". */
-		if (scan_fixed(&p, end, 2, &day) < 0)
-			return -EINVAL;
-		if (scan_lit(&p, end, " ") == 0) {
-			if (scan_month(&p, end, &mon) < 0 ||
-			    scan_lit(&p, end, " ") < 0 ||
-			    scan_fixed(&p, end, 4, &year) < 0)
-				return -EINVAL;
-			y = year;
-		} else {
-			int64_t now_year = year_from_days(
-				now_unix_ms / 86400000);
-
-			if (scan_lit(&p, end, "-") < 0 ||
-			    scan_month(&p, end, &mon) < 0 ||
-			    scan_lit(&p, end, "-") < 0 ||
-			    scan_fixed(&p, end, 2, &year) < 0)
-				return -EINVAL;
-			/* The year ending so within 50 years of now. */
-			y = now_year - now_year % 100 + year;
-			if (y > now_year + 50)
-				y -= 100;
-			else if (y <= now_year - 50)
-				y += 100;
-		}
-		if (scan_lit(&p, end, " ") < 0 ||
-		    scan_time(&p, end, &secs) < 0 ||
-		    scan_lit(&p, end, " gmt") < 0)
-			return -EINVAL;
-	} else {
-		/* asctime "Nov  6 08:49:37 1994". */
-		if (scan_lit(&p, end, " ") < 0 ||
-		    scan_month(&p, end, &mon) < 0 ||
-		    scan_lit(&p, end, " ") < 0)
-			return -EINVAL;
-		if (scan_lit(&p, end, " ") == 0) {
-			if (scan_fixed(&p, end, 1, &day) < 0)
-				return -EINVAL;
-		} else if (scan_fixed(&p, end, 2, &day) < 0) {
-			return -EINVAL;
-		}
-		if (scan_lit(&p, end, " ") < 0 ||
-		    scan_time(&p, end, &secs) < 0 ||
-		    scan_lit(&p, end, " ") < 0 ||
-		    scan_fixed(&p, end, 4, &year) < 0)
-			return -EINVAL;
-		y = year;
-	}
-	if (p != end || day < 1 || day > days_in_month(y, mon))
-		return -EINVAL;
-	*ret_unix_ms = (days_from_civil(y, mon, day) * 86400 + secs) * 1000;
-	return 0;
-}
-
 /* Delta-seconds in thousandths, saturated, as ms. */
 static int64_t delta_ms(uint64_t milli, uint64_t max_ms)
 {
@@ -443,13 +251,13 @@ static int parse_go_duration(const char *p, const char *end, int64_t *ret_ms)
 	while (p < end) {
 		if (scan_milli(&p, end, &milli) < 0)
 			return -EINVAL;
-		if (scan_lit(&p, end, "ms") == 0)
+		if (ascii_skip_lit(&p, end, "ms"))
 			scale = 0;       /* milli is ms x 1000 */
-		else if (scan_lit(&p, end, "h") == 0)
+		else if (ascii_skip_lit(&p, end, "h"))
 			scale = 3600;
-		else if (scan_lit(&p, end, "m") == 0)
+		else if (ascii_skip_lit(&p, end, "m"))
 			scale = 60;
-		else if (scan_lit(&p, end, "s") == 0)
+		else if (ascii_skip_lit(&p, end, "s"))
 			scale = 1;
 		else
 			return -EINVAL;
@@ -514,161 +322,6 @@ unsigned learn_clamp_concurrency(unsigned v, unsigned max)
 	if (v < 1)
 		return 1;
 	return v > max ? max : v;
-}
-
-/*
- * Structured fields (RFC 8941), read leniently enough for both RateLimit
- * shapes: a member is either a dictionary member "key=value" or an item
- * (string, token or number) naming a policy; either may carry parameters.
- * Only the parameters r, t and w are kept.
- */
-struct sf_value {
-	const char *p;               /* raw text; NULL when absent */
-	size_t len;
-};
-
-struct sf_member {
-	struct sf_value key;         /* dictionary key; p NULL for an item */
-	struct sf_value value;       /* dictionary value */
-	uint64_t name;               /* FNV-1a of the item's (unquoted) text */
-	struct sf_value r, t, w;     /* parameters */
-};
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-/* A character of a structured-field token (RFC 8941: ":" and "/" too). */
-static bool sf_tchar(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       ascii_is_digit(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~:/", c));
-}
-
-/*
- * A bare item at *pp: a quoted string (hashed without its quotes and
- * escapes), or a run of token characters (a token, number, ?1 boolean).
- */
-static int sf_item(const char **pp, const char *end, struct sf_value *ret,
-                   uint64_t *ret_hash)
-{
-	const char *p = *pp;
-	uint64_t h = FNV_OFFSET;
-
-	if (p < end && *p == '"') {
-		for (p++; p < end && *p != '"'; p++) {
-			if (*p == '\\') {
-				p++;
-				if (p == end || (*p != '"' && *p != '\\'))
-					return -EINVAL;
-			}
-			h = (h ^ (unsigned char)*p) * FNV_PRIME;
-		}
-		if (p == end)
-			return -EINVAL;
-		p++;
-	} else {
-		if (p < end && *p == '?')
-			p++;
-		while (p < end && sf_tchar(*p)) {
-			h = (h ^ (unsigned char)*p) * FNV_PRIME;
-			p++;
-		}
-		if (p == *pp)
-			return -EINVAL;
-	}
-	ret->p = *pp;
-	ret->len = (size_t)(p - *pp);
-	if (ret_hash)
-		*ret_hash = h;
-	*pp = p;
-	return 0;
-}
-
-/* Key characters: a letter or "*", then also digits and "_-.". */
-static bool is_keychar(char c, bool first)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '*' ||
-	       (!first && (ascii_is_digit(c) || c == '_' || c == '-' || c == '.'));
-}
-
-/* A parameter or dictionary key (either case, leniently). */
-static int sf_key(const char **pp, const char *end, struct sf_value *ret)
-{
-	const char *p = *pp;
-
-	while (p < end && is_keychar(*p, p == *pp))
-		p++;
-	if (p == *pp)
-		return -EINVAL;
-	ret->p = *pp;
-	ret->len = (size_t)(p - *pp);
-	*pp = p;
-	return 0;
-}
-
-/* ";key[=value]" parameters; keeps r, t and w. */
-static int sf_params(const char **pp, const char *end, struct sf_member *m)
-{
-	const char *p = *pp;
-	struct sf_value key, value;
-
-	while (p < end && *p == ';') {
-		p++;
-		while (p < end && ascii_is_ows(*p))
-			p++;
-		if (sf_key(&p, end, &key) < 0)
-			return -EINVAL;
-		value.p = "?1";
-		value.len = 2;
-		if (p < end && *p == '=') {
-			p++;
-			if (sf_item(&p, end, &value, NULL) < 0)
-				return -EINVAL;
-		}
-		if (ascii_eq_lit(key.p, key.len, "r"))
-			m->r = value;
-		else if (ascii_eq_lit(key.p, key.len, "t"))
-			m->t = value;
-		else if (ascii_eq_lit(key.p, key.len, "w"))
-			m->w = value;
-	}
-	*pp = p;
-	return 0;
-}
-
-/* One member and the comma after it. */
-static int sf_member(const char **pp, const char *end, struct sf_member *m)
-{
-	const char *p = *pp, *q;
-	struct sf_value key;
-
-	memset(m, 0, sizeof(*m));
-	while (p < end && ascii_is_ows(*p))
-		p++;
-	q = p;
-	if (sf_key(&q, end, &key) == 0 && q < end && *q == '=') {
-		m->key = key;
-		p = q + 1;
-		if (sf_item(&p, end, &m->value, NULL) < 0)
-			return -EINVAL;
-	} else if (sf_item(&p, end, &key, &m->name) < 0) {
-		return -EINVAL;
-	}
-	if (sf_params(&p, end, m) < 0)
-		return -EINVAL;
-	while (p < end && ascii_is_ows(*p))
-		p++;
-	if (p < end) {
-		if (*p != ',')
-			return -EINVAL;
-		p++;
-		while (p < end && ascii_is_ows(*p))
-			p++;
-		if (p == end)
-			return -EINVAL;  /* trailing comma */
-	}
-	*pp = p;
-	return 0;
 }
 
 static int64_t max64(int64_t a, int64_t b)
@@ -751,7 +404,7 @@ static int structured(struct learn_signals *ls, enum field f,
 	if (p == end)
 		return -EINVAL;
 	while (p < end) {
-		if (sf_member(&p, end, &m) < 0)
+		if (sf_member_parse(&p, end, &m) < 0)
 			return -EINVAL;
 		if (f == F_RATELIMIT)
 			r = ratelimit_member(ls, &m, now_unix_ms);

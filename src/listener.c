@@ -160,13 +160,26 @@ static void to_front(struct listener *l, struct pending *p)
 	free(p);
 }
 
+enum listener_verdict listener_first_bytes(const char *buf, size_t n,
+                                           bool denied)
+{
+	static const char connect[] = "CONNECT ";
+
+	if (denied)
+		return LISTENER_DENY;
+	if (n < 8 && strncmp(buf, connect, n) == 0)
+		return LISTENER_WAIT;
+	if (n >= 8 && memcmp(buf, connect, 8) == 0)
+		return LISTENER_CONNECT;
+	return LISTENER_FRONT;
+}
+
 /*
  * Looks at the first bytes. Returns true when p is finished with (handed
  * on or closed), false when it must wait for more.
  */
 static bool pending_ready(struct listener *l, struct pending *p)
 {
-	static const char connect[] = "CONNECT ";
 	char buf[8];
 	ssize_t n;
 
@@ -177,19 +190,21 @@ static bool pending_ready(struct listener *l, struct pending *p)
 		pending_close(l, p);
 		return true;
 	}
-	if (p->denied) {
+	switch (listener_first_bytes(buf, (size_t)n, p->denied)) {
+	case LISTENER_WAIT:
+		return false;
+	case LISTENER_DENY:
 		answer_and_close(l, p, 403, "client_not_allowed",
 		                 "this client address is not allowed to use "
 		                 "the proxy");
 		return true;
-	}
-	if (n < 8 && strncmp(buf, connect, (size_t)n) == 0)
-		return false;
-	if (n >= 8 && memcmp(buf, connect, 8) == 0) {
+	case LISTENER_CONNECT:
 		answer_and_close(l, p, 501, "connect_not_supported",
 		                 "CONNECT (https through the proxy) is not "
 		                 "supported yet; use http:// URLs");
 		return true;
+	case LISTENER_FRONT:
+		break;
 	}
 	/* Every byte from here on is checked by wire.c, request by request. */
 	to_front(l, p);

@@ -10,10 +10,28 @@
 #ifndef SLUICE_LISTENER_H
 #define SLUICE_LISTENER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct config;
 struct front;
 
 struct listener;
+
+/* What the first bytes of a connection decide. */
+enum listener_verdict {
+	LISTENER_WAIT,               /* a prefix of "CONNECT ": peek again */
+	LISTENER_DENY,               /* outside allow: 403, then close */
+	LISTENER_CONNECT,            /* "CONNECT ": 501, then close */
+	LISTENER_FRONT,              /* anything else: to the front */
+};
+
+/*
+ * The verdict on (buf, n), the first n >= 1 bytes a client sent (peeked,
+ * up to 8), denied when its address is outside allow. Pure.
+ */
+enum listener_verdict listener_first_bytes(const char *buf, size_t n,
+                                           bool denied);
 
 /* Takes ownership of the listening socket fd. NULL on error. */
 struct listener *listener_new(const struct config *cfg, int fd,

@@ -1,12 +1,12 @@
 /*
- * main.c - sluiced: flags, configuration, threads, signals.
+ * main.c - sluiced: configuration, secrets, threads, signals. The command
+ * line is read in args.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
 #include <signal.h>
@@ -21,6 +21,7 @@
 #endif
 
 #include "admin.h"
+#include "args.h"
 #include "cidr.h"
 #include "clock.h"
 #include "config.h"
@@ -36,28 +37,8 @@
 #include "webhook.h"
 #include "wire.h"
 
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "unknown"
-#endif
-
 #define LISTEN_BACKLOG 4096
 #define PRUNE_EVERY_S 60             /* finished jobs past jobs.retain */
-
-/* Command-line values; NULL or unset means "as the file says". */
-struct flags {
-	const char *config;
-	const char *listen;
-	const char *admin_listen;
-	const char *state_dir;
-	const char *rps;
-	const char *concurrency;
-	const char **allow;
-	size_t n_allow;
-	const char *webhook_secret_file;
-	const char *log_level;
-	bool access_log;
-	bool check_config;
-};
 
 /* The daemon: everything main() builds and tears down. */
 struct sluiced {
@@ -72,243 +53,6 @@ struct sluiced {
 	struct webhook_secret secret;    /* len 0: deliveries unsigned */
 	struct admin_token admin_token;  /* unset: no token asked for */
 };
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-"usage: sluiced [options]\n"
-"\n"
-"A forward HTTP proxy that queues, paces and retries requests to\n"
-"rate-limited APIs.\n"
-"\n"
-"options:\n"
-"  -c, --config FILE          configuration file (default %s)\n"
-"  -l, --listen ADDR:PORT     proxy listener (default 127.0.0.1:8080)\n"
-"  -a, --admin-listen ADDR:PORT\n"
-"                             admin listener (default 127.0.0.1:8081)\n"
-"  -s, --state-dir DIR        state directory (default /var/lib/sluice)\n"
-"      --rps N                default rate of a queue, requests/s (2)\n"
-"      --concurrency N        default in-flight cap of a queue (2)\n"
-"      --allow CIDR           allowed client network; repeatable,\n"
-"                             replaces the default (loopback)\n"
-"      --webhook-secret-file FILE\n"
-"                             secret for signing webhook deliveries\n"
-"      --log-level LEVEL      error, warn, info or debug (info)\n"
-"      --access-log           one line per completed request on stderr\n"
-"  -t, --check-config         validate the configuration and exit\n"
-"  -h, --help                 show this help and exit\n"
-"  -V, --version              show the version and exit\n"
-"\n"
-"Port 0 binds an ephemeral port; the bound addresses are logged.\n"
-"See sluiced(8) and sluice.yaml(5).\n",
-	        CONFIG_DEFAULT_PATH);
-}
-
-enum {
-	OPT_RPS = 256,
-	OPT_CONCURRENCY,
-	OPT_ALLOW,
-	OPT_WEBHOOK_SECRET_FILE,
-	OPT_LOG_LEVEL,
-	OPT_ACCESS_LOG,
-};
-
-static const struct option long_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "listen", required_argument, NULL, 'l' },
-	{ "admin-listen", required_argument, NULL, 'a' },
-	{ "state-dir", required_argument, NULL, 's' },
-	{ "rps", required_argument, NULL, OPT_RPS },
-	{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
-	{ "allow", required_argument, NULL, OPT_ALLOW },
-	{ "webhook-secret-file", required_argument, NULL,
-	  OPT_WEBHOOK_SECRET_FILE },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "access-log", no_argument, NULL, OPT_ACCESS_LOG },
-	{ "check-config", no_argument, NULL, 't' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
-
-/* Returns 0 to go on, or exit status + 1 to stop with. */
-static int parse_flags(int argc, char **argv, struct flags *fl)
-{
-	int c;
-
-	while ((c = getopt_long(argc, argv, "c:l:a:s:thV", long_options,
-	                        NULL)) != -1) {
-		switch (c) {
-		case 'c': fl->config = optarg; break;
-		case 'l': fl->listen = optarg; break;
-		case 'a': fl->admin_listen = optarg; break;
-		case 's': fl->state_dir = optarg; break;
-		case OPT_RPS: fl->rps = optarg; break;
-		case OPT_CONCURRENCY: fl->concurrency = optarg; break;
-		case OPT_ALLOW: {
-			const char **v = realloc(fl->allow, (fl->n_allow + 1) *
-			                                    sizeof(*v));
-			if (!v)
-				return 2 + 1;
-			v[fl->n_allow++] = optarg;
-			fl->allow = v;
-			break;
-		}
-		case OPT_WEBHOOK_SECRET_FILE:
-			fl->webhook_secret_file = optarg;
-			break;
-		case OPT_LOG_LEVEL: fl->log_level = optarg; break;
-		case OPT_ACCESS_LOG: fl->access_log = true; break;
-		case 't': fl->check_config = true; break;
-		case 'h':
-			usage(stdout);
-			return 0 + 1;
-		case 'V':
-			printf("sluiced %s\n", PACKAGE_VERSION);
-			return 0 + 1;
-		default:
-			fprintf(stderr, "Try 'sluiced --help'.\n");
-			return 1 + 1;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sluiced: unexpected argument '%s'\n",
-		        argv[optind]);
-		return 1 + 1;
-	}
-	return 0;
-}
-
-static int replace_str(char **dst, const char *src)
-{
-	char *s = strdup(src);
-
-	if (!s)
-		return -ENOMEM;
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
-/* Flags override the file. Prints what is wrong; 0 or -EINVAL. */
-static int apply_flags(struct config *cfg, const struct flags *fl)
-{
-	int bad = 0;
-
-	if (fl->listen && replace_str(&cfg->listen, fl->listen) < 0)
-		return -ENOMEM;
-	if (fl->admin_listen &&
-	    replace_str(&cfg->admin_listen, fl->admin_listen) < 0)
-		return -ENOMEM;
-	if (fl->state_dir && replace_str(&cfg->state_dir, fl->state_dir) < 0)
-		return -ENOMEM;
-	if (fl->webhook_secret_file &&
-	    replace_str(&cfg->webhooks.secret_file,
-	                fl->webhook_secret_file) < 0)
-		return -ENOMEM;
-	if (fl->rps) {
-		char *end;
-		double v;
-
-		errno = 0;
-		v = strtod(fl->rps, &end);
-		if (errno || end == fl->rps || *end || !(v > 0) ||
-		    v > 1e9) {
-			fprintf(stderr, "sluiced: --rps must be a number > 0, "
-			        "got '%s'\n", fl->rps);
-			bad = 1;
-		} else {
-			cfg->defaults.limits.rps = v;
-		}
-	}
-	if (fl->concurrency) {
-		char *end;
-		long v;
-
-		errno = 0;
-		v = strtol(fl->concurrency, &end, 10);
-		if (errno || end == fl->concurrency || *end || v < 1 ||
-		    v > 1000000) {
-			fprintf(stderr, "sluiced: --concurrency must be an "
-			        "integer >= 1, got '%s'\n", fl->concurrency);
-			bad = 1;
-		} else {
-			cfg->defaults.limits.concurrency = (unsigned)v;
-		}
-	}
-	if (fl->n_allow > 0) {
-		cidr_list_done(&cfg->allow);
-		for (size_t i = 0; i < fl->n_allow; i++) {
-			struct cidr c;
-
-			if (cidr_parse(fl->allow[i], &c) < 0) {
-				fprintf(stderr, "sluiced: --allow must be a "
-				        "network such as 10.0.0.0/8, got "
-				        "'%s'\n", fl->allow[i]);
-				bad = 1;
-			} else if (cidr_list_add(&cfg->allow, &c) < 0) {
-				return -ENOMEM;
-			}
-		}
-	}
-	if (fl->log_level &&
-	    log_level_parse(fl->log_level, &cfg->log_level) < 0) {
-		fprintf(stderr, "sluiced: --log-level must be error, warn, "
-		        "info or debug, got '%s'\n", fl->log_level);
-		bad = 1;
-	}
-	if (fl->access_log)
-		cfg->access_log = true;
-	return bad ? -EINVAL : 0;
-}
-
-/* Loads the file (if any) and the flags. Exit status + 1, or 0. */
-static int load_config(const struct flags *fl, struct config **ret)
-{
-	const char *path = fl->config ? fl->config : CONFIG_DEFAULT_PATH;
-	struct config_errors errs = { 0 };
-	struct sockaddr_storage ss;
-	socklen_t len;
-	struct config *cfg;
-	int r, status = 0;
-
-	cfg = config_new();
-	if (!cfg) {
-		fprintf(stderr, "sluiced: out of memory\n");
-		return 2 + 1;
-	}
-	r = config_load(cfg, path, &errs);
-	if (r == -ENOENT && !fl->config) {
-		/* No default file: built-in defaults. */
-		r = 0;
-	}
-	if (r < 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
-		if (errs.n == 0)
-			fprintf(stderr, "%s: %s\n", path, strerror(-r));
-		status = 1 + 1;
-	}
-	config_errors_done(&errs);
-	if (!status && apply_flags(cfg, fl) < 0)
-		status = 1 + 1;
-	if (!status && netaddr_parse(cfg->listen, &ss, &len) < 0) {
-		fprintf(stderr, "sluiced: listen address '%s' is not "
-		        "ADDR:PORT\n", cfg->listen);
-		status = 1 + 1;
-	}
-	if (!status && netaddr_parse(cfg->admin_listen, &ss, &len) < 0) {
-		fprintf(stderr, "sluiced: admin listen address '%s' is not "
-		        "ADDR:PORT\n", cfg->admin_listen);
-		status = 1 + 1;
-	}
-	if (status) {
-		config_free(cfg);
-		return status;
-	}
-	*ret = cfg;
-	return 0;
-}
 
 static void environment_setup(void)
 {
@@ -639,16 +383,16 @@ static void teardown(struct sluiced *d)
 int main(int argc, char **argv)
 {
 	struct sluiced d = { 0 };
-	struct flags fl = { 0 };
+	struct args fl = { 0 };
 	sigset_t set;
 	int status, sig;
 
-	status = parse_flags(argc, argv, &fl);
+	status = args_parse(argc, argv, &fl);
 	if (status) {
 		free(fl.allow);
 		return status - 1;
 	}
-	status = load_config(&fl, &d.cfg);
+	status = args_load_config(&fl, &d.cfg);
 	free(fl.allow);
 	if (status)
 		return status - 1;

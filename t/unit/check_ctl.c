@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl_fmt.h"
-#include "ctl_http.h"
+#include "ctl/ctl_fmt.h"
+#include "ctl/ctl_http.h"
 #include "testlib.h"
 
 #define HEX44 "0193a5b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5"

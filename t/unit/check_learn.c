@@ -1,7 +1,7 @@
 /*
  * check_learn.c - rate-limit signals: each parser on tables of good and bad
- * values, HTTP-dates against timegm(), and whole responses through
- * learn_field() / learn_finish().
+ * values, HTTP-dates against timegm(), structured-field members, and whole
+ * responses through learn_field() / learn_finish().
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "learn.h"
+#include "learn_sf.h"
 #include "testlib.h"
 
 /* Check's ck_assert_*() costs a pipe write per success; loops use this. */
@@ -739,6 +740,52 @@ START_TEST(test_many_policies)
 }
 END_TEST
 
+/* (s, len) is the text lit. */
+static int sf_is(const struct sf_value *v, const char *lit)
+{
+	return v->p && v->len == strlen(lit) && memcmp(v->p, lit, v->len) == 0;
+}
+
+/* Members one by one: dictionary members, items, parameters, commas. */
+START_TEST(test_sf_members)
+{
+	const char *s = "limit=10, \"a\\\"b\";r=0;w=60 ,tok;t=5;x";
+	const char *p = s, *end = s + strlen(s), *start;
+	struct sf_member m, m2;
+
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert(sf_is(&m.key, "limit") && sf_is(&m.value, "10"));
+	ck_assert(!m.r.p && !m.t.p && !m.w.p);
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert(!m.key.p);
+	ck_assert(sf_is(&m.r, "0") && sf_is(&m.w, "60") && !m.t.p);
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert(!m.key.p && sf_is(&m.t, "5"));
+	ck_assert(p == end);
+
+	/* An item's name is hashed without its quotes. */
+	s = "\"tok\", tok";
+	p = s;
+	end = s + strlen(s);
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert_int_eq(sf_member_parse(&p, end, &m2), 0);
+	ck_assert(m.name == m2.name);
+
+	/* Errors leave the position alone. */
+	static const char *const bad[] = {
+		"a,", "\"open", ";r=0", "a;=1", "a b", "a;r=\"x", "",
+	};
+	for (size_t i = 0; i < N_ELEMS(bad); i++) {
+		p = start = bad[i];
+		end = p + strlen(p);
+		if (sf_member_parse(&p, end, &m) == 0 && p < end)
+			ck_assert_int_eq(sf_member_parse(&p, end, &m), -EINVAL);
+		else
+			ck_assert(p == start);
+	}
+}
+END_TEST
+
 /*
  * Random junk from a hostile alphabet into every known field: nothing may
  * crash or read out of bounds (ASan), and the signals stay in range.
@@ -790,6 +837,7 @@ static Suite *learn_suite(void)
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_clamp);
+	tcase_add_test(tc, test_sf_members);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fields");

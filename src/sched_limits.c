@@ -1,0 +1,100 @@
+/*
+ * sched_limits.c - limits that change under a live queue: what the
+ * upstream taught (a queue's or a whole destination's), a pause, new
+ * configured limits, and learned values forgotten after idle_reset. Each
+ * carries over what the queue still owes at the new rate
+ * (sched_gcra_rescale()), so the new rate governs the very next dispatch.
+ */
+#include <stdint.h>
+
+#include "sched.h"
+#include "sched_int.h"
+
+/* Invalid (zero) limits taken as the least valid ones. */
+void sched_limits_fix(struct sched_limits *l)
+{
+	if (l->burst == 0)
+		l->burst = 1;
+	if (l->concurrency == 0)
+		l->concurrency = 1;
+	if (l->weight == 0)
+		l->weight = 1;
+	if (!(l->rps > 0))
+		l->rps = 1;
+}
+
+/* Forget learned limits of a queue (and destination) idle too long. */
+void sched_reset_idle(struct sched *s, struct sched_queue *q, int64_t now)
+{
+	double old_rps = sched_q_rps(q);
+
+	if (q->head || q->in_flight || now - q->last_active < s->idle_reset)
+		return;
+	q->rps_learned = 0;
+	q->conc_learned = 0;
+	if (q->d->agg_in_flight == 0 &&
+	    now - q->d->last_active >= s->idle_reset) {
+		q->d->rps_learned = 0;
+		q->d->conc_learned = 0;
+	}
+	sched_gcra_rescale(q, old_rps, now);
+}
+
+void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
+                 int64_t now)
+{
+	if (until > q->paused_until)
+		q->paused_until = until;
+	sched_q_eval(s, q, now);
+}
+
+void sched_learn_queue(struct sched *s, struct sched_queue *q, double rps,
+                       unsigned concurrency, int64_t now)
+{
+	double old_rps = sched_q_rps(q);
+
+	if (rps <= 0)
+		rps = q->rps_learned;
+	if (concurrency == 0)
+		concurrency = q->conc_learned;
+	if (q->rps_learned == rps && q->conc_learned == concurrency)
+		return; /* upstreams repeat themselves on every response */
+	q->rps_learned = rps;
+	q->conc_learned = concurrency;
+	sched_gcra_rescale(q, old_rps, now);
+	sched_q_eval(s, q, now);
+}
+
+void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
+                      unsigned concurrency, int64_t now)
+{
+	struct sched_queue *q;
+	double old_rps;
+
+	if (rps <= 0)
+		rps = d->rps_learned;
+	if (concurrency == 0)
+		concurrency = d->conc_learned;
+	if (d->rps_learned == rps && d->conc_learned == concurrency)
+		return;
+	old_rps = d->rps_learned;
+	d->rps_learned = rps;
+	d->conc_learned = concurrency;
+	/* Every queue of d may now be due sooner or later. */
+	for (q = d->queues; q; q = q->dnext) {
+		sched_gcra_rescale(q, sched_q_rps_with(q, old_rps), now);
+		sched_q_eval(s, q, now);
+	}
+	sched_d_eval(s, d, now);
+}
+
+void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
+                            const struct sched_limits *lim, int64_t now)
+{
+	double old_rps = sched_q_rps(q);
+
+	q->lim = *lim;
+	sched_limits_fix(&q->lim);
+	sched_gcra_rescale(q, old_rps, now);
+	sched_q_eval(s, q, now);
+}
