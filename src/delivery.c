@@ -57,12 +57,8 @@ struct target {
 
 /* A job's end, copied while the store does not hold it. */
 struct delivery_result {
-	char *idempotent_key, *metadata_json, *headers_json;
-	char *error_code, *error_message;
-	bool failed;
-	unsigned status_code;
-	char *body;
-	size_t body_len;
+	char *idempotent_key, *metadata_json;
+	struct job_result *end;       /* job_result_dup() */
 };
 
 struct delivery_job {
@@ -138,10 +134,7 @@ static void result_free(struct delivery_result *c)
 		return;
 	free(c->idempotent_key);
 	free(c->metadata_json);
-	free(c->headers_json);
-	free(c->error_code);
-	free(c->error_message);
-	free(c->body);
+	free(c->end);
 	free(c);
 }
 
@@ -154,20 +147,8 @@ static struct delivery_result *result_copy(const struct delivery_spec *s)
 		return NULL;
 	c->idempotent_key = dup_or_null(s->idempotent_key, &oom);
 	c->metadata_json = dup_or_null(s->metadata_json, &oom);
-	c->headers_json = dup_or_null(s->headers_json, &oom);
-	c->error_code = dup_or_null(s->error_code, &oom);
-	c->error_message = dup_or_null(s->error_message, &oom);
-	c->failed = s->failed;
-	c->status_code = s->status_code;
-	c->body = malloc(s->body_len + 1);
-	if (c->body) {
-		if (s->body_len)
-			memcpy(c->body, s->body, s->body_len);
-		c->body_len = s->body_len;
-	} else {
-		oom = true;
-	}
-	if (oom) {
+	c->end = job_result_dup(&s->end);
+	if (oom || !c->end) {
 		result_free(c);
 		return NULL;
 	}
@@ -187,7 +168,7 @@ struct delivery_job *delivery_job_new(const struct delivery_spec *s)
 		dj->copy = result_copy(s);
 		oom = !dj->copy;
 	}
-	dj->body_len = s->body_len;
+	dj->body_len = s->end.body_len;
 	dj->quorum = s->quorum ? s->quorum : 1;
 	dj->finished_ms = s->finished_ms;
 	dj->n = s->n_urls;
@@ -251,13 +232,7 @@ static int build_payload(struct delivery *d, struct delivery_job *dj)
 	d->last_read_ms = 0;
 	if (c) {
 		res.idempotent_key = c->idempotent_key;
-		res.failed = c->failed;
-		res.error_code = c->error_code;
-		res.error_message = c->error_message;
-		res.status_code = c->status_code;
-		res.headers_json = c->headers_json;
-		res.body = c->body;
-		res.body_len = c->body_len;
+		res.end = *c->end;
 		meta_json = c->metadata_json;
 	} else {
 		int64_t t0 = mono_ms();
@@ -267,19 +242,13 @@ static int build_payload(struct delivery *d, struct delivery_job *dj)
 		if (r < 0)
 			return r;
 		res.idempotent_key = jb->idempotent_key;
-		res.failed = !jb->success;
-		res.error_code = jb->error_code;
-		res.error_message = jb->error_message;
-		res.status_code = (unsigned)jb->status_code;
-		res.headers_json = jb->resp_headers_json;
-		res.body = jb->resp_body;
-		res.body_len = jb->resp_body_len;
+		job_result_of(jb, &res.end);
 		meta_json = jb->metadata_json;
 	}
-	if (!res.error_code)
-		res.error_code = "failed";
-	if (!res.error_message)
-		res.error_message = "the job failed";
+	if (!res.end.error_code)
+		res.end.error_code = "failed";
+	if (!res.end.error_message)
+		res.end.error_message = "the job failed";
 	r = 0;
 	if (meta_json) {
 		meta = json_loads(meta_json, 0, NULL);

@@ -364,34 +364,33 @@ static int headers_fold(const char *text, json_t **ret)
 	return 0;
 }
 
-int webhook_response_json(const struct webhook_result *res, json_t **ret)
+int webhook_response_json(const struct job_result *end, json_t **ret)
 {
 	json_t *resp, *h = NULL;
 	char *b64;
 	size_t b64_len;
 	int r;
 
-	r = headers_fold(res->headers_json, &h);
+	r = headers_fold(end->headers_json, &h);
 	if (r < 0)
 		return r;
 	resp = json_object();
 	if (!resp || json_object_set_new(resp, "status_code",
-	                                 json_integer(res->status_code)) < 0) {
+	                                 json_integer(end->status_code)) < 0) {
 		json_decref(h);
 		goto fail;
 	}
 	if (json_object_set_new(resp, "headers", h) < 0)
 		goto fail; /* set_new has released h */
-	if (utf8_valid(res->body, res->body_len, NULL)) {
+	if (utf8_valid(end->body, end->body_len, NULL)) {
 		if (json_object_set_new(resp, "body",
-		                        json_stringn(res->body ? res->body : "",
-		                                     res->body_len)) < 0)
+		                        json_stringn(end->body ? end->body : "",
+		                                     end->body_len)) < 0)
 			goto fail;
 		*ret = resp;
 		return 0;
 	}
-	b64 = base64((const unsigned char *)res->body, res->body_len,
-	             &b64_len);
+	b64 = base64(end->body, end->body_len, &b64_len);
 	if (!b64)
 		goto fail;
 	if (json_object_set_new(resp, "body",
@@ -417,8 +416,9 @@ int webhook_payload(const struct webhook_result *res, char **ret,
 	int r;
 
 	assert(res->job_id);
-	assert(!res->failed || (res->error_code && res->error_message));
-	r = webhook_response_json(res, &resp);
+	assert(!res->end.failed ||
+	       (res->end.error_code && res->end.error_message));
+	r = webhook_response_json(&res->end, &resp);
 	if (r < 0)
 		return r;
 	root = json_object();
@@ -430,19 +430,21 @@ int webhook_payload(const struct webhook_result *res, char **ret,
 	    json_object_set_new(root, "idempotent_key",
 	                        json_text(res->idempotent_key)) < 0 ||
 	    json_object_set_new(root, "status",
-	                        json_string(res->failed ? "failed" :
+	                        json_string(res->end.failed ? "failed" :
 	                                    "success")) < 0) {
 		json_decref(resp);
 		goto fail;
 	}
 	if (json_object_set_new(root, "response", resp) < 0)
 		goto fail;
-	if (res->failed) {
+	if (res->end.failed) {
+		const struct job_result *end = &res->end;
+
 		err = json_object();
 		if (json_object_set_new(err, "code",
-		                        json_text(res->error_code)) < 0 ||
+		                        json_text(end->error_code)) < 0 ||
 		    json_object_set_new(err, "message",
-		                        json_text(res->error_message)) < 0) {
+		                        json_text(end->error_message)) < 0) {
 			json_decref(err);
 			goto fail;
 		}
