@@ -10,10 +10,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +19,9 @@
 #include <unistd.h>
 
 #include "ascii.h"
+#include "hmac.h"
 #include "webhook.h"
 
-#define SHA256_LEN 32
 #define STR_(x) #x
 #define STR(x) STR_(x)
 /* How much of a refused URL an error message quotes. */
@@ -129,47 +127,30 @@ int webhook_sign(const unsigned char *secret, size_t secret_len,
                  size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
-	char prefix[24], digest[] = "SHA256";
-	unsigned char mac[SHA256_LEN];
-	size_t mac_len = 0, need, o, i;
-	OSSL_PARAM params[2];
-	EVP_MAC_CTX *ctx = NULL;
-	EVP_MAC *m;
-	int plen, r = -ENOMEM;
+	char prefix[24];
+	unsigned char mac[HMAC_SHA256_LEN];
+	struct hmac_part msg[2];
+	size_t need, o, i;
+	int plen;
 
 	assert(secret_len > 0);
 	plen = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", t_unix);
 	/* "t=" digits ",v1=" hex NUL; the prefix's '.' pays for the NUL */
-	need = 2 + (size_t)plen + 4 + 2 * SHA256_LEN;
+	need = 2 + (size_t)plen + 4 + 2 * HMAC_SHA256_LEN;
 	if (size < need)
 		return -ENOSPC;
-
-	m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (m)
-		ctx = EVP_MAC_CTX_new(m);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	                                             digest, 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!ctx || EVP_MAC_init(ctx, secret, secret_len, params) != 1 ||
-	    EVP_MAC_update(ctx, (const unsigned char *)prefix,
-	                   (size_t)plen) != 1 ||
-	    (len > 0 && EVP_MAC_update(ctx, (const unsigned char *)body,
-	                               len) != 1) ||
-	    EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac)) != 1 ||
-	    mac_len != SHA256_LEN)
-		goto out;
+	msg[0] = (struct hmac_part){ prefix, (size_t)plen };
+	msg[1] = (struct hmac_part){ body, len };
+	if (hmac_sha256(secret, secret_len, msg, 2, mac) < 0)
+		return -ENOMEM;
 
 	o = (size_t)snprintf(out, size, "t=%.*s,v1=", plen - 1, prefix);
-	for (i = 0; i < SHA256_LEN; i++) {
+	for (i = 0; i < HMAC_SHA256_LEN; i++) {
 		out[o++] = hex[mac[i] >> 4];
 		out[o++] = hex[mac[i] & 15];
 	}
 	out[o] = '\0';
-	r = (int)o;
-out:
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(m);
-	return r;
+	return (int)o;
 }
 
 /* ---- secret file ------------------------------------------------------- */
