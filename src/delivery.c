@@ -32,6 +32,7 @@
 #include "clock.h"
 #include "config.h"
 #include "delivery.h"
+#include "headers.h"
 #include "heap.h"
 #include "log.h"
 #include "upstream.h"
@@ -336,39 +337,32 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 	return upstream_socket(&d->cfg->deny_destinations, a, NULL);
 }
 
-static struct curl_slist *add_hdr(struct curl_slist *l, const char *line,
-                                  bool *oom)
-{
-	struct curl_slist *n = curl_slist_append(l, line);
-
-	if (!n)
-		*oom = true;
-	return n ? n : l;
-}
-
 /* The fields of one try: signed afresh, receivers check the time. */
 static int try_headers(struct delivery *d, struct target *t)
 {
-	char sig[WEBHOOK_SIGNATURE_MAX], line[WEBHOOK_SIGNATURE_MAX + 64];
-	bool oom = false;
+	char sig[WEBHOOK_SIGNATURE_MAX];
 	struct curl_slist *l = NULL;
+	int r;
 
-	l = add_hdr(l, "Content-Type: application/json", &oom);
-	l = add_hdr(l, "User-Agent: sluiced/" PACKAGE_VERSION, &oom);
-	l = add_hdr(l, "Expect:", &oom);
-	l = add_hdr(l, "Accept:", &oom);
-	if (d->sign) {
+	r = header_list_add(&l, "Content-Type", "application/json");
+	if (r == 0)
+		r = header_list_add(&l, "User-Agent",
+		                    "sluiced/" PACKAGE_VERSION);
+	if (r == 0)
+		r = header_list_add(&l, "Expect", NULL);
+	if (r == 0)
+		r = header_list_add(&l, "Accept", NULL);
+	if (r == 0 && d->sign) {
 		if (webhook_sign(d->secret.key, d->secret.len,
 		                 clock_wall_ms() / 1000, t->job->payload,
 		                 t->job->payload_len, sig, sizeof(sig)) < 0)
-			oom = true;
-		snprintf(line, sizeof(line), "%s: %s",
-		         WEBHOOK_SIGNATURE_HEADER, sig);
-		l = add_hdr(l, line, &oom);
+			r = -ENOMEM;
+		else
+			r = header_list_add(&l, WEBHOOK_SIGNATURE_HEADER, sig);
 	}
 	curl_slist_free_all(t->hdrs);
 	t->hdrs = l;
-	return oom ? -ENOMEM : 0;
+	return r;
 }
 
 static void record(struct delivery *d, struct target *t, bool ok,

@@ -6,7 +6,6 @@
  * absolute URL, [[name, value], ...] header list, body), both for a new
  * job and after a restart, so the two cannot differ.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -62,16 +61,6 @@ static const struct req_owner job_owner = {
 	.free = job_run_free,
 };
 
-static int slist_add(struct curl_slist **l, const char *line)
-{
-	struct curl_slist *n = curl_slist_append(*l, line);
-
-	if (!n)
-		return -ENOMEM;
-	*l = n;
-	return 0;
-}
-
 /*
  * The upstream header list and retry rules from the stored field list:
  * sluice's own fields (X-EZTHROTTLE-MAX-RETRIES, -RETRY-ON) set the rules
@@ -103,7 +92,6 @@ static int replay_headers(struct request *r, const struct config *cfg,
 	json_array_foreach(list, i, pair) {
 		const char *n = json_string_value(json_array_get(pair, 0));
 		const char *v = json_string_value(json_array_get(pair, 1));
-		char *line;
 
 		if (!n || !v)
 			continue;
@@ -116,24 +104,13 @@ static int replay_headers(struct request *r, const struct config *cfg,
 		}
 		accept = accept || strcasecmp(n, "Accept") == 0;
 		ctype = ctype || strcasecmp(n, "Content-Type") == 0;
-		/* "Name:" alone would tell curl to remove the field. */
-		if (asprintf(&line, *v ? "%s: %s" : "%s;%s", n, v) < 0) {
-			err = -ENOMEM;
-			break;
-		}
-		err = slist_add(&r->up_headers, line);
-		free(line);
+		err = header_list_add(&r->up_headers, n, v);
 		if (err < 0)
 			break;
 	}
 	json_decref(list);
-	/* Keep curl from adding fields the client did not send. */
 	if (err == 0)
-		err = slist_add(&r->up_headers, "Expect:");
-	if (err == 0 && !accept)
-		err = slist_add(&r->up_headers, "Accept:");
-	if (err == 0 && !ctype)
-		err = slist_add(&r->up_headers, "Content-Type:");
+		err = header_list_seal(&r->up_headers, accept, ctype);
 	return err;
 }
 
