@@ -27,9 +27,82 @@
 /* How much of a refused URL an error message quotes. */
 #define URL_QUOTE_MAX 64
 
-/* ---- UTF-8 and text ---------------------------------------------------- */
+/* ---- text -------------------------------------------------------------- */
 
 /*
+ * A JSON string of s (NULL: JSON null): as is when it is UTF-8, else read
+ * as ISO-8859-1, which maps every byte and loses none.
+ */
+static json_t *json_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, i, o = 0;
+	json_t *j;
+	char *t;
+
+	if (!s)
+		return json_null();
+	n = strlen(s);
+	/* jansson refuses what is not well-formed UTF-8. */
+	j = json_stringn(s, n);
+	if (j)
+		return j;
+	t = malloc(2 * n);
+	if (!t)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (p[i] < 0x80) {
+			t[o++] = (char)p[i];
+		} else {
+			t[o++] = (char)(0xc0 | (p[i] >> 6));
+			t[o++] = (char)(0x80 | (p[i] & 0x3f));
+		}
+	}
+	j = json_stringn(t, o);
+	free(t);
+	return j;
+}
+
+
+/* ---- signature --------------------------------------------------------- */
+
+int webhook_sign(const unsigned char *secret, size_t secret_len,
+                 int64_t t_unix, const char *body, size_t len, char *out,
+                 size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	char prefix[24];
+	unsigned char mac[HMAC_SHA256_LEN];
+	struct hmac_part msg[2];
+	size_t need, o, i;
+	int plen;
+
+	assert(secret_len > 0);
+	plen = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", t_unix);
+	/* "t=" digits ",v1=" hex NUL; the prefix's '.' pays for the NUL */
+	need = 2 + (size_t)plen + 4 + 2 * HMAC_SHA256_LEN;
+	if (size < need)
+		return -ENOSPC;
+	msg[0] = (struct hmac_part){ prefix, (size_t)plen };
+	msg[1] = (struct hmac_part){ body, len };
+	if (hmac_sha256(secret, secret_len, msg, 2, mac) < 0)
+		return -ENOMEM;
+
+	o = (size_t)snprintf(out, size, "t=%.*s,v1=", plen - 1, prefix);
+	for (i = 0; i < HMAC_SHA256_LEN; i++) {
+		out[o++] = hex[mac[i] >> 4];
+		out[o++] = hex[mac[i] & 15];
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* ---- secret file ------------------------------------------------------- */
+
+/*
+ * A secret is checked here rather than by jansson (as payload strings
+ * are), which would leave a copy of it in freed memory.
+ *
  * Length of the well-formed UTF-8 sequence at s[0..n), or 0. Follows
  * Unicode table 3-7: no overlongs (C0, C1, E0 80..9F, F0 80..8F), no
  * surrogates (ED A0..BF), nothing past U+10FFFF (F4 90.., F5..FF).
@@ -86,74 +159,6 @@ static bool utf8_valid(const char *s, size_t n, size_t *ret_chars)
 		*ret_chars = chars;
 	return true;
 }
-
-/*
- * A JSON string of s (NULL: JSON null): as is when it is UTF-8, else read
- * as ISO-8859-1, which maps every byte and loses none.
- */
-static json_t *json_text(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n, i, o = 0;
-	json_t *j;
-	char *t;
-
-	if (!s)
-		return json_null();
-	n = strlen(s);
-	if (utf8_valid(s, n, NULL))
-		return json_stringn(s, n);
-	t = malloc(2 * n);
-	if (!t)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (p[i] < 0x80) {
-			t[o++] = (char)p[i];
-		} else {
-			t[o++] = (char)(0xc0 | (p[i] >> 6));
-			t[o++] = (char)(0x80 | (p[i] & 0x3f));
-		}
-	}
-	j = json_stringn(t, o);
-	free(t);
-	return j;
-}
-
-
-/* ---- signature --------------------------------------------------------- */
-
-int webhook_sign(const unsigned char *secret, size_t secret_len,
-                 int64_t t_unix, const char *body, size_t len, char *out,
-                 size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	char prefix[24];
-	unsigned char mac[HMAC_SHA256_LEN];
-	struct hmac_part msg[2];
-	size_t need, o, i;
-	int plen;
-
-	assert(secret_len > 0);
-	plen = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", t_unix);
-	/* "t=" digits ",v1=" hex NUL; the prefix's '.' pays for the NUL */
-	need = 2 + (size_t)plen + 4 + 2 * HMAC_SHA256_LEN;
-	if (size < need)
-		return -ENOSPC;
-	msg[0] = (struct hmac_part){ prefix, (size_t)plen };
-	msg[1] = (struct hmac_part){ body, len };
-	if (hmac_sha256(secret, secret_len, msg, 2, mac) < 0)
-		return -ENOMEM;
-
-	o = (size_t)snprintf(out, size, "t=%.*s,v1=", plen - 1, prefix);
-	for (i = 0; i < HMAC_SHA256_LEN; i++) {
-		out[o++] = hex[mac[i] >> 4];
-		out[o++] = hex[mac[i] & 15];
-	}
-	out[o] = '\0';
-	return (int)o;
-}
-
-/* ---- secret file ------------------------------------------------------- */
 
 int webhook_secret_load(const char *path, struct webhook_secret *ret,
                         bool *ret_exposed)
@@ -347,7 +352,7 @@ static int headers_fold(const char *text, json_t **ret)
 
 int webhook_response_json(const struct job_result *end, json_t **ret)
 {
-	json_t *resp, *h = NULL;
+	json_t *resp, *h = NULL, *body;
 	char *b64;
 	size_t b64_len;
 	int r;
@@ -363,10 +368,10 @@ int webhook_response_json(const struct job_result *end, json_t **ret)
 	}
 	if (json_object_set_new(resp, "headers", h) < 0)
 		goto fail; /* set_new has released h */
-	if (utf8_valid(end->body, end->body_len, NULL)) {
-		if (json_object_set_new(resp, "body",
-		                        json_stringn(end->body ? end->body : "",
-		                                     end->body_len)) < 0)
+	/* A JSON string when jansson takes it: well-formed UTF-8. */
+	body = json_stringn(end->body ? end->body : "", end->body_len);
+	if (body) {
+		if (json_object_set_new(resp, "body", body) < 0)
 			goto fail;
 		*ret = resp;
 		return 0;
