@@ -2,7 +2,8 @@
  * webhook.h - the pure parts of webhook jobs: the request's
  * X-EZTHROTTLE-WEBHOOK* fields, the delivery payload, its signature and
  * the delivery retry schedule. No I/O but webhook_secret_load(), no
- * clock (the caller passes the time), no logging.
+ * clock (the caller passes the time), no logging. The fields are parsed
+ * in webhook_fields.c, the rest is in webhook.c.
  *
  * Signature: X-EZThrottle-Signature: t=<unix seconds>,v1=<64 lower-case
  * hex digits of HMAC-SHA-256(secret, "<t>.<raw body>")>, one v1 only.
