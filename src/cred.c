@@ -6,8 +6,6 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include <unistd.h>
 
 #include "cred.h"
+#include "hmac.h"
 
 static int read_all(int fd, unsigned char *p, size_t n)
 {
@@ -94,10 +93,10 @@ int cred_salt_load(const char *state_dir, unsigned char salt[CRED_SALT_LEN])
 void cred_hash(const unsigned char salt[CRED_SALT_LEN], const char *value,
                size_t len, unsigned char out[CRED_HASH_LEN])
 {
-	unsigned int n = CRED_HASH_LEN;
+	struct hmac_part msg = { value, len };
 
-	HMAC(EVP_sha256(), salt, CRED_SALT_LEN, (const unsigned char *)value,
-	     len, out, &n);
+	/* As before with HMAC(): out is left as it was if OpenSSL fails. */
+	(void)hmac_sha256(salt, CRED_SALT_LEN, &msg, 1, out);
 }
 
 void cred_display(const unsigned char *h, char out[CRED_DISPLAY_LEN + 1])

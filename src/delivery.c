@@ -33,6 +33,7 @@
 #include "config.h"
 #include "curlloop.h"
 #include "delivery.h"
+#include "headers.h"
 #include "heap.h"
 #include "log.h"
 #include "upstream.h"
@@ -58,12 +59,8 @@ struct target {
 
 /* A job's end, copied while the store does not hold it. */
 struct delivery_result {
-	char *idempotent_key, *metadata_json, *headers_json;
-	char *error_code, *error_message;
-	bool failed;
-	unsigned status_code;
-	char *body;
-	size_t body_len;
+	char *idempotent_key, *metadata_json;
+	struct job_result *end;       /* job_result_dup() */
 };
 
 struct delivery_job {
@@ -136,10 +133,7 @@ static void result_free(struct delivery_result *c)
 		return;
 	free(c->idempotent_key);
 	free(c->metadata_json);
-	free(c->headers_json);
-	free(c->error_code);
-	free(c->error_message);
-	free(c->body);
+	free(c->end);
 	free(c);
 }
 
@@ -152,20 +146,8 @@ static struct delivery_result *result_copy(const struct delivery_spec *s)
 		return NULL;
 	c->idempotent_key = dup_or_null(s->idempotent_key, &oom);
 	c->metadata_json = dup_or_null(s->metadata_json, &oom);
-	c->headers_json = dup_or_null(s->headers_json, &oom);
-	c->error_code = dup_or_null(s->error_code, &oom);
-	c->error_message = dup_or_null(s->error_message, &oom);
-	c->failed = s->failed;
-	c->status_code = s->status_code;
-	c->body = malloc(s->body_len + 1);
-	if (c->body) {
-		if (s->body_len)
-			memcpy(c->body, s->body, s->body_len);
-		c->body_len = s->body_len;
-	} else {
-		oom = true;
-	}
-	if (oom) {
+	c->end = job_result_dup(&s->end);
+	if (oom || !c->end) {
 		result_free(c);
 		return NULL;
 	}
@@ -185,7 +167,7 @@ struct delivery_job *delivery_job_new(const struct delivery_spec *s)
 		dj->copy = result_copy(s);
 		oom = !dj->copy;
 	}
-	dj->body_len = s->body_len;
+	dj->body_len = s->end.body_len;
 	dj->quorum = s->quorum ? s->quorum : 1;
 	dj->finished_ms = s->finished_ms;
 	dj->n = s->n_urls;
@@ -249,13 +231,7 @@ static int build_payload(struct delivery *d, struct delivery_job *dj)
 	d->last_read_ms = 0;
 	if (c) {
 		res.idempotent_key = c->idempotent_key;
-		res.failed = c->failed;
-		res.error_code = c->error_code;
-		res.error_message = c->error_message;
-		res.status_code = c->status_code;
-		res.headers_json = c->headers_json;
-		res.body = c->body;
-		res.body_len = c->body_len;
+		res.end = *c->end;
 		meta_json = c->metadata_json;
 	} else {
 		int64_t t0 = clock_now_ms();
@@ -265,19 +241,13 @@ static int build_payload(struct delivery *d, struct delivery_job *dj)
 		if (r < 0)
 			return r;
 		res.idempotent_key = jb->idempotent_key;
-		res.failed = !jb->success;
-		res.error_code = jb->error_code;
-		res.error_message = jb->error_message;
-		res.status_code = (unsigned)jb->status_code;
-		res.headers_json = jb->resp_headers_json;
-		res.body = jb->resp_body;
-		res.body_len = jb->resp_body_len;
+		job_result_of(jb, &res.end);
 		meta_json = jb->metadata_json;
 	}
-	if (!res.error_code)
-		res.error_code = "failed";
-	if (!res.error_message)
-		res.error_message = "the job failed";
+	if (!res.end.error_code)
+		res.end.error_code = "failed";
+	if (!res.end.error_message)
+		res.end.error_message = "the job failed";
 	r = 0;
 	if (meta_json) {
 		meta = json_loads(meta_json, 0, NULL);
@@ -365,39 +335,32 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 	return upstream_socket(&d->cfg->deny_destinations, a, NULL);
 }
 
-static struct curl_slist *add_hdr(struct curl_slist *l, const char *line,
-                                  bool *oom)
-{
-	struct curl_slist *n = curl_slist_append(l, line);
-
-	if (!n)
-		*oom = true;
-	return n ? n : l;
-}
-
 /* The fields of one try: signed afresh, receivers check the time. */
 static int try_headers(struct delivery *d, struct target *t)
 {
-	char sig[WEBHOOK_SIGNATURE_MAX], line[WEBHOOK_SIGNATURE_MAX + 64];
-	bool oom = false;
+	char sig[WEBHOOK_SIGNATURE_MAX];
 	struct curl_slist *l = NULL;
+	int r;
 
-	l = add_hdr(l, "Content-Type: application/json", &oom);
-	l = add_hdr(l, "User-Agent: sluiced/" PACKAGE_VERSION, &oom);
-	l = add_hdr(l, "Expect:", &oom);
-	l = add_hdr(l, "Accept:", &oom);
-	if (d->sign) {
+	r = header_list_add(&l, "Content-Type", "application/json");
+	if (r == 0)
+		r = header_list_add(&l, "User-Agent",
+		                    "sluiced/" PACKAGE_VERSION);
+	if (r == 0)
+		r = header_list_add(&l, "Expect", NULL);
+	if (r == 0)
+		r = header_list_add(&l, "Accept", NULL);
+	if (r == 0 && d->sign) {
 		if (webhook_sign(d->secret.key, d->secret.len,
 		                 clock_wall_ms() / 1000, t->job->payload,
 		                 t->job->payload_len, sig, sizeof(sig)) < 0)
-			oom = true;
-		snprintf(line, sizeof(line), "%s: %s",
-		         WEBHOOK_SIGNATURE_HEADER, sig);
-		l = add_hdr(l, line, &oom);
+			r = -ENOMEM;
+		else
+			r = header_list_add(&l, WEBHOOK_SIGNATURE_HEADER, sig);
 	}
 	curl_slist_free_all(t->hdrs);
 	t->hdrs = l;
-	return oom ? -ENOMEM : 0;
+	return r;
 }
 
 static void record(struct delivery *d, struct target *t, bool ok,

@@ -44,18 +44,14 @@ struct delivery_spec {
 	const char *job_id;
 	/*
 	 * The store holds the job's end (it is done there): the fields
-	 * below up to body are not used, body_len only as the payload's
-	 * size. Otherwise they are copied, until delivery_job_stored().
+	 * below up to end are not used, end only for end.body_len, the
+	 * payload's size. Otherwise they are copied, until
+	 * delivery_job_stored().
 	 */
 	bool stored;
 	const char *idempotent_key;     /* NULL: none */
 	const char *metadata_json;      /* NULL: {} */
-	bool failed;
-	const char *error_code, *error_message; /* failed only */
-	unsigned status_code;
-	const char *headers_json;       /* [["name","value"],...], or NULL */
-	const void *body;
-	size_t body_len;
+	struct job_result end;
 	unsigned quorum;
 	int64_t finished_ms;            /* unix ms: the give-up clock starts */
 	const char *const *urls;

@@ -7,7 +7,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -232,8 +231,6 @@ static bool add_header(void *arg, const char *name, const char *value)
 {
 	struct hdr_walk *w = arg;
 	size_t klen = strlen(name);
-	struct curl_slist *l;
-	char *line;
 
 	w->fields++;
 	w->text += klen + (value ? strlen(value) : 0);
@@ -252,22 +249,11 @@ static bool add_header(void *arg, const char *name, const char *value)
 		w->has_accept = true;
 	else if (header_name_eq(name, klen, "Content-Type"))
 		w->has_ctype = true;
-	/* "Name:" alone would tell curl to remove the field. */
-	if (!value || !*value) {
-		if (asprintf(&line, "%s;", name) < 0)
-			goto oom;
-	} else if (asprintf(&line, "%s: %s", name, value) < 0) {
-		goto oom;
+	if (header_list_add(&w->r->up_headers, name, value ? value : "") < 0) {
+		w->oom = true;
+		return false;
 	}
-	l = curl_slist_append(w->r->up_headers, line);
-	free(line);
-	if (!l)
-		goto oom;
-	w->r->up_headers = l;
 	return true;
-oom:
-	w->oom = true;
-	return false;
 }
 
 int admit_upstream_headers(const struct admit_fields *hf, struct request *r,
@@ -275,7 +261,6 @@ int admit_upstream_headers(const struct admit_fields *hf, struct request *r,
 {
 	struct hdr_walk w = { .r = r };
 	char *conn = NULL;
-	struct curl_slist *l;
 
 	hf->each(hf->src, join_connection, &conn);
 	w.conn = conn;
@@ -287,19 +272,5 @@ int admit_upstream_headers(const struct admit_fields *hf, struct request *r,
 		return -EINVAL;
 	if (w.oom)
 		return -ENOMEM;
-	/* Keep curl from adding fields the client did not send. */
-	l = curl_slist_append(r->up_headers, "Expect:");
-	if (l)
-		r->up_headers = l;
-	if (l && !w.has_accept) {
-		l = curl_slist_append(r->up_headers, "Accept:");
-		if (l)
-			r->up_headers = l;
-	}
-	if (l && !w.has_ctype) {
-		l = curl_slist_append(r->up_headers, "Content-Type:");
-		if (l)
-			r->up_headers = l;
-	}
-	return l ? 0 : -ENOMEM;
+	return header_list_seal(&r->up_headers, w.has_accept, w.has_ctype);
 }

@@ -1,12 +1,18 @@
 /*
- * headers.c - which header fields cross the proxy.
+ * headers.c - which header fields cross the proxy, and the lines of
+ * curl's request header lists.
  *
- * Called once per field of every request and response: no allocation, and
- * a switch on the name's length so that most fields cost one comparison.
+ * The checks are called once per field of every request and response: no
+ * allocation, and a switch on the name's length so that most fields cost
+ * one comparison.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ascii.h"
@@ -118,4 +124,38 @@ bool header_value_ok(const char *value, size_t len)
 			return false;
 	}
 	return true;
+}
+
+int header_list_add(struct curl_slist **l, const char *name,
+                    const char *value)
+{
+	struct curl_slist *n;
+	char *line;
+	int len;
+
+	if (!value)
+		len = asprintf(&line, "%s:", name);
+	else
+		len = asprintf(&line, *value ? "%s: %s" : "%s;%s", name,
+		               value);
+	if (len < 0)
+		return -ENOMEM;
+	n = curl_slist_append(*l, line);
+	free(line);
+	if (!n)
+		return -ENOMEM;
+	*l = n;
+	return 0;
+}
+
+int header_list_seal(struct curl_slist **l, bool has_accept,
+                     bool has_ctype)
+{
+	int r = header_list_add(l, "Expect", NULL);
+
+	if (r == 0 && !has_accept)
+		r = header_list_add(l, "Accept", NULL);
+	if (r == 0 && !has_ctype)
+		r = header_list_add(l, "Content-Type", NULL);
+	return r;
 }

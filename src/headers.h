@@ -7,13 +7,16 @@
  * every X-EZTHROTTLE-* field are dropped; so are Host and Content-Length,
  * which the upstream client writes itself, and Expect.
  * Responses: hop-by-hop fields, Content-Length and Transfer-Encoding (the
- * front frames the body itself) are dropped.
+ * front frames the body itself) are dropped. Also the lines of curl's
+ * request header lists.
  */
 #ifndef SLUICE_HEADERS_H
 #define SLUICE_HEADERS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+struct curl_slist;
 
 /* Case-insensitive compare of a field name with a (name, len) pair. */
 bool header_name_eq(const char *name, size_t len, const char *lit);
@@ -48,5 +51,22 @@ bool header_name_ok(const char *name, size_t len);
  * control byte but HTAB (RFC 9110 section 5.5).
  */
 bool header_value_ok(const char *value, size_t len);
+
+/*
+ * Appends "name: value" to *l, a curl request header list; an empty value
+ * as "name;" ("name:" alone would tell curl to remove the field), and
+ * value NULL as "name:", which does remove a field curl adds itself.
+ * The line IS copied. 0 or -ENOMEM (*l unchanged).
+ */
+int header_list_add(struct curl_slist **l, const char *name,
+                    const char *value);
+
+/*
+ * Keeps curl from adding fields the client did not send: appends the
+ * removal entries for Expect, and for Accept and Content-Type unless the
+ * list has them (has_accept, has_ctype). 0 or -ENOMEM.
+ */
+int header_list_seal(struct curl_slist **l, bool has_accept,
+                     bool has_ctype);
 
 #endif

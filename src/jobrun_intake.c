@@ -213,7 +213,7 @@ static void intake_done(void *arg, int err, const char *id, bool duplicate)
 		request_unref(job);
 	} else {
 		/* Refused, or the first job's: nothing more is pending. */
-		jobrun_release(ji->jr, ji->jn.body_len, true);
+		jobrun_release(ji->jr, ji->spec.body_len, true);
 	}
 	ji->ready(owner);
 	request_unref(owner);
@@ -223,7 +223,6 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
                       void (*ready)(struct request *r))
 {
 	struct job_intake *ji = r->intake;
-	struct job_spec s;
 	int err;
 
 	if (!jr) {
@@ -241,37 +240,28 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
 		ji->refused = err;
 		goto fail;
 	}
-	s = (struct job_spec){
+	ji->spec = (struct job_spec){
 		.method = r->method, .url = r->raw_target,
 		.headers_json = ji->headers_json, .body = r->body.data,
 		.body_len = r->body.len,
 		.cred = r->has_cred ? r->cred : NULL,
 		.cred_len = r->has_cred ? CRED_HASH_LEN : 0,
 		.idempotent_key = ji->idempotent_key,
-		.metadata_json = ji->metadata_json,
-		.webhooks = (const char *const *)ji->urls.url,
-		.n_webhooks = ji->urls.n, .quorum = ji->quorum,
-	};
-	err = job_request_new(jr, &s, NULL, &ji->job);
-	if (err < 0) {
-		jobrun_release(jr, r->body.len, true);
-		goto fail;
-	}
-	ji->jn = (struct job_new){
-		.cred = s.cred, .cred_len = s.cred_len,
-		.idempotent_key = s.idempotent_key,
 		/* Scoped by (credential, destination); keyless clients
 		 * share a scope only when configured to. */
 		.dest = r->dest_key,
 		.dedupe = r->has_cred || jr->cfg->jobs.dedupe_anonymous,
-		.method = s.method,
-		.url = s.url, .headers_json = s.headers_json,
-		.body = s.body, .body_len = s.body_len,
-		.metadata_json = s.metadata_json, .webhooks = s.webhooks,
-		.n_webhooks = s.n_webhooks, .quorum = s.quorum,
+		.metadata_json = ji->metadata_json,
+		.webhooks = (const char *const *)ji->urls.url,
+		.n_webhooks = ji->urls.n, .quorum = ji->quorum,
 	};
+	err = job_request_new(jr, &ji->spec, NULL, &ji->job);
+	if (err < 0) {
+		jobrun_release(jr, r->body.len, true);
+		goto fail;
+	}
 	request_ref(r); /* intake_done's */
-	err = jobs_submit_async(jr->store, &ji->jn, intake_done, r);
+	err = jobs_submit_async(jr->store, &ji->spec, intake_done, r);
 	if (err == 0)
 		return 0;
 	jobrun_release(jr, r->body.len, true);

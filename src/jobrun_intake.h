@@ -45,7 +45,7 @@ struct job_intake {
 	char *idempotent_key;
 	char *max_retries, *retry_on;
 	char *headers_json;
-	struct job_new jn;
+	struct job_spec spec;          /* the store reads it until done */
 	struct request *owner;         /* the front's request (a reference) */
 	struct request *job;           /* the engine's request, once durable */
 	struct jobrun *jr;

@@ -70,13 +70,10 @@ char *job_to_json(const struct job *jb)
 	char *s;
 
 	if (jb->state == JOB_DONE) {
-		struct webhook_result res = {
-			.status_code = (unsigned)jb->status_code,
-			.headers_json = jb->resp_headers_json,
-			.body = jb->resp_body, .body_len = jb->resp_body_len,
-		};
+		struct job_result end;
 
-		if (webhook_response_json(&res, &resp) < 0)
+		job_result_of(jb, &end);
+		if (webhook_response_json(&end, &resp) < 0)
 			return NULL;
 	}
 	if (jb->metadata_json)

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "jobs_types.h"
+#include "job.h"
 
 /* True when id looks like a job id ("job_" and 44 lower-case hex). */
 bool job_id_valid(const char *id);

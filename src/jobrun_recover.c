@@ -36,18 +36,13 @@
  * -ENOMEM (nothing changed: offered again later).
  */
 static int end_unreplayable(struct jobrun *jr, struct job *jb,
-                            const char **urls)
+                            const struct job_spec *s)
 {
 	static const char code[] = "not_replayable";
 	static const char msg[] = "the stored request could not be rebuilt "
 	                          "after a restart; it was not sent again";
-	struct job_who w = {
-		.id = jb->id, .idempotent_key = jb->idempotent_key,
-		.metadata_json = jb->metadata_json, .webhooks = urls,
-		.n_webhooks = jb->n_deliveries, .quorum = jb->quorum,
-	};
 	struct job_result res = {
-		.status_code = 500, .success = false,
+		.status_code = 500, .failed = true,
 		.error_code = code, .error_message = msg,
 		.headers_json = "[[\"content-type\",\"application/json\"]]",
 	};
@@ -60,7 +55,7 @@ static int end_unreplayable(struct jobrun *jr, struct job *jb,
 		return -ENOMEM;
 	res.body = ebody;
 	res.body_len = elen;
-	err = job_end(jr, &w, &res);
+	err = job_end(jr, jb->id, s, &res);
 	free(ebody);
 	if (err == -ENOMEM)
 		return err;
@@ -88,24 +83,16 @@ static int end_unreplayable(struct jobrun *jr, struct job *jb,
 static int resubmit(struct jobrun *jr, struct job *jb, const char **urls,
                     bool *ret_run)
 {
-	struct job_spec s = {
-		.method = jb->method, .url = jb->url,
-		.headers_json = jb->headers_json, .body = jb->body,
-		.body_len = jb->body_len, .cred = jb->cred,
-		.cred_len = jb->cred_len,
-		.idempotent_key = jb->idempotent_key,
-		.metadata_json = jb->metadata_json,
-		.webhooks = urls, .n_webhooks = jb->n_deliveries,
-		.quorum = jb->quorum,
-	};
+	struct job_spec s;
 	struct job_run *jrun;
 	struct request *r;
 	int err;
 
 	*ret_run = false;
+	job_spec_of(jb, urls, &s);
 	err = job_request_new(jr, &s, jb->id, &r);
 	if (err == -EINVAL)
-		return end_unreplayable(jr, jb, urls);
+		return end_unreplayable(jr, jb, &s);
 	if (err < 0)
 		return err;
 	jrun = r->owner_arg;
@@ -122,16 +109,6 @@ static int resubmit(struct jobrun *jr, struct job *jb, const char **urls,
 	return 0;
 }
 
-/* The deliveries of a job's webhooks as delivery URLs; NULL on OOM. */
-static const char **delivery_urls(const struct job *jb)
-{
-	const char **urls = calloc(jb->n_deliveries + 1, sizeof(char *));
-
-	for (size_t i = 0; urls && i < jb->n_deliveries; i++)
-		urls[i] = jb->deliveries[i].url;
-	return urls;
-}
-
 /*
  * A page of stored unfinished jobs: each goes to the engine. An error
  * (out of memory) leaves the counts as they were and the job in the
@@ -140,7 +117,7 @@ static const char **delivery_urls(const struct job *jb)
 static int page_one(void *arg, struct job *jb)
 {
 	struct jobrun *jr = arg;
-	const char **urls = delivery_urls(jb);
+	const char **urls = job_webhooks(jb);
 	bool run;
 	int err = -ENOMEM;
 
@@ -243,7 +220,7 @@ struct recover_ctx {
 static int recover_delivery(void *arg, struct job *jb)
 {
 	struct recover_ctx *rc = arg;
-	const char **urls = delivery_urls(jb);
+	const char **urls = job_webhooks(jb);
 	struct delivery_spec ds;
 	struct delivery_job *dj;
 
@@ -254,7 +231,7 @@ static int recover_delivery(void *arg, struct job *jb)
 	/* Only what scheduling needs: each try reads the job's end. */
 	ds = (struct delivery_spec){
 		.job_id = jb->id, .stored = true,
-		.body_len = jb->resp_body_len,
+		.end.body_len = jb->resp_body_len,
 		.quorum = jb->quorum, .finished_ms = jb->finished_ms,
 		.urls = urls, .n_urls = jb->n_deliveries,
 		.states = jb->deliveries,

@@ -6,7 +6,6 @@
  * absolute URL, [[name, value], ...] header list, body), both for a new
  * job and after a restart, so the two cannot differ.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -49,11 +48,7 @@ static void job_run_free(struct request *r)
 		return;
 	/* Dropped unfinished (stopping): it stays stored. */
 	job_run_release(jrun, false);
-	free(jrun->idempotent_key);
-	free(jrun->metadata_json);
-	for (size_t i = 0; i < jrun->n_webhooks; i++)
-		free(jrun->webhooks[i]);
-	free(jrun->webhooks);
+	free(jrun->spec);
 	free(jrun);
 }
 
@@ -65,16 +60,6 @@ static const struct req_owner job_owner = {
 	.finished = job_finished,
 	.free = job_run_free,
 };
-
-static int slist_add(struct curl_slist **l, const char *line)
-{
-	struct curl_slist *n = curl_slist_append(*l, line);
-
-	if (!n)
-		return -ENOMEM;
-	*l = n;
-	return 0;
-}
 
 /*
  * The upstream header list and retry rules from the stored field list:
@@ -107,7 +92,6 @@ static int replay_headers(struct request *r, const struct config *cfg,
 	json_array_foreach(list, i, pair) {
 		const char *n = json_string_value(json_array_get(pair, 0));
 		const char *v = json_string_value(json_array_get(pair, 1));
-		char *line;
 
 		if (!n || !v)
 			continue;
@@ -120,50 +104,14 @@ static int replay_headers(struct request *r, const struct config *cfg,
 		}
 		accept = accept || strcasecmp(n, "Accept") == 0;
 		ctype = ctype || strcasecmp(n, "Content-Type") == 0;
-		/* "Name:" alone would tell curl to remove the field. */
-		if (asprintf(&line, *v ? "%s: %s" : "%s;%s", n, v) < 0) {
-			err = -ENOMEM;
-			break;
-		}
-		err = slist_add(&r->up_headers, line);
-		free(line);
+		err = header_list_add(&r->up_headers, n, v);
 		if (err < 0)
 			break;
 	}
 	json_decref(list);
-	/* Keep curl from adding fields the client did not send. */
 	if (err == 0)
-		err = slist_add(&r->up_headers, "Expect:");
-	if (err == 0 && !accept)
-		err = slist_add(&r->up_headers, "Accept:");
-	if (err == 0 && !ctype)
-		err = slist_add(&r->up_headers, "Content-Type:");
+		err = header_list_seal(&r->up_headers, accept, ctype);
 	return err;
-}
-
-static int job_run_fill(struct job_run *jrun, const struct job_spec *s)
-{
-	if (s->idempotent_key) {
-		jrun->idempotent_key = strdup(s->idempotent_key);
-		if (!jrun->idempotent_key)
-			return -ENOMEM;
-	}
-	if (s->metadata_json) {
-		jrun->metadata_json = strdup(s->metadata_json);
-		if (!jrun->metadata_json)
-			return -ENOMEM;
-	}
-	jrun->webhooks = calloc(s->n_webhooks, sizeof(char *));
-	if (!jrun->webhooks)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->n_webhooks; i++) {
-		jrun->webhooks[i] = strdup(s->webhooks[i]);
-		if (!jrun->webhooks[i])
-			return -ENOMEM;
-		jrun->n_webhooks = i + 1;
-	}
-	jrun->quorum = s->quorum;
-	return 0;
 }
 
 int job_request_new(struct jobrun *jr, const struct job_spec *s,
@@ -198,10 +146,9 @@ int job_request_new(struct jobrun *jr, const struct job_spec *s,
 		.wait_when_full = true,
 		.durable = true,
 	};
-	err = job_run_fill(jrun, s);
+	jrun->spec = job_spec_dup_webhooks(s);
 	r->method = strdup(s->method);
-	if (err == 0 && !r->method)
-		err = -ENOMEM;
+	err = jrun->spec && r->method ? 0 : -ENOMEM;
 	if (err == 0 && target_parse(r->raw_target, &r->target) != TARGET_OK)
 		err = -EINVAL;
 	if (err == 0) {
@@ -335,36 +282,31 @@ static void finished_durable(void *arg, int err)
 	free(fc);
 }
 
-int job_end(struct jobrun *jr, const struct job_who *w,
+int job_end(struct jobrun *jr, const char *id, const struct job_spec *s,
             const struct job_result *res)
 {
 	struct delivery_spec ds = {
-		.job_id = w->id, .idempotent_key = w->idempotent_key,
-		.metadata_json = w->metadata_json, .failed = !res->success,
-		.error_code = res->error_code,
-		.error_message = res->error_message,
-		.status_code = (unsigned)res->status_code,
-		.headers_json = res->headers_json, .body = res->body,
-		.body_len = res->body_len, .quorum = w->quorum,
-		.finished_ms = clock_wall_ms(),
-		.urls = w->webhooks, .n_urls = w->n_webhooks,
+		.job_id = id, .idempotent_key = s->idempotent_key,
+		.metadata_json = s->metadata_json, .end = *res,
+		.quorum = s->quorum, .finished_ms = clock_wall_ms(),
+		.urls = s->webhooks, .n_urls = s->n_webhooks,
 	};
 	struct finish_ctx *fc = NULL;
 	int err;
 
-	if (w->n_webhooks) {
+	if (s->n_webhooks) {
 		fc = calloc(1, sizeof(*fc));
 		if (!fc)
 			return -ENOMEM;
 		fc->d = jr->delivery;
 		fc->dj = delivery_job_new(&ds);
-		snprintf(fc->id, sizeof(fc->id), "%s", w->id);
+		snprintf(fc->id, sizeof(fc->id), "%s", id);
 		if (!fc->dj) {
 			free(fc);
 			return -ENOMEM;
 		}
 	}
-	err = jobs_finish_async(jr->store, w->id, res,
+	err = jobs_finish_async(jr->store, id, res,
 	                        fc ? finished_durable : NULL, fc);
 	if (err < 0 && fc) {
 		delivery_job_free(fc->dj);
@@ -378,12 +320,6 @@ static void job_finished(struct request *r)
 	struct job_run *jrun = r->owner_arg;
 	struct jobrun *jr = jrun->jr;
 	struct job_result res = { 0 };
-	struct job_who w = {
-		.id = jrun->id, .idempotent_key = jrun->idempotent_key,
-		.metadata_json = jrun->metadata_json,
-		.webhooks = (const char *const *)jrun->webhooks,
-		.n_webhooks = jrun->n_webhooks, .quorum = jrun->quorum,
-	};
 	char *hdrs = NULL, *ebody = NULL, msg[128];
 	size_t elen = 0;
 	int err = -ENOMEM;
@@ -396,7 +332,7 @@ static void job_finished(struct request *r)
 		res.status_code = (int)r->status;
 		res.body = r->resp_body.data + r->resp_body.off;
 		res.body_len = buf_avail(&r->resp_body);
-		res.success = r->status < 400 && !r->body_error;
+		res.failed = r->status >= 400 || r->body_error;
 		if (r->body_error && r->resp_too_large) {
 			res.error_code = "response_too_large";
 			snprintf(msg, sizeof(msg), "the upstream response is "
@@ -409,7 +345,7 @@ static void job_finished(struct request *r)
 			         "broke off after %zu body bytes",
 			         res.body_len);
 			res.error_message = msg;
-		} else if (!res.success) {
+		} else if (res.failed) {
 			res.error_code = "upstream_status";
 			snprintf(msg, sizeof(msg), "upstream answered %u "
 			         "after %u attempt(s)", r->status,
@@ -419,6 +355,7 @@ static void job_finished(struct request *r)
 	} else {
 		/* No upstream answer: what a synchronous client would get. */
 		res.status_code = (int)r->err_status;
+		res.failed = true;
 		res.error_code = r->err_code ? r->err_code : "internal_error";
 		res.error_message = r->err_msg ? r->err_msg : res.error_code;
 		ebody = http_error_json(res.error_code, res.error_message,
@@ -430,8 +367,8 @@ static void job_finished(struct request *r)
 	res.headers_json = hdrs;
 	if (hdrs) {
 		log_debug("job finished job=%s status=%d %s", jrun->id,
-		          res.status_code, res.success ? "success" : "failed");
-		err = job_end(jr, &w, &res);
+		          res.status_code, res.failed ? "failed" : "success");
+		err = job_end(jr, jrun->id, jrun->spec, &res);
 	}
 	if (err == -ENOMEM)
 		log_error("out of memory finishing job=%s; it runs again "

@@ -20,32 +20,7 @@ struct job_run {
 	size_t body_len;
 	bool counted;                /* in jr->held and jr->pending */
 	char id[JOB_ID_LEN + 1];
-	char *idempotent_key;
-	char *metadata_json;
-	char **webhooks;
-	size_t n_webhooks;
-	unsigned quorum;
-};
-
-/* Everything a job's request is built from (the store's columns). */
-struct job_spec {
-	const char *method, *url, *headers_json;
-	const void *body;
-	size_t body_len;
-	const unsigned char *cred;
-	size_t cred_len;
-	const char *idempotent_key, *metadata_json;
-	const char *const *webhooks;
-	size_t n_webhooks;
-	unsigned quorum;
-};
-
-/* Whom a job's end is told to, and what of the job they are told. */
-struct job_who {
-	const char *id, *idempotent_key, *metadata_json;
-	const char *const *webhooks;
-	size_t n_webhooks;            /* 0: the end is stored, not delivered */
-	unsigned quorum;
+	struct job_spec *spec;       /* job_spec_dup_webhooks(): its end's */
 };
 
 /*
@@ -58,11 +33,13 @@ int job_request_new(struct jobrun *jr, const struct job_spec *s,
                     const char *id, struct request **ret);
 
 /*
- * Stores res as the end of the job (which scrubs its request fields)
+ * Stores res as the end of the job id (which scrubs its request fields)
  * and, once that is durable, hands its deliveries to the delivery
- * thread. 0, -ENOMEM (nothing queued), or jobs_finish_async()'s error.
+ * thread: to s's webhooks (none: stored only), with its idempotent key,
+ * metadata and quorum; s's request fields are not read. 0, -ENOMEM
+ * (nothing queued), or jobs_finish_async()'s error.
  */
-int job_end(struct jobrun *jr, const struct job_who *w,
+int job_end(struct jobrun *jr, const char *id, const struct job_spec *s,
             const struct job_result *res);
 
 /* The job leaves the pending counts (jobrun_release()), once. */

@@ -54,35 +54,35 @@ static int new_id(int64_t now, char id[JOB_ID_LEN + 1])
 }
 
 /* What the store relies on; the JSON texts are the caller's to check. */
-static bool job_new_valid(const struct job_new *jn)
+static bool job_spec_valid(const struct job_spec *spec)
 {
-	if (!jn->method || !jn->url || jn->n_webhooks == 0 ||
-	    (jn->dedupe && !jn->dest) ||
-	    jn->quorum < 1 || jn->quorum > jn->n_webhooks ||
-	    (jn->body_len && !jn->body) || (jn->cred_len && !jn->cred))
+	if (!spec->method || !spec->url || spec->n_webhooks == 0 ||
+	    (spec->dedupe && !spec->dest) ||
+	    spec->quorum < 1 || spec->quorum > spec->n_webhooks ||
+	    (spec->body_len && !spec->body) || (spec->cred_len && !spec->cred))
 		return false;
-	for (size_t i = 0; i < jn->n_webhooks; i++) {
-		if (!jn->webhooks[i])
+	for (size_t i = 0; i < spec->n_webhooks; i++) {
+		if (!spec->webhooks[i])
 			return false;
 		for (size_t k = 0; k < i; k++)
-			if (strcmp(jn->webhooks[i], jn->webhooks[k]) == 0)
+			if (strcmp(spec->webhooks[i], spec->webhooks[k]) == 0)
 				return false;
 	}
 	return true;
 }
 
-/* Checks jn and readies op to add it under a fresh id. */
-static int submit_init(struct jobs *j, const struct job_new *jn,
+/* Checks spec and readies op to add it under a fresh id. */
+static int submit_init(struct jobs *j, const struct job_spec *spec,
                        struct jop *op)
 {
-	if (!job_new_valid(jn))
+	if (!job_spec_valid(spec))
 		return -EINVAL;
 	op->type = JOP_SUBMIT;
-	op->jn = jn;
+	op->spec = spec;
 	return new_id(jobs_writer_now(j->w), op->id);
 }
 
-int jobs_submit_async(struct jobs *j, const struct job_new *jn,
+int jobs_submit_async(struct jobs *j, const struct job_spec *spec,
                       jobs_submit_done *done, void *arg)
 {
 	struct jop *op = calloc(1, sizeof(*op));
@@ -93,7 +93,7 @@ int jobs_submit_async(struct jobs *j, const struct job_new *jn,
 	op->heap = true;
 	op->cb = done;
 	op->cb_arg = arg;
-	r = submit_init(j, jn, op);
+	r = submit_init(j, spec, op);
 	if (r == 0)
 		r = jobs_writer_enqueue(j->w, op);
 	if (r < 0)
@@ -101,11 +101,11 @@ int jobs_submit_async(struct jobs *j, const struct job_new *jn,
 	return r;
 }
 
-int jobs_submit(struct jobs *j, const struct job_new *jn,
+int jobs_submit(struct jobs *j, const struct job_spec *spec,
                 char ret_id[JOB_ID_LEN + 1], bool *ret_duplicate)
 {
 	struct jop op = { 0 };
-	int r = submit_init(j, jn, &op);
+	int r = submit_init(j, spec, &op);
 
 	if (r == 0)
 		r = jobs_writer_run(j->w, &op);
@@ -128,9 +128,9 @@ int jobs_finish(struct jobs *j, const char *id, int status_code,
                 const char *headers_json, const void *body, size_t len,
                 bool success)
 {
-	struct jop op = { .type = JOP_FINISH, .status = status_code,
-	                  .text = headers_json, .body = body, .len = len,
-	                  .ok = success };
+	struct jop op = { .type = JOP_FINISH, .res = {
+		.status_code = status_code, .headers_json = headers_json,
+		.body = body, .body_len = len, .failed = !success } };
 
 	if (len && !body)
 		return -EINVAL;
@@ -216,25 +216,15 @@ int jobs_finish_async(struct jobs *j, const char *id,
                       const struct job_result *res, jobs_op_done *done,
                       void *arg)
 {
-	size_t n = str_size(res->headers_json) + str_size(res->error_code) +
-	           str_size(res->error_message) + res->body_len;
 	char *room;
 	struct jop *op;
 
 	if (res->body_len && !res->body)
 		return -EINVAL;
-	op = async_op(JOP_FINISH, id, n, done, arg, &room);
+	op = async_op(JOP_FINISH, id, job_result_room(res), done, arg, &room);
 	if (!op)
 		return id && strlen(id) == JOB_ID_LEN ? -ENOMEM : -ENOENT;
-	op->status = res->status_code;
-	op->ok = res->success;
-	op->text = room_str(&room, res->headers_json);
-	op->err_code = room_str(&room, res->error_code);
-	op->err_msg = room_str(&room, res->error_message);
-	if (res->body_len)
-		memcpy(room, res->body, res->body_len);
-	op->body = room;
-	op->len = res->body_len;
+	op->res = job_result_copy(res, room);
 	return enqueue_async(j, op);
 }
 

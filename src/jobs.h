@@ -57,13 +57,13 @@ void jobs_free(struct jobs *j);
  * With dedupe and an idempotent key already used under the same
  * credential and destination, stores nothing and answers that job's id
  * as a duplicate. The JSON texts are stored as given: the caller
- * validates them. jn and what it points to are NOT copied: they must stay
- * valid until done is called. 0 (done will be called exactly once, err
+ * validates them. spec and what it points to are NOT copied: they must
+ * stay valid until done is called. 0 (done will be called exactly once, err
  * -ENOSPC disk full, -EIO, -EBUSY, ... store errors), or -EINVAL (quorum
  * out of range or a webhook repeated), -ENOMEM, -ESHUTDOWN at once (done
  * will not be called). Any thread.
  */
-int jobs_submit_async(struct jobs *j, const struct job_new *jn,
+int jobs_submit_async(struct jobs *j, const struct job_spec *spec,
                       jobs_submit_done *done, void *arg);
 
 /*

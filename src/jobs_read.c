@@ -357,29 +357,6 @@ int jobs_reader_get_result(struct jobs_reader *rd, const char *id,
 	return r;
 }
 
-void job_free(struct job *jb)
-{
-	if (!jb)
-		return;
-	for (size_t i = 0; i < jb->n_deliveries; i++) {
-		free(jb->deliveries[i].url);
-		free(jb->deliveries[i].last_error);
-	}
-	free(jb->deliveries);
-	free(jb->cred);
-	free(jb->idempotent_key);
-	free(jb->method);
-	free(jb->url);
-	free(jb->headers_json);
-	free(jb->body);
-	free(jb->metadata_json);
-	free(jb->resp_headers_json);
-	free(jb->resp_body);
-	free(jb->error_code);
-	free(jb->error_message);
-	free(jb);
-}
-
 int jobs_reader_open(const char *path, struct jobs_reader **ret_reader)
 {
 	struct jobs_reader *rd = calloc(1, sizeof(*rd));

@@ -23,11 +23,11 @@ struct jobs;
 void jobs_set_clock(struct jobs *j, int64_t (*now_ms)(void *arg), void *arg);
 
 /*
- * jobs_submit_async(), blocking: jn is copied when it returns, and
+ * jobs_submit_async(), blocking: spec is copied when it returns, and
  * *ret_duplicate (may be NULL) says whether the job was a duplicate.
  * 0 or an error, as jobs_submit_async()'s or its callback's.
  */
-int jobs_submit(struct jobs *j, const struct job_new *jn,
+int jobs_submit(struct jobs *j, const struct job_spec *spec,
                 char ret_id[JOB_ID_LEN + 1], bool *ret_duplicate);
 
 /*

@@ -59,16 +59,16 @@ static int64_t wall_now_ms(void *arg)
 /* Adds the job unless its key is taken; fatal store errors only. */
 static int do_submit(struct jobs_writer *w, struct jop *op, int64_t now)
 {
-	const struct job_new *jn = op->jn;
+	const struct job_spec *spec = op->spec;
 	const unsigned char *id;
 	sqlite3_stmt *st;
 	int rc, r;
 
-	if (jn->idempotent_key && jn->dedupe) {
+	if (spec->idempotent_key && spec->dedupe) {
 		st = w->st[W_FIND_IDEM];
-		jobs_sql_bind_bytes(st, 1, jn->cred, jn->cred_len);
-		jobs_sql_bind_text(st, 2, jn->dest);
-		jobs_sql_bind_text(st, 3, jn->idempotent_key);
+		jobs_sql_bind_bytes(st, 1, spec->cred, spec->cred_len);
+		jobs_sql_bind_text(st, 2, spec->dest);
+		jobs_sql_bind_text(st, 3, spec->idempotent_key);
 		rc = sqlite3_step(st);
 		id = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
 		if (id) {
@@ -86,22 +86,23 @@ static int do_submit(struct jobs_writer *w, struct jop *op, int64_t now)
 	}
 	st = w->st[W_ADD_JOB];
 	jobs_sql_bind_text(st, 1, op->id);
-	jobs_sql_bind_bytes(st, 2, jn->cred, jn->cred_len);
-	jobs_sql_bind_text(st, 3, jn->idempotent_key);
+	jobs_sql_bind_bytes(st, 2, spec->cred, spec->cred_len);
+	jobs_sql_bind_text(st, 3, spec->idempotent_key);
 	sqlite3_bind_int64(st, 4, now);
-	jobs_sql_bind_text(st, 5, jn->method);
-	jobs_sql_bind_text(st, 6, jn->url);
-	jobs_sql_bind_text(st, 7, jn->headers_json ? jn->headers_json : "[]");
-	jobs_sql_bind_bytes(st, 8, jn->body, jn->body_len);
-	jobs_sql_bind_text(st, 9, jn->metadata_json);
-	sqlite3_bind_int64(st, 10, jn->quorum);
-	jobs_sql_bind_text(st, 11,
-	                   jn->idempotent_key && jn->dedupe ? jn->dest : NULL);
+	jobs_sql_bind_text(st, 5, spec->method);
+	jobs_sql_bind_text(st, 6, spec->url);
+	jobs_sql_bind_text(st, 7,
+	                   spec->headers_json ? spec->headers_json : "[]");
+	jobs_sql_bind_bytes(st, 8, spec->body, spec->body_len);
+	jobs_sql_bind_text(st, 9, spec->metadata_json);
+	sqlite3_bind_int64(st, 10, spec->quorum);
+	jobs_sql_bind_text(st, 11, spec->idempotent_key && spec->dedupe ?
+	                           spec->dest : NULL);
 	r = jobs_sql_step(w->wdb, st);
 	st = w->st[W_ADD_DELIVERY];
-	for (size_t i = 0; r == 0 && i < jn->n_webhooks; i++) {
+	for (size_t i = 0; r == 0 && i < spec->n_webhooks; i++) {
 		jobs_sql_bind_text(st, 1, op->id);
-		jobs_sql_bind_text(st, 2, jn->webhooks[i]);
+		jobs_sql_bind_text(st, 2, spec->webhooks[i]);
 		sqlite3_bind_int64(st, 3, now);
 		r = jobs_sql_step(w->wdb, st);
 	}
@@ -135,13 +136,15 @@ static int run_op(struct jobs_writer *w, struct jop *op, int64_t now)
 			return r;
 		st = w->st[W_FINISH];
 		jobs_sql_bind_text(st, 1, op->id);
-		jobs_sql_bind_text(st, 2, op->ok ? "success" : "failed");
-		sqlite3_bind_int(st, 3, op->status);
-		jobs_sql_bind_text(st, 4, op->text ? op->text : "[]");
-		jobs_sql_bind_bytes(st, 5, op->body, op->len);
+		jobs_sql_bind_text(st, 2,
+		                   op->res.failed ? "failed" : "success");
+		sqlite3_bind_int(st, 3, op->res.status_code);
+		jobs_sql_bind_text(st, 4, op->res.headers_json ?
+		                          op->res.headers_json : "[]");
+		jobs_sql_bind_bytes(st, 5, op->res.body, op->res.body_len);
 		sqlite3_bind_int64(st, 6, now);
-		jobs_sql_bind_text(st, 7, op->err_code);
-		jobs_sql_bind_text(st, 8, op->err_msg);
+		jobs_sql_bind_text(st, 7, op->res.error_code);
+		jobs_sql_bind_text(st, 8, op->res.error_message);
 		break;
 	case JOP_DELIVERY:
 		st = w->st[W_DELIVERY];

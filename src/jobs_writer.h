@@ -24,14 +24,12 @@ enum jop_type { JOP_SUBMIT, JOP_RUNNING, JOP_FINISH, JOP_DELIVERY,
 struct jop {
 	struct jop *next;
 	enum jop_type type;
-	const struct job_new *jn;
+	const struct job_spec *spec;
 	char id[JOB_ID_LEN + 1];      /* job addressed, or the new job's */
-	const char *url, *text;       /* delivery url, error / headers */
-	const char *err_code, *err_msg; /* finish of a failed job */
-	const void *body;
-	size_t len;
-	int status;
-	bool ok;
+	const char *url, *text;       /* delivery url and error */
+	struct job_result res;        /* finish */
+	int status;                   /* delivery */
+	bool ok;                      /* delivery */
 	int64_t when;                 /* next_at, prune cut-off */
 	unsigned long count;          /* prune limit / pruned; max pages */
 	bool heap;                    /* malloc'd: freed after its callback */

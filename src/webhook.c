@@ -1,19 +1,17 @@
 /*
- * webhook.c - webhook job fields, payload, signature and schedule.
+ * webhook.c - webhook payload, signature, secret file and schedule (see
+ * webhook.h; the request's fields are parsed in webhook_fields.c).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +19,88 @@
 #include <unistd.h>
 
 #include "ascii.h"
+#include "hmac.h"
 #include "webhook.h"
 
-#define SHA256_LEN 32
 #define STR_(x) #x
 #define STR(x) STR_(x)
-/* How much of a refused URL an error message quotes. */
-#define URL_QUOTE_MAX 64
 
-/* ---- UTF-8 and text ---------------------------------------------------- */
+/* ---- text -------------------------------------------------------------- */
 
 /*
+ * A JSON string of s (NULL: JSON null): as is when it is UTF-8, else read
+ * as ISO-8859-1, which maps every byte and loses none.
+ */
+static json_t *json_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, i, o = 0;
+	json_t *j;
+	char *t;
+
+	if (!s)
+		return json_null();
+	n = strlen(s);
+	/* jansson refuses what is not well-formed UTF-8. */
+	j = json_stringn(s, n);
+	if (j)
+		return j;
+	t = malloc(2 * n);
+	if (!t)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (p[i] < 0x80) {
+			t[o++] = (char)p[i];
+		} else {
+			t[o++] = (char)(0xc0 | (p[i] >> 6));
+			t[o++] = (char)(0x80 | (p[i] & 0x3f));
+		}
+	}
+	j = json_stringn(t, o);
+	free(t);
+	return j;
+}
+
+
+/* ---- signature --------------------------------------------------------- */
+
+int webhook_sign(const unsigned char *secret, size_t secret_len,
+                 int64_t t_unix, const char *body, size_t len, char *out,
+                 size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	char prefix[24];
+	unsigned char mac[HMAC_SHA256_LEN];
+	struct hmac_part msg[2];
+	size_t need, o, i;
+	int plen;
+
+	assert(secret_len > 0);
+	plen = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", t_unix);
+	/* "t=" digits ",v1=" hex NUL; the prefix's '.' pays for the NUL */
+	need = 2 + (size_t)plen + 4 + 2 * HMAC_SHA256_LEN;
+	if (size < need)
+		return -ENOSPC;
+	msg[0] = (struct hmac_part){ prefix, (size_t)plen };
+	msg[1] = (struct hmac_part){ body, len };
+	if (hmac_sha256(secret, secret_len, msg, 2, mac) < 0)
+		return -ENOMEM;
+
+	o = (size_t)snprintf(out, size, "t=%.*s,v1=", plen - 1, prefix);
+	for (i = 0; i < HMAC_SHA256_LEN; i++) {
+		out[o++] = hex[mac[i] >> 4];
+		out[o++] = hex[mac[i] & 15];
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* ---- secret file ------------------------------------------------------- */
+
+/*
+ * A secret is checked here rather than by jansson (as payload strings
+ * are), which would leave a copy of it in freed memory.
+ *
  * Length of the well-formed UTF-8 sequence at s[0..n), or 0. Follows
  * Unicode table 3-7: no overlongs (C0, C1, E0 80..9F, F0 80..8F), no
  * surrogates (ED A0..BF), nothing past U+10FFFF (F4 90.., F5..FF).
@@ -88,91 +157,6 @@ static bool utf8_valid(const char *s, size_t n, size_t *ret_chars)
 		*ret_chars = chars;
 	return true;
 }
-
-/*
- * A JSON string of s (NULL: JSON null): as is when it is UTF-8, else read
- * as ISO-8859-1, which maps every byte and loses none.
- */
-static json_t *json_text(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n, i, o = 0;
-	json_t *j;
-	char *t;
-
-	if (!s)
-		return json_null();
-	n = strlen(s);
-	if (utf8_valid(s, n, NULL))
-		return json_stringn(s, n);
-	t = malloc(2 * n);
-	if (!t)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (p[i] < 0x80) {
-			t[o++] = (char)p[i];
-		} else {
-			t[o++] = (char)(0xc0 | (p[i] >> 6));
-			t[o++] = (char)(0x80 | (p[i] & 0x3f));
-		}
-	}
-	j = json_stringn(t, o);
-	free(t);
-	return j;
-}
-
-
-/* ---- signature --------------------------------------------------------- */
-
-int webhook_sign(const unsigned char *secret, size_t secret_len,
-                 int64_t t_unix, const char *body, size_t len, char *out,
-                 size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	char prefix[24], digest[] = "SHA256";
-	unsigned char mac[SHA256_LEN];
-	size_t mac_len = 0, need, o, i;
-	OSSL_PARAM params[2];
-	EVP_MAC_CTX *ctx = NULL;
-	EVP_MAC *m;
-	int plen, r = -ENOMEM;
-
-	assert(secret_len > 0);
-	plen = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", t_unix);
-	/* "t=" digits ",v1=" hex NUL; the prefix's '.' pays for the NUL */
-	need = 2 + (size_t)plen + 4 + 2 * SHA256_LEN;
-	if (size < need)
-		return -ENOSPC;
-
-	m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (m)
-		ctx = EVP_MAC_CTX_new(m);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	                                             digest, 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!ctx || EVP_MAC_init(ctx, secret, secret_len, params) != 1 ||
-	    EVP_MAC_update(ctx, (const unsigned char *)prefix,
-	                   (size_t)plen) != 1 ||
-	    (len > 0 && EVP_MAC_update(ctx, (const unsigned char *)body,
-	                               len) != 1) ||
-	    EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac)) != 1 ||
-	    mac_len != SHA256_LEN)
-		goto out;
-
-	o = (size_t)snprintf(out, size, "t=%.*s,v1=", plen - 1, prefix);
-	for (i = 0; i < SHA256_LEN; i++) {
-		out[o++] = hex[mac[i] >> 4];
-		out[o++] = hex[mac[i] & 15];
-	}
-	out[o] = '\0';
-	r = (int)o;
-out:
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(m);
-	return r;
-}
-
-/* ---- secret file ------------------------------------------------------- */
 
 int webhook_secret_load(const char *path, struct webhook_secret *ret,
                         bool *ret_exposed)
@@ -364,34 +348,33 @@ static int headers_fold(const char *text, json_t **ret)
 	return 0;
 }
 
-int webhook_response_json(const struct webhook_result *res, json_t **ret)
+int webhook_response_json(const struct job_result *end, json_t **ret)
 {
-	json_t *resp, *h = NULL;
+	json_t *resp, *h = NULL, *body;
 	char *b64;
 	size_t b64_len;
 	int r;
 
-	r = headers_fold(res->headers_json, &h);
+	r = headers_fold(end->headers_json, &h);
 	if (r < 0)
 		return r;
 	resp = json_object();
 	if (!resp || json_object_set_new(resp, "status_code",
-	                                 json_integer(res->status_code)) < 0) {
+	                                 json_integer(end->status_code)) < 0) {
 		json_decref(h);
 		goto fail;
 	}
 	if (json_object_set_new(resp, "headers", h) < 0)
 		goto fail; /* set_new has released h */
-	if (utf8_valid(res->body, res->body_len, NULL)) {
-		if (json_object_set_new(resp, "body",
-		                        json_stringn(res->body ? res->body : "",
-		                                     res->body_len)) < 0)
+	/* A JSON string when jansson takes it: well-formed UTF-8. */
+	body = json_stringn(end->body ? end->body : "", end->body_len);
+	if (body) {
+		if (json_object_set_new(resp, "body", body) < 0)
 			goto fail;
 		*ret = resp;
 		return 0;
 	}
-	b64 = base64((const unsigned char *)res->body, res->body_len,
-	             &b64_len);
+	b64 = base64(end->body, end->body_len, &b64_len);
 	if (!b64)
 		goto fail;
 	if (json_object_set_new(resp, "body",
@@ -417,8 +400,9 @@ int webhook_payload(const struct webhook_result *res, char **ret,
 	int r;
 
 	assert(res->job_id);
-	assert(!res->failed || (res->error_code && res->error_message));
-	r = webhook_response_json(res, &resp);
+	assert(!res->end.failed ||
+	       (res->end.error_code && res->end.error_message));
+	r = webhook_response_json(&res->end, &resp);
 	if (r < 0)
 		return r;
 	root = json_object();
@@ -430,19 +414,21 @@ int webhook_payload(const struct webhook_result *res, char **ret,
 	    json_object_set_new(root, "idempotent_key",
 	                        json_text(res->idempotent_key)) < 0 ||
 	    json_object_set_new(root, "status",
-	                        json_string(res->failed ? "failed" :
+	                        json_string(res->end.failed ? "failed" :
 	                                    "success")) < 0) {
 		json_decref(resp);
 		goto fail;
 	}
 	if (json_object_set_new(root, "response", resp) < 0)
 		goto fail;
-	if (res->failed) {
+	if (res->end.failed) {
+		const struct job_result *end = &res->end;
+
 		err = json_object();
 		if (json_object_set_new(err, "code",
-		                        json_text(res->error_code)) < 0 ||
+		                        json_text(end->error_code)) < 0 ||
 		    json_object_set_new(err, "message",
-		                        json_text(res->error_message)) < 0) {
+		                        json_text(end->error_message)) < 0) {
 			json_decref(err);
 			goto fail;
 		}
@@ -465,296 +451,6 @@ int webhook_payload(const struct webhook_result *res, char **ret,
 fail:
 	json_decref(root);
 	return -ENOMEM;
-}
-
-/* ---- X-EZTHROTTLE-WEBHOOK ---------------------------------------------- */
-
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9');
-}
-
-static bool is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	       (c >= 'A' && c <= 'F');
-}
-
-/* RFC 3986 pchar less pct-encoded, plus '/' and '?'. */
-static bool is_path_char(char c)
-{
-	return is_alnum(c) || (c && strchr("-._~!$&'()*+,;=:@/?", c));
-}
-
-/* Host and port of the authority s[0..len); a reason, or NULL if fine. */
-static const char *check_authority(const char *s, size_t len)
-{
-	char v6[INET6_ADDRSTRLEN];
-	struct in6_addr a;
-	size_t host_len, i;
-	unsigned port = 0;
-
-	if (memchr(s, '@', len))
-		return "must not contain user info";
-	if (len > 0 && s[0] == '[') {
-		const char *close = memchr(s, ']', len);
-
-		if (!close)
-			return "has an invalid host";
-		host_len = (size_t)(close - s) + 1;
-		if (host_len - 2 >= sizeof(v6))
-			return "has an invalid host";
-		memcpy(v6, s + 1, host_len - 2);
-		v6[host_len - 2] = '\0';
-		if (inet_pton(AF_INET6, v6, &a) != 1)
-			return "has an invalid host";
-		if (host_len < len && s[host_len] != ':')
-			return "has an invalid host";
-	} else {
-		const char *colon = memchr(s, ':', len);
-
-		host_len = colon ? (size_t)(colon - s) : len;
-		if (host_len == 0)
-			return "has no host";
-		if (host_len > 255)
-			return "has an invalid host";
-		for (i = 0; i < host_len; i++) {
-			if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '.' &&
-			    s[i] != '_')
-				return "has an invalid host";
-		}
-	}
-	if (host_len == len || host_len + 1 == len)
-		return NULL; /* no port, or an empty one (RFC 3986 allows) */
-	for (i = host_len + 1; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return "has an invalid port";
-		port = port * 10 + (unsigned)(s[i] - '0');
-		if (port > 65535)
-			return "has an invalid port";
-	}
-	return port == 0 ? "has an invalid port" : NULL;
-}
-
-/*
- * Checks one URL s[0..len); a reason, or NULL if fine. *ret_quote says
- * whether the message may quote the URL (not with user info in it).
- */
-static const char *check_url(const char *s, size_t len, bool *ret_quote)
-{
-	const char *auth, *reason;
-	size_t i, skip, auth_len;
-
-	*ret_quote = true;
-	if (len == 0)
-		return "is empty";
-	if (len > WEBHOOK_URL_MAX)
-		return "is longer than " STR(WEBHOOK_URL_MAX) " bytes";
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c <= 0x20 || c >= 0x7f)
-			return "has a space, control or non-ASCII character "
-			       "(percent-encode it)";
-	}
-	if (ascii_starts_with(s, len, "http://"))
-		skip = 7;
-	else if (ascii_starts_with(s, len, "https://"))
-		skip = 8;
-	else if (memmem(s, len, "://", 3))
-		return "must use http or https";
-	else
-		return "must be an absolute http or https URL";
-
-	auth = s + skip;
-	for (auth_len = 0; skip + auth_len < len; auth_len++) {
-		if (strchr("/?#", auth[auth_len]))
-			break;
-	}
-	reason = check_authority(auth, auth_len);
-	if (reason) {
-		*ret_quote = !memchr(auth, '@', auth_len);
-		return reason;
-	}
-	for (i = skip + auth_len; i < len; i++) {
-		if (s[i] == '#')
-			return "must not contain a fragment";
-		if (s[i] == '%') {
-			if (i + 2 >= len || !is_hex(s[i + 1]) ||
-			    !is_hex(s[i + 2]))
-				return "has a bad percent-encoding";
-			i += 2;
-		} else if (!is_path_char(s[i])) {
-			return "has a character that must be percent-encoded";
-		}
-	}
-	return NULL;
-}
-
-/* Formats "webhook N <reason>: '<url>'", the URL clipped and printable. */
-static void url_error(char *err, size_t err_size, size_t index,
-                      const char *reason, const char *s, size_t len,
-                      bool quote)
-{
-	char q[URL_QUOTE_MAX + 4];
-	size_t i, n = len > URL_QUOTE_MAX ? URL_QUOTE_MAX : len;
-
-	if (!quote) {
-		snprintf(err, err_size, "webhook %zu %s", index, reason);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		q[i] = c < 0x20 || c >= 0x7f || c == '\'' ? '?' : (char)c;
-	}
-	if (n < len) {
-		memcpy(q + n, "...", 3);
-		n += 3;
-	}
-	q[n] = '\0';
-	snprintf(err, err_size, "webhook %zu %s: '%s'", index, reason, q);
-}
-
-int webhook_parse_urls(const char *const *values, size_t n,
-                       struct webhook_urls *ret, char *err, size_t err_size)
-{
-	struct webhook_urls u = { .n = 0 };
-	size_t v, index = 0, i;
-
-	for (v = 0; v < n; v++) {
-		const char *p = values[v];
-
-		for (;;) {
-			const char *s = p, *end = p + strcspn(p, ",");
-			const char *reason;
-			bool quote, more = *end == ',';
-
-			p = more ? end + 1 : end;
-			while (s < end && (*s == ' ' || *s == '\t'))
-				s++;
-			while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-				end--;
-			index++;
-			reason = check_url(s, (size_t)(end - s), &quote);
-			for (i = 0; !reason && i < u.n; i++) {
-				if (strlen(u.url[i]) == (size_t)(end - s) &&
-				    memcmp(u.url[i], s, (size_t)(end - s)) == 0)
-					reason = "is given twice";
-			}
-			if (reason) {
-				url_error(err, err_size, index, reason, s,
-				          (size_t)(end - s), quote);
-				webhook_urls_done(&u);
-				return -EINVAL;
-			}
-			if (u.n == WEBHOOK_MAX_URLS) {
-				snprintf(err, err_size, "X-EZTHROTTLE-WEBHOOK "
-				         "names more than %d webhooks",
-				         WEBHOOK_MAX_URLS);
-				webhook_urls_done(&u);
-				return -EINVAL;
-			}
-			u.url[u.n] = strndup(s, (size_t)(end - s));
-			if (!u.url[u.n]) {
-				webhook_urls_done(&u);
-				return -ENOMEM;
-			}
-			u.n++;
-			if (!more)
-				break;
-		}
-	}
-	if (u.n == 0) {
-		snprintf(err, err_size, "X-EZTHROTTLE-WEBHOOK names no webhook");
-		return -EINVAL;
-	}
-	*ret = u;
-	return 0;
-}
-
-void webhook_urls_done(struct webhook_urls *u)
-{
-	size_t i;
-
-	for (i = 0; i < u->n; i++)
-		free(u->url[i]);
-	u->n = 0;
-}
-
-/* ---- quorum and metadata ----------------------------------------------- */
-
-int webhook_parse_quorum(const char *s, size_t n_urls, unsigned *ret)
-{
-	unsigned long v = 0;
-	bool digits = false;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		digits = true;
-		if (v <= WEBHOOK_MAX_URLS)
-			v = v * 10 + (unsigned long)(*s - '0');
-	}
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (!digits || *s != '\0')
-		return -EINVAL;
-	if (v < 1 || v > n_urls)
-		return -ERANGE;
-	*ret = (unsigned)v;
-	return 0;
-}
-
-static const char *json_type_name(const json_t *j)
-{
-	switch (json_typeof(j)) {
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	default:
-		return "an object";
-	}
-}
-
-int webhook_parse_metadata(const char *s, size_t len, json_t **ret,
-                           char *err, size_t err_size)
-{
-	json_error_t jerr;
-	json_t *j;
-
-	if (len > WEBHOOK_METADATA_MAX) {
-		snprintf(err, err_size, "X-EZTHROTTLE-METADATA is over the "
-		         "limit of %d bytes", WEBHOOK_METADATA_MAX);
-		return -E2BIG;
-	}
-	j = json_loadb(s, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-	               &jerr);
-	if (!j) {
-		if (json_error_code(&jerr) == json_error_out_of_memory)
-			return -ENOMEM;
-		snprintf(err, err_size, "X-EZTHROTTLE-METADATA is not valid "
-		         "JSON: %s at byte %d", jerr.text, jerr.position);
-		return -EINVAL;
-	}
-	if (!json_is_object(j)) {
-		snprintf(err, err_size, "X-EZTHROTTLE-METADATA must be a JSON "
-		         "object, got %s", json_type_name(j));
-		json_decref(j);
-		return -EINVAL;
-	}
-	*ret = j;
-	return 0;
 }
 
 /* ---- schedule ---------------------------------------------------------- */

@@ -2,7 +2,8 @@
  * webhook.h - the pure parts of webhook jobs: the request's
  * X-EZTHROTTLE-WEBHOOK* fields, the delivery payload, its signature and
  * the delivery retry schedule. No I/O but webhook_secret_load(), no
- * clock (the caller passes the time), no logging.
+ * clock (the caller passes the time), no logging. The fields are parsed
+ * in webhook_fields.c, the rest is in webhook.c.
  *
  * Signature: X-EZThrottle-Signature: t=<unix seconds>,v1=<64 lower-case
  * hex digits of HMAC-SHA-256(secret, "<t>.<raw body>")>, one v1 only.
@@ -22,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "job.h"
 
 #define WEBHOOK_SIGNATURE_HEADER "X-EZThrottle-Signature"
 /* "t=" + 20 digits + ",v1=" + 64 hex + NUL, rounded up. */
@@ -71,55 +74,45 @@ void webhook_secret_done(struct webhook_secret *s);
 const char *webhook_secret_error_str(int err);
 
 /*
- * What the job's upstream request came to. The payload is
+ * What a webhook is told: a job's end and the job's own fields. The
+ * payload is
  * {"job_id","idempotent_key","status":"success"|"failed",
  *  "response":{"status_code","headers":{},"body",["body_encoding"]},
  *  ["error":{"code","message"},] "metadata":{}}, compact.
  * response is always an object: a job that got no upstream answer carries
  * the answer a synchronous client would have had from the proxy (e.g. 502
- * with the proxy's JSON error body), and "error" says why it failed.
+ * with the proxy's JSON error body), and "error" says why it failed
+ * (end.error_code and error_message, both required when end.failed).
  * Strings that are not UTF-8 (ids, key, error) are read as ISO-8859-1.
  */
 struct webhook_result {
 	const char *job_id;
 	const char *idempotent_key;  /* NULL: JSON null */
-	bool failed;                 /* "failed", else "success" */
-	const char *error_code;      /* failed only, required */
-	const char *error_message;   /* failed only, required */
-	unsigned status_code;
-	/*
-	 * The response fields as the job store keeps them, JSON text
-	 * [["name", "value"], ...] (NULL: none), already filtered as for a
-	 * synchronous client (hop-by-hop fields dropped). Names are
-	 * lower-cased. Repeated names are joined with ", " (RFC 9110 section
-	 * 5.3), Set-Cookie with "\n" (its values hold commas; a field value
-	 * cannot hold LF), so every value is a string.
-	 */
-	const char *headers_json;
-	/*
-	 * Sent as a JSON string when it is strict UTF-8 (no overlongs, no
-	 * surrogates, nothing above U+10FFFF), else base64 (RFC 4648, padded)
-	 * with "body_encoding":"base64".
-	 */
-	const char *body;
-	size_t body_len;
+	struct job_result end;
 	json_t *metadata;            /* borrowed; NULL: {} */
 };
 
 /*
- * Builds the delivery body. On success *ret is a malloc'd NUL-terminated
- * string the caller frees, *ret_len its length. -EINVAL when
- * headers_json is not such a list; -ENOMEM.
+ * Builds the delivery body ("response" as webhook_response_json()). On
+ * success *ret is a malloc'd NUL-terminated string the caller frees,
+ * *ret_len its length. -EINVAL when end.headers_json is not such a list;
+ * -ENOMEM.
  */
 int webhook_payload(const struct webhook_result *res, char **ret,
                     size_t *ret_len);
 
 /*
- * The payload's "response" object alone (status_code, headers, body and
- * body_encoding as above; the other fields of res are unused), for
- * GET /jobs/<id>. *ret is a new reference. 0, -EINVAL, -ENOMEM.
+ * The payload's "response" object alone, for GET /jobs/<id>: status_code;
+ * headers from end's [["name", "value"], ...] (already filtered as for a
+ * synchronous client), names lower-cased, repeated names joined with ", "
+ * (RFC 9110 section 5.3), Set-Cookie with "\n" (its values hold commas;
+ * a field value cannot hold LF), so every value is a string; body as a
+ * JSON string when it is strict UTF-8 (no overlongs, no surrogates,
+ * nothing above U+10FFFF), else base64 (RFC 4648, padded) with
+ * "body_encoding":"base64". *ret is a new reference. 0, -EINVAL (the
+ * field list does not parse), -ENOMEM.
  */
-int webhook_response_json(const struct webhook_result *res, json_t **ret);
+int webhook_response_json(const struct job_result *end, json_t **ret);
 
 /* A job's webhooks. Owns the strings. */
 struct webhook_urls {

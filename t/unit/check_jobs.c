@@ -86,10 +86,10 @@ static const char *const hooks2[] = { "http://127.0.0.1:9/a",
                                       "http://127.0.0.1:9/b" };
 
 /* A small valid job; key may be NULL. */
-static struct job_new job_of(const char *key, const unsigned char *cred,
+static struct job_spec job_of(const char *key, const unsigned char *cred,
                              size_t cred_len)
 {
-	struct job_new jn = {
+	struct job_spec jn = {
 		.cred = cred, .cred_len = cred_len, .idempotent_key = key,
 		.dest = "http://api.example.com:80", .dedupe = true,
 		.method = "POST", .url = "http://api.example.com/v1/x",
@@ -101,7 +101,7 @@ static struct job_new job_of(const char *key, const unsigned char *cred,
 	return jn;
 }
 
-static void submit_ok(struct jobs *j, const struct job_new *jn,
+static void submit_ok(struct jobs *j, const struct job_spec *jn,
                       char id[JOB_ID_LEN + 1], bool *dup)
 {
 	int r = jobs_submit(j, jn, id, dup);
@@ -123,7 +123,7 @@ START_TEST(test_round_trip)
 	static const char body[] = "a\0b\0\xff\xfe\0z";
 	static const unsigned char cred[] = { 0, 1, 2, 0xff, 0 };
 	int64_t now = 1700000000123;
-	struct job_new jn = {
+	struct job_spec jn = {
 		.cred = cred, .cred_len = sizeof(cred), .idempotent_key = "k-1",
 		.method = "PUT", .url = "https://api.example.com/v1/x?y=1",
 		.headers_json = "[[\"Content-Type\",\"application/octet\"]]",
@@ -205,7 +205,7 @@ END_TEST
 
 START_TEST(test_empty_body_no_cred)
 {
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	char id[JOB_ID_LEN + 1];
 	struct jobs *j = open_ok(dir);
 	struct job *jb;
@@ -229,7 +229,7 @@ END_TEST
 START_TEST(test_invalid_refused)
 {
 	static const char *const same[] = { "http://h/a", "http://h/a" };
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	char id[JOB_ID_LEN + 1];
 	struct jobs *j = open_ok(dir);
 	struct jobs_stats st;
@@ -254,7 +254,7 @@ START_TEST(test_idempotency)
 {
 	static const unsigned char cred_a[] = { 0xaa, 0x01 };
 	static const unsigned char cred_b[] = { 0xbb, 0x02 };
-	struct job_new jn = job_of("order-7", cred_a, sizeof(cred_a));
+	struct job_spec jn = job_of("order-7", cred_a, sizeof(cred_a));
 	char first[JOB_ID_LEN + 1], id[JOB_ID_LEN + 1];
 	char other[JOB_ID_LEN + 1];
 	struct jobs *j = open_ok(dir);
@@ -334,7 +334,7 @@ struct submitter {
 static void *submit_many(void *arg)
 {
 	struct submitter *s = arg;
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 
 	pthread_barrier_wait(s->start);
 	for (int i = 0; i < PER_THREAD; i++)
@@ -436,8 +436,8 @@ static void async_done(void *arg, int err, const char *id, bool duplicate)
 START_TEST(test_async_submit)
 {
 	struct async_state *a = calloc(1, sizeof(*a));
-	struct job_new plain = job_of(NULL, NULL, 0);
-	struct job_new keyed = job_of("same", NULL, 0);
+	struct job_spec plain = job_of(NULL, NULL, 0);
+	struct job_spec keyed = job_of("same", NULL, 0);
 	struct jobs *j = open_ok(dir);
 	struct jobs_stats st;
 
@@ -513,7 +513,7 @@ static int stop_cb(void *arg, struct job *jb)
 /* Queued, running, done with a delivery due, done and delivered. */
 START_TEST(test_reopen_load_pending)
 {
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	char id[4][JOB_ID_LEN + 1];
 	struct collected c = { 0 };
 	int64_t now = 1000;
@@ -548,7 +548,7 @@ END_TEST
 START_TEST(test_finish_and_deliveries)
 {
 	static const char resp[] = "\x89PNG\0\x01";
-	struct job_new jn = job_of("f", NULL, 0);
+	struct job_spec jn = job_of("f", NULL, 0);
 	const char *hdrs = "[[\"Content-Type\",\"image/png\"]]";
 	char id[JOB_ID_LEN + 1];
 	int64_t now = 5000;
@@ -642,7 +642,7 @@ static int light_cb(void *arg, struct job *jb)
 START_TEST(test_result_and_light_deliveries)
 {
 	const size_t big = 3u << 20;
-	struct job_new jn = job_of("r", NULL, 0);
+	struct job_spec jn = job_of("r", NULL, 0);
 	char id[JOB_ID_LEN + 1], queued[JOB_ID_LEN + 1];
 	const char *hdrs = "[[\"content-type\",\"x/y\"]]";
 	struct light l = { 0 };
@@ -722,7 +722,7 @@ END_TEST
 START_TEST(test_prune)
 {
 	const int64_t day = 86400000, retain = 7 * day;
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	char old_done[JOB_ID_LEN + 1], old_pending[JOB_ID_LEN + 1];
 	char new_done[JOB_ID_LEN + 1], old_queued[JOB_ID_LEN + 1];
 	int64_t now = 100 * day;
@@ -781,7 +781,7 @@ struct crasher {
 static void *crash_submitter(void *arg)
 {
 	struct crasher *c = arg;
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	char line[JOB_ID_LEN + 2];
 
 	for (;;) {
@@ -869,10 +869,10 @@ START_TEST(test_kill9_loses_nothing)
 END_TEST
 
 /* A job whose body cannot fit into the pages already allocated. */
-static struct job_new big_job(void)
+static struct job_spec big_job(void)
 {
 	static char body[64 * 1024];
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 
 	memset(body, 'b', sizeof(body));
 	jn.body = body;
@@ -882,7 +882,7 @@ static struct job_new big_job(void)
 
 START_TEST(test_full_max_pages)
 {
-	struct job_new small = job_of(NULL, NULL, 0), big = big_job();
+	struct job_spec small = job_of(NULL, NULL, 0), big = big_job();
 	char before[JOB_ID_LEN + 1], id[JOB_ID_LEN + 1];
 	struct jobs *j = open_ok(dir);
 	struct jobs_stats st;
@@ -906,7 +906,7 @@ END_TEST
 /* A real full file system, when this process may mount a tmpfs. */
 START_TEST(test_full_tmpfs)
 {
-	struct job_new small = job_of(NULL, NULL, 0), big = big_job();
+	struct job_spec small = job_of(NULL, NULL, 0), big = big_job();
 	char before[JOB_ID_LEN + 1], id[JOB_ID_LEN + 1], fill[300];
 	static char chunk[4096];
 	struct jobs *j;
@@ -987,7 +987,7 @@ START_TEST(test_async_verbs)
 	static const char resp[] = "\x00\xff" "bin";
 	struct op_counter c = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	                        .cond = PTHREAD_COND_INITIALIZER };
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	/* Zeroed: the scribbles below keep a terminating NUL. */
 	char id[JOB_ID_LEN + 1], hdrs[64] = "", code[32] = "", msg[64] = "";
 	char url[64] = "";
@@ -1008,7 +1008,7 @@ START_TEST(test_async_verbs)
 	strcpy(msg, "connect to 'h' port 1 failed");
 	res = (struct job_result){ .status_code = 502, .headers_json = hdrs,
 	                           .body = resp, .body_len = sizeof(resp) - 1,
-	                           .success = false, .error_code = code,
+	                           .failed = true, .error_code = code,
 	                           .error_message = msg };
 	ck_assert_int_eq(jobs_finish_async(j, id, &res, op_done, &c), 0);
 	memset(hdrs, 'x', sizeof(hdrs) - 1);
@@ -1085,7 +1085,7 @@ static int seen_cb(void *arg, struct job *jb)
 START_TEST(test_load_unfinished_pages)
 {
 	char ids[6][JOB_ID_LEN + 1], late[JOB_ID_LEN + 1];
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	struct seen s = { 0 };
 	struct jobs *j = open_ok(dir);
 	uint64_t n, bytes;
@@ -1165,7 +1165,7 @@ static int refuse_once_cb(void *arg, struct job *jb)
 START_TEST(test_load_unfinished_refused)
 {
 	char ids[3][JOB_ID_LEN + 1];
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	struct refusing rf = { .refuse_id = NULL };
 	struct jobs *j = open_ok(dir);
 	uint64_t n, bytes;
@@ -1247,7 +1247,7 @@ static const char *store_has(const char *s)
 
 START_TEST(test_finish_scrubs_request)
 {
-	struct job_new jn = job_of("scrub", NULL, 0);
+	struct job_spec jn = job_of("scrub", NULL, 0);
 	char id[JOB_ID_LEN + 1];
 	struct jobs *j = open_ok(dir);
 	struct jobs_stats st;
@@ -1287,12 +1287,12 @@ END_TEST
 START_TEST(test_migrate_v1)
 {
 	char path[300], id[JOB_ID_LEN + 1];
-	struct job_result res = { .status_code = 504, .success = false,
+	struct job_result res = { .status_code = 504, .failed = true,
 	                          .error_code = "timeout",
 	                          .error_message = "m" };
 	struct op_counter c = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	                        .cond = PTHREAD_COND_INITIALIZER };
-	struct job_new jn = job_of(NULL, NULL, 0);
+	struct job_spec jn = job_of(NULL, NULL, 0);
 	struct jobs *j;
 	struct job *jb;
 	sqlite3 *db;
@@ -1341,7 +1341,7 @@ START_TEST(test_migrate_v2)
 {
 	static const unsigned char cred[] = { 0xaa, 0x01 };
 	char path[300], id[JOB_ID_LEN + 1];
-	struct job_new jn = job_of("k2", cred, sizeof(cred));
+	struct job_spec jn = job_of("k2", cred, sizeof(cred));
 	const char *old = "job_000000000001" "0123456789abcdef0123456789abcdef";
 	struct jobs *j;
 	struct job *jb;

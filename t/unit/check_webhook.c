@@ -386,9 +386,12 @@ START_TEST(test_payload_exact)
 	struct webhook_result res = {
 		.job_id = "job_1763674210055_853341",
 		.idempotent_key = "custom_key_or_generated_hash",
-		.status_code = 200,
-		.headers_json = "[[\"Content-Type\", \"application/json\"]]",
-		.body = "{\"result\": \"data\"}", .body_len = 18,
+		.end = {
+			.status_code = 200,
+			.headers_json =
+				"[[\"Content-Type\", \"application/json\"]]",
+			.body = "{\"result\": \"data\"}", .body_len = 18,
+		},
 	};
 	char *s;
 	size_t len;
@@ -413,8 +416,8 @@ START_TEST(test_payload_utf8)
 	static const char body[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"
 	                           " nul:\0end";
 	struct webhook_result res = {
-		.job_id = "j", .idempotent_key = "k", .status_code = 200,
-		.body = body, .body_len = sizeof(body) - 1,
+		.job_id = "j", .idempotent_key = "k", .end.status_code = 200,
+		.end.body = body, .end.body_len = sizeof(body) - 1,
 	};
 	json_t *j = payload_json(&res), *r = resp_of(j), *b;
 
@@ -434,8 +437,8 @@ END_TEST
 START_TEST(test_payload_empty)
 {
 	struct webhook_result res = {
-		.job_id = "j", .idempotent_key = "k", .status_code = 204,
-		.body = NULL, .body_len = 0,
+		.job_id = "j", .idempotent_key = "k", .end.status_code = 204,
+		.end.body = NULL, .end.body_len = 0,
 	};
 	json_t *j, *r;
 
@@ -447,7 +450,7 @@ START_TEST(test_payload_empty)
 	                 204);
 	json_decref(j);
 
-	res.body = "";
+	res.end.body = "";
 	j = payload_json(&res);
 	ck_assert_str_eq(json_string_value(json_object_get(resp_of(j),
 	                                                   "body")), "");
@@ -481,8 +484,8 @@ START_TEST(test_payload_binary)
 	for (len = 1; len <= sizeof(body); len += (len < 8 ? 1 : 97)) {
 		struct webhook_result res = {
 			.job_id = "j", .idempotent_key = "k",
-			.status_code = 200,
-			.body = (const char *)body, .body_len = len,
+			.end.status_code = 200,
+			.end.body = (const char *)body, .end.body_len = len,
 		};
 		json_t *j = payload_json(&res), *r = resp_of(j);
 		const char *b64 = json_string_value(json_object_get(r, "body"));
@@ -544,7 +547,7 @@ START_TEST(test_payload_utf8_table)
 	for (i = 0; i < N_ELEMS(v); i++) {
 		struct webhook_result res = {
 			.job_id = "j", .idempotent_key = "k",
-			.status_code = 200, .body = body,
+			.end.status_code = 200, .end.body = body,
 		};
 		json_t *j, *r;
 		bool base64;
@@ -554,7 +557,7 @@ START_TEST(test_payload_utf8_table)
 			len = (size_t)snprintf(body, sizeof(body),
 			                       at_end ? "ab%s" : "a%sb",
 			                       v[i].seq);
-			res.body_len = len;
+			res.end.body_len = len;
 			j = payload_json(&res);
 			r = resp_of(j);
 			base64 = json_object_get(r, "body_encoding") != NULL;
@@ -584,8 +587,8 @@ START_TEST(test_payload_headers)
 		"vary",
 	};
 	struct webhook_result res = {
-		.job_id = "j", .idempotent_key = "k", .status_code = 200,
-		.headers_json = hdrs, .body = "", .body_len = 0,
+		.job_id = "j", .idempotent_key = "k", .end.status_code = 200,
+		.end.headers_json = hdrs, .end.body = "", .end.body_len = 0,
 	};
 	json_t *j = payload_json(&res), *h, *val;
 	const char *key;
@@ -618,21 +621,21 @@ START_TEST(test_payload_bad_headers)
 		"[[\"a\", \"v\"], 3]", "[[\"a\\u0000b\", \"v\"]]",
 	};
 	struct webhook_result res = {
-		.job_id = "j", .idempotent_key = "k", .status_code = 200,
-		.body = "", .body_len = 0,
+		.job_id = "j", .idempotent_key = "k", .end.status_code = 200,
+		.end.body = "", .end.body_len = 0,
 	};
 	char *s = NULL;
 	size_t i, len = 7;
 
 	for (i = 0; i < N_ELEMS(bad); i++) {
-		res.headers_json = bad[i];
+		res.end.headers_json = bad[i];
 		ck_assert_msg(webhook_payload(&res, &s, &len) == -EINVAL,
 		              "'%s' accepted", bad[i]);
 		ck_assert_ptr_null(s);
 		ck_assert_uint_eq(len, 7);
 	}
 	/* None and an empty list are the same. */
-	res.headers_json = "[]";
+	res.end.headers_json = "[]";
 	ck_assert_int_eq(webhook_payload(&res, &s, &len), 0);
 	ck_assert_ptr_nonnull(strstr(s, "\"headers\":{}"));
 	free(s);
@@ -644,8 +647,9 @@ START_TEST(test_payload_latin1)
 {
 	struct webhook_result res = {
 		.job_id = "job_\xe9", .idempotent_key = "cl\xe9-\xff",
-		.failed = true, .error_code = "x", .error_message = "m\xe0",
-		.status_code = 502, .body = "", .body_len = 0,
+		.end = { .failed = true, .error_code = "x",
+		         .error_message = "m\xe0", .status_code = 502,
+		         .body = "", .body_len = 0 },
 	};
 	json_t *j = payload_json(&res);
 
@@ -668,11 +672,11 @@ START_TEST(test_payload_failed)
 	json_t *meta = json_pack("{s:s, s:i}", "order_id", "o-1", "n", 3);
 	struct webhook_result res = {
 		.job_id = "job_2", .idempotent_key = NULL,
-		.failed = true, .error_code = "upstream_unreachable",
-		.error_message = "connection refused after 6 attempts",
-		.status_code = 502,
-		.headers_json = "[[\"Content-Type\",\"application/json\"]]",
-		.body = err_body, .body_len = sizeof(err_body) - 1,
+		.end.failed = true, .end.error_code = "upstream_unreachable",
+		.end.error_message = "connection refused after 6 attempts",
+		.end.status_code = 502,
+		.end.headers_json = "[[\"Content-Type\",\"application/json\"]]",
+		.end.body = err_body, .end.body_len = sizeof(err_body) - 1,
 		.metadata = meta,
 	};
 	json_t *j, *e, *r;
