@@ -1,22 +1,20 @@
 /*
- * engine.c - queues and upstream transfers on one thread.
+ * engine.c - queues and upstream transfers on one thread, a curlloop.
  *
- * The loop: wait in curl_multi_poll() (woken by curl_multi_wakeup() when a
- * message arrives, or by the nearest timer), take the inbox, fire expired
+ * A round: take the inbox (submit, cancel, unpause), fire expired
  * deadlines, let curl work, collect finished transfers, dispatch whatever
- * the scheduler allows now, then wake the fronts of every request whose
+ * the scheduler allows now, then wake the owners of every request whose
  * state changed in this round. Waking once per round, not once per
  * callback, lets a small response arrive whole before its client is
  * resumed, so it is handed to MHD without a second copy.
  *
- * Every response's header block is read for rate-limit signals (learning,
- * pauses) and decides the attempt's fate: final (its body streams to the
- * client) or retried (its body is discarded and the request goes back to
- * the head of its queue, where it passes the same limits again).
+ * Every response's header block decides the attempt's fate
+ * (engine_verdict.c): learned limits and pauses for its queue, then final
+ * (its body streams to the client) or retried (its body is discarded and
+ * the request goes back to the head of its queue, where it passes the
+ * same limits again). Which queue a request joins, and the /queues page,
+ * are in engine_queues.c.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -28,12 +26,14 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <utlist.h>
 
 #include "clock.h"
 #include "config.h"
 #include "cred.h"
 #include "curlloop.h"
 #include "engine.h"
+#include "engine_int.h"
 #include "engine_verdict.h"
 #include "heap.h"
 #include "log.h"
@@ -41,78 +41,6 @@
 #include "retry.h"
 #include "sched.h"
 #include "upstream.h"
-
-#define EASY_POOL_MAX 256
-/* The key of a destination's overflow queue: no credential hash is 1 byte. */
-#define OVERFLOW_KEY "\xff"
-#define OVERFLOW_KEY_LEN 1
-#define OVERFLOW_LOG_MS 10000        /* one warning per this, at most */
-
-enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
-
-/* A doubly linked list of requests through eng_prev/eng_next. */
-struct list {
-	struct request *head, *tail;
-};
-
-static void list_push(struct list *l, struct request *r)
-{
-	r->eng_prev = l->tail;
-	r->eng_next = NULL;
-	if (l->tail)
-		l->tail->eng_next = r;
-	else
-		l->head = r;
-	l->tail = r;
-}
-
-static void list_unlink(struct list *l, struct request *r)
-{
-	if (r->eng_prev)
-		r->eng_prev->eng_next = r->eng_next;
-	else
-		l->head = r->eng_next;
-	if (r->eng_next)
-		r->eng_next->eng_prev = r->eng_prev;
-	else
-		l->tail = r->eng_prev;
-	r->eng_prev = r->eng_next = NULL;
-}
-
-struct engine {
-	const struct config *cfg;
-	struct curlloop *loop;       /* the thread, its transfers, deadlines */
-	atomic_uint active;
-	atomic_uint jobs_held;       /* of active: webhook jobs */
-	atomic_bool refusing;        /* draining: no new submissions */
-
-	/* Engine thread only. */
-	struct sched *sched;         /* queues, limits, fairness */
-	struct list held;            /* every request the engine holds */
-	unsigned n_running;
-	uint64_t rng;                /* xorshift64* state, for jitter */
-	int64_t next_collect;        /* ms: sched_collect() is due */
-	struct {
-		uint64_t requests, attempts, retries, queue_full;
-		uint64_t timeouts, learn_bad;
-		uint64_t overflow;   /* requests sent to an overflow queue */
-	} stats;
-	int64_t overflow_logged;     /* ms, last overflow warning */
-
-	/* /queues: another thread asks, the engine fills its page. */
-	pthread_mutex_t snap_lock;
-	pthread_cond_t snap_cond;
-	atomic_bool snap_wanted;
-	bool snap_busy, snap_ready;
-	struct queues_page *snap_page; /* the asker's, while snap_busy */
-	struct request *touched;     /* fronts to wake this round */
-	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
-	/* Jobs refused by a full queue, tried again every second. */
-	struct request *backlog_head, *backlog_tail;
-	bool abandon;                /* stopping: jobs stay in the store */
-	CURL *easy_pool[EASY_POOL_MAX];
-	unsigned n_easy_pool;
-};
 
 static struct request *timer_req(struct heap_node *n)
 {
@@ -126,8 +54,7 @@ static void touch(struct engine *e, struct request *r)
 		return;
 	r->touched = true;
 	request_ref(r);
-	r->touch_next = e->touched;
-	e->touched = r;
+	LL_PREPEND2(e->touched, r, touch_next);
 }
 
 static void flush_touched(struct engine *e)
@@ -193,16 +120,6 @@ void engine_cancel(struct engine *e, struct request *r)
 void engine_unpause(struct engine *e, struct request *r)
 {
 	post(e, r, REQ_MSG_UNPAUSE);
-}
-
-void engine_set_jobrun(struct engine *e, struct jobrun *jr)
-{
-	e->jobrun = jr;
-}
-
-struct jobrun *engine_jobrun(const struct engine *e)
-{
-	return e->jobrun;
 }
 
 unsigned engine_active(const struct engine *e)
@@ -351,7 +268,7 @@ static void release(struct engine *e, struct request *r)
 		sched_done(e->sched, r->item.q, now);
 	}
 	if (r->eng_state != ENG_NONE)
-		list_unlink(&e->held, r);
+		DL_DELETE2(e->held, r, eng_prev, eng_next);
 	r->eng_state = ENG_DONE;
 	/* Its owner hears of the end; on shutdown a durable one is kept. */
 	if (r->owner && r->owner->finished &&
@@ -384,7 +301,7 @@ static void start(struct engine *e, struct request *r)
 			easy_put(e, c);
 		sched_done(e->sched, r->item.q, now);
 		r->eng_state = ENG_NONE;
-		list_unlink(&e->held, r);
+		DL_DELETE2(e->held, r, eng_prev, eng_next);
 		fail(e, r, 500, "internal_error",
 		     "could not set up the upstream request");
 		release(e, r);
@@ -426,108 +343,6 @@ static void requeue(struct engine *e, struct request *r, int64_t delay_ms)
 	sched_requeue(e->sched, &r->item, now + delay_ms * 1000, now);
 }
 
-/*
- * max_queues is reached and r's credential has no queue: r joins its
- * destination's overflow queue. Counted; logged at most once every
- * OVERFLOW_LOG_MS, never with the credential.
- */
-static void overflow(struct engine *e, const struct request *r)
-{
-	int64_t now = clock_now_ms();
-
-	e->stats.overflow++;
-	if (e->overflow_logged && now - e->overflow_logged < OVERFLOW_LOG_MS)
-		return;
-	e->overflow_logged = now;
-	log_warn("queues full max_queues=%u, new credentials share their "
-	         "destination's overflow queue dest='%s' overflowed=%" PRIu64,
-	         e->cfg->max_queues, r->dest_key, e->stats.overflow);
-}
-
-static void queue_for(struct engine *e, struct request *r,
-                      struct sched_queue **ret)
-{
-	const struct config *cfg = e->cfg;
-	const struct destination *dst = &r->target.dest;
-	struct sched_dest_limits dl;
-	struct sched_limits ql;
-	struct limits lim;
-	struct sched_dest *d;
-	bool by_cred;
-
-	*ret = NULL;
-	config_limits_for(cfg, dst->host, dst->port, &lim);
-	dl = (struct sched_dest_limits){
-		.aggregate_rps = lim.aggregate_rps,
-		.aggregate_burst = lim.burst,
-		.aggregate_concurrency = lim.aggregate_concurrency,
-		.weight = lim.weight,
-	};
-	d = sched_dest_get(e->sched, r->dest_key, &dl);
-	if (!d)
-		return;
-	ql = (struct sched_limits){
-		.rps = lim.rps,
-		.burst = lim.burst,
-		.concurrency = lim.concurrency,
-		.max_queued = lim.max_queued,
-		.weight = lim.weight,
-	};
-	by_cred = r->has_cred && cfg->defaults.queue_by == QUEUE_BY_CREDENTIAL;
-	if (by_cred && sched_n_queues(e->sched) >= cfg->max_queues &&
-	    !sched_queue_find(e->sched, d, r->cred, CRED_HASH_LEN)) {
-		overflow(e, r);
-		*ret = sched_queue_get(e->sched, d, OVERFLOW_KEY,
-		                       OVERFLOW_KEY_LEN, &ql);
-		return;
-	}
-	if (by_cred && cfg->n_keys > 0) {
-		char shown[CRED_DISPLAY_LEN + 1];
-
-		cred_display(r->cred, shown);
-		for (size_t i = 0; i < cfg->n_keys; i++)
-			if (strcmp(cfg->keys[i].hash, shown) == 0)
-				ql.weight = cfg->keys[i].weight;
-	}
-	*ret = sched_queue_get(e->sched, d, r->cred, by_cred ? CRED_HASH_LEN : 0,
-	                       &ql);
-}
-
-static void backlog_push(struct engine *e, struct request *r)
-{
-	r->backlog_next = NULL;
-	if (e->backlog_tail)
-		e->backlog_tail->backlog_next = r;
-	else
-		e->backlog_head = r;
-	e->backlog_tail = r;
-}
-
-/*
- * Jobs that found their queue full try again, in order, once a second (a
- * full queue drains slowly anyway). One still refused keeps its place and
- * does not hold back the jobs of other queues behind it.
- */
-static void backlog_retry(struct engine *e)
-{
-	int64_t now = clock_now_us();
-	struct request *r = e->backlog_head, *next;
-	struct sched_queue *q;
-
-	e->backlog_head = e->backlog_tail = NULL;
-	for (; r; r = next) {
-		next = r->backlog_next;
-		queue_for(e, r, &q);
-		if (!q || sched_enqueue(e->sched, q, &r->item, now) < 0) {
-			backlog_push(e, r);
-			continue;
-		}
-		r->enqueued_us = now;
-		r->eng_state = ENG_WAITING;
-		list_push(&e->held, r);
-	}
-}
-
 static void on_submit(struct engine *e, struct request *r)
 {
 	struct sched_queue *q;
@@ -545,7 +360,7 @@ static void on_submit(struct engine *e, struct request *r)
 		release(e, r);
 		return;
 	}
-	queue_for(e, r, &q);
+	q = engine_queue_for(e, r);
 	if (!q || (!r->policy.no_deadline &&
 	           curlloop_timer_add(e->loop, &r->timer,
 	                              r->deadline * 1000) < 0)) {
@@ -558,7 +373,7 @@ static void on_submit(struct engine *e, struct request *r)
 		if (r->policy.wait_when_full) {
 			/* Accepted already (a job): it waits for room. */
 			e->stats.queue_full++;
-			backlog_push(e, r);
+			engine_backlog_push(e, r);
 			return;
 		}
 		e->stats.queue_full++;
@@ -569,7 +384,7 @@ static void on_submit(struct engine *e, struct request *r)
 		return;
 	}
 	r->eng_state = ENG_WAITING;
-	list_push(&e->held, r);
+	DL_APPEND2(e->held, r, eng_prev, eng_next);
 }
 
 static void on_unpause(struct engine *e, struct request *r)
@@ -707,114 +522,14 @@ static void fail_all(struct engine *e)
 
 	/* Unfinished jobs are not failed: they run again at next start. */
 	e->abandon = true;
-	while ((r = e->backlog_head)) {
-		e->backlog_head = r->backlog_next;
+	while ((r = e->backlog)) {
+		DL_DELETE2(e->backlog, r, eng_prev, eng_next);
 		release(e, r);
 	}
-	e->backlog_tail = NULL;
-	while ((r = e->held.head)) {
+	while ((r = e->held)) {
 		fail(e, r, 503, "shutting_down", "the proxy is shutting down");
 		release(e, r);
 	}
-}
-
-/* --- /queues --- */
-
-static void snap_row(const struct sched_queue_info *qi, void *arg)
-{
-	struct queues_page *pg = arg;
-	struct queue_row *row = &pg->rows[pg->n++];
-
-	row->id = qi->id;
-	snprintf(row->dest, sizeof(row->dest), "%s", qi->dest);
-	if (qi->key_len == CRED_HASH_LEN)
-		cred_display(qi->key, row->key);
-	else if (qi->key_len == OVERFLOW_KEY_LEN)
-		snprintf(row->key, sizeof(row->key), "overflow");
-	else
-		row->key[0] = '\0';
-	row->rps = qi->rps;
-	row->rps_learned = qi->rps_learned;
-	row->concurrency = qi->concurrency;
-	row->concurrency_learned = qi->concurrency_learned;
-	row->burst = qi->burst;
-	row->weight = qi->weight;
-	row->waiting = qi->waiting;
-	row->in_flight = qi->in_flight;
-	row->paused_ms = qi->paused_until > pg->now
-	                 ? (qi->paused_until - pg->now + 999) / 1000 : 0;
-	row->idle_ms = pg->now > qi->last_active
-	               ? (pg->now - qi->last_active) / 1000 : 0;
-}
-
-/* On the engine thread: O(log n + limit) copying, no JSON. */
-static void snap_fill(struct engine *e, struct queues_page *pg)
-{
-	pg->now = clock_now_us();
-	pg->n = 0;
-	pg->more = sched_page(e->sched, pg->after, pg->limit, snap_row, pg);
-	pg->queues = sched_n_queues(e->sched);
-	pg->waiting = sched_queued(e->sched);
-	pg->in_flight = sched_in_flight(e->sched);
-	pg->requests = e->stats.requests;
-	pg->attempts = e->stats.attempts;
-	pg->retries = e->stats.retries;
-	pg->queue_full = e->stats.queue_full;
-	pg->learn_bad = e->stats.learn_bad;
-	pg->overflow = e->stats.overflow;
-	pg->engine_us = clock_now_us() - pg->now;
-}
-
-static void answer_snapshot(struct engine *e)
-{
-	if (!atomic_load(&e->snap_wanted))
-		return;
-	pthread_mutex_lock(&e->snap_lock);
-	if (e->snap_page && !e->snap_ready) {
-		snap_fill(e, e->snap_page);
-		e->snap_ready = true;
-	}
-	atomic_store(&e->snap_wanted, false);
-	pthread_cond_broadcast(&e->snap_cond);
-	pthread_mutex_unlock(&e->snap_lock);
-}
-
-int engine_queues_page(struct engine *e, struct queues_page *pg)
-{
-	struct timespec until;
-	bool ready = false;
-
-	if (pg->limit == 0 || pg->limit > ENGINE_PAGE_MAX)
-		return -EINVAL;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 2;
-	pthread_mutex_lock(&e->snap_lock);
-	/* One page at a time: wait for an earlier asker to finish. */
-	while (e->snap_busy)
-		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
-		                           &until) != 0)
-			goto out;
-	e->snap_busy = true;
-	e->snap_ready = false;
-	e->snap_page = pg;
-	atomic_store(&e->snap_wanted, true);
-	pthread_mutex_unlock(&e->snap_lock);
-	curlloop_wake(e->loop);
-	pthread_mutex_lock(&e->snap_lock);
-	while (!e->snap_ready)
-		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
-		                           &until) != 0)
-			break;
-	/* Filled under the lock or not at all: pg is ours again. */
-	ready = e->snap_ready;
-	e->snap_page = NULL;
-	e->snap_ready = false;
-	atomic_store(&e->snap_wanted, false);
-	e->snap_busy = false;
-	pthread_cond_broadcast(&e->snap_cond);
-out:
-	pthread_mutex_unlock(&e->snap_lock);
-	return ready ? 0 : -ETIMEDOUT;
 }
 
 /*
@@ -829,9 +544,9 @@ static int64_t engine_round(void *arg)
 
 	dispatch(e);
 	flush_touched(e);
-	answer_snapshot(e);
+	engine_answer_page(e);
 	if (clock_now_ms() >= e->next_collect) {
-		backlog_retry(e);
+		engine_backlog_retry(e);
 		dispatch(e);
 		sched_collect(e->sched, clock_now_us());
 		e->next_collect = clock_now_ms() + 1000;

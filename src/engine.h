@@ -18,7 +18,6 @@
 #include "cred.h"
 
 struct config;
-struct jobrun;
 struct request;
 
 struct engine;
@@ -85,13 +84,6 @@ struct queues_page {
  * answer within 2 s. Any thread but the engine's.
  */
 int engine_queues_page(struct engine *e, struct queues_page *pg);
-
-/*
- * The webhook job runner the front hands jobs to (NULL: none). Set
- * before the threads start.
- */
-void engine_set_jobrun(struct engine *e, struct jobrun *jr);
-struct jobrun *engine_jobrun(const struct engine *e);
 
 /*
  * Requests the engine holds (waiting or running), jobs included. Any

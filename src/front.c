@@ -61,6 +61,7 @@
 struct front {
 	const struct config *cfg;
 	struct engine *engine;
+	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
 	struct shards *shards;
 	unsigned char salt[CRED_SALT_LEN];
 	struct wire_limits wire;     /* every client connection's checks */
@@ -393,7 +394,7 @@ static enum MHD_Result submit_job(struct front *f, struct request *r)
 	r->phase = REQ_WAITING;
 	sleep_locked(f, r);
 	pthread_mutex_unlock(&r->lock);
-	if (job_intake_submit(engine_jobrun(f->engine), r, job_ready) < 0) {
+	if (job_intake_submit(f->jobrun, r, job_ready) < 0) {
 		pthread_mutex_lock(&r->lock);
 		wake_locked(f, r);
 		pthread_mutex_unlock(&r->lock);
@@ -406,7 +407,7 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 	struct admit_fields hf = fields_of(r);
 	struct admit_ctx ctx = {
 		.cfg = f->cfg, .salt = f->salt,
-		.jobs = engine_jobrun(f->engine),
+		.jobs = f->jobrun,
 	};
 	const char *code = "bad_request";
 	char msg[WEBHOOK_URL_MAX + 128];
@@ -550,7 +551,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* --- lifecycle --- */
 
 struct front *front_new(const struct config *cfg, struct engine *e,
-                        const unsigned char *salt)
+                        struct jobrun *jr, const unsigned char *salt)
 {
 	struct front *f;
 	struct rlimit rl;
@@ -565,6 +566,7 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	f->wire.min_body_rate = cfg->min_body_rate;
 	f->wire.body_grace_ms = cfg->client_timeout;
 	f->engine = e;
+	f->jobrun = jr;
 	f->n_slots = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		f->n_slots = rl.rlim_cur;

@@ -17,16 +17,18 @@
 
 struct config;
 struct engine;
+struct jobrun;
 struct request;
 
 struct front;
 
 /*
- * A new front. cfg and e must outlive it; salt (CRED_SALT_LEN bytes) keys
- * the credential hashes and is copied. NULL on error.
+ * A new front. cfg, e and jr (the webhook job runner, NULL: none) must
+ * outlive it; salt (CRED_SALT_LEN bytes) keys the credential hashes and
+ * is copied. NULL on error.
  */
 struct front *front_new(const struct config *cfg, struct engine *e,
-                        const unsigned char *salt);
+                        struct jobrun *jr, const unsigned char *salt);
 
 /* Starts the shards thread. 0 or negative errno. */
 int front_start(struct front *f);

@@ -170,7 +170,6 @@ static int jobs_setup(struct sluiced *d)
 		log_error("cannot set up webhook jobs");
 		return -1;
 	}
-	engine_set_jobrun(d->engine, d->jobrun);
 	return 0;
 }
 
@@ -286,18 +285,21 @@ static int start(struct sluiced *d)
 		          "not read through sluiced's recv()");
 		return -1;
 	}
+	/* Built bottom up: the engine, the job runner on it, the front. */
 	d->engine = engine_new(cfg);
-	d->front = d->engine ? front_new(cfg, d->engine, salt) : NULL;
+	if (d->engine && jobs_setup(d) < 0) {
+		close(pfd);
+		close(afd);
+		OPENSSL_cleanse(salt, sizeof(salt));
+		return -1;
+	}
+	d->front = d->engine ? front_new(cfg, d->engine, d->jobrun, salt)
+	                     : NULL;
 	OPENSSL_cleanse(salt, sizeof(salt));
 	if (!d->front) {
 		close(pfd);
 		close(afd);
 		log_error("cannot set up the proxy");
-		return -1;
-	}
-	if (jobs_setup(d) < 0) {
-		close(pfd);
-		close(afd);
 		return -1;
 	}
 	d->listener = listener_new(cfg, pfd, d->front);

@@ -147,7 +147,7 @@ struct request {
 	bool retrying;               /* this attempt's answer is discarded */
 	int64_t retry_delay_ms;
 	struct heap_node timer;
-	struct request *eng_prev, *eng_next; /* engine wait or run list */
+	struct request *eng_prev, *eng_next; /* engine: held or backlog */
 	struct request *touch_next;  /* engine: fronts to wake */
 	int eng_state;
 	bool touched;
@@ -156,7 +156,6 @@ struct request {
 	bool resp_too_large;         /* the response passed policy.body_cap */
 	const struct upstream_hooks *up_hooks; /* set by upstream_setup */
 	const struct config *up_cfg;
-	struct request *backlog_next; /* engine: jobs waiting for queue room */
 	char err_buf[256];           /* CURLOPT_ERRORBUFFER */
 
 	struct req_msg msg[REQ_MSG_COUNT];

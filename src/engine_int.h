@@ -1,0 +1,70 @@
+/*
+ * engine_int.h - the engine's state, shared by its files (engine.c: the
+ * loop, messages and transfers; engine_queues.c: which queue a request
+ * joins, the backlog of jobs refused by a full queue, the /queues page).
+ * Private to them. Everything here belongs to the engine's thread unless
+ * marked.
+ */
+#ifndef SLUICE_ENGINE_INT_H
+#define SLUICE_ENGINE_INT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define EASY_POOL_MAX 256
+
+enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
+
+struct engine {
+	const struct config *cfg;
+	struct curlloop *loop;       /* the thread, its transfers, deadlines */
+	atomic_uint active;          /* any thread */
+	atomic_uint jobs_held;       /* of active: webhook jobs */
+	atomic_bool refusing;        /* draining: no new submissions */
+
+	struct sched *sched;         /* queues, limits, fairness */
+	/*
+	 * Every request the engine holds is on one of two lists (utlist DL,
+	 * through eng_prev/eng_next): held, or backlog for jobs refused by
+	 * a full queue, tried again every second.
+	 */
+	struct request *held;
+	struct request *backlog;
+	struct request *touched;     /* fronts to wake this round */
+	unsigned n_running;
+	uint64_t rng;                /* xorshift64* state, for jitter */
+	int64_t next_collect;        /* ms: sched_collect() is due */
+	struct {
+		uint64_t requests, attempts, retries, queue_full;
+		uint64_t timeouts, learn_bad;
+		uint64_t overflow;   /* requests sent to an overflow queue */
+	} stats;
+	int64_t overflow_logged;     /* ms, last overflow warning */
+	bool abandon;                /* stopping: jobs stay in the store */
+	CURL *easy_pool[EASY_POOL_MAX];
+	unsigned n_easy_pool;
+
+	/* /queues: another thread asks, the engine fills its page. */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	atomic_bool snap_wanted;
+	bool snap_busy, snap_ready;
+	struct queues_page *snap_page; /* the asker's, while snap_busy */
+};
+
+/* engine_queues.c */
+
+/* r's queue, created when new; NULL on OOM. */
+struct sched_queue *engine_queue_for(struct engine *e, struct request *r);
+
+/* Jobs whose queue was full: they wait on the backlog for room. */
+void engine_backlog_push(struct engine *e, struct request *r);
+void engine_backlog_retry(struct engine *e);
+
+/* Fills the /queues page another thread asked for, if any. */
+void engine_answer_page(struct engine *e);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * engine_queues.c - which queue a request joins (its destination's limits,
+ * its credential's key weight, the overflow queue past max_queues), the
+ * backlog of jobs that found their queue full, and the /queues page: a
+ * copy of the scheduler's rows made on the engine's thread for another.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <utlist.h>
+
+#include "clock.h"
+#include "config.h"
+#include "cred.h"
+#include "curlloop.h"
+#include "engine.h"
+#include "engine_int.h"
+#include "log.h"
+#include "request.h"
+#include "sched.h"
+
+/* The key of a destination's overflow queue: no credential hash is 1 byte. */
+#define OVERFLOW_KEY "\xff"
+#define OVERFLOW_KEY_LEN 1
+#define OVERFLOW_LOG_MS 10000        /* one warning per this, at most */
+
+/*
+ * max_queues is reached and r's credential has no queue: r joins its
+ * destination's overflow queue. Counted; logged at most once every
+ * OVERFLOW_LOG_MS, never with the credential.
+ */
+static void overflow(struct engine *e, const struct request *r)
+{
+	int64_t now = clock_now_ms();
+
+	e->stats.overflow++;
+	if (e->overflow_logged && now - e->overflow_logged < OVERFLOW_LOG_MS)
+		return;
+	e->overflow_logged = now;
+	log_warn("queues full max_queues=%u, new credentials share their "
+	         "destination's overflow queue dest='%s' overflowed=%" PRIu64,
+	         e->cfg->max_queues, r->dest_key, e->stats.overflow);
+}
+
+struct sched_queue *engine_queue_for(struct engine *e, struct request *r)
+{
+	const struct config *cfg = e->cfg;
+	const struct destination *dst = &r->target.dest;
+	struct sched_dest_limits dl;
+	struct sched_limits ql;
+	struct limits lim;
+	struct sched_dest *d;
+	bool by_cred;
+
+	config_limits_for(cfg, dst->host, dst->port, &lim);
+	dl = (struct sched_dest_limits){
+		.aggregate_rps = lim.aggregate_rps,
+		.aggregate_burst = lim.burst,
+		.aggregate_concurrency = lim.aggregate_concurrency,
+		.weight = lim.weight,
+	};
+	d = sched_dest_get(e->sched, r->dest_key, &dl);
+	if (!d)
+		return NULL;
+	ql = (struct sched_limits){
+		.rps = lim.rps,
+		.burst = lim.burst,
+		.concurrency = lim.concurrency,
+		.max_queued = lim.max_queued,
+		.weight = lim.weight,
+	};
+	by_cred = r->has_cred && cfg->defaults.queue_by == QUEUE_BY_CREDENTIAL;
+	if (by_cred && sched_n_queues(e->sched) >= cfg->max_queues &&
+	    !sched_queue_find(e->sched, d, r->cred, CRED_HASH_LEN)) {
+		overflow(e, r);
+		return sched_queue_get(e->sched, d, OVERFLOW_KEY,
+		                       OVERFLOW_KEY_LEN, &ql);
+	}
+	if (by_cred && cfg->n_keys > 0) {
+		char shown[CRED_DISPLAY_LEN + 1];
+
+		cred_display(r->cred, shown);
+		for (size_t i = 0; i < cfg->n_keys; i++)
+			if (strcmp(cfg->keys[i].hash, shown) == 0)
+				ql.weight = cfg->keys[i].weight;
+	}
+	return sched_queue_get(e->sched, d, r->cred,
+	                       by_cred ? CRED_HASH_LEN : 0, &ql);
+}
+
+void engine_backlog_push(struct engine *e, struct request *r)
+{
+	DL_APPEND2(e->backlog, r, eng_prev, eng_next);
+}
+
+/*
+ * Jobs that found their queue full try again, in order, once a second (a
+ * full queue drains slowly anyway). One still refused keeps its place and
+ * does not hold back the jobs of other queues behind it.
+ */
+void engine_backlog_retry(struct engine *e)
+{
+	int64_t now = clock_now_us();
+	struct request *r, *next, *list = e->backlog;
+
+	e->backlog = NULL;
+	for (r = list; r; r = next) {
+		struct sched_queue *q = engine_queue_for(e, r);
+
+		next = r->eng_next;
+		if (!q || sched_enqueue(e->sched, q, &r->item, now) < 0) {
+			engine_backlog_push(e, r);
+			continue;
+		}
+		r->enqueued_us = now;
+		r->eng_state = ENG_WAITING;
+		DL_APPEND2(e->held, r, eng_prev, eng_next);
+	}
+}
+
+/* --- /queues --- */
+
+static void snap_row(const struct sched_queue_info *qi, void *arg)
+{
+	struct queues_page *pg = arg;
+	struct queue_row *row = &pg->rows[pg->n++];
+
+	row->id = qi->id;
+	snprintf(row->dest, sizeof(row->dest), "%s", qi->dest);
+	if (qi->key_len == CRED_HASH_LEN)
+		cred_display(qi->key, row->key);
+	else if (qi->key_len == OVERFLOW_KEY_LEN)
+		snprintf(row->key, sizeof(row->key), "overflow");
+	else
+		row->key[0] = '\0';
+	row->rps = qi->rps;
+	row->rps_learned = qi->rps_learned;
+	row->concurrency = qi->concurrency;
+	row->concurrency_learned = qi->concurrency_learned;
+	row->burst = qi->burst;
+	row->weight = qi->weight;
+	row->waiting = qi->waiting;
+	row->in_flight = qi->in_flight;
+	row->paused_ms = qi->paused_until > pg->now
+	                 ? (qi->paused_until - pg->now + 999) / 1000 : 0;
+	row->idle_ms = pg->now > qi->last_active
+	               ? (pg->now - qi->last_active) / 1000 : 0;
+}
+
+/* On the engine thread: O(log n + limit) copying, no JSON. */
+static void snap_fill(struct engine *e, struct queues_page *pg)
+{
+	pg->now = clock_now_us();
+	pg->n = 0;
+	pg->more = sched_page(e->sched, pg->after, pg->limit, snap_row, pg);
+	pg->queues = sched_n_queues(e->sched);
+	pg->waiting = sched_queued(e->sched);
+	pg->in_flight = sched_in_flight(e->sched);
+	pg->requests = e->stats.requests;
+	pg->attempts = e->stats.attempts;
+	pg->retries = e->stats.retries;
+	pg->queue_full = e->stats.queue_full;
+	pg->learn_bad = e->stats.learn_bad;
+	pg->overflow = e->stats.overflow;
+	pg->engine_us = clock_now_us() - pg->now;
+}
+
+void engine_answer_page(struct engine *e)
+{
+	if (!atomic_load(&e->snap_wanted))
+		return;
+	pthread_mutex_lock(&e->snap_lock);
+	if (e->snap_page && !e->snap_ready) {
+		snap_fill(e, e->snap_page);
+		e->snap_ready = true;
+	}
+	atomic_store(&e->snap_wanted, false);
+	pthread_cond_broadcast(&e->snap_cond);
+	pthread_mutex_unlock(&e->snap_lock);
+}
+
+int engine_queues_page(struct engine *e, struct queues_page *pg)
+{
+	struct timespec until;
+	bool ready = false;
+
+	if (pg->limit == 0 || pg->limit > ENGINE_PAGE_MAX)
+		return -EINVAL;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&e->snap_lock);
+	/* One page at a time: wait for an earlier asker to finish. */
+	while (e->snap_busy)
+		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
+		                           &until) != 0)
+			goto out;
+	e->snap_busy = true;
+	e->snap_ready = false;
+	e->snap_page = pg;
+	atomic_store(&e->snap_wanted, true);
+	pthread_mutex_unlock(&e->snap_lock);
+	curlloop_wake(e->loop);
+	pthread_mutex_lock(&e->snap_lock);
+	while (!e->snap_ready)
+		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
+		                           &until) != 0)
+			break;
+	/* Filled under the lock or not at all: pg is ours again. */
+	ready = e->snap_ready;
+	e->snap_page = NULL;
+	e->snap_ready = false;
+	atomic_store(&e->snap_wanted, false);
+	e->snap_busy = false;
+	pthread_cond_broadcast(&e->snap_cond);
+out:
+	pthread_mutex_unlock(&e->snap_lock);
+	return ready ? 0 : -ETIMEDOUT;
+}
