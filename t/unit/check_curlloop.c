@@ -1,0 +1,324 @@
+/*
+ * check_curlloop.c - the loop without network: messages posted from
+ * other threads arrive in order and once; timers fire in time order, not
+ * before their time, and a disarmed one never; round() asks for the next
+ * round at a time of its choosing; a stop hands over the last messages
+ * before stopped(), once, also for a loop that never ran; a post after
+ * the stop is refused. A transfer to a file:// URL shows done().
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "curlloop.h"
+#include "heap.h"
+#include "testlib.h"
+
+#define N_MSGS 1000
+#define N_THREADS 4
+
+struct msg {
+	struct curlloop_msg link;
+	int from, seq;
+};
+
+struct ltimer {
+	struct heap_node node;
+	int id;
+	int64_t due;
+};
+
+/* What the loop saw; written on its thread, read after the stop. */
+struct seen {
+	int last_seq[N_THREADS];
+	int n_msgs;
+	bool out_of_order;
+	int fired[16];
+	int64_t fired_late[16];
+	int n_fired;
+	bool early;
+	int n_rounds;
+	int64_t want;               /* round(): the time to ask for */
+	atomic_int n_round_at;      /* rounds at or after want */
+	int stopped;
+	int msgs_at_stop;           /* messages handed over before stopped() */
+	int n_done;
+	CURLcode done_rc;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static struct seen sn;
+
+static void on_inbox(void *arg, struct curlloop_msg *head)
+{
+	(void)arg;
+	for (struct curlloop_msg *l = head; l; l = l->next) {
+		struct msg *m = (struct msg *)(void *)l;
+
+		if (m->seq != sn.last_seq[m->from] + 1)
+			sn.out_of_order = true;
+		sn.last_seq[m->from] = m->seq;
+		sn.n_msgs++;
+	}
+}
+
+static void on_timer(void *arg, struct heap_node *n)
+{
+	struct ltimer *t = (struct ltimer *)(void *)n;
+	int64_t now = clock_now_us();
+
+	(void)arg;
+	if (now < t->due)
+		sn.early = true;
+	if (sn.n_fired < 16) {
+		sn.fired_late[sn.n_fired] = now - t->due;
+		sn.fired[sn.n_fired++] = t->id;
+	}
+}
+
+static struct curlloop *loop;
+
+static void on_done(void *arg, CURL *easy, CURLcode rc)
+{
+	(void)arg;
+	curlloop_remove(loop, easy);
+	curl_easy_cleanup(easy);
+	pthread_mutex_lock(&sn.lock);
+	sn.n_done++;
+	sn.done_rc = rc;
+	pthread_cond_broadcast(&sn.cond);
+	pthread_mutex_unlock(&sn.lock);
+}
+
+static int64_t on_round(void *arg)
+{
+	(void)arg;
+	sn.n_rounds++;
+	if (sn.want && clock_now_us() >= sn.want) {
+		atomic_fetch_add(&sn.n_round_at, 1);
+		sn.want = 0;
+	}
+	return sn.want ? sn.want : INT64_MAX;
+}
+
+static void on_stopped(void *arg)
+{
+	(void)arg;
+	sn.stopped++;
+	sn.msgs_at_stop = sn.n_msgs;
+}
+
+static const struct curlloop_ops ops = {
+	.inbox = on_inbox,
+	.timer = on_timer,
+	.done = on_done,
+	.round = on_round,
+	.stopped = on_stopped,
+};
+
+/* Waits up to 5 s for *v to reach n (written by the loop's thread). */
+static void wait_int(const volatile int *v, int n)
+{
+	for (int i = 0; i < 500 && *v < n; i++)
+		usleep(10 * 1000);
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+static void setup(void)
+{
+	memset(&sn, 0, sizeof(sn));
+	for (int i = 0; i < N_THREADS; i++)
+		sn.last_seq[i] = -1;
+	pthread_mutex_init(&sn.lock, NULL);
+	pthread_cond_init(&sn.cond, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	loop = NULL;
+}
+
+static void teardown(void)
+{
+	curlloop_free(loop);
+	pthread_cond_destroy(&sn.cond);
+	pthread_mutex_destroy(&sn.lock);
+	curl_global_cleanup();
+}
+
+struct poster {
+	int id;
+	struct msg m[N_MSGS];
+};
+
+static void *post_all(void *arg)
+{
+	struct poster *p = arg;
+
+	for (int i = 0; i < N_MSGS; i++) {
+		p->m[i] = (struct msg){ .from = p->id, .seq = i };
+		ck_assert_int_eq(curlloop_post(loop, &p->m[i].link), 0);
+	}
+	return NULL;
+}
+
+START_TEST(messages_in_order_from_threads)
+{
+	static struct poster p[N_THREADS];
+	pthread_t th[N_THREADS];
+
+	loop = curlloop_new(&ops, NULL, 8);
+	ck_assert_ptr_nonnull(loop);
+	ck_assert_int_eq(curlloop_start(loop), 0);
+	for (int i = 0; i < N_THREADS; i++) {
+		p[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, post_all, &p[i]),
+		                 0);
+	}
+	for (int i = 0; i < N_THREADS; i++)
+		pthread_join(th[i], NULL);
+	curlloop_stop(loop);
+	/* Every message, each once, in each poster's order, before stop. */
+	ck_assert_int_eq(sn.n_msgs, N_THREADS * N_MSGS);
+	ck_assert(!sn.out_of_order);
+	ck_assert_int_eq(sn.stopped, 1);
+	ck_assert_int_eq(sn.msgs_at_stop, N_THREADS * N_MSGS);
+	/* Stopped: refused, and a second stop changes nothing. */
+	{
+		struct msg late = { .from = 0, .seq = N_MSGS };
+
+		ck_assert_int_eq(curlloop_post(loop, &late.link),
+		                 -ESHUTDOWN);
+	}
+	curlloop_stop(loop);
+	ck_assert_int_eq(sn.stopped, 1);
+	ck_assert_int_eq(sn.n_msgs, N_THREADS * N_MSGS);
+}
+END_TEST
+
+START_TEST(never_started)
+{
+	struct msg m = { .from = 0, .seq = 0 };
+
+	loop = curlloop_new(&ops, NULL, 8);
+	ck_assert_ptr_nonnull(loop);
+	ck_assert_int_eq(curlloop_post(loop, &m.link), 0);
+	curlloop_free(loop);
+	loop = NULL;
+	/* The message still reached the owner, then stopped(), once. */
+	ck_assert_int_eq(sn.n_msgs, 1);
+	ck_assert_int_eq(sn.stopped, 1);
+	ck_assert_int_eq(sn.msgs_at_stop, 1);
+}
+END_TEST
+
+START_TEST(timers_in_order_never_early)
+{
+	static struct ltimer t[5];
+	int64_t now = clock_now_us();
+	/* Armed out of order; t[2] disarmed before its time. */
+	static const int64_t at_ms[5] = { 60, 20, 40, 80, 10 };
+
+	loop = curlloop_new(&ops, NULL, 8);
+	ck_assert_ptr_nonnull(loop);
+	for (int i = 0; i < 5; i++) {
+		t[i].id = i;
+		t[i].due = now + at_ms[i] * 1000;
+		heap_node_init(&t[i].node);
+		ck_assert_int_eq(curlloop_timer_add(loop, &t[i].node,
+		                                    t[i].due), 0);
+	}
+	curlloop_timer_del(loop, &t[2].node);
+	ck_assert_int_eq(curlloop_start(loop), 0);
+	wait_int(&sn.n_fired, 4);
+	usleep(50 * 1000); /* time for the disarmed one, were it armed */
+	curlloop_stop(loop);
+	ck_assert_int_eq(sn.n_fired, 4);
+	ck_assert_int_eq(sn.fired[0], 4);
+	ck_assert_int_eq(sn.fired[1], 1);
+	ck_assert_int_eq(sn.fired[2], 0);
+	ck_assert_int_eq(sn.fired[3], 3);
+	ck_assert(!sn.early);
+	/*
+	 * Not a speed test: the timerfd wakes the poll, so no timer waits
+	 * for the poll's one-second cap.
+	 */
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_lt(sn.fired_late[i], 500 * 1000);
+}
+END_TEST
+
+START_TEST(round_asks_for_a_time)
+{
+	loop = curlloop_new(&ops, NULL, 8);
+	ck_assert_ptr_nonnull(loop);
+	/* No timer, no message, no transfer: only round()'s own time. */
+	sn.want = clock_now_us() + 30 * 1000;
+	ck_assert_int_eq(curlloop_start(loop), 0);
+	for (int i = 0; i < 500 && atomic_load(&sn.n_round_at) == 0; i++)
+		usleep(10 * 1000);
+	usleep(100 * 1000);
+	curlloop_stop(loop);
+	ck_assert_int_eq(atomic_load(&sn.n_round_at), 1);
+	/* An idle loop sleeps: a handful of rounds, not a spin. */
+	ck_assert_int_lt(sn.n_rounds, 20);
+}
+END_TEST
+
+START_TEST(transfer_done)
+{
+	char path[] = "/tmp/check_curlloop.XXXXXX", url[64];
+	int fd = mkstemp(path);
+	CURL *c;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "hello", 5), 5);
+	close(fd);
+	snprintf(url, sizeof(url), "file://%s", path);
+	loop = curlloop_new(&ops, NULL, 8);
+	ck_assert_ptr_nonnull(loop);
+	c = curl_easy_init();
+	ck_assert_ptr_nonnull(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	ck_assert_int_eq(curlloop_add(loop, c), 0);
+	ck_assert_int_eq(curlloop_start(loop), 0);
+	pthread_mutex_lock(&sn.lock);
+	while (sn.n_done == 0)
+		pthread_cond_wait(&sn.cond, &sn.lock);
+	pthread_mutex_unlock(&sn.lock);
+	curlloop_stop(loop);
+	unlink(path);
+	ck_assert_int_eq(sn.n_done, 1);
+	ck_assert_int_eq(sn.done_rc, CURLE_OK);
+}
+END_TEST
+
+static Suite *curlloop_suite(void)
+{
+	Suite *s = suite_create("curlloop");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, messages_in_order_from_threads);
+	tcase_add_test(tc, never_started);
+	tcase_add_test(tc, timers_in_order_never_early);
+	tcase_add_test(tc, round_asks_for_a_time);
+	tcase_add_test(tc, transfer_done);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TESTLIB_MAIN(curlloop_suite)
