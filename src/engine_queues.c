@@ -44,26 +44,38 @@ static void overflow(struct engine *e, const struct request *r)
 	         e->cfg->max_queues, r->dest_key, e->stats.overflow);
 }
 
+/*
+ * A queue that exists is found in two hash lookups; the destination's
+ * limits and the key's weight are looked up only for a new one.
+ */
 struct sched_queue *engine_queue_for(struct engine *e, struct request *r)
 {
 	const struct config *cfg = e->cfg;
 	const struct destination *dst = &r->target.dest;
+	bool by_cred = r->has_cred &&
+	               cfg->defaults.queue_by == QUEUE_BY_CREDENTIAL;
+	size_t key_len = by_cred ? CRED_HASH_LEN : 0;
 	struct sched_dest_limits dl;
 	struct sched_limits ql;
+	struct sched_queue *q;
 	struct limits lim;
 	struct sched_dest *d;
-	bool by_cred;
 
+	d = sched_dest_find(e->sched, r->dest_key);
+	if (d && (q = sched_queue_find(e->sched, d, r->cred, key_len)))
+		return q;
 	config_limits_for(cfg, dst->host, dst->port, &lim);
-	dl = (struct sched_dest_limits){
-		.aggregate_rps = lim.aggregate_rps,
-		.aggregate_burst = lim.burst,
-		.aggregate_concurrency = lim.aggregate_concurrency,
-		.weight = lim.weight,
-	};
-	d = sched_dest_get(e->sched, r->dest_key, &dl);
-	if (!d)
-		return NULL;
+	if (!d) {
+		dl = (struct sched_dest_limits){
+			.aggregate_rps = lim.aggregate_rps,
+			.aggregate_burst = lim.burst,
+			.aggregate_concurrency = lim.aggregate_concurrency,
+			.weight = lim.weight,
+		};
+		d = sched_dest_get(e->sched, r->dest_key, &dl);
+		if (!d)
+			return NULL;
+	}
 	ql = (struct sched_limits){
 		.rps = lim.rps,
 		.burst = lim.burst,
@@ -71,9 +83,7 @@ struct sched_queue *engine_queue_for(struct engine *e, struct request *r)
 		.max_queued = lim.max_queued,
 		.weight = lim.weight,
 	};
-	by_cred = r->has_cred && cfg->defaults.queue_by == QUEUE_BY_CREDENTIAL;
-	if (by_cred && sched_n_queues(e->sched) >= cfg->max_queues &&
-	    !sched_queue_find(e->sched, d, r->cred, CRED_HASH_LEN)) {
+	if (by_cred && sched_n_queues(e->sched) >= cfg->max_queues) {
 		overflow(e, r);
 		return sched_queue_get(e->sched, d, OVERFLOW_KEY,
 		                       OVERFLOW_KEY_LEN, &ql);
@@ -86,8 +96,7 @@ struct sched_queue *engine_queue_for(struct engine *e, struct request *r)
 			if (strcmp(cfg->keys[i].hash, shown) == 0)
 				ql.weight = cfg->keys[i].weight;
 	}
-	return sched_queue_get(e->sched, d, r->cred,
-	                       by_cred ? CRED_HASH_LEN : 0, &ql);
+	return sched_queue_get(e->sched, d, r->cred, key_len, &ql);
 }
 
 void engine_backlog_push(struct engine *e, struct request *r)

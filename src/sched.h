@@ -91,6 +91,9 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
                                     const void *key, size_t key_len,
                                     const struct sched_limits *lim);
 
+/* The destination named key, or NULL: nothing is created. */
+struct sched_dest *sched_dest_find(const struct sched *s, const char *key);
+
 /* The queue of d with that key, or NULL: nothing is created. */
 struct sched_queue *sched_queue_find(const struct sched *s,
                                      struct sched_dest *d, const void *key,

@@ -167,6 +167,14 @@ void sched_free(struct sched *s)
 	free(s);
 }
 
+struct sched_dest *sched_dest_find(const struct sched *s, const char *key)
+{
+	struct sched_dest *d;
+
+	HASH_FIND(hh, s->dests, key, strlen(key), d);
+	return d;
+}
+
 struct sched_dest *sched_dest_get(struct sched *s, const char *key,
                                   const struct sched_dest_limits *lim)
 {
