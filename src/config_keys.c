@@ -3,9 +3,6 @@
  * key (config_parse.h), the value checks with their messages, and the
  * sections that are more than a table (learn, destinations, keys).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -14,9 +14,6 @@
  * in flight; the last one to end frees it. DELIVERY_PAYLOAD_BYTES bounds
  * what payloads hold at once.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>

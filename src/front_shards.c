@@ -8,9 +8,6 @@
  * timeout is due (a sweep of all shards, at most once a second unless a
  * shard asks sooner).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>

@@ -7,9 +7,6 @@
  * connections wait in a FIFO; all share one timeout, so the head always
  * expires first and expiry costs O(1).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

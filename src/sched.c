@@ -19,9 +19,6 @@
  * that change under a live queue (learned, paused, reconfigured) in
  * sched_limits.c.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>

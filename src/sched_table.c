@@ -3,9 +3,6 @@
  * destinations, creation and freeing, the idle lists and collection, the
  * slots by creation id and the /queues views of them.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
