@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <utlist.h>
 
 #include "clock.h"
 #include "config.h"
@@ -50,10 +51,10 @@ struct delivery {
 	struct delivery_stats stats;
 
 	/* Thread only. */
-	struct target *ready_head, *ready_tail;
+	struct target *ready;         /* FIFO of due targets (utlist DL) */
 	unsigned running;
 	size_t payload_bytes;         /* payloads in memory */
-	struct delivery_job *live;    /* every job held, for teardown */
+	struct delivery_job *live;    /* every job held (utlist DL) */
 };
 
 static struct target *timer_target(struct heap_node *n)
@@ -76,16 +77,6 @@ static int arm(struct delivery *d, struct target *t, int64_t due)
 	                                          clock_now_us()));
 }
 
-static void live_unlink(struct delivery *d, struct delivery_job *dj)
-{
-	if (dj->prev)
-		dj->prev->next = dj->next;
-	else
-		d->live = dj->next;
-	if (dj->next)
-		dj->next->prev = dj->prev;
-}
-
 /* A target is done for good; the job goes when its last one is. */
 static void settle(struct delivery *d, struct target *t)
 {
@@ -94,7 +85,7 @@ static void settle(struct delivery *d, struct target *t)
 	t->settled = true;
 	if (--dj->n_open > 0)
 		return;
-	live_unlink(d, dj);
+	DL_DELETE(d->live, dj);
 	pthread_mutex_lock(&d->lock);
 	d->stats.jobs_done++;
 	pthread_mutex_unlock(&d->lock);
@@ -311,11 +302,7 @@ static void delivery_inbox(void *arg, struct curlloop_msg *head)
 			((char *)m - offsetof(struct delivery_job, msg));
 
 		next = m->next;
-		dj->prev = NULL;
-		dj->next = d->live;
-		if (d->live)
-			d->live->prev = dj;
-		d->live = dj;
+		DL_PREPEND(d->live, dj);
 		for (size_t i = 0, n = dj->n; i < n; i++) {
 			struct target *t = &dj->t[i];
 			bool last;
@@ -343,12 +330,7 @@ static void delivery_timer(void *arg, struct heap_node *n)
 	struct target *t = timer_target(n);
 
 	t->ready = true;
-	t->ready_next = NULL;
-	if (d->ready_tail)
-		d->ready_tail->ready_next = t;
-	else
-		d->ready_head = t;
-	d->ready_tail = t;
+	DL_APPEND2(d->ready, t, ready_prev, ready_next);
 }
 
 bool delivery_may_start(unsigned running, size_t payload_bytes,
@@ -366,9 +348,9 @@ static bool can_start(const struct delivery *d)
 {
 	const struct delivery_job *dj;
 
-	if (!d->ready_head)
+	if (!d->ready)
 		return false;
-	dj = d->ready_head->job;
+	dj = d->ready->job;
 	return delivery_may_start(d->running, d->payload_bytes,
 	                          dj->payload != NULL, dj->body_len);
 }
@@ -379,11 +361,9 @@ static int64_t delivery_round(void *arg)
 	struct delivery *d = arg;
 
 	while (can_start(d)) {
-		struct target *t = d->ready_head;
+		struct target *t = d->ready;
 
-		d->ready_head = t->ready_next;
-		if (!d->ready_head)
-			d->ready_tail = NULL;
+		DL_DELETE2(d->ready, t, ready_prev, ready_next);
 		t->ready = false;
 		start(d, t);
 	}
@@ -456,8 +436,7 @@ void delivery_free(struct delivery *d)
 	if (!d)
 		return;
 	delivery_stop(d);
-	for (dj = d->live; dj; dj = next) {
-		next = dj->next;
+	DL_FOREACH_SAFE(d->live, dj, next) {
 		for (size_t i = 0; i < dj->n; i++)
 			if (dj->t[i].easy) {
 				curlloop_remove(d->loop, dj->t[i].easy);

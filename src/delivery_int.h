@@ -26,7 +26,7 @@ struct target {
 	unsigned attempts;            /* tries so far, stored ones included */
 	bool settled;                 /* delivered or given up */
 	struct heap_node timer;       /* due: unix ms until armed */
-	struct target *ready_next;
+	struct target *ready_prev, *ready_next; /* the ready FIFO */
 	bool ready;
 	CURL *easy;                   /* while in flight */
 	struct curl_slist *hdrs;
@@ -41,8 +41,7 @@ struct delivery_result {
 
 struct delivery_job {
 	struct curlloop_msg msg;      /* delivery_submit() */
-	struct delivery_job *next;    /* the live list */
-	struct delivery_job *prev;
+	struct delivery_job *prev, *next; /* the live list */
 	char id[JOB_ID_LEN + 1];
 	struct delivery_result *copy; /* NULL: in the store */
 	size_t body_len;              /* response body bytes, for the bound */
