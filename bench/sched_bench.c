@@ -2,7 +2,8 @@
  * sched_bench.c - what one enqueue + dispatch + done cycle of the scheduler
  * costs as the number of queues grows, with 10^6 items waiting in all.
  *
- *   cc -O2 -iquote src src/sched.c src/heap.c bench/sched_bench.c -lm -o sched_bench
+ *   cc -O2 -D_GNU_SOURCE -iquote src src/sched.c src/sched_limits.c \
+ *     src/sched_table.c src/heap.c bench/sched_bench.c -lm -o sched_bench
  *   ./sched_bench [cycles]      (default 4,000,000 measured cycles per row)
  *
  * Two workloads, each in steady state (every completed item is enqueued

@@ -1,9 +1,6 @@
 /*
  * admin.c - the admin listener.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>

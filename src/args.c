@@ -2,9 +2,6 @@
  * args.c - sluiced's command line: flags, --help, --version, and the
  * configuration: the file, then the flags over it.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>

@@ -9,9 +9,6 @@
  * against the IPv4 entries too. Entries made by the daemon (its own
  * listeners) also have a port.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -4,9 +4,6 @@
  * Nothing here copies or re-escapes the path: a proxy that "cleans up"
  * %2F, "//" or ".." forwards a different resource than the client named.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>

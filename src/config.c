@@ -3,9 +3,6 @@
  * lookups the daemon makes. Reading sluice.yaml is config_parse.c's; the
  * syntax of values is config_value.c's.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,9 +3,6 @@
  * key (config_parse.h), the value checks with their messages, and the
  * sections that are more than a table (learn, destinations, keys).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -267,22 +264,51 @@ static int parse_learn(struct parse *p, const struct key_def *k,
 	return 0;
 }
 
-/* The pairs of a map value (null: none); -EINVAL (reported). */
-static int pairs(struct parse *p, const struct key_def *k, yaml_node_t *node,
-                 yaml_node_pair_t **ret, size_t *ret_n)
+/*
+ * The pairs of a map value (null: none) and a zeroed row of size bytes
+ * for each (free() them). -EINVAL (reported) or -ENOMEM.
+ */
+static int map_rows(struct parse *p, const struct key_def *k,
+                    yaml_node_t *node, size_t size,
+                    yaml_node_pair_t **ret_pairs, size_t *ret_n,
+                    void **ret_rows)
 {
-	*ret = NULL;
-	*ret_n = 0;
+	yaml_node_pair_t *pr = NULL;
+	size_t n = 0;
+	void *rows;
+
 	if (node->type == YAML_MAPPING_NODE) {
-		*ret = node->data.mapping.pairs.start;
-		*ret_n = (size_t)(node->data.mapping.pairs.top - *ret);
+		pr = node->data.mapping.pairs.start;
+		n = (size_t)(node->data.mapping.pairs.top - pr);
 	} else if (!parse_is_null(node)) {
 		parse_error_at(p, AT(node),
 		               "'%s' must be a map, got %s", k->name,
 		               parse_kind(node));
 		return -EINVAL;
 	}
+	rows = calloc(n ? n : 1, size);
+	if (!rows)
+		return -ENOMEM;
+	*ret_pairs = pr;
+	*ret_n = n;
+	*ret_rows = rows;
 	return 0;
+}
+
+/*
+ * The text of the key kn of a row of section (NULL: not text, reported)
+ * and the row's context, "section.key", in ctx (CTX_MAX bytes).
+ */
+static const char *row_key(struct parse *p, const char *section,
+                           yaml_node_t *kn, char *ctx)
+{
+	char in[32], buf[SHOW_MAX + 4];
+	const char *s;
+
+	snprintf(in, sizeof(in), " in '%s'", section);
+	s = parse_key_text(p, in, kn);
+	snprintf(ctx, CTX_MAX, "%s.%s", section, s ? parse_show(s, buf) : "?");
+	return s;
 }
 
 /* True when one of v[0..n) has the host, port and kind of r. */
@@ -305,15 +331,15 @@ static int parse_destinations(struct parse *p, const struct key_def *k,
 	yaml_node_pair_t *pr;
 	size_t n = 0, n_pairs;
 	char buf[SHOW_MAX + 4], ctx[CTX_MAX];
+	void *rows;
+	int err = map_rows(p, k, node, sizeof(*v), &pr, &n_pairs, &rows);
 
-	if (pairs(p, k, node, &pr, &n_pairs) < 0)
-		return -EINVAL;
-	v = calloc(n_pairs ? n_pairs : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
+	if (err < 0)
+		return err;
+	v = rows;
 	for (size_t i = 0; i < n_pairs; i++) {
 		yaml_node_t *kn = NODE(p, pr[i].key);
-		const char *s = parse_key_text(p, " in 'destinations'", kn);
+		const char *s = row_key(p, "destinations", kn, ctx);
 		struct dest_rule *r = &v[n];
 		int e = s ? config_pattern_parse(s, r) : -EINVAL;
 		bool keep = e == 0;
@@ -330,8 +356,6 @@ static int parse_destinations(struct parse *p, const struct key_def *k,
 			               parse_show(s, buf));
 			keep = false;
 		}
-		snprintf(ctx, sizeof(ctx), "destinations.%s",
-		         s ? parse_show(s, buf) : "?");
 		/* A bad pattern's limits are checked too, for their errors. */
 		e = parse_map(p, NODE(p, pr[i].value), ctx, k->sub, r,
 		              &r->set, NULL);
@@ -378,16 +402,16 @@ static int parse_keys(struct parse *p, const struct key_def *k,
 	yaml_node_pair_t *pr;
 	size_t n = 0, n_pairs;
 	char buf[SHOW_MAX + 4], ctx[CTX_MAX];
+	void *rows;
+	int err = map_rows(p, k, node, sizeof(*v), &pr, &n_pairs, &rows);
 
-	if (pairs(p, k, node, &pr, &n_pairs) < 0)
-		return -EINVAL;
-	v = calloc(n_pairs ? n_pairs : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
+	if (err < 0)
+		return err;
+	v = rows;
 	for (size_t i = 0; i < n_pairs; i++) {
 		yaml_node_t *kn = NODE(p, pr[i].key);
 		yaml_node_t *vn = NODE(p, pr[i].value);
-		const char *s = parse_key_text(p, " in 'keys'", kn);
+		const char *s = row_key(p, "keys", kn, ctx);
 		yaml_node_t *found[MAX_ROWS] = { 0 };
 		bool keep = s && hash_valid(s), dup = false;
 
@@ -400,8 +424,6 @@ static int parse_keys(struct parse *p, const struct key_def *k,
 		if (dup)
 			parse_error_at(p, AT(kn), "duplicate key hash '%s'", s);
 		keep = keep && !dup;
-		snprintf(ctx, sizeof(ctx), "keys.%s",
-		         s ? parse_show(s, buf) : "?");
 		v[n].weight = 0;
 		if (parse_map(p, vn, ctx, k->sub, &v[n], NULL, found) < 0) {
 			free(v);

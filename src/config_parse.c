@@ -9,9 +9,6 @@
  * that fails validation leaves its field as it was; a list is built aside
  * and replaces the old one only when every entry is good.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

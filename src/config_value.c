@@ -3,9 +3,6 @@
  * durations, sizes, listen addresses, field names, destination patterns.
  * Pure functions of a string.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>

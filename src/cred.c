@@ -1,9 +1,6 @@
 /*
  * cred.c - credential keys.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/rand.h>

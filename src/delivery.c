@@ -3,36 +3,34 @@
  *
  * The thread is a curlloop. Every pending delivery (one job, one webhook
  * URL) is a struct target with a timer for its due time (the store keeps
- * next_at in unix ms; the timer runs on the monotonic clock). Due targets move to a FIFO of ready ones and start while
- * fewer than DELIVERY_PARALLEL are in flight; nothing scans. Store
- * updates are asynchronous (jobs_delivery_result_async), so the thread
- * never waits for a commit.
+ * next_at in unix ms; the timer runs on the monotonic clock). Due targets
+ * move to a FIFO of ready ones and start while fewer than
+ * DELIVERY_PARALLEL are in flight; nothing scans. Store updates are
+ * asynchronous (jobs_delivery_result_async), so the thread never waits
+ * for a commit.
  *
- * A job keeps only what scheduling needs. Its payload is built when a try
- * starts, from the store's row (jobs_get_result, one row through a read
- * connection of its own, just before the transfer) and shared by its tries
- * in flight; the last one to end frees it. DELIVERY_PAYLOAD_BYTES bounds
- * what payloads hold at once.
+ * A job keeps only what scheduling needs (delivery_job.c). Its payload is
+ * built when a try starts, from the store's row (jobs_get_result, one row
+ * through a read connection of its own, just before the transfer) and
+ * shared by its tries in flight; the last one to end frees it.
+ * DELIVERY_PAYLOAD_BYTES bounds what payloads hold at once.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <utlist.h>
 
 #include "clock.h"
 #include "config.h"
 #include "curlloop.h"
 #include "delivery.h"
+#include "delivery_int.h"
 #include "headers.h"
 #include "heap.h"
 #include "log.h"
@@ -41,44 +39,6 @@
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
 #endif
-
-/* One webhook of one job. */
-struct target {
-	struct delivery_job *job;
-	size_t index;                 /* for logs: never the URL (tokens) */
-	char *url;
-	unsigned attempts;            /* tries so far, stored ones included */
-	bool settled;                 /* delivered or given up */
-	struct heap_node timer;       /* due: unix ms until armed */
-	struct target *ready_next;
-	bool ready;
-	CURL *easy;                   /* while in flight */
-	struct curl_slist *hdrs;
-	char err[CURL_ERROR_SIZE];
-};
-
-/* A job's end, copied while the store does not hold it. */
-struct delivery_result {
-	char *idempotent_key, *metadata_json;
-	struct job_result *end;       /* job_result_dup() */
-};
-
-struct delivery_job {
-	struct curlloop_msg msg;      /* delivery_submit() */
-	struct delivery_job *next;    /* the live list */
-	struct delivery_job *prev;
-	char id[JOB_ID_LEN + 1];
-	struct delivery_result *copy; /* NULL: in the store */
-	size_t body_len;              /* response body bytes, for the bound */
-	char *payload;                /* while tries are in flight on it */
-	size_t payload_len;
-	unsigned payload_users;       /* those tries */
-	unsigned quorum, n_delivered;
-	size_t n_open;                /* targets not settled */
-	int64_t finished_ms;
-	size_t n;
-	struct target t[];
-};
 
 struct delivery {
 	const struct config *cfg;
@@ -91,217 +51,30 @@ struct delivery {
 	struct delivery_stats stats;
 
 	/* Thread only. */
-	struct target *ready_head, *ready_tail;
+	struct target *ready;         /* FIFO of due targets (utlist DL) */
 	unsigned running;
 	size_t payload_bytes;         /* payloads in memory */
-	int64_t last_read_ms;         /* the last store read, for the log */
-	struct delivery_job *live;    /* every job held, for teardown */
+	struct delivery_job *live;    /* every job held (utlist DL) */
 };
-
 
 static struct target *timer_target(struct heap_node *n)
 {
 	return (struct target *)((char *)n - offsetof(struct target, timer));
 }
 
+int64_t delivery_due_us(int64_t due_ms, int64_t wall_ms, int64_t now_us)
+{
+	int64_t wait = due_ms - wall_ms;
+
+	return wait > 0 ? now_us + wait * 1000 : now_us;
+}
+
 /* Arms t's timer for due (unix ms). 0 or -ENOMEM. */
 static int arm(struct delivery *d, struct target *t, int64_t due)
 {
-	int64_t now = clock_now_us(), wait = due - clock_wall_ms();
-
 	return curlloop_timer_add(d->loop, &t->timer,
-	                          wait > 0 ? now + wait * 1000 : now);
-}
-
-/* --- jobs --- */
-
-static char *dup_or_null(const char *s, bool *oom)
-{
-	char *c;
-
-	if (!s)
-		return NULL;
-	c = strdup(s);
-	if (!c)
-		*oom = true;
-	return c;
-}
-
-static void result_free(struct delivery_result *c)
-{
-	if (!c)
-		return;
-	free(c->idempotent_key);
-	free(c->metadata_json);
-	free(c->end);
-	free(c);
-}
-
-static struct delivery_result *result_copy(const struct delivery_spec *s)
-{
-	struct delivery_result *c = calloc(1, sizeof(*c));
-	bool oom = false;
-
-	if (!c)
-		return NULL;
-	c->idempotent_key = dup_or_null(s->idempotent_key, &oom);
-	c->metadata_json = dup_or_null(s->metadata_json, &oom);
-	c->end = job_result_dup(&s->end);
-	if (oom || !c->end) {
-		result_free(c);
-		return NULL;
-	}
-	return c;
-}
-
-struct delivery_job *delivery_job_new(const struct delivery_spec *s)
-{
-	struct delivery_job *dj;
-	bool oom = false;
-
-	dj = calloc(1, sizeof(*dj) + s->n_urls * sizeof(dj->t[0]));
-	if (!dj)
-		return NULL;
-	snprintf(dj->id, sizeof(dj->id), "%s", s->job_id);
-	if (!s->stored) {
-		dj->copy = result_copy(s);
-		oom = !dj->copy;
-	}
-	dj->body_len = s->end.body_len;
-	dj->quorum = s->quorum ? s->quorum : 1;
-	dj->finished_ms = s->finished_ms;
-	dj->n = s->n_urls;
-	for (size_t i = 0; i < s->n_urls; i++) {
-		struct target *t = &dj->t[i];
-		const struct job_delivery *st = s->states ? &s->states[i] : NULL;
-
-		t->job = dj;
-		t->index = i;
-		heap_node_init(&t->timer);
-		t->url = dup_or_null(s->urls[i], &oom);
-		t->timer.when = s->finished_ms;
-		if (st) {
-			t->attempts = st->attempts;
-			t->timer.when = st->next_at;
-			t->settled = st->state != DELIVERY_PENDING;
-			dj->n_delivered += st->state == DELIVERY_DELIVERED;
-		}
-		dj->n_open += !t->settled;
-	}
-	if (oom || dj->n_open == 0) {
-		delivery_job_free(dj);
-		return NULL;
-	}
-	return dj;
-}
-
-void delivery_job_stored(struct delivery_job *dj)
-{
-	result_free(dj->copy);
-	dj->copy = NULL;
-}
-
-void delivery_job_free(struct delivery_job *dj)
-{
-	if (!dj)
-		return;
-	for (size_t i = 0; i < dj->n; i++) {
-		free(dj->t[i].url);
-		curl_slist_free_all(dj->t[i].hdrs);
-	}
-	result_free(dj->copy);
-	free(dj->payload);
-	free(dj);
-}
-
-/*
- * The payload, the same for every try (only its signature changes), from
- * the copy or the store: the same bytes either way. -EINVAL: metadata
- * that does not parse; -ENOENT: no such done job; else the store's error.
- */
-static int build_payload(struct delivery *d, struct delivery_job *dj)
-{
-	const struct delivery_result *c = dj->copy;
-	struct webhook_result res = { .job_id = dj->id };
-	const char *meta_json;
-	struct job *jb = NULL;
-	json_t *meta = NULL;
-	int r;
-
-	d->last_read_ms = 0;
-	if (c) {
-		res.idempotent_key = c->idempotent_key;
-		res.end = *c->end;
-		meta_json = c->metadata_json;
-	} else {
-		int64_t t0 = clock_now_ms();
-
-		r = jobs_get_result(d->store, dj->id, &jb);
-		d->last_read_ms = clock_now_ms() - t0;
-		if (r < 0)
-			return r;
-		res.idempotent_key = jb->idempotent_key;
-		job_result_of(jb, &res.end);
-		meta_json = jb->metadata_json;
-	}
-	if (!res.end.error_code)
-		res.end.error_code = "failed";
-	if (!res.end.error_message)
-		res.end.error_message = "the job failed";
-	r = 0;
-	if (meta_json) {
-		meta = json_loads(meta_json, 0, NULL);
-		if (!meta)
-			r = -EINVAL;
-	}
-	res.metadata = meta;
-	if (r == 0)
-		r = webhook_payload(&res, &dj->payload, &dj->payload_len);
-	json_decref(meta);
-	job_free(jb);
-	return r;
-}
-
-/* A try in flight uses dj's payload: built if it is not in memory. */
-static int payload_hold(struct delivery *d, struct delivery_job *dj)
-{
-	int r;
-
-	if (!dj->payload) {
-		int64_t t0 = clock_now_ms();
-
-		r = build_payload(d, dj);
-		if (r < 0)
-			return r;
-		d->payload_bytes += dj->payload_len;
-		log_debug("webhook payload built job=%s bytes=%zu ms=%" PRId64
-		          " read_ms=%" PRId64 " from=%s", dj->id,
-		          dj->payload_len, clock_now_ms() - t0, d->last_read_ms,
-		          dj->copy ? "memory" : "store");
-	}
-	dj->payload_users++;
-	return 0;
-}
-
-/* A try ended: the last one frees the payload. */
-static void payload_drop(struct delivery *d, struct delivery_job *dj)
-{
-	if (--dj->payload_users > 0)
-		return;
-	d->payload_bytes -= dj->payload_len;
-	free(dj->payload);
-	dj->payload = NULL;
-	dj->payload_len = 0;
-}
-
-static void live_unlink(struct delivery *d, struct delivery_job *dj)
-{
-	if (dj->prev)
-		dj->prev->next = dj->next;
-	else
-		d->live = dj->next;
-	if (dj->next)
-		dj->next->prev = dj->prev;
+	                          delivery_due_us(due, clock_wall_ms(),
+	                                          clock_now_us()));
 }
 
 /* A target is done for good; the job goes when its last one is. */
@@ -312,7 +85,7 @@ static void settle(struct delivery *d, struct target *t)
 	t->settled = true;
 	if (--dj->n_open > 0)
 		return;
-	live_unlink(d, dj);
+	DL_DELETE(d->live, dj);
 	pthread_mutex_lock(&d->lock);
 	d->stats.jobs_done++;
 	pthread_mutex_unlock(&d->lock);
@@ -417,7 +190,7 @@ static void start(struct delivery *d, struct target *t)
 	CURL *c;
 	int r;
 
-	r = payload_hold(d, dj);
+	r = delivery_payload_hold(dj, d->store, &d->payload_bytes);
 	if (r == -EINVAL || r == -ENOENT) {
 		log_error("cannot build the webhook payload job=%s: %s, "
 		          "giving up", dj->id, strerror(-r));
@@ -437,7 +210,7 @@ static void start(struct delivery *d, struct target *t)
 	c = curl_easy_init();
 	if (!c || try_headers(d, t) < 0) {
 		curl_easy_cleanup(c);
-		payload_drop(d, dj);
+		delivery_payload_drop(dj, &d->payload_bytes);
 		t->attempts++;
 		try_failed(d, t, 0, "out of memory");
 		return;
@@ -463,7 +236,7 @@ static void start(struct delivery *d, struct target *t)
 #undef SET
 	if (rc != CURLE_OK || curlloop_add(d->loop, c) < 0) {
 		curl_easy_cleanup(c);
-		payload_drop(d, dj);
+		delivery_payload_drop(dj, &d->payload_bytes);
 		t->attempts++;
 		try_failed(d, t, 0, "cannot set up the request");
 		return;
@@ -485,7 +258,7 @@ static void on_done(struct delivery *d, struct target *t, CURLcode rc)
 	curlloop_remove(d->loop, t->easy);
 	curl_easy_cleanup(t->easy);
 	t->easy = NULL;
-	payload_drop(d, dj);
+	delivery_payload_drop(dj, &d->payload_bytes);
 	d->running--;
 	t->attempts++;
 	if (rc == CURLE_OK && status >= 200 && status <= 299) {
@@ -529,11 +302,7 @@ static void delivery_inbox(void *arg, struct curlloop_msg *head)
 			((char *)m - offsetof(struct delivery_job, msg));
 
 		next = m->next;
-		dj->prev = NULL;
-		dj->next = d->live;
-		if (d->live)
-			d->live->prev = dj;
-		d->live = dj;
+		DL_PREPEND(d->live, dj);
 		for (size_t i = 0, n = dj->n; i < n; i++) {
 			struct target *t = &dj->t[i];
 			bool last;
@@ -561,29 +330,29 @@ static void delivery_timer(void *arg, struct heap_node *n)
 	struct target *t = timer_target(n);
 
 	t->ready = true;
-	t->ready_next = NULL;
-	if (d->ready_tail)
-		d->ready_tail->ready_next = t;
-	else
-		d->ready_head = t;
-	d->ready_tail = t;
+	DL_APPEND2(d->ready, t, ready_prev, ready_next);
 }
 
-/*
- * The first ready target may start: a slot is free, and its payload is in
- * memory, or fits under DELIVERY_PAYLOAD_BYTES, or would be the only one.
- * A target that does not fit waits for a try in flight to end.
- */
+bool delivery_may_start(unsigned running, size_t payload_bytes,
+                        bool in_memory, size_t body_len)
+{
+	if (running >= DELIVERY_PARALLEL)
+		return false;
+	return in_memory || payload_bytes == 0 ||
+	       (payload_bytes < DELIVERY_PAYLOAD_BYTES &&
+	        body_len <= DELIVERY_PAYLOAD_BYTES - payload_bytes);
+}
+
+/* The first ready target may start (delivery_may_start). */
 static bool can_start(const struct delivery *d)
 {
 	const struct delivery_job *dj;
 
-	if (!d->ready_head || d->running >= DELIVERY_PARALLEL)
+	if (!d->ready)
 		return false;
-	dj = d->ready_head->job;
-	return dj->payload || d->payload_bytes == 0 ||
-	       (d->payload_bytes < DELIVERY_PAYLOAD_BYTES &&
-	        dj->body_len <= DELIVERY_PAYLOAD_BYTES - d->payload_bytes);
+	dj = d->ready->job;
+	return delivery_may_start(d->running, d->payload_bytes,
+	                          dj->payload != NULL, dj->body_len);
 }
 
 /* Starts the ready targets that may start. */
@@ -592,11 +361,9 @@ static int64_t delivery_round(void *arg)
 	struct delivery *d = arg;
 
 	while (can_start(d)) {
-		struct target *t = d->ready_head;
+		struct target *t = d->ready;
 
-		d->ready_head = t->ready_next;
-		if (!d->ready_head)
-			d->ready_tail = NULL;
+		DL_DELETE2(d->ready, t, ready_prev, ready_next);
 		t->ready = false;
 		start(d, t);
 	}
@@ -669,8 +436,7 @@ void delivery_free(struct delivery *d)
 	if (!d)
 		return;
 	delivery_stop(d);
-	for (dj = d->live; dj; dj = next) {
-		next = dj->next;
+	DL_FOREACH_SAFE(d->live, dj, next) {
 		for (size_t i = 0; i < dj->n; i++)
 			if (dj->t[i].easy) {
 				curlloop_remove(d->loop, dj->t[i].easy);

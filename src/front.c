@@ -17,9 +17,6 @@
  * first, so the connection stays alive (see doc/ARCHITECTURE.md), except
  * the early 413.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>

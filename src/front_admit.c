@@ -4,9 +4,6 @@
  * (credential, deadline, retry rules, webhook jobs) and the upstream field
  * list. See front_admit.h.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -2,9 +2,6 @@
  * front_reply.c - responses to the front's clients, and the access log
  * line of each. See front_reply.h.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -8,9 +8,6 @@
  * timeout is due (a sweep of all shards, at most once a second unless a
  * shard asks sooner).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -21,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #include "clock.h"
 #include "log.h"
@@ -51,7 +49,7 @@ struct shards {
 
 	struct shard **v;
 	unsigned n, cap;
-	struct shard *room, *hot;
+	struct shard *room, *hot;     /* stacks (utlist LL) */
 	struct shard *adding;         /* shard in MHD_add_connection() */
 	int64_t next_sweep;
 
@@ -93,8 +91,7 @@ static struct shard *shard_make(struct shards *s)
 		goto fail;
 	s->v[s->n++] = sh;
 	sh->in_room = true;
-	sh->room_next = s->room;
-	s->room = sh;
+	LL_PREPEND2(s->room, sh, room_next);
 	if (s->n > 1)
 		log_debug("http front: shard %u made", s->n);
 	return sh;
@@ -122,8 +119,7 @@ static void hot_push(struct shards *s, struct shard *sh)
 	if (sh->hot)
 		return;
 	sh->hot = true;
-	sh->hot_next = s->hot;
-	s->hot = sh;
+	LL_PREPEND2(s->hot, sh, hot_next);
 }
 
 static void shard_run(struct shards *s, struct shard *sh, int64_t now)
@@ -336,9 +332,8 @@ void shards_resume(struct shards *s, struct MHD_Connection *c)
 	pthread_mutex_lock(&s->lock);
 	if (!sh->resumed) {
 		sh->resumed = true;
-		sh->resumed_next = s->resumed;
 		signal = !s->resumed;
-		s->resumed = sh;
+		LL_PREPEND2(s->resumed, sh, resumed_next);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (signal)
@@ -367,8 +362,7 @@ void shards_conn_closed(struct shards *s, void **socket_ctx)
 	s->total--;
 	if (!sh->in_room && sh->n_conns < s->per_shard) {
 		sh->in_room = true;
-		sh->room_next = s->room;
-		s->room = sh;
+		LL_PREPEND2(s->room, sh, room_next);
 	}
 }
 

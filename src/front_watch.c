@@ -2,9 +2,6 @@
  * front_watch.c - the disconnect watch and the header deadlines of the
  * front's client sockets. See front_watch.h.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -6,9 +6,6 @@
  * allocation, and a switch on the name's length so that most fields cost
  * one comparison.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>

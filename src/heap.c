@@ -5,9 +5,6 @@
  * <= v[i]->when. Every move of a node goes through heap_set(), which keeps
  * the first half true.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>

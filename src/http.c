@@ -1,9 +1,6 @@
 /*
  * http.c - proxy-made responses.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>

@@ -7,13 +7,12 @@
 
 #include "job.h"
 
-static size_t str_size(const char *s)
+size_t job_str_size(const char *s)
 {
 	return s ? strlen(s) + 1 : 0;
 }
 
-/* Copies s (may be NULL) to *room, advancing it; returns the copy. */
-static const char *room_str(char **room, const char *s)
+const char *job_room_str(char **room, const char *s)
 {
 	char *c = *room;
 	size_t n;
@@ -28,8 +27,8 @@ static const char *room_str(char **room, const char *s)
 
 size_t job_result_room(const struct job_result *r)
 {
-	return str_size(r->headers_json) + str_size(r->error_code) +
-	       str_size(r->error_message) + r->body_len + 1;
+	return job_str_size(r->headers_json) + job_str_size(r->error_code) +
+	       job_str_size(r->error_message) + r->body_len + 1;
 }
 
 struct job_result job_result_copy(const struct job_result *r, void *room)
@@ -37,9 +36,9 @@ struct job_result job_result_copy(const struct job_result *r, void *room)
 	struct job_result c = *r;
 	char *p = room;
 
-	c.headers_json = room_str(&p, r->headers_json);
-	c.error_code = room_str(&p, r->error_code);
-	c.error_message = room_str(&p, r->error_message);
+	c.headers_json = job_room_str(&p, r->headers_json);
+	c.error_code = job_room_str(&p, r->error_code);
+	c.error_message = job_room_str(&p, r->error_message);
 	if (r->body_len)
 		memcpy(p, r->body, r->body_len);
 	p[r->body_len] = '\0';
@@ -59,26 +58,27 @@ struct job_result *job_result_dup(const struct job_result *r)
 
 struct job_spec *job_spec_dup_webhooks(const struct job_spec *s)
 {
-	size_t n = str_size(s->idempotent_key) + str_size(s->metadata_json);
+	size_t n = job_str_size(s->idempotent_key) +
+	           job_str_size(s->metadata_json);
 	struct job_spec *c;
 	const char **urls;
 	char *room;
 
 	for (size_t i = 0; i < s->n_webhooks; i++)
-		n += str_size(s->webhooks[i]);
+		n += job_str_size(s->webhooks[i]);
 	c = malloc(sizeof(*c) + s->n_webhooks * sizeof(char *) + n);
 	if (!c)
 		return NULL;
 	urls = (const char **)(c + 1);
 	room = (char *)(urls + s->n_webhooks);
 	*c = (struct job_spec){
-		.idempotent_key = room_str(&room, s->idempotent_key),
-		.metadata_json = room_str(&room, s->metadata_json),
+		.idempotent_key = job_room_str(&room, s->idempotent_key),
+		.metadata_json = job_room_str(&room, s->metadata_json),
 		.webhooks = urls, .n_webhooks = s->n_webhooks,
 		.quorum = s->quorum,
 	};
 	for (size_t i = 0; i < s->n_webhooks; i++)
-		urls[i] = room_str(&room, s->webhooks[i]);
+		urls[i] = job_room_str(&room, s->webhooks[i]);
 	return c;
 }
 

@@ -97,6 +97,14 @@ struct job {
 	size_t n_deliveries;
 };
 
+/*
+ * Strings copied into one allocation (a "room"): job_str_size(s) is the
+ * bytes s takes there (0 for NULL); job_room_str() copies s (may be NULL)
+ * to *room, advances *room past it and returns the copy (NULL for NULL).
+ */
+size_t job_str_size(const char *s);
+const char *job_room_str(char **room, const char *s);
+
 /* Bytes job_result_copy() needs for the strings and body r points to. */
 size_t job_result_room(const struct job_result *r);
 

@@ -172,25 +172,6 @@ static struct jop *async_op(enum jop_type type, const char *id, size_t n,
 	return op;
 }
 
-/* Copies s (may be NULL) to *room, advancing it; returns the copy. */
-static const char *room_str(char **room, const char *s)
-{
-	char *c = *room;
-	size_t n;
-
-	if (!s)
-		return NULL;
-	n = strlen(s) + 1;
-	memcpy(c, s, n);
-	*room += n;
-	return c;
-}
-
-static size_t str_size(const char *s)
-{
-	return s ? strlen(s) + 1 : 0;
-}
-
 /* Queues op; frees it when the store takes no more. */
 static int enqueue_async(struct jobs *j, struct jop *op)
 {
@@ -238,12 +219,13 @@ int jobs_delivery_result_async(struct jobs *j, const char *id,
 
 	if (!url)
 		return -ENOENT;
-	op = async_op(JOP_DELIVERY, id, str_size(url) + str_size(error),
-	              done, arg, &room);
+	op = async_op(JOP_DELIVERY, id,
+	              job_str_size(url) + job_str_size(error), done, arg,
+	              &room);
 	if (!op)
 		return id && strlen(id) == JOB_ID_LEN ? -ENOMEM : -ENOENT;
-	op->url = room_str(&room, url);
-	op->text = room_str(&room, error);
+	op->url = job_room_str(&room, url);
+	op->text = job_room_str(&room, error);
 	op->ok = ok;
 	op->status = status;
 	op->when = next_at;

@@ -8,9 +8,6 @@
  * HTTP-dates are read in learn_date.c, the members of the structured
  * RateLimit fields in learn_sf.c.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>

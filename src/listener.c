@@ -7,9 +7,6 @@
  * connections wait in a FIFO; all share one timeout, so the head always
  * expires first and expiry costs O(1).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +18,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #include "clock.h"
 #include "config.h"
@@ -58,7 +56,7 @@ struct listener {
 	atomic_bool stop_accepting;
 	atomic_bool exit;
 
-	struct pending *head, *tail; /* by deadline */
+	struct pending *head;        /* by deadline (utlist DL) */
 	int64_t accept_retry;        /* 0, or when to accept again */
 
 	/* Ring of header deadlines, oldest first (one timeout for all). */
@@ -101,21 +99,9 @@ static void ring_expire(struct listener *l, int64_t now)
 /* Epoll tags for the fds that are not pending connections. */
 static char tag_listen, tag_wake, tag_watch;
 
-static void pending_unlink(struct listener *l, struct pending *p)
-{
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		l->head = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		l->tail = p->prev;
-}
-
 static void pending_close(struct listener *l, struct pending *p)
 {
-	pending_unlink(l, p);
+	DL_DELETE(l->head, p);
 	close(p->fd); /* also leaves the epoll set */
 	free(p);
 }
@@ -148,7 +134,7 @@ static void to_front(struct listener *l, struct pending *p)
 	uint32_t gen;
 
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
-	pending_unlink(l, p);
+	DL_DELETE(l->head, p);
 	/* The whole header block is due by the first bytes' deadline. */
 	gen = front_header_deadline(l->front, fd);
 	if (gen)
@@ -242,12 +228,7 @@ static void accept_all(struct listener *l)
 		p->denied = !cidr_list_match(&l->cfg->allow,
 		                             (struct sockaddr *)&p->addr);
 		p->deadline = clock_now_ms() + l->cfg->client_timeout;
-		p->prev = l->tail;
-		if (l->tail)
-			l->tail->next = p;
-		else
-			l->head = p;
-		l->tail = p;
+		DL_APPEND(l->head, p);
 		/* Often the request is already there: no epoll round. */
 		if (pending_ready(l, p))
 			continue;

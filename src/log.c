@@ -3,9 +3,6 @@
  * lines from different threads never interleave.
  */
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

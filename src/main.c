@@ -2,9 +2,6 @@
  * main.c - sluiced: configuration, secrets, threads, signals. The command
  * line is read in args.c.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <malloc.h>

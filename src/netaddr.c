@@ -1,9 +1,6 @@
 /*
  * netaddr.c - listener addresses.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>

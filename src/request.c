@@ -1,9 +1,6 @@
 /*
  * request.c - request lifetime.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>

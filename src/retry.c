@@ -1,9 +1,6 @@
 /*
  * retry.c - the retry policy (SPEC section 4).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -19,13 +19,11 @@
  * that change under a live queue (learned, paused, reconfigured) in
  * sched_limits.c.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <utlist.h>
 
 #include "heap.h"
 #include "sched.h"
@@ -77,58 +75,26 @@ void sched_gcra_rescale(struct sched_queue *q, double old_rps, int64_t now)
 
 /* --- rings --- */
 
-#define RING_PUSH(headp, x)                                   \
-	do {                                                  \
-		if (!*(headp)) {                              \
-			(x)->rprev = (x)->rnext = (x);        \
-			*(headp) = (x);                       \
-		} else {                                      \
-			(x)->rnext = *(headp);                \
-			(x)->rprev = (*(headp))->rprev;       \
-			(x)->rprev->rnext = (x);              \
-			(*(headp))->rprev = (x);              \
-		}                                             \
-	} while (0)
-
-/* Inserts x as the new head: it takes the turn. */
-#define RING_PUSH_HEAD(headp, x)                              \
-	do {                                                  \
-		RING_PUSH(headp, x);                          \
-		*(headp) = (x);                               \
-	} while (0)
-
-#define RING_UNLINK(headp, x)                                 \
-	do {                                                  \
-		if ((x)->rnext == (x)) {                      \
-			*(headp) = NULL;                      \
-		} else {                                      \
-			(x)->rprev->rnext = (x)->rnext;       \
-			(x)->rnext->rprev = (x)->rprev;       \
-			if (*(headp) == (x))                  \
-				*(headp) = (x)->rnext;        \
-		}                                             \
-		(x)->rprev = (x)->rnext = NULL;               \
-	} while (0)
-
 /*
  * Moves x, a queue or a destination, from its state to want (!= its
  * state): out of ringp or the timer heap, into the other. One that only
  * waited for its own rate or cap keeps the rest of its quantum and, back
  * in the ring, takes the turn again; otherwise pacing would cost it its
  * turn every time and weights would flatten to 1:1. An emptied one starts
- * afresh (its caller zeroes the deficit), as in DRR.
+ * afresh (its caller zeroes the deficit), as in DRR. Rings are utlist
+ * CDLs on rprev, rnext; the head has the turn.
  */
 #define MOVE_STATE(s, ringp, x, want, when)                           \
 	do {                                                          \
 		if ((x)->state == S_READY)                            \
-			RING_UNLINK(ringp, x);                        \
+			CDL_DELETE2(*(ringp), x, rprev, rnext);       \
 		else if ((x)->state == S_TIMER)                       \
 			heap_remove(&(s)->timers, &(x)->timer.node);  \
 		(x)->state = (want);                                  \
 		if ((want) == S_READY && (x)->deficit > 0)            \
-			RING_PUSH_HEAD(ringp, x);                     \
+			CDL_PREPEND2(*(ringp), x, rprev, rnext);      \
 		else if ((want) == S_READY)                           \
-			RING_PUSH(ringp, x);                          \
+			CDL_APPEND2(*(ringp), x, rprev, rnext);       \
 		else if ((want) == S_TIMER)                           \
 			set_timer(s, &(x)->timer, when);              \
 	} while (0)
@@ -234,7 +200,7 @@ static void fire_timers(struct sched *s, int64_t now)
 void sched_q_detach(struct sched *s, struct sched_queue *q)
 {
 	if (q->state == S_READY)
-		RING_UNLINK(&q->d->ring, q);
+		CDL_DELETE2(q->d->ring, q, rprev, rnext);
 	else if (q->state == S_TIMER)
 		heap_remove(&s->timers, &q->timer.node);
 }
@@ -242,7 +208,7 @@ void sched_q_detach(struct sched *s, struct sched_queue *q)
 void sched_d_detach(struct sched *s, struct sched_dest *d)
 {
 	if (d->state == S_READY)
-		RING_UNLINK(&s->ring, d);
+		CDL_DELETE2(s->ring, d, rprev, rnext);
 	else if (d->state == S_TIMER)
 		heap_remove(&s->timers, &d->timer.node);
 }
@@ -268,13 +234,7 @@ int sched_enqueue(struct sched *s, struct sched_queue *q,
 	sched_reset_idle(s, q, now);
 	it->q = q;
 	it->not_before = 0; /* a new arrival; only retries wait */
-	it->next = NULL;
-	it->prev = q->tail;
-	if (q->tail)
-		q->tail->next = it;
-	else
-		q->head = it;
-	q->tail = it;
+	DL_APPEND(q->head, it);
 	item_added(s, q, now);
 	return 0;
 }
@@ -282,14 +242,7 @@ int sched_enqueue(struct sched *s, struct sched_queue *q,
 static void unlink_item(struct sched *s, struct sched_queue *q,
                         struct sched_item *it)
 {
-	if (it->prev)
-		it->prev->next = it->next;
-	else
-		q->head = it->next;
-	if (it->next)
-		it->next->prev = it->prev;
-	else
-		q->tail = it->prev;
+	DL_DELETE(q->head, it);
 	it->prev = it->next = NULL;
 	q->n_waiting--;
 	q->d->n_waiting--;
@@ -333,13 +286,7 @@ void sched_requeue(struct sched *s, struct sched_item *it,
 
 	release_slot(s, q);
 	it->not_before = not_before;
-	it->prev = NULL;
-	it->next = q->head;
-	if (q->head)
-		q->head->prev = it;
-	else
-		q->tail = it;
-	q->head = it;
+	DL_PREPEND(q->head, it);
 	item_added(s, q, now);
 	sched_d_eval(s, q->d, now);
 }

@@ -41,7 +41,7 @@ struct sched_dest;
 
 /* Embedded in whatever is scheduled (a request). */
 struct sched_item {
-	struct sched_item *prev, *next;
+	struct sched_item *prev, *next; /* its queue (utlist DL) */
 	struct sched_queue *q;       /* set by sched_enqueue */
 	int64_t not_before;          /* us; 0 = at once (retries set it) */
 };

@@ -47,7 +47,7 @@ struct sched_queue {
 	double rps_learned;          /* 0 = none */
 	unsigned conc_learned;       /* 0 = none */
 
-	struct sched_item *head, *tail;
+	struct sched_item *head;     /* FIFO (utlist DL: head->prev is last) */
 	unsigned n_waiting;
 	unsigned in_flight;
 	int64_t tat;                 /* GCRA theoretical arrival, us */
@@ -72,7 +72,7 @@ struct sched_dest {
 	double rps_learned;
 	unsigned conc_learned;
 	size_t n_queues;
-	struct sched_queue *queues;  /* list through dprev/dnext */
+	struct sched_queue *queues;  /* utlist DL on dprev, dnext */
 	int64_t last_active;         /* us */
 
 	unsigned agg_in_flight;
@@ -99,8 +99,8 @@ struct sched {
 	struct sched_dest *ring;     /* ready destinations */
 	struct heap timers;
 	/* Idle queues, each list by last_active. */
-	struct sched_queue *quiet_head, *quiet_tail;
-	struct sched_queue *idle_head, *idle_tail; /* kept */
+	struct sched_queue *quiet_head;
+	struct sched_queue *idle_head; /* kept */
 	/* Every queue by id, ascending, for /queues pages. */
 	struct slot *slots;
 	size_t n_slots, cap_slots, n_holes;

@@ -3,15 +3,13 @@
  * destinations, creation and freeing, the idle lists and collection, the
  * slots by creation id and the /queues views of them.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+#include <utlist.h>
 
 #include "heap.h"
 #include "sched.h"
@@ -19,40 +17,29 @@
 
 /* --- idle lists --- */
 
+/* The head of an idle list (utlist DL on iprev, inext). */
+static struct sched_queue **idle_list(struct sched *s, enum idle_list which)
+{
+	return which == I_QUIET ? &s->quiet_head : &s->idle_head;
+}
+
 void sched_idle_remove(struct sched *s, struct sched_queue *q)
 {
-	struct sched_queue **head, **tail;
+	struct sched_queue **head;
 
 	if (q->idle == I_NONE)
 		return;
-	head = q->idle == I_QUIET ? &s->quiet_head : &s->idle_head;
-	tail = q->idle == I_QUIET ? &s->quiet_tail : &s->idle_tail;
-	if (q->iprev)
-		q->iprev->inext = q->inext;
-	else
-		*head = q->inext;
-	if (q->inext)
-		q->inext->iprev = q->iprev;
-	else
-		*tail = q->iprev;
-	q->iprev = q->inext = NULL;
+	head = idle_list(s, q->idle);
+	DL_DELETE2(*head, q, iprev, inext);
 	q->idle = I_NONE;
 }
 
 static void idle_append(struct sched *s, struct sched_queue *q,
                         enum idle_list which)
 {
-	struct sched_queue **head, **tail;
+	struct sched_queue **head = idle_list(s, which);
 
-	head = which == I_QUIET ? &s->quiet_head : &s->idle_head;
-	tail = which == I_QUIET ? &s->quiet_tail : &s->idle_tail;
-	q->iprev = *tail;
-	q->inext = NULL;
-	if (*tail)
-		(*tail)->inext = q;
-	else
-		*head = q;
-	*tail = q;
+	DL_APPEND2(*head, q, iprev, inext);
 	q->idle = which;
 }
 
@@ -127,12 +114,7 @@ static void queue_free(struct sched *s, struct sched_queue *q)
 	sched_q_detach(s, q);
 	sched_idle_remove(s, q);
 	HASH_DEL(s->queues, q);
-	if (q->dprev)
-		q->dprev->dnext = q->dnext;
-	else
-		q->d->queues = q->dnext;
-	if (q->dnext)
-		q->dnext->dprev = q->dprev;
+	DL_DELETE2(q->d->queues, q, dprev, dnext);
 	q->d->n_queues--;
 	s->n_queues--;
 	free(q);
@@ -239,10 +221,7 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 	sched_limits_fix(&q->lim);
 	heap_node_init(&q->timer.node);
 	HASH_ADD(hh, s->queues, key, sizeof(q->key), q);
-	q->dnext = d->queues;
-	if (d->queues)
-		d->queues->dprev = q;
-	d->queues = q;
+	DL_PREPEND2(d->queues, q, dprev, dnext);
 	d->n_queues++;
 	s->n_queues++;
 	/*

@@ -2,9 +2,6 @@
  * upstream.c - the libcurl side of a transfer: easy handle options,
  * response header and body callbacks, and what a failed transfer means.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>

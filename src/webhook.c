@@ -2,9 +2,6 @@
  * webhook.c - webhook payload, signature, secret file and schedule (see
  * webhook.h; the request's fields are parsed in webhook_fields.c).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -2,9 +2,6 @@
  * webhook_fields.c - a webhook job's X-EZTHROTTLE-WEBHOOK* fields: the
  * URLs, the quorum and the metadata (see webhook.h).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,9 +1,6 @@
 /*
  * ctl_fmt.c - readable views of /queues and /jobs/<id>, for sluicectl.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

@@ -1,9 +1,6 @@
 /*
  * ctl_http.c - GET from the admin listener, for sluicectl.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>

@@ -4,9 +4,6 @@
  * Exit status: 0 done, 1 usage error or a refused request (no such job),
  * 2 the daemon cannot be reached or answered something unexpected.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>

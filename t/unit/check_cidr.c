@@ -1,9 +1,6 @@
 /*
  * check_cidr.c - parsing networks and matching client addresses.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>

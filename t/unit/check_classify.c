@@ -1,9 +1,6 @@
 /*
  * check_classify.c - request targets, authorities and destinations.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>

@@ -2,9 +2,6 @@
  * check_config.c - sluice.yaml: defaults, every key, every kind of error
  * with its exact position, durations and sizes, destination patterns.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>

@@ -2,9 +2,6 @@
  * check_ctl.c - sluicectl's checks and views: job ids, admin addresses,
  * times, durations, the /queues table and the job summary.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>

@@ -5,9 +5,6 @@
  * target checks and the upstream field list (hop-by-hop dropping, the
  * empty-value trick, the last guard).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <curl/curl.h>
 #include <errno.h>

@@ -18,9 +18,6 @@
  * Inputs are copied to heap blocks of their exact size before each call,
  * so ASan sees a read one byte past the end.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>

@@ -1,9 +1,6 @@
 /*
  * check_headers.c - which header fields cross the proxy.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,6 @@
 /*
  * check_heap.c - the indexed min-heap, against a plain reference model.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -2,9 +2,6 @@
  * check_jobs.c - the durable job store: round trips, idempotency, group
  * commit, durability across close and kill -9, a full disk, pruning.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>

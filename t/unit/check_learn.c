@@ -3,9 +3,6 @@
  * values, HTTP-dates against timegm(), structured-field members, and whole
  * responses through learn_field() / learn_finish().
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <errno.h>
 #include <math.h>

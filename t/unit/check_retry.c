@@ -2,9 +2,6 @@
  * check_retry.c - the retry policy: rules, the per-request overrides,
  * full-jitter backoff bounds and retry_decide() on a table.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>

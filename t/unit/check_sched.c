@@ -8,9 +8,6 @@
  * and then sleeps (in simulated time) until the next arrival or
  * sched_next_wakeup(), whichever is first. Time is in microseconds.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <errno.h>
 #include <limits.h>

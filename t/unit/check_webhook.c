@@ -4,9 +4,6 @@
  * header folding), the X-EZTHROTTLE-WEBHOOK* fields and the delivery
  * schedule.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
