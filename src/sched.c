@@ -15,9 +15,11 @@
  * the deficit is spent or the head leaves. A ready queue therefore waits
  * at most one round of the others' quanta.
  *
- * The objects, their tables and collection are in sched_table.c; limits
- * that change under a live queue (learned, paused, reconfigured) in
- * sched_limits.c.
+ * Calls go one way in the family: sched_table.c (the objects, their
+ * tables and collection) and sched_limits.c (limits that change under a
+ * live queue: learned, paused, reconfigured) call this file, which calls
+ * neither. The idle lists and forgetting learned limits after idle_reset
+ * are here, since dispatch is what makes a queue idle.
  */
 #include <errno.h>
 #include <math.h>
@@ -195,6 +197,59 @@ static void fire_timers(struct sched *s, int64_t now)
 			sched_q_eval(s, q, now);
 		}
 	}
+}
+
+/* --- idleness --- */
+
+/* The head of an idle list (utlist DL on iprev, inext). */
+static struct sched_queue **idle_list(struct sched *s, enum idle_list which)
+{
+	return which == I_QUIET ? &s->quiet_head : &s->idle_head;
+}
+
+void sched_idle_remove(struct sched *s, struct sched_queue *q)
+{
+	struct sched_queue **head;
+
+	if (q->idle == I_NONE)
+		return;
+	head = idle_list(s, q->idle);
+	DL_DELETE2(*head, q, iprev, inext);
+	q->idle = I_NONE;
+}
+
+void sched_idle_append(struct sched *s, struct sched_queue *q,
+                       enum idle_list which)
+{
+	struct sched_queue **head = idle_list(s, which);
+
+	DL_APPEND2(*head, q, iprev, inext);
+	q->idle = which;
+}
+
+/* q has nothing waiting or in flight: it may be collected later. */
+void sched_idle_add(struct sched *s, struct sched_queue *q)
+{
+	if (q->idle != I_NONE || q->head || q->in_flight)
+		return;
+	sched_idle_append(s, q, I_QUIET);
+}
+
+/* Forget learned limits of a queue (and destination) idle too long. */
+void sched_reset_idle(struct sched *s, struct sched_queue *q, int64_t now)
+{
+	double old_rps = sched_q_rps(q);
+
+	if (q->head || q->in_flight || now - q->last_active < s->idle_reset)
+		return;
+	q->rps_learned = 0;
+	q->conc_learned = 0;
+	if (q->d->agg_in_flight == 0 &&
+	    now - q->d->last_active >= s->idle_reset) {
+		q->d->rps_learned = 0;
+		q->d->conc_learned = 0;
+	}
+	sched_gcra_rescale(q, old_rps, now);
 }
 
 void sched_q_detach(struct sched *s, struct sched_queue *q)

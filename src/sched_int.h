@@ -154,20 +154,22 @@ void sched_d_detach(struct sched *s, struct sched_dest *d);
 /* q's rate went from old_rps to sched_q_rps(q): carries its debt over. */
 void sched_gcra_rescale(struct sched_queue *q, double old_rps, int64_t now);
 
-/* --- sched_limits.c --- */
-
-/* Invalid (zero) limits taken as the least valid ones. */
-void sched_limits_fix(struct sched_limits *l);
-
 /* Forgets the learned limits of q (and its destination) idle too long. */
 void sched_reset_idle(struct sched *s, struct sched_queue *q, int64_t now);
-
-/* --- sched_table.c --- */
 
 /* q has nothing waiting or in flight: puts it on the quiet list. */
 void sched_idle_add(struct sched *s, struct sched_queue *q);
 
+/* Puts q at the end of an idle list (it is on none). */
+void sched_idle_append(struct sched *s, struct sched_queue *q,
+                       enum idle_list which);
+
 /* Takes q off whichever idle list it is on. */
 void sched_idle_remove(struct sched *s, struct sched_queue *q);
+
+/* --- sched_limits.c --- */
+
+/* Invalid (zero) limits taken as the least valid ones. */
+void sched_limits_fix(struct sched_limits *l);
 
 #endif

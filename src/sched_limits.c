@@ -1,9 +1,9 @@
 /*
  * sched_limits.c - limits that change under a live queue: what the
  * upstream taught (a queue's or a whole destination's), a pause, new
- * configured limits, and learned values forgotten after idle_reset. Each
- * carries over what the queue still owes at the new rate
- * (sched_gcra_rescale()), so the new rate governs the very next dispatch.
+ * configured limits. Each carries over what the queue still owes at the
+ * new rate (sched_gcra_rescale()), so the new rate governs the very next
+ * dispatch.
  */
 #include <stdint.h>
 
@@ -21,23 +21,6 @@ void sched_limits_fix(struct sched_limits *l)
 		l->weight = 1;
 	if (!(l->rps > 0))
 		l->rps = 1;
-}
-
-/* Forget learned limits of a queue (and destination) idle too long. */
-void sched_reset_idle(struct sched *s, struct sched_queue *q, int64_t now)
-{
-	double old_rps = sched_q_rps(q);
-
-	if (q->head || q->in_flight || now - q->last_active < s->idle_reset)
-		return;
-	q->rps_learned = 0;
-	q->conc_learned = 0;
-	if (q->d->agg_in_flight == 0 &&
-	    now - q->d->last_active >= s->idle_reset) {
-		q->d->rps_learned = 0;
-		q->d->conc_learned = 0;
-	}
-	sched_gcra_rescale(q, old_rps, now);
 }
 
 void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,

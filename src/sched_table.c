@@ -1,6 +1,6 @@
 /*
  * sched_table.c - the scheduler's objects: the hash tables of queues and
- * destinations, creation and freeing, the idle lists and collection, the
+ * destinations, creation and freeing, collection of idle queues, the
  * slots by creation id and the /queues views of them.
  */
 #include <errno.h>
@@ -16,40 +16,6 @@
 #include "sched_int.h"
 
 /* --- idle lists --- */
-
-/* The head of an idle list (utlist DL on iprev, inext). */
-static struct sched_queue **idle_list(struct sched *s, enum idle_list which)
-{
-	return which == I_QUIET ? &s->quiet_head : &s->idle_head;
-}
-
-void sched_idle_remove(struct sched *s, struct sched_queue *q)
-{
-	struct sched_queue **head;
-
-	if (q->idle == I_NONE)
-		return;
-	head = idle_list(s, q->idle);
-	DL_DELETE2(*head, q, iprev, inext);
-	q->idle = I_NONE;
-}
-
-static void idle_append(struct sched *s, struct sched_queue *q,
-                        enum idle_list which)
-{
-	struct sched_queue **head = idle_list(s, which);
-
-	DL_APPEND2(*head, q, iprev, inext);
-	q->idle = which;
-}
-
-/* q has nothing waiting or in flight: it may be collected later. */
-void sched_idle_add(struct sched *s, struct sched_queue *q)
-{
-	if (q->idle != I_NONE || q->head || q->in_flight)
-		return;
-	idle_append(s, q, I_QUIET);
-}
 
 /* --- queues and destinations --- */
 
@@ -275,7 +241,7 @@ void sched_collect(struct sched *s, int64_t now)
 
 		sched_idle_remove(s, q);
 		if (!queue_blank(q, now)) {
-			idle_append(s, q, I_KEPT);
+			sched_idle_append(s, q, I_KEPT);
 			continue;
 		}
 		queue_free(s, q);
@@ -289,7 +255,7 @@ void sched_collect(struct sched *s, int64_t now)
 			/* Keep a pause: look again when it ends. */
 			sched_idle_remove(s, q);
 			q->last_active = q->paused_until - s->idle_reset;
-			idle_append(s, q, I_KEPT);
+			sched_idle_append(s, q, I_KEPT);
 			if (s->idle_head == q)
 				break;
 			continue;
