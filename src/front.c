@@ -8,10 +8,11 @@
  * call (headers parsed: validate the target, refuse an oversized
  * Content-Length at once), body calls (buffer up to max_body), and the
  * final call, where the request is handed to the engine and the connection
- * suspended. The engine resumes it through front_wake(); the handler is
- * called again and queues the response: the whole body at once when it
- * has already arrived, otherwise a reader that streams it and suspends the
- * connection while the engine has nothing new.
+ * suspended. The engine resumes it through the owner's wake (front_wake);
+ * the handler is called again and queues the response: the whole body at
+ * once when it has already arrived, otherwise a reader that streams it and
+ * suspends the connection while the engine has nothing new. The front's
+ * own fields of a request are in struct front_req (front_req.h).
  *
  * Responses are queued only from the final call or later, never the
  * first, so the connection stays alive (see doc/ARCHITECTURE.md), except
@@ -37,6 +38,7 @@
 #include "front.h"
 #include "front_admit.h"
 #include "front_reply.h"
+#include "front_req.h"
 #include "front_shards.h"
 #include "front_watch.h"
 #include "jobrun_intake.h"
@@ -72,44 +74,48 @@ struct front {
 /* --- sleep and wake --- */
 
 /*
- * Suspends r's connection; r->lock held. Its disconnect watch is armed
+ * Suspends fr's connection; its lock held. Its disconnect watch is armed
  * later, if it still sleeps then (front_watch.h).
  */
-static void sleep_locked(struct front *f, struct request *r)
+static void sleep_locked(struct front *f, struct front_req *fr)
 {
-	r->suspended = true;
-	MHD_suspend_connection(r->conn);
-	watch_sleep(f->watch, r);
+	fr->suspended = true;
+	MHD_suspend_connection(fr->conn);
+	watch_sleep(f->watch, fr);
 }
 
-/* Resumes r's connection if it sleeps; r->lock held. */
-static void wake_locked(struct front *f, struct request *r)
+/* Resumes fr's connection if it sleeps; its lock held. */
+static void wake_locked(struct front *f, struct front_req *fr)
 {
-	if (!r->suspended)
+	if (!fr->suspended)
 		return;
-	r->suspended = false;
-	watch_disarm(f->watch, r);
-	shards_resume(f->shards, r->conn);
+	fr->suspended = false;
+	watch_disarm(f->watch, fr);
+	shards_resume(f->shards, fr->conn);
 }
 
-void front_wake(struct request *r)
+/* The owner's wake: r's state changed, its handler runs again. */
+static void front_wake(struct request *r)
 {
+	struct front_req *fr = front_req_of(r);
+
 	pthread_mutex_lock(&r->lock);
-	wake_locked(r->front, r);
+	wake_locked(fr->front, fr);
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* The disconnect watch fired for r (listener thread). */
-static void client_gone(void *arg, struct request *r)
+/* The disconnect watch fired for fr (listener thread). */
+static void client_gone(void *arg, struct front_req *fr)
 {
 	struct front *f = arg;
+	struct request *r = &fr->req;
 	bool cancel = false;
 
 	pthread_mutex_lock(&r->lock);
-	if (r->suspended) {
+	if (fr->suspended) {
 		r->cancelled = true;
 		cancel = r->submitted;
-		wake_locked(f, r);
+		wake_locked(f, fr);
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (cancel) {
@@ -185,8 +191,9 @@ unsigned front_busy(const struct front *f)
  */
 static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
-	struct request *r = cls;
-	struct front *f = r->front;
+	struct front_req *fr = cls;
+	struct request *r = &fr->req;
+	struct front *f = fr->front;
 	size_t n;
 	bool unpause = false;
 
@@ -203,7 +210,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 		r->resp_body.off += n;
 		if (r->paused && buf_avail(&r->resp_body) < BODY_LOW_WATER)
 			unpause = true;
-		r->sent_bytes += n;
+		fr->sent_bytes += n;
 		pthread_mutex_unlock(&r->lock);
 		if (unpause)
 			engine_unpause(f->engine, r);
@@ -218,7 +225,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 	}
 	if (r->paused)
 		unpause = true;
-	sleep_locked(f, r);
+	sleep_locked(f, fr);
 	pthread_mutex_unlock(&r->lock);
 	if (unpause)
 		engine_unpause(f->engine, r);
@@ -230,7 +237,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
 /* A job being accepted goes with its client's request. */
 static void front_request_free(struct request *r)
 {
-	job_intake_free(r->intake);
+	job_intake_free(front_req_of(r)->intake);
 }
 
 /* The front owns the requests of its client connections. */
@@ -242,14 +249,20 @@ static const struct req_owner front_owner = {
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	struct front *f = cls;
-	struct request *r = request_new(f, uri);
+	struct front_req *fr = calloc(1, sizeof(*fr));
 
-	if (r) {
-		r->owner = &front_owner;
-		atomic_fetch_add(&f->busy, 1);
-		r->req_hdr_bytes = strlen(uri) + 32; /* request line */
+	if (!fr)
+		return NULL;
+	if (request_init(&fr->req, uri) < 0) {
+		free(fr);
+		return NULL;
 	}
-	return r;
+	fr->req.owner = &front_owner;
+	fr->front = f;
+	fr->fd = -1;
+	fr->req_hdr_bytes = strlen(uri) + 32; /* request line */
+	atomic_fetch_add(&f->busy, 1);
+	return fr;
 }
 
 static void fail_front(struct request *r, unsigned status, const char *code,
@@ -286,17 +299,18 @@ static const char *fields_lookup(void *src, const char *name)
 	return MHD_lookup_connection_value(src, MHD_HEADER_KIND, name);
 }
 
-static struct admit_fields fields_of(struct request *r)
+static struct admit_fields fields_of(struct front_req *fr)
 {
 	return (struct admit_fields){
-		.src = r->conn, .lookup = fields_lookup, .each = fields_each,
+		.src = fr->conn, .lookup = fields_lookup, .each = fields_each,
 	};
 }
 
-static enum MHD_Result on_first(struct front *f, struct request *r,
+static enum MHD_Result on_first(struct front *f, struct front_req *fr,
                                 struct MHD_Connection *c, const char *method,
                                 const char *version)
 {
+	struct request *r = &fr->req;
 	const union MHD_ConnectionInfo *ci;
 	const struct wire_error *we;
 	struct admit_fields hf;
@@ -305,21 +319,21 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	unsigned status;
 	char msg[DEST_HOST_MAX + 64];
 
-	r->started = true;
-	r->conn = c;
+	fr->started = true;
+	fr->conn = c;
 	r->t_arrival = clock_now_ms();
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci)
-		r->fd = ci->connect_fd;
+		fr->fd = ci->connect_fd;
 	/* The header block is complete: its deadline is met. */
-	watch_header_met(f->watch, r->fd);
+	watch_header_met(f->watch, fr->fd);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		size_t sl = ci->client_addr->sa_family == AF_INET6
 		            ? sizeof(struct sockaddr_in6)
 		            : sizeof(struct sockaddr_in);
 
-		memcpy(&r->client, ci->client_addr, sl);
+		memcpy(&fr->client, ci->client_addr, sl);
 	}
 	r->method = strdup(method);
 	if (!r->method)
@@ -334,20 +348,20 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	 * hold no CR, LF, NUL or control byte.
 	 */
 	if (strcmp(method, WIRE_REJECT_METHOD) == 0 &&
-	    (we = wire_rejection(r->fd))) {
+	    (we = wire_rejection(fr->fd))) {
 		fail_front(r, we->status, we->code, we->message);
-		return reply_error(r, we->status, we->code, we->message);
+		return reply_error(fr, we->status, we->code, we->message);
 	}
-	hf = fields_of(r);
+	hf = fields_of(fr);
 	admit_head(f->cfg, &hf, version, &head, msg, sizeof(msg));
 	if (head.now) {
 		fail_front(r, head.status, head.code, head.msg);
-		return reply_error(r, head.status, head.code, head.msg);
+		return reply_error(fr, head.status, head.code, head.msg);
 	}
-	r->body_too_large = head.body_too_large;
+	fr->body_too_large = head.body_too_large;
 	/* A body is read from now on, at no less than min_body_rate. */
 	if (head.has_body)
-		wire_body_clock(r->fd, true);
+		wire_body_clock(fr->fd, true);
 	if (head.status) {
 		fail_front(r, head.status, head.code, head.msg);
 		return MHD_YES;
@@ -359,13 +373,15 @@ static enum MHD_Result on_first(struct front *f, struct request *r,
 	return MHD_YES;
 }
 
-static void on_body(struct front *f, struct request *r, const char *data,
+static void on_body(struct front *f, struct front_req *fr, const char *data,
                     size_t n)
 {
-	if (r->phase != REQ_RECEIVING || r->body_too_large)
+	struct request *r = &fr->req;
+
+	if (r->phase != REQ_RECEIVING || fr->body_too_large)
 		return;
 	if (r->body.len + n > f->cfg->max_body) {
-		r->body_too_large = true;
+		fr->body_too_large = true;
 		buf_done(&r->body);
 		return;
 	}
@@ -385,23 +401,26 @@ static void job_ready(struct request *r)
  * Suspends the connection while the job is written; the store's answer
  * resumes it (job_ready) and reply_job() replies.
  */
-static enum MHD_Result submit_job(struct front *f, struct request *r)
+static enum MHD_Result submit_job(struct front *f, struct front_req *fr)
 {
+	struct request *r = &fr->req;
+
 	pthread_mutex_lock(&r->lock);
 	r->phase = REQ_WAITING;
-	sleep_locked(f, r);
+	sleep_locked(f, fr);
 	pthread_mutex_unlock(&r->lock);
-	if (job_intake_submit(f->jobrun, r, job_ready) < 0) {
+	if (job_intake_submit(f->jobrun, fr->intake, r, job_ready) < 0) {
 		pthread_mutex_lock(&r->lock);
-		wake_locked(f, r);
+		wake_locked(f, fr);
 		pthread_mutex_unlock(&r->lock);
 	}
 	return MHD_YES;
 }
 
-static enum MHD_Result on_final(struct front *f, struct request *r)
+static enum MHD_Result on_final(struct front *f, struct front_req *fr)
 {
-	struct admit_fields hf = fields_of(r);
+	struct request *r = &fr->req;
+	struct admit_fields hf = fields_of(fr);
 	struct admit_ctx ctx = {
 		.cfg = f->cfg, .salt = f->salt,
 		.jobs = f->jobrun,
@@ -411,46 +430,47 @@ static enum MHD_Result on_final(struct front *f, struct request *r)
 	size_t n_fields = 0, text = 0;
 	int err;
 
-	if (r->body_too_large) {
+	if (fr->body_too_large) {
 		snprintf(msg, sizeof(msg),
 		         "request body is over the limit of %" PRIu64 " bytes",
 		         f->cfg->max_body);
-		return reply_error(r, 413, "body_too_large", msg);
+		return reply_error(fr, 413, "body_too_large", msg);
 	}
-	switch (admit_classify(&ctx, &hf, r, &code, msg, sizeof(msg))) {
+	switch (admit_classify(&ctx, &hf, r, &fr->intake, &code, msg,
+	                       sizeof(msg))) {
 	case 0:
 		break;
 	case -ENOMEM:
-		return reply_error(r, 503, "overloaded", "out of memory");
+		return reply_error(fr, 503, "overloaded", "out of memory");
 	default:
-		return reply_error(r, 400, code, msg);
+		return reply_error(fr, 400, code, msg);
 	}
 	err = admit_upstream_headers(&hf, r, &n_fields, &text);
 	/* What the fields take in MHD's pool, for response_head_fits. */
-	r->req_hdr_bytes += POOL_FIELDS_COST(n_fields, text);
+	fr->req_hdr_bytes += POOL_FIELDS_COST(n_fields, text);
 	switch (err) {
 	case 0:
 		break;
 	case -EINVAL:
-		return reply_error(r, 400, "bad_request",
+		return reply_error(fr, 400, "bad_request",
 		                   "a field name or value is malformed");
 	default:
-		return reply_error(r, 503, "overloaded", "out of memory");
+		return reply_error(fr, 503, "overloaded", "out of memory");
 	}
-	if (r->intake)
-		return submit_job(f, r);
+	if (fr->intake)
+		return submit_job(f, fr);
 
 	pthread_mutex_lock(&r->lock);
 	r->phase = REQ_WAITING;
 	r->submitted = true;
-	sleep_locked(f, r);
+	sleep_locked(f, fr);
 	pthread_mutex_unlock(&r->lock);
 	if (engine_submit(f->engine, r) < 0) {
 		pthread_mutex_lock(&r->lock);
 		r->submitted = false;
 		request_fail_locked(r, 503, "shutting_down",
 		                    "the proxy is shutting down");
-		wake_locked(f, r);
+		wake_locked(f, fr);
 		pthread_mutex_unlock(&r->lock);
 	}
 	return MHD_YES;
@@ -463,19 +483,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   size_t *upload_data_size, void **ctx)
 {
 	struct front *f = cls;
-	struct request *r = *ctx;
+	struct front_req *fr = *ctx;
+	struct request *r = &fr->req;
 	enum req_phase phase;
 
-	if (!r)
+	if (!fr)
 		return MHD_NO;
-	if (!r->started)
-		return on_first(f, r, c, method, version);
+	if (!fr->started)
+		return on_first(f, fr, c, method, version);
 	if (*upload_data_size) {
-		on_body(f, r, upload_data, *upload_data_size);
+		on_body(f, fr, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	wire_body_clock(r->fd, false); /* the body is whole */
+	wire_body_clock(fr->fd, false); /* the body is whole */
 
 	pthread_mutex_lock(&r->lock);
 	if (r->cancelled) {
@@ -483,13 +504,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_NO;
 	}
 	phase = r->phase;
-	if (phase == REQ_WAITING && r->intake && r->intake->done) {
+	if (phase == REQ_WAITING && fr->intake && fr->intake->done) {
 		pthread_mutex_unlock(&r->lock);
-		return reply_job(r);
+		return reply_job(fr);
 	}
 	if (phase == REQ_WAITING) {
 		/* Woken with nothing to send: sleep again. */
-		sleep_locked(f, r);
+		sleep_locked(f, fr);
 		pthread_mutex_unlock(&r->lock);
 		return MHD_YES;
 	}
@@ -497,11 +518,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
 	switch (phase) {
 	case REQ_RECEIVING:
-		return on_final(f, r);
+		return on_final(f, fr);
 	case REQ_HEADERS:
-		return reply_upstream(r, f->cfg->max_header, body_reader);
+		return reply_upstream(fr, f->cfg->max_header, body_reader);
 	case REQ_FAILED:
-		return reply_error(r, r->err_status, r->err_code, r->err_msg);
+		return reply_error(fr, r->err_status, r->err_code, r->err_msg);
 	default:
 		return MHD_NO;
 	}
@@ -511,10 +532,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
                          enum MHD_RequestTerminationCode toe)
 {
 	struct front *f = cls;
-	struct request *r = *ctx;
+	struct front_req *fr = *ctx;
+	struct request *r = &fr->req;
 	bool cancel;
 
-	if (!r)
+	if (!fr)
 		return;
 	*ctx = NULL;
 	pthread_mutex_lock(&r->lock);
@@ -524,8 +546,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	pthread_mutex_unlock(&r->lock);
 	if (cancel)
 		engine_cancel(f->engine, r);
-	if (r->started && f->cfg->access_log)
-		reply_log(r);
+	if (fr->started && f->cfg->access_log)
+		reply_log(fr);
 	request_unref(r);
 	atomic_fetch_sub(&f->busy, 1);
 }

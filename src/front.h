@@ -68,12 +68,6 @@ void front_watch_due(struct front *f);
 /* Handles pending disconnect events. Listener thread. */
 void front_watch_dispatch(struct front *f);
 
-/*
- * The engine changed r (response headers, body bytes, end, failure):
- * resume r's connection if it is suspended. Any thread.
- */
-void front_wake(struct request *r);
-
 /* Stops MHD (all connections closed). Resume everything first. */
 void front_stop(struct front *f);
 

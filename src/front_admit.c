@@ -133,7 +133,8 @@ void admit_job_fields(const struct admit_fields *hf, struct admit_job *ret)
 
 int admit_classify(const struct admit_ctx *ctx,
                    const struct admit_fields *hf, struct request *r,
-                   const char **ret_code, char *msg, size_t size)
+                   struct job_intake **ret_intake, const char **ret_code,
+                   char *msg, size_t size)
 {
 	const struct config *cfg = ctx->cfg;
 	const char *v;
@@ -155,7 +156,7 @@ int admit_classify(const struct admit_ctx *ctx,
 		int err;
 
 		admit_job_fields(hf, &job);
-		err = job_intake_new(ctx->jobs, &job.f, &r->intake, ret_code,
+		err = job_intake_new(ctx->jobs, &job.f, ret_intake, ret_code,
 		                     msg, size);
 		if (err < 0)
 			return err == -ENOMEM ? -ENOMEM : -EINVAL;

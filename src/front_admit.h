@@ -18,6 +18,7 @@
 #include "webhook.h"
 
 struct config;
+struct job_intake;
 struct request;
 
 /* Called per field, in order; false stops the walk. value may be NULL. */
@@ -82,13 +83,15 @@ void admit_job_fields(const struct admit_fields *hf, struct admit_job *ret);
 /*
  * The queue identity and the per-request controls: r->dest_key, the
  * credential hash of the first configured key header present
- * (r->cred, r->has_cred), r->intake for a webhook job, r->deadline (from
- * r->t_arrival) and r->rules. -EINVAL with an error code and a message
- * for the client when a control is bad; -ENOMEM.
+ * (r->cred, r->has_cred), r->deadline (from r->t_arrival) and r->rules;
+ * for a webhook job a new *ret_intake (else it is left alone). -EINVAL
+ * with an error code and a message for the client when a control is bad;
+ * -ENOMEM.
  */
 int admit_classify(const struct admit_ctx *ctx,
                    const struct admit_fields *hf, struct request *r,
-                   const char **ret_code, char *msg, size_t size);
+                   struct job_intake **ret_intake, const char **ret_code,
+                   char *msg, size_t size);
 
 /*
  * Appends the fields that go upstream to r->up_headers as curl lines:

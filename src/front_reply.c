@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "front_reply.h"
+#include "front_req.h"
 #include "headers.h"
 #include "http.h"
 #include "jobrun_intake.h"
@@ -35,9 +36,10 @@ static void add_progress(struct MHD_Response *resp, const struct request *r)
 	MHD_add_response_header(resp, "X-EZTHROTTLE-Queue-Ms", v);
 }
 
-enum MHD_Result reply_error(struct request *r, unsigned status,
+enum MHD_Result reply_error(struct front_req *fr, unsigned status,
                             const char *code, const char *msg)
 {
+	struct request *r = &fr->req;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
@@ -47,9 +49,9 @@ enum MHD_Result reply_error(struct request *r, unsigned status,
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
 	add_progress(resp, r);
-	ret = MHD_queue_response(r->conn, status, resp);
+	ret = MHD_queue_response(fr->conn, status, resp);
 	MHD_destroy_response(resp);
-	r->sent_status = status;
+	fr->sent_status = status;
 	return ret;
 }
 
@@ -79,10 +81,12 @@ static const char *resp_header(const struct request *r, const char *name)
  * fields). When it does not, MHD would drop the connection without a
  * word; a 502 that says why is better.
  */
-static bool response_head_fits(const struct request *r, uint64_t max_header)
+static bool response_head_fits(const struct front_req *fr,
+                               uint64_t max_header)
 {
+	const struct request *r = &fr->req;
 	const char *p = r->resp_headers.data;
-	size_t need = r->req_hdr_bytes + REPLY_HEAD_SLACK;
+	size_t need = fr->req_hdr_bytes + REPLY_HEAD_SLACK;
 
 	for (size_t i = 0; i < r->n_resp_headers; i++) {
 		size_t nlen = strlen(p), vlen = strlen(p + nlen + 1);
@@ -93,9 +97,10 @@ static bool response_head_fits(const struct request *r, uint64_t max_header)
 	return need <= max_header;
 }
 
-enum MHD_Result reply_upstream(struct request *r, uint64_t max_header,
+enum MHD_Result reply_upstream(struct front_req *fr, uint64_t max_header,
                                MHD_ContentReaderCallback reader)
 {
+	struct request *r = &fr->req;
 	struct MHD_Response *resp;
 	const char *conn, *cl_s, *p;
 	uint64_t size = MHD_SIZE_UNKNOWN;
@@ -105,13 +110,13 @@ enum MHD_Result reply_upstream(struct request *r, uint64_t max_header,
 	bool whole;
 
 	/* Response headers are final once the phase is REQ_HEADERS. */
-	if (!response_head_fits(r, max_header)) {
+	if (!response_head_fits(fr, max_header)) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "the upstream response's header "
 		         "block and the request's exceed max_header (%" PRIu64
 		         " bytes)", max_header);
-		return reply_error(r, 502, "upstream_headers_too_large", msg);
+		return reply_error(fr, 502, "upstream_headers_too_large", msg);
 	}
 	conn = resp_header(r, "Connection");
 	cl_s = resp_header(r, "Content-Length");
@@ -144,7 +149,7 @@ enum MHD_Result reply_upstream(struct request *r, uint64_t max_header,
 				0, NULL, MHD_RESPMEM_PERSISTENT);
 		if (!resp)
 			free(data);
-		r->sent_bytes = len;
+		fr->sent_bytes = len;
 	} else {
 		if (r->is_head && size == MHD_SIZE_UNKNOWN)
 			size = 0;
@@ -174,13 +179,13 @@ enum MHD_Result reply_upstream(struct request *r, uint64_t max_header,
 		p = v + strlen(v) + 1;
 	}
 	add_progress(resp, r);
-	ret = MHD_queue_response(r->conn, r->status, resp);
+	ret = MHD_queue_response(fr->conn, r->status, resp);
 	MHD_destroy_response(resp);
-	r->sent_status = r->status;
+	fr->sent_status = r->status;
 	return ret;
 }
 
-enum MHD_Result reply_job(struct request *r)
+enum MHD_Result reply_job(struct front_req *fr)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -188,7 +193,7 @@ enum MHD_Result reply_job(struct request *r)
 	bool location;
 	char *body, loc[JOB_ID_LEN + 8];
 
-	body = job_intake_answer(r->intake, &status, &location);
+	body = job_intake_answer(fr->intake, &status, &location);
 	if (!body)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer_with_free_callback(
@@ -203,23 +208,25 @@ enum MHD_Result reply_job(struct request *r)
 		MHD_add_response_header(resp, "Retry-After", "1");
 	if (location) {
 		/* Relative to the admin listener, where GET /jobs/<id> is. */
-		snprintf(loc, sizeof(loc), "/jobs/%s", r->intake->id);
+		snprintf(loc, sizeof(loc), "/jobs/%s", fr->intake->id);
 		MHD_add_response_header(resp, "Location", loc);
 	}
-	ret = MHD_queue_response(r->conn, status, resp);
+	ret = MHD_queue_response(fr->conn, status, resp);
 	MHD_destroy_response(resp);
-	r->sent_status = status;
+	fr->sent_status = status;
 	return ret;
 }
 
-void reply_log(struct request *r)
+void reply_log(struct front_req *fr)
 {
+	const struct request *r = &fr->req;
 	char client[NETADDR_STRLEN];
 	char dest[DEST_HOST_MAX + 32];
 	const char *q;
 	int plen;
 
-	netaddr_format((struct sockaddr *)&r->client, client, sizeof(client));
+	netaddr_format((const struct sockaddr *)&fr->client, client,
+	               sizeof(client));
 	if (r->target.dest.host[0] == '\0' ||
 	    destination_format(&r->target.dest, dest, sizeof(dest)) < 0)
 		snprintf(dest, sizeof(dest), "-");
@@ -230,6 +237,6 @@ void reply_log(struct request *r)
 	log_info("access client=%s method=%s dest=%s path='%.*s' status=%u "
 	         "bytes=%" PRIu64 " ms=%" PRId64,
 	         client, r->method ? r->method : "-", dest, plen,
-	         r->target.path ? r->target.path : "", r->sent_status,
-	         r->sent_bytes, clock_now_ms() - r->t_arrival);
+	         r->target.path ? r->target.path : "", fr->sent_status,
+	         fr->sent_bytes, clock_now_ms() - r->t_arrival);
 }

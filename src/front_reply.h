@@ -2,7 +2,7 @@
  * front_reply.h - the responses the front queues on a client connection:
  * the proxy's own errors, upstream's response (whole, or streamed by the
  * front's reader) and a webhook job's answer. Each returns what the MHD
- * access handler returns, and records the status in r->sent_status;
+ * access handler returns, and records the status in fr->sent_status;
  * reply_log() reports it once the request is complete.
  */
 #ifndef SLUICE_FRONT_REPLY_H
@@ -11,7 +11,7 @@
 #include <microhttpd.h>
 #include <stdint.h>
 
-struct request;
+struct front_req;
 
 /*
  * Room the response's head needs in MHD's per-connection pool beyond
@@ -21,26 +21,26 @@ struct request;
 #define REPLY_HEAD_SLACK 512
 
 /* A JSON error (http.h); 503 adds Retry-After: 1. */
-enum MHD_Result reply_error(struct request *r, unsigned status,
+enum MHD_Result reply_error(struct front_req *fr, unsigned status,
                             const char *code, const char *msg);
 
 /*
  * Upstream's response (phase REQ_HEADERS): the body buffer handed to MHD
- * when it is whole, else streamed by reader(r) (a reference is taken for
- * it). A 502 instead when the head would not fit in max_header with the
- * request's (r->req_hdr_bytes).
+ * when it is whole, else streamed by reader(&fr->req) (a reference is
+ * taken for it). A 502 instead when the head would not fit in max_header
+ * with the request's (fr->req_hdr_bytes).
  */
-enum MHD_Result reply_upstream(struct request *r, uint64_t max_header,
+enum MHD_Result reply_upstream(struct front_req *fr, uint64_t max_header,
                                MHD_ContentReaderCallback reader);
 
 /* The answer of a job whose intake is done: 202, 200 duplicate, 503... */
-enum MHD_Result reply_job(struct request *r);
+enum MHD_Result reply_job(struct front_req *fr);
 
 /*
  * The access log line of a finished request: client, method, destination,
  * path without the query (it may hold credentials), status, body bytes
  * sent, milliseconds since arrival.
  */
-void reply_log(struct request *r);
+void reply_log(struct front_req *fr);
 
 #endif

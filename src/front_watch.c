@@ -12,7 +12,7 @@
 #include "clock.h"
 #include "front_watch.h"
 #include "log.h"
-#include "request.h"
+#include "front_req.h"
 
 /* A connection asleep this long gets its disconnect watch. */
 #define WATCH_DELAY_MS 50
@@ -22,7 +22,7 @@
  * the generation of a pending header deadline (0: none).
  */
 struct watch_slot {
-	struct request *r;
+	struct front_req *r;
 	uint32_t gen;
 	_Atomic uint32_t hdr_gen;
 };
@@ -37,7 +37,7 @@ struct watch {
 
 	/* Sleepers whose watch is not armed yet, oldest first. */
 	pthread_mutex_t sleep_lock;
-	struct request *sleep_head, *sleep_tail;
+	struct front_req *sleep_head, *sleep_tail;
 
 	watch_gone_fn *gone;
 	void *gone_arg;
@@ -73,10 +73,10 @@ void watch_free(struct watch *w)
 		close(w->ep);
 	free(w->slots);
 	while (w->sleep_head) {
-		struct request *r = w->sleep_head;
+		struct front_req *r = w->sleep_head;
 
 		w->sleep_head = r->sleep_next;
-		request_unref(r);
+		request_unref(&r->req);
 	}
 	pthread_mutex_destroy(&w->sleep_lock);
 	pthread_mutex_destroy(&w->lock);
@@ -88,7 +88,7 @@ int watch_fd(const struct watch *w)
 	return w->ep;
 }
 
-static void arm(struct watch *w, struct request *r)
+static void arm(struct watch *w, struct front_req *r)
 {
 	struct epoll_event ev;
 
@@ -105,7 +105,7 @@ static void arm(struct watch *w, struct request *r)
 	pthread_mutex_unlock(&w->lock);
 }
 
-void watch_disarm(struct watch *w, struct request *r)
+void watch_disarm(struct watch *w, struct front_req *r)
 {
 	if (r->fd < 0 || (size_t)r->fd >= w->n_slots)
 		return;
@@ -117,14 +117,14 @@ void watch_disarm(struct watch *w, struct request *r)
 	pthread_mutex_unlock(&w->lock);
 }
 
-void watch_sleep(struct watch *w, struct request *r)
+void watch_sleep(struct watch *w, struct front_req *r)
 {
 	pthread_mutex_lock(&w->sleep_lock);
 	if (!r->sleeping_listed) {
 		r->sleeping_listed = true;
 		r->sleep_at = clock_now_ms();
 		r->sleep_next = NULL;
-		request_ref(r);
+		request_ref(&r->req);
 		if (w->sleep_tail)
 			w->sleep_tail->sleep_next = r;
 		else
@@ -137,7 +137,7 @@ void watch_sleep(struct watch *w, struct request *r)
 void watch_due(struct watch *w)
 {
 	int64_t due = clock_now_ms() - WATCH_DELAY_MS;
-	struct request *list, *r, *next;
+	struct front_req *list, *r, *next;
 
 	pthread_mutex_lock(&w->sleep_lock);
 	list = w->sleep_head;
@@ -157,11 +157,11 @@ void watch_due(struct watch *w)
 
 	for (r = list; r; r = next) {
 		next = r->sleep_next;
-		pthread_mutex_lock(&r->lock);
+		pthread_mutex_lock(&r->req.lock);
 		if (r->suspended)
 			arm(w, r);
-		pthread_mutex_unlock(&r->lock);
-		request_unref(r);
+		pthread_mutex_unlock(&r->req.lock);
+		request_unref(&r->req);
 	}
 }
 
@@ -174,18 +174,18 @@ void watch_dispatch(struct watch *w)
 	for (int i = 0; i < n; i++) {
 		int fd = (int)(ev[i].data.u64 >> 32);
 		uint32_t gen = (uint32_t)ev[i].data.u64;
-		struct request *r = NULL;
+		struct front_req *r = NULL;
 
 		pthread_mutex_lock(&w->lock);
 		if ((size_t)fd < w->n_slots && w->slots[fd].r &&
 		    w->slots[fd].gen == gen) {
 			r = w->slots[fd].r;
-			request_ref(r);
+			request_ref(&r->req);
 		}
 		pthread_mutex_unlock(&w->lock);
 		if (r) {
 			w->gone(w->gone_arg, r);
-			request_unref(r);
+			request_unref(&r->req);
 		}
 	}
 }

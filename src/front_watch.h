@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct request;
+struct front_req;
 struct watch;
 
 /* r's client went away while its connection slept; a reference is held. */
-typedef void watch_gone_fn(void *arg, struct request *r);
+typedef void watch_gone_fn(void *arg, struct front_req *r);
 
 /*
  * A new watch over fds 0..n_slots-1 (fds beyond are never watched).
@@ -38,10 +38,10 @@ void watch_free(struct watch *w);
 int watch_fd(const struct watch *w);
 
 /*
- * Lists r as asleep (r->lock held; r->suspended set by the caller), with
- * a reference, for watch_due() to arm its watch later.
+ * Lists r as asleep (r->req.lock held; r->suspended set by the caller),
+ * with a reference, for watch_due() to arm its watch later.
  */
-void watch_sleep(struct watch *w, struct request *r);
+void watch_sleep(struct watch *w, struct front_req *r);
 
 /*
  * Arms the disconnect watch of requests asleep WATCH_DELAY_MS or more
@@ -49,8 +49,8 @@ void watch_sleep(struct watch *w, struct request *r);
  */
 void watch_due(struct watch *w);
 
-/* Disarms r's disconnect watch, if armed. r->lock held. */
-void watch_disarm(struct watch *w, struct request *r);
+/* Disarms r's disconnect watch, if armed. r->req.lock held. */
+void watch_disarm(struct watch *w, struct front_req *r);
 
 /* Handles pending disconnect events. Listener thread. */
 void watch_dispatch(struct watch *w);

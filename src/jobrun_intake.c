@@ -185,8 +185,8 @@ static char *intake_headers_json(const struct request *r,
 /* The store's answer, on its writer thread. */
 static void intake_done(void *arg, int err, const char *id, bool duplicate)
 {
-	struct request *owner = arg;
-	struct job_intake *ji = owner->intake;
+	struct job_intake *ji = arg;
+	struct request *owner = ji->owner;
 	struct request *job = NULL;
 
 	pthread_mutex_lock(&owner->lock);
@@ -215,14 +215,14 @@ static void intake_done(void *arg, int err, const char *id, bool duplicate)
 		/* Refused, or the first job's: nothing more is pending. */
 		jobrun_release(ji->jr, ji->spec.body_len, true);
 	}
+	ji->owner = NULL;
 	ji->ready(owner);
 	request_unref(owner);
 }
 
-int job_intake_submit(struct jobrun *jr, struct request *r,
-                      void (*ready)(struct request *r))
+int job_intake_submit(struct jobrun *jr, struct job_intake *ji,
+                      struct request *r, void (*ready)(struct request *r))
 {
-	struct job_intake *ji = r->intake;
 	int err;
 
 	if (!jr) {
@@ -261,10 +261,12 @@ int job_intake_submit(struct jobrun *jr, struct request *r,
 		goto fail;
 	}
 	request_ref(r); /* intake_done's */
-	err = jobs_submit_async(jr->store, &ji->spec, intake_done, r);
+	ji->owner = r;
+	err = jobs_submit_async(jr->store, &ji->spec, intake_done, ji);
 	if (err == 0)
 		return 0;
 	jobrun_release(jr, r->body.len, true);
+	ji->owner = NULL;
 	request_unref(r);
 fail:
 	pthread_mutex_lock(&r->lock);

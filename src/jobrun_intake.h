@@ -34,9 +34,9 @@ struct job_fields {
 };
 
 /*
- * A job being accepted. The front owns it through request->intake; the
- * result fields are written under that request's lock by the store's
- * writer thread, then ready() is called (without the lock).
+ * A job being accepted. The front owns it with its client's request (the
+ * owner); the result fields are written under that request's lock by the
+ * store's writer thread, then ready() is called (without the lock).
  */
 struct job_intake {
 	struct webhook_urls urls;
@@ -46,7 +46,7 @@ struct job_intake {
 	char *max_retries, *retry_on;
 	char *headers_json;
 	struct job_spec spec;          /* the store reads it until done */
-	struct request *owner;         /* the front's request (a reference) */
+	struct request *owner;         /* the client's request, while stored */
 	struct request *job;           /* the engine's request, once durable */
 	struct jobrun *jr;
 	void (*ready)(struct request *owner);
@@ -72,16 +72,16 @@ int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
 void job_intake_free(struct job_intake *ji);
 
 /*
- * Writes the job of r (r->intake, method, raw_target, up_headers, body,
- * credential) to the store. 0: ready(r) will be called once it is durable
- * or failed, and a new job then goes to the engine. Negative errno: the
- * store refused at once, or the pending caps did (-EDQUOT at
- * jobs.max_pending, -ENOBUFS at jobs.max_pending_bytes, -EFBIG a body
- * over it alone); the result is set already and ready() will not be
- * called. jr may be NULL (no store): -ENODEV.
+ * Writes the job ji of r (ji's fields and r's method, raw_target,
+ * up_headers, body, credential) to the store. 0: ready(r) will be called
+ * once it is durable or failed, and a new job then goes to the engine.
+ * Negative errno: the store refused at once, or the pending caps did
+ * (-EDQUOT at jobs.max_pending, -ENOBUFS at jobs.max_pending_bytes, -EFBIG
+ * a body over it alone); the result is set already and ready() will not
+ * be called. jr may be NULL (no store): -ENODEV.
  */
-int job_intake_submit(struct jobrun *jr, struct request *r,
-                      void (*ready)(struct request *r));
+int job_intake_submit(struct jobrun *jr, struct job_intake *ji,
+                      struct request *r, void (*ready)(struct request *r));
 
 /*
  * The answer for the client once the intake is done: a malloc'd JSON

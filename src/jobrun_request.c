@@ -117,7 +117,7 @@ static int replay_headers(struct request *r, const struct config *cfg,
 int job_request_new(struct jobrun *jr, const struct job_spec *s,
                     const char *id, struct request **ret)
 {
-	struct request *r = request_new(NULL, s->url);
+	struct request *r = request_new(s->url);
 	struct job_run *jrun;
 	int err;
 

@@ -43,27 +43,29 @@ void buf_done(struct buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-struct request *request_new(struct front *front, const char *raw_target)
+int request_init(struct request *r, const char *raw_target)
 {
-	struct request *r;
-
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
 	r->raw_target = strdup(raw_target ? raw_target : "");
-	if (!r->raw_target) {
-		free(r);
-		return NULL;
-	}
+	if (!r->raw_target)
+		return -ENOMEM;
 	atomic_init(&r->refs, 1);
-	r->front = front;
-	r->fd = -1;
 	r->content_length = -1;
 	heap_node_init(&r->timer);
 	pthread_mutex_init(&r->lock, NULL);
 	for (int i = 0; i < REQ_MSG_COUNT; i++) {
 		r->msg[i].req = r;
 		r->msg[i].type = (enum req_msg_type)i;
+	}
+	return 0;
+}
+
+struct request *request_new(const char *raw_target)
+{
+	struct request *r = calloc(1, sizeof(*r));
+
+	if (r && request_init(r, raw_target) < 0) {
+		free(r);
+		return NULL;
 	}
 	return r;
 }

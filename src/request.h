@@ -1,15 +1,15 @@
 /*
- * request.h - one proxied request, shared by the front (shards thread), the
- * engine thread and the disconnect watcher.
+ * request.h - one proxied request, shared by its owner (the front for a
+ * client's request, the job runner for a job) and the engine thread.
  *
- * Ownership: a request is reference counted. The front holds one reference
- * from the URI callback until MHD reports the connection's request
- * completed; the engine holds one from engine_submit() until it has
+ * Ownership: a request is reference counted. Its owner holds one while it
+ * needs it; the engine holds one from engine_submit() until it has
  * finished with the transfer; every message posted to the engine holds one
- * until handled. The fields above "shared" are written by the front before
+ * until handled. The fields above "shared" are written by the owner before
  * engine_submit() and are read-only afterwards. The fields under "shared"
  * are guarded by lock. Engine-private fields are touched only by the engine
- * thread.
+ * thread. An owner keeps what only it touches in a larger struct that
+ * begins with the request (the front's struct front_req).
  */
 #ifndef SLUICE_REQUEST_H
 #define SLUICE_REQUEST_H
@@ -19,7 +19,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "classify.h"
 #include "cred.h"
@@ -28,12 +27,9 @@
 #include "retry.h"
 #include "sched.h"
 
-struct MHD_Connection;
 struct curl_slist;
-struct front;
 struct engine;
 struct request;
-struct job_intake;
 struct upstream_hooks;
 struct config;
 
@@ -104,34 +100,20 @@ struct req_msg {
 
 struct request {
 	atomic_int refs;
-	struct front *front;
-	struct MHD_Connection *conn;
-	int fd;                      /* client socket, for the watcher */
-	uint32_t watch_gen;          /* front's watch table generation */
-	struct request *sleep_next;  /* front's sleeper list */
-	int64_t sleep_at;            /* monotonic ms it went to sleep */
-	bool sleeping_listed;        /* in that list (front's sleep_lock) */
-	struct sockaddr_storage client;
 
 	/* Set by the owner before submission, then read-only. */
 	const struct req_owner *owner;
 	void *owner_arg;
 	struct req_policy policy;
-	struct job_intake *intake;   /* front: a job being accepted */
 
-	/* Written by the front before submission, then read-only. */
+	/* Written by the owner before submission, then read-only. */
 	char *raw_target;
 	char *method;
 	struct target target;
 	struct curl_slist *up_headers;
 	struct buf body;
 	bool is_head;
-	bool started;                /* front: first handler call seen */
-	bool submitted;              /* front: handed to the engine */
-	bool body_too_large;
-	unsigned sent_status;        /* front: status queued to client */
-	size_t req_hdr_bytes;        /* front: request head in MHD's pool */
-	uint64_t sent_bytes;         /* front: body bytes given to MHD */
+	bool submitted;              /* handed to the engine */
 	int64_t t_arrival;           /* monotonic ms */
 	int64_t deadline;            /* monotonic ms */
 	char dest_key[DEST_HOST_MAX + 32]; /* "scheme://host:port" */
@@ -163,7 +145,6 @@ struct request {
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
 	enum req_phase phase;
-	bool suspended;              /* MHD connection suspended by us */
 	bool cancelled;              /* client gone; never send */
 	unsigned status;
 	struct buf resp_headers;     /* "name\0value\0" pairs */
@@ -180,8 +161,15 @@ struct request {
 	char *err_msg;
 };
 
-/* A new request with one reference. NULL on OOM. */
-struct request *request_new(struct front *front, const char *raw_target);
+/*
+ * Sets up r (zeroed by the caller, first member of an owner's struct or
+ * alone) with one reference. request_unref() frees the block r begins.
+ * 0 or -ENOMEM.
+ */
+int request_init(struct request *r, const char *raw_target);
+
+/* A new request alone, with one reference. NULL on OOM. */
+struct request *request_new(const char *raw_target);
 
 void request_ref(struct request *r);
 

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "cred.h"
 #include "front_admit.h"
+#include "jobrun_intake.h"
 #include "request.h"
 #include "retry.h"
 #include "testlib.h"
@@ -54,6 +55,7 @@ static struct fake fk;
 static struct admit_fields hf;
 static struct config *cfg;
 static struct request *req;
+static struct job_intake *intake; /* a webhook job's, when admitted */
 static const unsigned char salt[CRED_SALT_LEN] = "0123456789abcdef";
 static struct admit_ctx ctx;
 static char msg[256];
@@ -77,7 +79,7 @@ static void setup(void)
 	ck_assert_ptr_nonnull(cfg);
 	cfg->max_body = 1000;
 	ctx = (struct admit_ctx){ .cfg = cfg, .salt = salt, .jobs = NULL };
-	req = request_new(NULL, "http://api.example.com/v1/x?q=1#frag");
+	req = request_new("http://api.example.com/v1/x?q=1#frag");
 	ck_assert_ptr_nonnull(req);
 	req->method = strdup("POST");
 	ck_assert_ptr_nonnull(req->method);
@@ -90,13 +92,16 @@ static void setup(void)
 
 static void teardown(void)
 {
+	job_intake_free(intake);
+	intake = NULL;
 	request_unref(req);
 	config_free(cfg);
 }
 
 static int classify(void)
 {
-	return admit_classify(&ctx, &hf, req, &code, msg, sizeof(msg));
+	return admit_classify(&ctx, &hf, req, &intake, &code, msg,
+	                      sizeof(msg));
 }
 
 /* The upstream list as one string, lines joined with '|'. */
@@ -451,7 +456,7 @@ START_TEST(test_target)
 	ck_assert_str_eq(req->raw_target, "http://api.example.com/v1/x?q=1");
 	request_unref(req);
 
-	req = request_new(NULL, "/just/a/path");
+	req = request_new("/just/a/path");
 	ck_assert_ptr_nonnull(req);
 	ck_assert_uint_eq(admit_target(cfg, req, &code, &why, msg,
 	                               sizeof(msg)), 400);
@@ -459,7 +464,7 @@ START_TEST(test_target)
 	ck_assert(strstr(why, "forward proxy") != NULL);
 	request_unref(req);
 
-	req = request_new(NULL, "http://169.254.169.254/latest");
+	req = request_new("http://169.254.169.254/latest");
 	ck_assert_ptr_nonnull(req);
 	ck_assert_uint_eq(admit_target(cfg, req, &code, &why, msg,
 	                               sizeof(msg)), 403);
@@ -467,7 +472,7 @@ START_TEST(test_target)
 	ck_assert_str_eq(why, "destination '169.254.169.254' is denied");
 	request_unref(req);
 
-	req = request_new(NULL, "ftp://example.com/");
+	req = request_new("ftp://example.com/");
 	ck_assert_ptr_nonnull(req);
 	ck_assert_uint_eq(admit_target(cfg, req, &code, &why, msg,
 	                               sizeof(msg)), 400);
