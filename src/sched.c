@@ -202,28 +202,40 @@ static void fire_timers(struct sched *s, int64_t now)
 /* --- idleness --- */
 
 /* The head of an idle list (utlist DL on iprev, inext). */
-static struct sched_queue **idle_list(struct sched *s, enum idle_list which)
-{
-	return which == I_QUIET ? &s->quiet_head : &s->idle_head;
-}
-
 void sched_idle_remove(struct sched *s, struct sched_queue *q)
 {
-	struct sched_queue **head;
+	struct sched_queue **head, **tail;
 
 	if (q->idle == I_NONE)
 		return;
-	head = idle_list(s, q->idle);
-	DL_DELETE2(*head, q, iprev, inext);
+	head = q->idle == I_QUIET ? &s->quiet_head : &s->idle_head;
+	tail = q->idle == I_QUIET ? &s->quiet_tail : &s->idle_tail;
+	if (q->iprev)
+		q->iprev->inext = q->inext;
+	else
+		*head = q->inext;
+	if (q->inext)
+		q->inext->iprev = q->iprev;
+	else
+		*tail = q->iprev;
+	q->iprev = q->inext = NULL;
 	q->idle = I_NONE;
 }
 
 void sched_idle_append(struct sched *s, struct sched_queue *q,
                        enum idle_list which)
 {
-	struct sched_queue **head = idle_list(s, which);
+	struct sched_queue **head, **tail;
 
-	DL_APPEND2(*head, q, iprev, inext);
+	head = which == I_QUIET ? &s->quiet_head : &s->idle_head;
+	tail = which == I_QUIET ? &s->quiet_tail : &s->idle_tail;
+	q->iprev = *tail;
+	q->inext = NULL;
+	if (*tail)
+		(*tail)->inext = q;
+	else
+		*head = q;
+	*tail = q;
 	q->idle = which;
 }
 
@@ -289,7 +301,13 @@ int sched_enqueue(struct sched *s, struct sched_queue *q,
 	sched_reset_idle(s, q, now);
 	it->q = q;
 	it->not_before = 0; /* a new arrival; only retries wait */
-	DL_APPEND(q->head, it);
+	it->next = NULL;
+	it->prev = q->tail;
+	if (q->tail)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
 	item_added(s, q, now);
 	return 0;
 }
@@ -297,7 +315,14 @@ int sched_enqueue(struct sched *s, struct sched_queue *q,
 static void unlink_item(struct sched *s, struct sched_queue *q,
                         struct sched_item *it)
 {
-	DL_DELETE(q->head, it);
+	if (it->prev)
+		it->prev->next = it->next;
+	else
+		q->head = it->next;
+	if (it->next)
+		it->next->prev = it->prev;
+	else
+		q->tail = it->prev;
 	it->prev = it->next = NULL;
 	q->n_waiting--;
 	q->d->n_waiting--;
@@ -341,7 +366,13 @@ void sched_requeue(struct sched *s, struct sched_item *it,
 
 	release_slot(s, q);
 	it->not_before = not_before;
-	DL_PREPEND(q->head, it);
+	it->prev = NULL;
+	it->next = q->head;
+	if (q->head)
+		q->head->prev = it;
+	else
+		q->tail = it;
+	q->head = it;
 	item_added(s, q, now);
 	sched_d_eval(s, q->d, now);
 }

@@ -47,7 +47,12 @@ struct sched_queue {
 	double rps_learned;          /* 0 = none */
 	unsigned conc_learned;       /* 0 = none */
 
-	struct sched_item *head;     /* FIFO (utlist DL: head->prev is last) */
+	/*
+	 * FIFO with an explicit tail (not utlist: its append reads the
+	 * head to find the tail, one more cache miss per arrival when
+	 * queues are many).
+	 */
+	struct sched_item *head, *tail;
 	unsigned n_waiting;
 	unsigned in_flight;
 	int64_t tat;                 /* GCRA theoretical arrival, us */
@@ -98,9 +103,9 @@ struct sched {
 	struct sched_queue *queues;  /* hash by qkey */
 	struct sched_dest *ring;     /* ready destinations */
 	struct heap timers;
-	/* Idle queues, each list by last_active. */
-	struct sched_queue *quiet_head;
-	struct sched_queue *idle_head; /* kept */
+	/* Idle queues, each list by last_active (head, tail: as items). */
+	struct sched_queue *quiet_head, *quiet_tail;
+	struct sched_queue *idle_head, *idle_tail; /* kept */
 	/* Every queue by id, ascending, for /queues pages. */
 	struct slot *slots;
 	size_t n_slots, cap_slots, n_holes;
