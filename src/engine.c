@@ -268,7 +268,7 @@ static void release(struct engine *e, struct request *r)
 		sched_done(e->sched, r->item.q, now);
 	}
 	if (r->eng_state != ENG_NONE)
-		DL_DELETE2(e->held, r, eng_prev, eng_next);
+		engine_unhold(e, r);
 	r->eng_state = ENG_DONE;
 	/* Its owner hears of the end; on shutdown a durable one is kept. */
 	if (r->owner && r->owner->finished &&
@@ -301,7 +301,7 @@ static void start(struct engine *e, struct request *r)
 			easy_put(e, c);
 		sched_done(e->sched, r->item.q, now);
 		r->eng_state = ENG_NONE;
-		DL_DELETE2(e->held, r, eng_prev, eng_next);
+		engine_unhold(e, r);
 		fail(e, r, 500, "internal_error",
 		     "could not set up the upstream request");
 		release(e, r);
@@ -384,7 +384,7 @@ static void on_submit(struct engine *e, struct request *r)
 		return;
 	}
 	r->eng_state = ENG_WAITING;
-	DL_APPEND2(e->held, r, eng_prev, eng_next);
+	engine_hold(e, r);
 }
 
 static void on_unpause(struct engine *e, struct request *r)

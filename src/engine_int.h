@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "request.h"
+
 #define EASY_POOL_MAX 256
 
 enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
@@ -27,11 +29,13 @@ struct engine {
 
 	struct sched *sched;         /* queues, limits, fairness */
 	/*
-	 * Every request the engine holds is on one of two lists (utlist DL,
-	 * through eng_prev/eng_next): held, or backlog for jobs refused by
-	 * a full queue, tried again every second.
+	 * Every request the engine holds is on one of two lists through
+	 * eng_prev/eng_next: held (head and tail: one per request, so no
+	 * read of the oldest one's line to find the tail), or backlog
+	 * (utlist DL) for jobs refused by a full queue, tried again every
+	 * second.
 	 */
-	struct request *held;
+	struct request *held, *held_tail;
 	struct request *backlog;
 	struct request *touched;     /* fronts to wake this round */
 	unsigned n_running;
@@ -54,6 +58,32 @@ struct engine {
 	bool snap_busy, snap_ready;
 	struct queues_page *snap_page; /* the asker's, while snap_busy */
 };
+
+/* Puts r at the end of the held list. */
+static inline void engine_hold(struct engine *e, struct request *r)
+{
+	r->eng_next = NULL;
+	r->eng_prev = e->held_tail;
+	if (e->held_tail)
+		e->held_tail->eng_next = r;
+	else
+		e->held = r;
+	e->held_tail = r;
+}
+
+/* Takes r off the held list. */
+static inline void engine_unhold(struct engine *e, struct request *r)
+{
+	if (r->eng_prev)
+		r->eng_prev->eng_next = r->eng_next;
+	else
+		e->held = r->eng_next;
+	if (r->eng_next)
+		r->eng_next->eng_prev = r->eng_prev;
+	else
+		e->held_tail = r->eng_prev;
+	r->eng_prev = r->eng_next = NULL;
+}
 
 /* engine_queues.c */
 

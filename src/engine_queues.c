@@ -125,7 +125,7 @@ void engine_backlog_retry(struct engine *e)
 		}
 		r->enqueued_us = now;
 		r->eng_state = ENG_WAITING;
-		DL_APPEND2(e->held, r, eng_prev, eng_next);
+		engine_hold(e, r);
 	}
 }
 
