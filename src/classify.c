@@ -266,3 +266,65 @@ int target_upstream_url(const struct target *t, char *buf, size_t size)
 	buf[need] = '\0';
 	return (int)need;
 }
+
+/* A field line "name: value" of a head: a token, a colon, no control. */
+static bool field_line_ok(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && ascii_is_tchar(s[i]))
+		i++;
+	if (i == 0 || i == len || s[i] != ':')
+		return false;
+	for (i++; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+enum connect_head connect_head_parse(const char *buf, size_t n, size_t max,
+                                     struct destination *ret,
+                                     size_t *ret_len,
+                                     enum target_error *ret_err)
+{
+	static const char method[] = "CONNECT ";
+	const char *end = NULL, *line, *eol, *sp;
+	size_t scan = n < max ? n : max;
+
+	*ret_err = TARGET_OK;
+	for (size_t i = 3; i < scan; i++) {
+		if (buf[i] == '\n' && buf[i - 1] == '\r' &&
+		    buf[i - 2] == '\n' && buf[i - 3] == '\r') {
+			end = buf + i + 1;
+			break;
+		}
+	}
+	if (!end)
+		return n >= max ? CONNECT_HEAD_TOO_LARGE : CONNECT_HEAD_MORE;
+
+	/* The request line. */
+	eol = memchr(buf, '\r', (size_t)(end - buf));
+	if (eol[1] != '\n' || (size_t)(eol - buf) < sizeof(method) - 1 ||
+	    memcmp(buf, method, sizeof(method) - 1) != 0)
+		return CONNECT_HEAD_BAD;
+	line = buf + sizeof(method) - 1;
+	sp = memchr(line, ' ', (size_t)(eol - line));
+	if (!sp || eol - sp != 9 || memcmp(sp + 1, "HTTP/1.", 7) != 0 ||
+	    (sp[8] != '0' && sp[8] != '1'))
+		return CONNECT_HEAD_BAD;
+	*ret_err = authority_parse(line, (size_t)(sp - line), ret);
+	if (*ret_err != TARGET_OK)
+		return CONNECT_HEAD_BAD;
+
+	/* The fields: checked, not used. */
+	for (line = eol + 2; line < end - 2; line = eol + 2) {
+		eol = memchr(line, '\r', (size_t)(end - line));
+		if (eol[1] != '\n' || !field_line_ok(line, (size_t)(eol - line)))
+			return CONNECT_HEAD_BAD;
+	}
+	*ret_len = (size_t)(end - buf);
+	return CONNECT_HEAD_OK;
+}

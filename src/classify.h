@@ -56,6 +56,28 @@ const char *target_error_str(enum target_error err);
 enum target_error authority_parse(const char *s, size_t len,
                                   struct destination *ret);
 
+/* What connect_head_parse() made of the bytes it was given. */
+enum connect_head {
+	CONNECT_HEAD_MORE,            /* no end of the head yet */
+	CONNECT_HEAD_OK,
+	CONNECT_HEAD_BAD,             /* malformed: 400 */
+	CONNECT_HEAD_TOO_LARGE,       /* no end within max bytes: 431 */
+};
+
+/*
+ * Reads a CONNECT request head from buf[0..n): "CONNECT host:port
+ * HTTP/1.x", fields, an empty line, each line ending in CRLF. On
+ * CONNECT_HEAD_OK, *ret holds the authority (scheme https, the port
+ * required) and *ret_len the length of the head, so the caller consumes
+ * exactly that and not a byte of what follows. On CONNECT_HEAD_BAD,
+ * *ret_err says why the authority was refused (TARGET_OK: the line or a
+ * field was malformed). Pure.
+ */
+enum connect_head connect_head_parse(const char *buf, size_t n, size_t max,
+                                     struct destination *ret,
+                                     size_t *ret_len,
+                                     enum target_error *ret_err);
+
 /* Default port of the scheme: 80 or 443. */
 unsigned scheme_default_port(enum scheme s);
 

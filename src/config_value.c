@@ -233,6 +233,32 @@ invalid:
 	return -EINVAL;
 }
 
+bool config_pattern_match(const char *pattern, const char *host,
+                          unsigned port)
+{
+	const char *h = pattern, *sep = strchr(pattern, ':');
+	size_t hlen, len = strlen(host);
+	unsigned want = 0;
+
+	if (pattern[0] == '[') {
+		h = pattern + 1;
+		sep = strchr(h, ']');
+		hlen = (size_t)(sep - h);
+		sep = sep[1] == ':' ? sep + 1 : NULL;
+	} else if (sep && strchr(sep + 1, ':')) {
+		hlen = strlen(pattern);      /* a bare v6 address */
+		sep = NULL;
+	} else {
+		hlen = sep ? (size_t)(sep - pattern) : strlen(pattern);
+	}
+	if (sep && (!port_parse(sep + 1, 1, &want) || want != port))
+		return false;
+	if (hlen > 2 && h[0] == '*' && h[1] == '.')
+		return len > hlen - 1 &&
+		       memcmp(host + len - (hlen - 1), h + 1, hlen - 1) == 0;
+	return len == hlen && memcmp(host, h, hlen) == 0;
+}
+
 bool config_header_valid(const char *s)
 {
 	for (const char *c = s; *c; c++)

@@ -47,4 +47,13 @@ bool config_header_valid(const char *s);
  */
 int config_pattern_parse(const char *s, struct dest_rule *ret);
 
+/*
+ * True when host:port (host lower-case, IPv6 without brackets) matches
+ * pattern, a lower-cased pattern that config_pattern_parse() took: the
+ * same host, or a host under "*.suffix" (not the suffix itself), on the
+ * pattern's port if it names one. Allocates nothing.
+ */
+bool config_pattern_match(const char *pattern, const char *host,
+                          unsigned port);
+
 #endif

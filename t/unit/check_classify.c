@@ -443,6 +443,109 @@ START_TEST(test_authority_bad)
 }
 END_TEST
 
+struct connect_case {
+	const char *s;
+	enum connect_head want;
+	size_t len;                   /* of the head, when OK */
+	const char *dest;             /* when OK */
+	enum target_error err;        /* when BAD */
+};
+
+#define CH "CONNECT api.example.com:443 HTTP/1.1\r\n"
+
+static const struct connect_case connect_cases[] = {
+	{ CH "\r\n", CONNECT_HEAD_OK, sizeof(CH "\r\n") - 1,
+	  "https://api.example.com:443", TARGET_OK },
+	{ CH "Host: api.example.com:443\r\nUser-Agent: c/1\r\n\r\nTLS",
+	  CONNECT_HEAD_OK,
+	  sizeof(CH "Host: api.example.com:443\r\nUser-Agent: c/1\r\n\r\n") - 1,
+	  "https://api.example.com:443", TARGET_OK },
+	{ "CONNECT [::1]:8443 HTTP/1.0\r\n\r\n", CONNECT_HEAD_OK, 31,
+	  "https://[::1]:8443", TARGET_OK },
+	{ "CONNECT 127.0.0.1:80 HTTP/1.1\r\nX: \t\r\n\r\n", CONNECT_HEAD_OK,
+	  39, "https://127.0.0.1:80", TARGET_OK },
+	/* Not yet whole. */
+	{ CH, CONNECT_HEAD_MORE, 0, NULL, TARGET_OK },
+	{ CH "Host: a\r\n\r", CONNECT_HEAD_MORE, 0, NULL, TARGET_OK },
+	{ "CONN", CONNECT_HEAD_MORE, 0, NULL, TARGET_OK },
+	/* The authority. */
+	{ "CONNECT api.example.com HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0,
+	  NULL, TARGET_BAD_PORT },
+	{ "CONNECT [::1] HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_BAD_PORT },
+	{ "CONNECT a.com:0 HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_BAD_PORT },
+	{ "CONNECT u@a.com:443 HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_USERINFO },
+	{ "CONNECT a_$.com:443 HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_BAD_HOST },
+	{ "CONNECT http://a.com:443/ HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0,
+	  NULL, TARGET_BAD_PORT },
+	/* The line and the fields. */
+	{ "CONNECT  a.com:443 HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_OK },
+	{ "CONNECT a.com:443 HTTP/2.0\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_OK },
+	{ "CONNECT a.com:443 HTTP/1.1 x\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_OK },
+	{ "CONNECT a.com:443\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL, TARGET_OK },
+	{ "connect a.com:443 HTTP/1.1\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_OK },
+	{ "\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL, TARGET_OK },
+	{ CH "Host a\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL, TARGET_OK },
+	{ CH "Ho st: a\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL, TARGET_OK },
+	{ CH ": a\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL, TARGET_OK },
+	{ CH "X: a\nY: b\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL, TARGET_OK },
+	{ CH " folded\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL, TARGET_OK },
+	{ "CONNECT a.com:443 HTTP/1.1\n\r\n\r\n", CONNECT_HEAD_BAD, 0, NULL,
+	  TARGET_OK },
+};
+
+START_TEST(test_connect_head)
+{
+	const struct connect_case *c = &connect_cases[_i];
+	struct destination d;
+	enum target_error err = TARGET_BAD_CHAR;
+	size_t len = 0;
+	char buf[URL_MAX];
+	enum connect_head got;
+
+	got = connect_head_parse(c->s, strlen(c->s), 4096, &d, &len, &err);
+	ck_assert_msg(got == c->want, "'%s': got %d, want %d", c->s, got,
+	              c->want);
+	if (got == CONNECT_HEAD_OK) {
+		ck_assert_uint_eq(len, c->len);
+		destination_format(&d, buf, sizeof(buf));
+		ck_assert_str_eq(buf, c->dest);
+	}
+	if (got == CONNECT_HEAD_BAD)
+		ck_assert_msg(err == c->err, "'%s': got '%s', want '%s'",
+		              c->s, target_error_str(err),
+		              target_error_str(c->err));
+}
+END_TEST
+
+START_TEST(test_connect_head_max)
+{
+	static const char head[] = CH "Host: a\r\n\r\n";
+	struct destination d;
+	enum target_error err;
+	size_t len;
+
+	/* The end must fall within max bytes. */
+	ck_assert_int_eq(connect_head_parse(head, sizeof(head) - 1,
+	                                    sizeof(head) - 2, &d, &len, &err),
+	                 CONNECT_HEAD_TOO_LARGE);
+	ck_assert_int_eq(connect_head_parse(head, sizeof(head) - 1,
+	                                    sizeof(head) - 1, &d, &len, &err),
+	                 CONNECT_HEAD_OK);
+	ck_assert_int_eq(connect_head_parse(head, 20, 20, &d, &len, &err),
+	                 CONNECT_HEAD_TOO_LARGE);
+	ck_assert_int_eq(connect_head_parse(head, 20, 4096, &d, &len, &err),
+	                 CONNECT_HEAD_MORE);
+}
+END_TEST
+
 START_TEST(test_error_str)
 {
 	static const enum target_error all[] = {
@@ -498,6 +601,12 @@ static Suite *classify_suite(void)
 	                    (int)ARRAY_SIZE(good_authorities));
 	tcase_add_loop_test(tc, test_authority_bad, 0,
 	                    (int)ARRAY_SIZE(bad_authorities));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("connect");
+	tcase_add_loop_test(tc, test_connect_head, 0,
+	                    (int)ARRAY_SIZE(connect_cases));
+	tcase_add_test(tc, test_connect_head_max);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");

@@ -1006,6 +1006,55 @@ START_TEST(test_example_file_is_defaults)
 }
 END_TEST
 
+struct tunnel_case {
+	const char *pattern;
+	const char *host;
+	unsigned port;
+	bool want;
+};
+
+static const struct tunnel_case tunnel_cases[] = {
+	{ "api.example.com", "api.example.com", 443, true },
+	{ "API.Example.com", "api.example.com", 8443, true },
+	{ "api.example.com", "x.api.example.com", 443, false },
+	{ "api.example.com", "api.example.co", 443, false },
+	{ "*.internal.example", "a.internal.example", 443, true },
+	{ "*.internal.example", "a.b.internal.example", 443, true },
+	{ "*.internal.example", "internal.example", 443, false },
+	{ "*.internal.example", "xinternal.example", 443, false },
+	{ "api.example.com:8443", "api.example.com", 8443, true },
+	{ "api.example.com:8443", "api.example.com", 443, false },
+	{ "*.example.com:443", "a.example.com", 443, true },
+	{ "*.example.com:443", "a.example.com", 444, false },
+	{ "[::1]:443", "::1", 443, true },
+	{ "[::1]:443", "::1", 80, false },
+	{ "[::1]", "::1", 80, true },
+	{ "2001:db8::1", "2001:db8::1", 443, true },
+	{ "2001:db8::1", "2001:db8::2", 443, false },
+	{ "127.0.0.1", "127.0.0.1", 1, true },
+};
+
+/* tls.tunnel patterns, as the configuration stores them. */
+START_TEST(test_tunnel_match)
+{
+	const struct tunnel_case *c = &tunnel_cases[_i];
+	struct config *c2 = config_new();
+
+	struct dest_rule r;
+
+	ck_assert_ptr_nonnull(c2);
+	ck_assert_int_eq(config_pattern_parse(c->pattern, &r), 0);
+	free(r.host);
+	c2->tls.tunnel = malloc(sizeof(char *));
+	ck_assert_ptr_nonnull(c2->tls.tunnel);
+	c2->tls.tunnel[0] = r.pattern;
+	c2->tls.n_tunnel = 1;
+	ck_assert_msg(config_tls_tunneled(c2, c->host, c->port) == c->want,
+	              "'%s' vs %s port %u", c->pattern, c->host, c->port);
+	config_free(c2);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1046,6 +1095,7 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_match_destination, 0, N(match_cases));
 	tcase_add_test(tc, test_limits_overlay);
+	tcase_add_loop_test(tc, test_tunnel_match, 0, N(tunnel_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }
