@@ -23,11 +23,13 @@
 #include "jobrun.h"
 #include "jobrun_json.h"
 #include "jobs.h"
+#include "tunnel.h"
 #include "wire.h"
 
 struct admin {
 	const struct config *cfg;
 	struct engine *engine;
+	const struct tunnels *tunnels; /* NULL: none */
 	struct jobs *store;          /* NULL: no jobs */
 	struct admin_token token;
 	struct wire_limits wire;     /* byte checks of every connection */
@@ -224,6 +226,23 @@ static json_t *row_json(const struct queue_row *row, int64_t wall)
 	                 "idle_ms", (json_int_t)row->idle_ms);
 }
 
+/* What CONNECT did: tunnels, interceptions, handshake failures. */
+static json_t *tls_json(const struct admin *a)
+{
+	struct tunnels_stats st;
+
+	tunnels_stats(a->tunnels, &st);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	                 "connects", (json_int_t)st.connects,
+	                 "refused", (json_int_t)st.refused,
+	                 "intercepted", (json_int_t)st.intercepted,
+	                 "handshake_failed", (json_int_t)st.handshake_failed,
+	                 "plain", (json_int_t)st.plain,
+	                 "opaque", (json_int_t)st.opaque,
+	                 "leaves_minted", (json_int_t)st.leaves_minted,
+	                 "open", (json_int_t)st.open);
+}
+
 static char *page_json(const struct admin *a, const struct queues_page *pg)
 {
 	json_t *list = json_array(), *root;
@@ -254,8 +273,11 @@ static char *page_json(const struct admin *a, const struct queues_page *pg)
 	                 "max_queues", (json_int_t)a->cfg->max_queues,
 	                 "engine_us", (json_int_t)pg->engine_us,
 	                 "list", list);
-	if (!root)
+	if (!root || (a->tunnels &&
+	              json_object_set_new(root, "tls", tls_json(a)) < 0)) {
+		json_decref(root);
 		return NULL;
+	}
 	if (pg->more && pg->n > 0) {
 		char next[24];
 
@@ -419,6 +441,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 
 struct admin *admin_start(const struct config *cfg, int fd,
                           struct engine *e, struct jobs *store,
+                          const struct tunnels *tunnels,
                           const struct admin_token *token)
 {
 	unsigned timeout_s = (unsigned)((cfg->admin_timeout + 999) / 1000);
@@ -437,6 +460,7 @@ struct admin *admin_start(const struct config *cfg, int fd,
 		.body_grace_ms = cfg->admin_timeout,
 	};
 	a->engine = e;
+	a->tunnels = tunnels;
 	a->store = store;
 	if (token)
 		a->token = *token;

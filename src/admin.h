@@ -15,9 +15,10 @@
 #define ADMIN_POOL (16u * 1024)      /* bytes per connection: heads */
 
 struct config;
+struct admin;
 struct engine;
 struct jobs;
-struct admin;
+struct tunnels;
 
 /* The token asked for on /jobs and /queues, kept as its SHA-256 only. */
 struct admin_token {
@@ -38,11 +39,13 @@ int admin_token_load(const char *path, struct admin_token *ret);
  * failure): clients outside cfg->admin_allow get 403, and with a token
  * (NULL or unset: none) /jobs and /queues want it as a bearer token. At
  * most ADMIN_CONNECTION_LIMIT connections, ADMIN_PER_IP_LIMIT per client
- * address, each closed after cfg->admin_timeout idle. cfg, e and store
- * (NULL: no jobs) must outlive it. NULL on error.
+ * address, each closed after cfg->admin_timeout idle. cfg, e, store
+ * (NULL: no jobs) and tunnels (NULL: none) must outlive it. NULL on
+ * error.
  */
 struct admin *admin_start(const struct config *cfg, int fd,
                           struct engine *e, struct jobs *store,
+                          const struct tunnels *tunnels,
                           const struct admin_token *token);
 
 /* Stops and frees. Takes NULL. */

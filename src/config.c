@@ -125,6 +125,10 @@ struct config *config_new(void)
 	cfg->jobs.max_pending = 100000;
 	cfg->jobs.max_pending_bytes = 1ULL << 30;
 	cfg->tls.intercept = true;
+	cfg->tls.max_tunnels = 10000;
+	cfg->tls.max_handshakes = 256;
+	cfg->tls.leaf_cache = 1000;
+	cfg->tls.tunnel_idle_timeout = 300000;
 
 	cfg->retry.on = malloc(sizeof(on));
 	cfg->webhooks.retry_schedule = malloc(sizeof(schedule));

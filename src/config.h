@@ -140,6 +140,10 @@ struct config {
 		char **tunnel;
 		size_t n_tunnel;
 		char *upstream_ca_file;
+		unsigned max_tunnels;        /* CONNECT connections held */
+		unsigned max_handshakes;     /* TLS handshakes under way */
+		unsigned leaf_cache;         /* certificates kept */
+		int64_t tunnel_idle_timeout; /* ms, opaque tunnels */
 	} tls;
 
 	struct {

@@ -553,6 +553,11 @@ static const struct key_def tls_keys[] = {
 	VAL("intercept", v_bool, C(tls.intercept), 0, 0),
 	LIST("tunnel", tls.tunnel, tls.n_tunnel, v_pattern, char *, 0, true),
 	VAL("upstream_ca_file", v_opt_path, C(tls.upstream_ca_file), 0, 0),
+	VAL("max_tunnels", v_uint, C(tls.max_tunnels), 1, 1000000),
+	VAL("max_handshakes", v_uint, C(tls.max_handshakes), 1, 100000),
+	VAL("leaf_cache", v_uint, C(tls.leaf_cache), 1, 1000000),
+	VAL("tunnel_idle_timeout", v_duration, C(tls.tunnel_idle_timeout), 1,
+	    0),
 	END
 };
 

@@ -17,6 +17,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -465,6 +466,32 @@ static void engine_timer(void *arg, struct heap_node *n)
 	release(e, r);
 }
 
+/*
+ * An opaque tunnel's connection is made: its owner gets a copy of the
+ * socket (curl closes its own when the handle goes back to the pool).
+ */
+static void connected(struct engine *e, struct request *r, CURL *easy)
+{
+	curl_socket_t s = CURL_SOCKET_BAD;
+	int fd = -1;
+
+	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
+	    s != CURL_SOCKET_BAD)
+		fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		fail(e, r, 502, "upstream_connect",
+		     "the upstream connection was lost");
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->tunnel_fd = fd;
+	r->status = 200;
+	r->phase = REQ_HEADERS;
+	r->body_done = true;
+	pthread_mutex_unlock(&r->lock);
+	touch(e, r);
+}
+
 static void engine_done(void *arg, CURL *easy, CURLcode rc)
 {
 	struct engine *e = arg;
@@ -472,6 +499,11 @@ static void engine_done(void *arg, CURL *easy, CURLcode rc)
 	bool no_answer;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+	if (rc == CURLE_OK && r->policy.connect_only) {
+		connected(e, r, easy);
+		release(e, r);
+		return;
+	}
 
 	if (r->retrying) {
 		/* The answer was read for its status only; go again. */

@@ -67,6 +67,12 @@ struct front {
 
 	struct watch *watch;         /* disconnect watch, header deadlines */
 	size_t n_slots;              /* client fds the watch covers */
+	/*
+	 * By fd: where a tunnel's connection goes (front_add_tunnel), NULL
+	 * for a plain one. Set before the fd reaches MHD, freed when MHD
+	 * closes it or when a plain connection takes the fd number.
+	 */
+	_Atomic(struct destination *) *via;
 
 	atomic_uint busy;            /* requests begun, not completed */
 };
@@ -150,6 +156,52 @@ void front_watch_dispatch(struct front *f)
 	watch_dispatch(f->watch);
 }
 
+/* Sets (or clears, dest NULL) what fd's connection is a tunnel to. */
+static void via_set(struct front *f, int fd, struct destination *dest)
+{
+	if (fd >= 0 && (size_t)fd < f->n_slots)
+		free(atomic_exchange(&f->via[fd], dest));
+	else
+		free(dest);
+}
+
+/*
+ * Inside a tunnel a request names a path on the tunnel's destination
+ * (origin form); it becomes the absolute target a proxy request has. An
+ * absolute target must name the tunnel's own destination. 0, or -EINVAL
+ * with a message, or -ENOMEM.
+ */
+static int tunnel_target(struct front *f, struct front_req *fr,
+                         const char **ret_msg)
+{
+	struct request *r = &fr->req;
+	struct destination *via;
+	struct target t;
+	char base[DEST_HOST_MAX + 32];
+	char *raw;
+
+	if (fr->fd < 0 || (size_t)fr->fd >= f->n_slots)
+		return 0;
+	via = atomic_load(&f->via[fr->fd]);
+	if (!via)
+		return 0;
+	if (r->raw_target[0] != '/') {
+		*ret_msg = "a request inside a CONNECT tunnel must be for the "
+		           "tunnel's host";
+		if (target_parse(r->raw_target, &t) != TARGET_OK ||
+		    t.dest.scheme != via->scheme || t.dest.port != via->port ||
+		    strcmp(t.dest.host, via->host) != 0)
+			return -EINVAL;
+		return 0;
+	}
+	destination_format(via, base, sizeof(base));
+	if (asprintf(&raw, "%s%s", base, r->raw_target) < 0)
+		return -ENOMEM;
+	free(r->raw_target);
+	r->raw_target = raw;
+	return 0;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c,
                           void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
@@ -174,6 +226,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 	shards_conn_closed(f->shards, socket_ctx);
 	if (!ci)
 		return;
+	via_set(f, ci->connect_fd, NULL);
 	wire_detach(ci->connect_fd);
 	watch_conn_closed(f->watch, ci->connect_fd);
 }
@@ -367,6 +420,16 @@ static enum MHD_Result on_first(struct front *f, struct front_req *fr,
 		return MHD_YES;
 	}
 
+	switch (tunnel_target(f, fr, &why)) {
+	case 0:
+		break;
+	case -ENOMEM:
+		fail_front(r, 503, "overloaded", "out of memory");
+		return MHD_YES;
+	default:
+		fail_front(r, 400, "bad_request", why);
+		return MHD_YES;
+	}
 	status = admit_target(f->cfg, r, &code, &why, msg, sizeof(msg));
 	if (status)
 		fail_front(r, status, code, why);
@@ -558,8 +621,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	/* Harmless on socketpairs; see doc/ARCHITECTURE.md. */
-	if (strstr(buf, "TCP_NODELAY"))
+	/*
+	 * Harmless on the socketpairs of intercepted connections, where TCP
+	 * options do not apply; see doc/ARCHITECTURE.md.
+	 */
+	if (strstr(buf, "TCP_NODELAY") || strstr(buf, "TCP_CORK") ||
+	    strstr(buf, "Failed to push the data"))
 		return;
 	n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '\n')
@@ -590,7 +657,8 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		f->n_slots = rl.rlim_cur;
 	f->watch = watch_new(f->n_slots, client_gone, f);
-	if (!f->watch || wire_init(f->n_slots) < 0) {
+	f->via = calloc(f->n_slots, sizeof(*f->via));
+	if (!f->watch || !f->via || wire_init(f->n_slots) < 0) {
 		front_free(f);
 		return NULL;
 	}
@@ -638,6 +706,21 @@ int front_start(struct front *f)
 int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,
                          socklen_t len)
 {
+	via_set(f, fd, NULL);
+	return shards_add(f->shards, fd, sa, len);
+}
+
+int front_add_tunnel(struct front *f, int fd, const struct sockaddr *sa,
+                     socklen_t len, const struct destination *dest)
+{
+	struct destination *d = malloc(sizeof(*d));
+
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*d = *dest;
+	via_set(f, fd, d);
 	return shards_add(f->shards, fd, sa, len);
 }
 
@@ -653,6 +736,10 @@ void front_free(struct front *f)
 		return;
 	shards_free(f->shards);
 	watch_free(f->watch);
+	if (f->via)
+		for (size_t i = 0; i < f->n_slots; i++)
+			free(atomic_load(&f->via[i]));
+	free(f->via);
 	wire_done();
 	free(f);
 }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 struct config;
+struct destination;
 struct engine;
 struct jobrun;
 struct request;
@@ -39,6 +40,16 @@ int front_start(struct front *f);
  */
 int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,
                          socklen_t len);
+
+/*
+ * Gives MHD the client end of a CONNECT tunnel: the client's own socket
+ * (plain HTTP inside the tunnel) or one end of a socketpair whose other
+ * end carries the decrypted TLS stream. Requests on it are origin-form
+ * and go to dest (scheme, host and port of the CONNECT). sa is the real
+ * client's address. Any thread; ownership of fd passes as above.
+ */
+int front_add_tunnel(struct front *f, int fd, const struct sockaddr *sa,
+                     socklen_t len, const struct destination *dest);
 
 /*
  * Arms the header deadline of a new client fd, before it is handed to

@@ -26,6 +26,7 @@
 #include "http.h"
 #include "listener.h"
 #include "log.h"
+#include "tunnel.h"
 
 #define ACCEPT_RETRY_MS 100
 
@@ -48,6 +49,7 @@ struct hdr_deadline {
 struct listener {
 	const struct config *cfg;
 	struct front *front;
+	struct tunnels *tunnels;
 	int lfd;
 	int ep;
 	int wake_fd;
@@ -185,9 +187,11 @@ static bool pending_ready(struct listener *l, struct pending *p)
 		                 "the proxy");
 		return true;
 	case LISTENER_CONNECT:
-		answer_and_close(l, p, 501, "connect_not_supported",
-		                 "CONNECT (https through the proxy) is not "
-		                 "supported yet; use http:// URLs");
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, p->fd, NULL);
+		DL_DELETE(l->head, p);
+		tunnels_add(l->tunnels, p->fd, (struct sockaddr *)&p->addr,
+		            p->len, p->deadline);
+		free(p);
 		return true;
 	case LISTENER_FRONT:
 		break;
@@ -313,7 +317,7 @@ static void *listener_main(void *arg)
 }
 
 struct listener *listener_new(const struct config *cfg, int fd,
-                              struct front *front)
+                              struct front *front, struct tunnels *tunnels)
 {
 	struct listener *l;
 	struct epoll_event ev;
@@ -325,6 +329,7 @@ struct listener *listener_new(const struct config *cfg, int fd,
 	}
 	l->cfg = cfg;
 	l->front = front;
+	l->tunnels = tunnels;
 	l->lfd = fd;
 	l->wake_fd = -1;
 	l->ep = epoll_create1(EPOLL_CLOEXEC);

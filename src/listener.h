@@ -3,7 +3,7 @@
  *
  * One thread accepts connections, refuses clients outside allow (403),
  * peeks at the first bytes to tell CONNECT from plain HTTP, and hands
- * plain HTTP connections to the front. It also polls the front's
+ * plain HTTP connections to the front, CONNECT ones to the tunnels. It also polls the front's
  * disconnect watch. Connections that send nothing within client_timeout
  * are closed.
  */
@@ -15,6 +15,7 @@
 
 struct config;
 struct front;
+struct tunnels;
 
 struct listener;
 
@@ -22,7 +23,7 @@ struct listener;
 enum listener_verdict {
 	LISTENER_WAIT,               /* a prefix of "CONNECT ": peek again */
 	LISTENER_DENY,               /* outside allow: 403, then close */
-	LISTENER_CONNECT,            /* "CONNECT ": 501, then close */
+	LISTENER_CONNECT,            /* "CONNECT ": to the tunnels */
 	LISTENER_FRONT,              /* anything else: to the front */
 };
 
@@ -33,9 +34,12 @@ enum listener_verdict {
 enum listener_verdict listener_first_bytes(const char *buf, size_t n,
                                            bool denied);
 
-/* Takes ownership of the listening socket fd. NULL on error. */
+/*
+ * Takes ownership of the listening socket fd; front and tunnels must
+ * outlive it. NULL on error.
+ */
 struct listener *listener_new(const struct config *cfg, int fd,
-                              struct front *front);
+                              struct front *front, struct tunnels *tunnels);
 
 /* Starts the thread. 0 or negative errno. */
 int listener_start(struct listener *l);

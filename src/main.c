@@ -31,6 +31,8 @@
 #include "listener.h"
 #include "log.h"
 #include "netaddr.h"
+#include "tls_ca.h"
+#include "tunnel.h"
 #include "webhook.h"
 #include "wire.h"
 
@@ -42,6 +44,7 @@ struct sluiced {
 	struct config *cfg;
 	struct engine *engine;
 	struct front *front;
+	struct tunnels *tunnels;
 	struct listener *listener;
 	struct admin *admin;
 	struct jobs *jobs;
@@ -230,11 +233,39 @@ static int deny_self(struct config *cfg, int pfd, int afd)
 	return 0;
 }
 
+/*
+ * The local CA of the state directory, for interception; NULL when there
+ * is none (CONNECT then makes opaque tunnels). -1 when it is unusable:
+ * the operator made one, so running without it would be a surprise.
+ */
+static int ca_setup(const struct config *cfg, struct tls_ca **ret)
+{
+	char msg[512];
+	int err = 0;
+
+	*ret = tls_ca_load(cfg->state_dir, &err, msg, sizeof(msg));
+	if (*ret) {
+		log_info("tls: interception with the local CA in '%s'%s",
+		         cfg->state_dir, cfg->tls.intercept ? ""
+		         : " (off: tls.intercept is false)");
+		return 0;
+	}
+	if (err == ENOENT) {
+		log_info("tls: no local CA in '%s', CONNECT makes opaque "
+		         "tunnels ('sluicectl ca init' makes one)",
+		         cfg->state_dir);
+		return 0;
+	}
+	log_error("tls: %s", msg);
+	return -1;
+}
+
 static int start(struct sluiced *d)
 {
 	const struct config *cfg = d->cfg;
 	char proxy_addr[NETADDR_STRLEN], admin_addr[NETADDR_STRLEN];
 	unsigned char salt[CRED_SALT_LEN];
+	struct tls_ca *ca;
 	int pfd, afd, r;
 
 	pfd = netaddr_listen(cfg->listen, LISTEN_BACKLOG);
@@ -299,8 +330,21 @@ static int start(struct sluiced *d)
 		log_error("cannot set up the proxy");
 		return -1;
 	}
-	d->listener = listener_new(cfg, pfd, d->front);
-	d->admin = admin_start(cfg, afd, d->engine, d->jobs, &d->admin_token);
+	if (ca_setup(cfg, &ca) < 0) {
+		close(pfd);
+		close(afd);
+		return -1;
+	}
+	d->tunnels = tunnels_new(cfg, d->engine, d->front, ca);
+	if (!d->tunnels) {
+		close(pfd);
+		close(afd);
+		log_error("cannot set up CONNECT tunnels");
+		return -1;
+	}
+	d->listener = listener_new(cfg, pfd, d->front, d->tunnels);
+	d->admin = admin_start(cfg, afd, d->engine, d->jobs, d->tunnels,
+	                       &d->admin_token);
 	if (!d->listener || !d->admin) {
 		log_error("cannot set up the listeners");
 		return -1;
@@ -310,7 +354,8 @@ static int start(struct sluiced *d)
 		return -1;
 	}
 	jobs_resume(d);
-	if (front_start(d->front) < 0 || listener_start(d->listener) < 0) {
+	if (front_start(d->front) < 0 || tunnels_start(d->tunnels) < 0 ||
+	    listener_start(d->listener) < 0) {
 		log_error("cannot start the proxy threads");
 		return -1;
 	}
@@ -369,6 +414,8 @@ static void teardown(struct sluiced *d)
 	until = clock_now_ms() + 1000;
 	while (d->front && front_busy(d->front) > 0 && clock_now_ms() < until)
 		usleep(10 * 1000);
+	/* Tunnels hand connections to the front: closed before it stops. */
+	tunnels_free(d->tunnels);
 	front_stop(d->front);
 	front_free(d->front);
 	engine_free(d->engine);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "request.h"
 
@@ -50,6 +51,7 @@ int request_init(struct request *r, const char *raw_target)
 		return -ENOMEM;
 	atomic_init(&r->refs, 1);
 	r->content_length = -1;
+	r->tunnel_fd = -1;
 	heap_node_init(&r->timer);
 	pthread_mutex_init(&r->lock, NULL);
 	for (int i = 0; i < REQ_MSG_COUNT; i++) {
@@ -88,6 +90,8 @@ void request_unref(struct request *r)
 	buf_done(&r->resp_headers);
 	buf_done(&r->resp_body);
 	free(r->err_msg);
+	if (r->tunnel_fd >= 0)
+		close(r->tunnel_fd);
 	if (r->owner && r->owner->free)
 		r->owner->free(r);
 	pthread_mutex_destroy(&r->lock);

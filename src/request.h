@@ -65,6 +65,12 @@ struct req_policy {
 	bool no_deadline;            /* waits as long as it needs */
 	bool wait_when_full;         /* a full queue holds it, no 503 */
 	bool durable;                /* its owner keeps it across a stop */
+	/*
+	 * Admission and a TCP connection only (an opaque CONNECT tunnel):
+	 * the dispatch counts against the queue's limits like any other,
+	 * and the connected socket is handed to the owner (tunnel_fd).
+	 */
+	bool connect_only;
 };
 
 /* A growable byte buffer; data[off..len) is unread. */
@@ -159,6 +165,7 @@ struct request {
 	unsigned err_status;
 	const char *err_code;
 	char *err_msg;
+	int tunnel_fd;               /* connect_only: the socket, or -1 */
 };
 
 /*

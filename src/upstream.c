@@ -127,6 +127,36 @@ curl_socket_t upstream_socket(const struct cidr_list *deny,
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+/*
+ * An opaque tunnel's connection: curl resolves the name (its threaded
+ * resolver: nothing blocks), checks every address against the deny list
+ * and connects; no byte is sent. Plain "http" so that curl speaks no TLS.
+ */
+static int setup_connect_only(CURL *c, struct request *r)
+{
+	struct destination d = r->target.dest;
+	char url[DEST_HOST_MAX + 32];
+	CURLcode rc = CURLE_OK;
+
+	d.scheme = SCHEME_HTTP;
+	if (destination_format(&d, url, sizeof(url)) < 0)
+		return -EINVAL;
+#define SET(opt, val) \
+	do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_CONNECT_ONLY, 1L);
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, "http");
+	SET(CURLOPT_PRIVATE, r);
+	SET(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	SET(CURLOPT_OPENSOCKETDATA, r);
+	SET(CURLOPT_ERRORBUFFER, r->err_buf);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+#undef SET
+	return rc == CURLE_OK ? 0 : -EINVAL;
+}
+
 int upstream_setup(CURL *c, struct request *r, const struct config *cfg,
                    const struct upstream_hooks *hooks)
 {
@@ -138,6 +168,8 @@ int upstream_setup(CURL *c, struct request *r, const struct config *cfg,
 
 	r->up_hooks = hooks;
 	r->up_cfg = cfg;
+	if (r->policy.connect_only)
+		return setup_connect_only(c, r);
 	if (destination_format(&t->dest, base, sizeof(base) - 1) < 0)
 		return -EINVAL;
 	strcat(base, "/");
@@ -282,6 +314,11 @@ unsigned upstream_failure(const struct request *r, int result,
 		snprintf(msg, size, "the response header block of '%s' is "
 		         "over the limit: %s", host, why);
 		*ret_code = "upstream_headers_too_large";
+		return 502;
+	} else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+		snprintf(msg, size, "the certificate of '%s' did not verify: "
+		         "%s", host, why);
+		*ret_code = "upstream_tls_verify_failed";
 		return 502;
 	} else if (is_tls_error(rc)) {
 		snprintf(msg, size, "tls with '%s' failed: %s", host,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # 40-errors: bad input gets a clear answer and nothing else breaks (SPEC
 # section 8): origin-form requests, malformed requests, oversized headers,
-# unknown schemes, CONNECT, bad webhook jobs, upstream connect / DNS /
+# unknown schemes, bad CONNECT heads, bad webhook jobs, upstream connect / DNS /
 # timeout failures, denied destinations, clients outside "allow", slow and
 # idle clients.
 # After each error a normal request must still succeed.
@@ -105,12 +105,20 @@ s=$(raw 'GET gopher://127.0.0.1:%s/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: 
 assert_error 400 bad_request "$s" "gopher:// target"
 assert_serving "unknown schemes"
 
-say "CONNECT: 501 (not yet supported)"
-# To a loopback port, never a public host: when CONNECT tunnelling lands
-# (SPEC section 7) this test changes, but must still stay on loopback.
-s=$(raw 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' \
-	"$ORIGIN_PORT" "$ORIGIN_PORT")
-assert_error 501 connect_not_supported "$s" "CONNECT"
+say "CONNECT: malformed 400, too large 431, denied 403"
+# Tunnels themselves are tested in 80-https.sh; here, the refusals.
+s=$(raw 'CONNECT 127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+assert_error 400 bad_request "$s" "CONNECT without a port"
+s=$(raw 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nBad Field: x\r\n\r\n' "$ORIGIN_PORT")
+assert_error 400 bad_request "$s" "CONNECT with a malformed field"
+s=$(raw 'CONNECT 127.0.0.2:%s HTTP/1.1\r\nHost: 127.0.0.2:%s\r\n\r\n' \
+	"$DENIED_PORT" "$DENIED_PORT")
+assert_error 403 destination_denied "$s" "CONNECT to a denied address"
+s=$(raw 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nX-Big: %s\r\n\r\n' \
+	"$ORIGIN_PORT" "$(head -c 9000 /dev/zero | tr '\0' a)")
+assert_error 431 header_too_large "$s" "CONNECT head over max_header"
+assert_eq 0 "$(grep -c '^{.*CONNECT' "$TMP/denied.requests" 2>/dev/null || true)" \
+	"a refused CONNECT reached the denied origin"
 assert_serving "CONNECT"
 
 say "webhook jobs with a bad or denied webhook: 400, nothing is sent"

@@ -198,6 +198,10 @@ static void assert_config_equal(const struct config *a,
 	assert_strv(a->tls.tunnel, a->tls.n_tunnel,
 	            (const char *const *)b->tls.tunnel, b->tls.n_tunnel);
 	assert_opt_str_eq(a->tls.upstream_ca_file, b->tls.upstream_ca_file);
+	ck_assert_uint_eq(a->tls.max_tunnels, b->tls.max_tunnels);
+	ck_assert_uint_eq(a->tls.max_handshakes, b->tls.max_handshakes);
+	ck_assert_uint_eq(a->tls.leaf_cache, b->tls.leaf_cache);
+	ck_assert_int_eq(a->tls.tunnel_idle_timeout, b->tls.tunnel_idle_timeout);
 	assert_opt_str_eq(a->redis.url, b->redis.url);
 }
 
@@ -303,6 +307,10 @@ START_TEST(test_defaults)
 	ck_assert(cfg->tls.intercept);
 	ck_assert_uint_eq(cfg->tls.n_tunnel, 0);
 	ck_assert_ptr_null(cfg->tls.upstream_ca_file);
+	ck_assert_uint_eq(cfg->tls.max_tunnels, 10000);
+	ck_assert_uint_eq(cfg->tls.max_handshakes, 256);
+	ck_assert_uint_eq(cfg->tls.leaf_cache, 1000);
+	ck_assert_int_eq(cfg->tls.tunnel_idle_timeout, 300000);
 	ck_assert_ptr_null(cfg->redis.url);
 }
 END_TEST
@@ -475,6 +483,10 @@ START_TEST(test_every_key)
 	ck_assert(!cfg->tls.intercept);
 	assert_strv(cfg->tls.tunnel, cfg->tls.n_tunnel, tunnel, N(tunnel));
 	ck_assert_str_eq(cfg->tls.upstream_ca_file, "/etc/ssl/ca.pem");
+	ck_assert_uint_eq(cfg->tls.max_tunnels, 77);
+	ck_assert_uint_eq(cfg->tls.max_handshakes, 9);
+	ck_assert_uint_eq(cfg->tls.leaf_cache, 33);
+	ck_assert_int_eq(cfg->tls.tunnel_idle_timeout, 90000);
 	ck_assert_str_eq(cfg->redis.url, "redis://127.0.0.1:6379/0");
 }
 END_TEST

@@ -81,6 +81,10 @@ static const char full_file[] =
 	"  intercept: false\n"
 	"  tunnel: [\"*.Internal.example\", \"vault.local:8200\"]\n"
 	"  upstream_ca_file: /etc/ssl/ca.pem\n"
+	"  max_tunnels: 77\n"
+	"  max_handshakes: 9\n"
+	"  leaf_cache: 33\n"
+	"  tunnel_idle_timeout: 90s\n"
 	"redis:\n"
 	"  url: redis://127.0.0.1:6379/0\n";
 
