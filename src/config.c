@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "config_value.h"
 
 #define RANK_EXACT 1000           /* above 2 * any host suffix length + 1 */
 
@@ -224,15 +223,6 @@ const struct dest_rule *config_match_destination(const struct config *cfg,
 		}
 	}
 	return best;
-}
-
-bool config_tls_tunneled(const struct config *cfg, const char *host,
-                         unsigned port)
-{
-	for (size_t i = 0; i < cfg->tls.n_tunnel; i++)
-		if (config_pattern_match(cfg->tls.tunnel[i], host, port))
-			return true;
-	return false;
 }
 
 void config_limits_for(const struct config *cfg, const char *host,

@@ -193,13 +193,6 @@ const struct dest_rule *config_match_destination(const struct config *cfg,
                                                  unsigned port);
 
 /*
- * True when CONNECT host:port gets an opaque tunnel because a tls.tunnel
- * pattern names it (host lower-case).
- */
-bool config_tls_tunneled(const struct config *cfg, const char *host,
-                         unsigned port);
-
-/*
  * The limits for host:port: defaults overlaid with the matching rule's
  * fields. Written to *ret.
  */

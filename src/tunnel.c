@@ -22,6 +22,7 @@
 #include "cidr.h"
 #include "clock.h"
 #include "config.h"
+#include "config_value.h"
 #include "engine.h"
 #include "front.h"
 #include "http.h"
@@ -29,6 +30,7 @@
 #include "netaddr.h"
 #include "retry.h"
 #include "tls_ca.h"
+#include "tunnel.h"
 #include "tunnel_int.h"
 
 #define TLS_RECORD_HANDSHAKE 0x16
@@ -253,6 +255,15 @@ static void admitted(struct tconn *c)
 
 /* --- the head and the first byte --- */
 
+/* True when a tls.tunnel pattern names host:port: never intercepted. */
+static bool tunneled(const struct config *cfg, const struct destination *d)
+{
+	for (size_t i = 0; i < cfg->tls.n_tunnel; i++)
+		if (config_pattern_match(cfg->tls.tunnel[i], d->host, d->port))
+			return true;
+	return false;
+}
+
 static void on_first(struct tconn *c);
 
 /* Reads c's CONNECT head if it is whole; decides what the tunnel is. */
@@ -306,7 +317,7 @@ static void on_head(struct tconn *c)
 		return;
 	}
 	if (!t->ca || !cfg->tls.intercept ||
-	    config_tls_tunneled(cfg, c->dest.host, c->dest.port)) {
+	    tunneled(cfg, &c->dest)) {
 		heap_remove(&t->timers, &c->timer);
 		admit(c);
 		return;

@@ -16,7 +16,6 @@
 #include "classify.h"
 #include "heap.h"
 #include "request.h"
-#include "tunnel.h"
 
 struct leaf_cache;
 struct minter;
