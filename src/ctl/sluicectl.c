@@ -1,8 +1,11 @@
 /*
- * sluicectl.c - the control tool: reads sluiced's admin listener.
+ * sluicectl.c - the control tool: reads sluiced's admin listener, and
+ * makes and shows the local CA in the state directory (without the
+ * daemon).
  *
- * Exit status: 0 done, 1 usage error or a refused request (no such job),
- * 2 the daemon cannot be reached or answered something unexpected.
+ * Exit status: 0 done, 1 usage error or a refused request (no such job,
+ * no CA, a CA that exists), 2 the daemon cannot be reached or answered
+ * something unexpected, or the CA cannot be written or read.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -15,24 +18,33 @@
 
 #include "ctl_fmt.h"
 #include "ctl_http.h"
+#include "tls_ca.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
 #endif
 
 #define ADMIN_DEFAULT "127.0.0.1:8081"
+#define STATE_DIR_DEFAULT "/var/lib/sluice" /* sluiced's (config.c) */
 #define EXIT_USAGE 1
 #define EXIT_RUNTIME 2
 #define SHOWN_MAX 200                /* bytes of a server message shown */
 #define TOKEN_MAX 4096               /* bytes of an admin token file */
 #define PAGE "10000"                 /* queues asked for per /queues page */
 #define PAGES_MAX 100000             /* pages followed, at most */
+#define CA_ERR_LEN 1024              /* bytes of a CA error message */
+#define CA_DESC_LEN 8192             /* bytes of tls_ca_describe()'s text */
+
+enum { OPT_FORCE = 256 };
 
 /* What the flags ask for. */
 struct ctl {
 	const char *addr;            /* admin listener, ADDR:PORT */
 	bool json;                   /* print the daemon's JSON as is */
 	char *token;                 /* admin bearer token; NULL: none */
+	const char *state_dir;       /* for ca; never NULL after the flags */
+	bool state_dir_flag;         /* -s given */
+	bool force;                  /* ca init --force */
 };
 
 struct command {
@@ -45,6 +57,8 @@ static void usage_short(FILE *out)
 	fprintf(out,
 "usage: sluicectl [-a ADDR:PORT] [-T FILE] [-j] status\n"
 "       sluicectl [-a ADDR:PORT] [-T FILE] [-j] job ID\n"
+"       sluicectl ca init [-s DIR] [--force]\n"
+"       sluicectl ca show [-s DIR]\n"
 "Try 'sluicectl --help'.\n");
 }
 
@@ -53,12 +67,19 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: sluicectl [options] command\n"
 "\n"
-"Shows the state of a running sluiced through its admin listener.\n"
+"Shows the state of a running sluiced through its admin listener, and\n"
+"makes the local CA for HTTPS interception.\n"
 "\n"
 "commands:\n"
 "  status                     health, totals and one line per queue\n"
 "  job ID                     state, attempts, times and deliveries of a\n"
 "                             webhook job\n"
+"  ca init                    create the CA that sluiced signs the\n"
+"                             certificates of intercepted hosts with\n"
+"                             (DIR/ca.pem, mode 0644, and DIR/ca-key.pem,\n"
+"                             mode 0600), and say how to trust it\n"
+"  ca show                    subject, SHA-256 fingerprint, expiry and\n"
+"                             path of the CA certificate\n"
 "\n"
 "options:\n"
 "  -a, --admin ADDR:PORT      admin listener (default $SLUICE_ADMIN,\n"
@@ -67,11 +88,18 @@ static void usage(FILE *out)
 "  -T, --token-file FILE      send the admin token in FILE (sluiced's\n"
 "                             admin_token_file) as a bearer token\n"
 "  -j, --json                 print the daemon's JSON as it is\n"
+"  -s, --state-dir DIR        for ca: sluiced's state directory (default\n"
+"                             $SLUICE_STATE_DIR, else " STATE_DIR_DEFAULT ")\n"
+"      --force                for ca init: replace an existing CA\n"
 "  -h, --help                 show this help and exit\n"
 "  -V, --version              show the version and exit\n"
 "\n"
-"Exit status: 0 done, 1 usage error or no such job, 2 the daemon cannot\n"
-"be reached or answered an error. See sluicectl(1).\n");
+"The ca commands do not ask the daemon; sluiced loads a new CA when it\n"
+"restarts.\n"
+"\n"
+"Exit status: 0 done, 1 usage error, no such job, no CA or a CA that\n"
+"exists already, 2 the daemon cannot be reached or answered an error, or\n"
+"the CA cannot be written or read. See sluicectl(1).\n");
 }
 
 static const struct option long_options[] = {
@@ -80,6 +108,8 @@ static const struct option long_options[] = {
 	{ "admin-listen", required_argument, NULL, 'a' },
 	{ "token-file", required_argument, NULL, 'T' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "state-dir", required_argument, NULL, 's' },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -124,10 +154,12 @@ static int parse_flags(int argc, char **argv, struct ctl *c)
 {
 	const char *env = getenv("SLUICE_ADMIN");
 	const char *from = "SLUICE_ADMIN";
+	const char *state = getenv("SLUICE_STATE_DIR");
 	int o;
 
 	c->addr = env && *env ? env : ADMIN_DEFAULT;
-	while ((o = getopt_long(argc, argv, "a:T:jhV", long_options,
+	c->state_dir = state && *state ? state : STATE_DIR_DEFAULT;
+	while ((o = getopt_long(argc, argv, "a:T:js:hV", long_options,
 	                        NULL)) != -1) {
 		switch (o) {
 		case 'a': c->addr = optarg; from = "-a"; break;
@@ -138,6 +170,11 @@ static int parse_flags(int argc, char **argv, struct ctl *c)
 				return EXIT_USAGE + 1;
 			break;
 		case 'j': c->json = true; break;
+		case 's':
+			c->state_dir = optarg;
+			c->state_dir_flag = true;
+			break;
+		case OPT_FORCE: c->force = true; break;
 		case 'h':
 			usage(stdout);
 			return 0 + 1;
@@ -148,6 +185,10 @@ static int parse_flags(int argc, char **argv, struct ctl *c)
 			usage_short(stderr);
 			return EXIT_USAGE + 1;
 		}
+	}
+	if (!*c->state_dir) {
+		fprintf(stderr, "sluicectl: -s needs a directory\n");
+		return EXIT_USAGE + 1;
 	}
 	if (!ctl_addr_valid(c->addr)) {
 		char *shown = strndup(c->addr, SHOWN_MAX);
@@ -432,15 +473,124 @@ static int cmd_job(const struct ctl *c, int argc, char **argv)
 	return status;
 }
 
+/* --- the CA, in the state directory; no daemon --- */
+
+/* How to make the clients trust the CA certificate at cert. */
+static void print_trust(const char *cert)
+{
+	printf(
+"\n"
+"sluiced signs the certificates of the hosts it intercepts with this CA.\n"
+"Make the clients trust %s, for example:\n"
+"  system store (Debian, Ubuntu), as root:\n"
+"    cp %s /usr/local/share/ca-certificates/sluice.crt && "
+"update-ca-certificates\n"
+"  curl:\n"
+"    curl --cacert %s ...\n"
+"  Python requests:\n"
+"    REQUESTS_CA_BUNDLE=%s\n"
+"  Python urllib and other OpenSSL programs:\n"
+"    SSL_CERT_FILE=%s\n"
+"  Node.js:\n"
+"    NODE_EXTRA_CA_CERTS=%s\n"
+"--cacert, REQUESTS_CA_BUNDLE and SSL_CERT_FILE replace the usual CAs;\n"
+"the system store and NODE_EXTRA_CA_CERTS add to them.\n"
+"A running sluiced uses the new CA when it restarts.\n",
+	       cert, cert, cert, cert, cert, cert);
+}
+
+static int ca_init(const struct ctl *c)
+{
+	char err[CA_ERR_LEN], desc[CA_DESC_LEN], cert[CA_ERR_LEN];
+	int r = tls_ca_create(c->state_dir, c->force, err, sizeof(err));
+
+	if (r == -EEXIST) {
+		fprintf(stderr, "sluicectl: ca init: %s; 'sluicectl ca init "
+		        "--force' replaces the CA (clients must then trust "
+		        "the new one)\n", err);
+		return EXIT_USAGE;
+	}
+	if (r < 0) {
+		fprintf(stderr, "sluicectl: ca init: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	snprintf(cert, sizeof(cert), "%s/%s", c->state_dir, TLS_CA_CERT_FILE);
+	printf("created a CA in %s\n", c->state_dir);
+	if (tls_ca_describe(c->state_dir, desc, sizeof(desc), err,
+	                    sizeof(err)) == 0)
+		fputs(desc, stdout);
+	else
+		printf("path: %s\n", cert);
+	printf("key: %s/%s (mode 0600; keep it secret)\n", c->state_dir,
+	       TLS_CA_KEY_FILE);
+	print_trust(cert);
+	return 0;
+}
+
+static int ca_show(const struct ctl *c)
+{
+	char err[CA_ERR_LEN], desc[CA_DESC_LEN];
+	int r = tls_ca_describe(c->state_dir, desc, sizeof(desc), err,
+	                        sizeof(err));
+
+	if (r == -ENOENT) {
+		fprintf(stderr, "sluicectl: no CA in %s; run 'sluicectl ca "
+		        "init'\n", c->state_dir);
+		return EXIT_USAGE;
+	}
+	if (r < 0) {
+		fprintf(stderr, "sluicectl: ca show: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	fputs(desc, stdout);
+	return 0;
+}
+
+static int cmd_ca(const struct ctl *c, int argc, char **argv)
+{
+	bool init = argc > 0 && strcmp(argv[0], "init") == 0;
+	bool show = argc > 0 && strcmp(argv[0], "show") == 0;
+
+	if (!init && !show) {
+		if (argc == 0)
+			fprintf(stderr, "sluicectl: ca: missing command (init "
+			        "or show)\n");
+		else
+			fprintf(stderr, "sluicectl: ca: unknown command "
+			        "'%.*s'\n", SHOWN_MAX, ctl_defang(argv[0]));
+		usage_short(stderr);
+		return EXIT_USAGE;
+	}
+	if (argc > 1 || (show && c->force)) {
+		if (argc > 1)
+			fprintf(stderr, "sluicectl: ca %s: unexpected argument "
+			        "'%.*s'\n", argv[0], SHOWN_MAX,
+			        ctl_defang(argv[1]));
+		else
+			fprintf(stderr, "sluicectl: ca show: --force is for "
+			        "'ca init'\n");
+		usage_short(stderr);
+		return EXIT_USAGE;
+	}
+	return init ? ca_init(c) : ca_show(c);
+}
+
 static const struct command commands[] = {
 	{ "status", cmd_status },
 	{ "job", cmd_job },
+	{ "ca", cmd_ca },
 };
 
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	if (argc == 0) {
 		fprintf(stderr, "sluicectl: missing command\n");
+		usage_short(stderr);
+		return EXIT_USAGE;
+	}
+	if ((c->state_dir_flag || c->force) && strcmp(argv[0], "ca") != 0) {
+		fprintf(stderr, "sluicectl: %s is for the ca commands\n",
+		        c->force ? "--force" : "-s");
 		usage_short(stderr);
 		return EXIT_USAGE;
 	}
@@ -455,7 +605,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct ctl c = { NULL, false, NULL };
+	struct ctl c = { NULL, false, NULL, NULL, false, false };
 	int status = parse_flags(argc, argv, &c);
 
 	if (status) {

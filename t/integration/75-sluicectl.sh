@@ -5,7 +5,7 @@
 # address comes from -a or SLUICE_ADMIN, and proxy variables are ignored.
 # job refuses a malformed id without asking the daemon and says "no such
 # job" when the daemon answers 404. Usage errors exit 1 with a usage
-# message, unknown commands (reload, ca: not implemented) too; a daemon
+# message, unknown commands (reload: not implemented) too; a daemon
 # that is down means exit 2 and "cannot reach admin listener". The
 # credential of a queue is never printed.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -56,7 +56,7 @@ assert_eq "$("$SLUICED" -V | sed 's/^sluiced /sluicectl /')" \
 usage_error none 'missing command'
 usage_error unknown "^sluicectl: unknown command 'frobnicate'$" frobnicate
 usage_error reload "^sluicectl: unknown command 'reload'$" reload
-usage_error ca "^sluicectl: unknown command 'ca'$" ca init
+usage_error ca "^sluicectl: ca: unknown command 'reload'$" ca reload
 usage_error flag 'unrecognized option|invalid option' --frobnicate status
 usage_error extra "unexpected argument 'now'" status now
 usage_error noid 'missing job id' job
