@@ -47,6 +47,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$TEST_NAME.XXXXXX")
 LOGS_DUMPED=
 SOFT_FAILED=
 ORIGIN_PORT=
+TLS_ORIGIN_PORT=
 PROXY_PORT=
 ADMIN_PORT=
 SLUICED_PID=
@@ -192,22 +193,113 @@ wait_file() {
 	return 1
 }
 
-# start_origin [NAME [BIND_ADDR]]: starts origin.py; sets ORIGIN_PORT.
-# Files: $TMP/NAME.port, NAME.pid, NAME.requests (one JSON line per
-# arrival), NAME.stderr.  NAME defaults to "origin".
-start_origin() {
-	local name=${1:-origin} bind=${2:-127.0.0.1}
+# origin_up NAME BIND [ARG...]: starts origin.py with ARGs and waits for
+# its port; sets ORIGIN_UP_PORT (for start_origin, start_origin_tls).
+origin_up() {
+	local name=$1 bind=$2
+	shift 2
 	"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 9)' 2>/dev/null ||
 		skip "python >= 3.9 is needed for origin.py"
 	rm -f "$TMP/$name.port"
 	timeout -k 5 300 "$PYTHON" "$ORIGIN_PY" --bind "$bind" \
 		--port-file "$TMP/$name.port" --pid-file "$TMP/$name.pid" \
-		--log "$TMP/$name.requests" 2> "$TMP/$name.stderr" &
+		--log "$TMP/$name.requests" "$@" 2> "$TMP/$name.stderr" &
 	echo $! > "$TMP/$name-timeout.pid"
 	wait_file "$TMP/$name.port" ||
 		error "origin '$name' did not start: $(cat "$TMP/$name.stderr")"
-	ORIGIN_PORT=$(cat "$TMP/$name.port")
+	ORIGIN_UP_PORT=$(cat "$TMP/$name.port")
+}
+
+# start_origin [NAME [BIND_ADDR]]: starts origin.py; sets ORIGIN_PORT.
+# Files: $TMP/NAME.port, NAME.pid, NAME.requests (one JSON line per
+# arrival), NAME.stderr.  NAME defaults to "origin".
+start_origin() {
+	local name=${1:-origin} bind=${2:-127.0.0.1}
+	origin_up "$name" "$bind"
+	ORIGIN_PORT=$ORIGIN_UP_PORT
 	say "origin $name on $bind:$ORIGIN_PORT"
+}
+
+# start_origin_tls CERT KEY [NAME [BIND_ADDR]]: starts origin.py serving
+# HTTPS (HTTP/1.1 only) with the PEM certificate CERT and its KEY: the
+# same scripts as start_origin. Sets TLS_ORIGIN_PORT (ORIGIN_PORT is left
+# alone). NAME defaults to "tls-origin"; files as for start_origin, so
+# origin_count ERE NAME works. A failed handshake is a line "origin: tls:
+# ..." in $TMP/NAME.stderr. Two at once, one trusted and one not:
+#     make_test_ca "$TMP/pki"
+#     start_origin_tls "$TMP/pki/origin.pem" "$TMP/pki/origin.key" good
+#     GOOD=https://127.0.0.1:$TLS_ORIGIN_PORT
+#     start_origin_tls "$TMP/pki/untrusted.pem" "$TMP/pki/untrusted.key" bad
+#     BAD=https://127.0.0.1:$TLS_ORIGIN_PORT
+start_origin_tls() {
+	local cert=$1 key=$2 name=${3:-tls-origin} bind=${4:-127.0.0.1}
+	[ -r "$cert" ] && [ -r "$key" ] ||
+		error "start_origin_tls: cannot read '$cert' or '$key'"
+	origin_up "$name" "$bind" --cert "$cert" --key "$key"
+	TLS_ORIGIN_PORT=$ORIGIN_UP_PORT
+	say "TLS origin $name on $bind:$TLS_ORIGIN_PORT ($(basename "$cert"))"
+}
+
+# make_test_ca DIR: a throwaway PKI in DIR, made with the openssl CLI (EC
+# P-256 keys, valid 30 days, keys mode 0600):
+#   testca.pem, testca.key        a CA, "sluice test CA" (CA:TRUE
+#                                 critical, keyCertSign, SKI)
+#   origin.pem, origin.key        a server certificate (the leaf only)
+#                                 signed by that CA, SAN IP:127.0.0.1 and
+#                                 DNS:localhost (serverAuth, AKI and SKI,
+#                                 so strict verifiers take it too)
+#   untrusted.pem, untrusted.key  a self-signed server certificate with
+#                                 the same names, which nothing trusts
+# testca.pem is what a client (or the daemon, for its upstream side) is
+# given to trust origin.pem. Call it twice with two DIRs for two CAs.
+make_test_ca() {
+	local dir=$1
+	command -v openssl > /dev/null || skip "openssl is needed"
+	mkdir -p "$dir"
+	cat > "$dir/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+authorityKeyIdentifier = keyid:always
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[selfsigned]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+EOF
+	# (set -e does not hold in a subshell followed by ||: hence the &&.)
+	(
+		umask 077
+		cd "$dir" || exit 1
+		ec() {
+			openssl req -config openssl.cnf -noenc -newkey ec \
+				-pkeyopt ec_paramgen_curve:P-256 "$@" 2>> openssl.log
+		}
+		ec -x509 -days 30 -subj '/CN=sluice test CA' -extensions ca \
+			-keyout testca.key -out testca.pem &&
+		ec -subj '/CN=localhost' -keyout origin.key -out origin.csr &&
+		openssl x509 -req -in origin.csr -CA testca.pem \
+			-CAkey testca.key -days 30 -set_serial \
+			"0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+			-extfile openssl.cnf -extensions server \
+			-out origin.pem 2>> openssl.log &&
+		ec -x509 -days 30 -subj '/CN=localhost' -extensions selfsigned \
+			-keyout untrusted.key -out untrusted.pem &&
+		chmod 644 testca.pem origin.pem untrusted.pem
+	) || error "make_test_ca: openssl failed: $(cat "$dir/openssl.log")"
 }
 
 # start_receiver [NAME [SECRET_FILE...]]: starts receiver.py (webhook
