@@ -11,12 +11,15 @@
 #   SLUICED   the sluiced binary
 #   SLUICECTL the sluicectl binary
 #   T_SRC     the source t/ directory (origin.py is in $T_SRC/integration)
-#   T_BUILD   the build t/ directory (unused so far)
+#   T_BUILD   the build t/ directory (node_undici's cache: t/node)
 #   PYTHON    python3 to run origin.py and socket helpers (default
 #             /usr/bin/python3, else python3 from PATH)
 #   KEEP_TMP  if set, $TMP is kept for inspection
 #   SOFT_FAIL if set, a failed assertion is reported and the test goes on
 #             (to see every failure at once); the test still fails
+#   SLUICE_NODE_DIR  where node_undici installs undici (default
+#             $T_BUILD/node; when T_BUILD is the source t/, as in a run
+#             by hand, ${XDG_CACHE_HOME:-~/.cache}/sluice-tests/node)
 #
 # Every server binds loopback on an ephemeral port; ports are read back
 # from files and log lines, never hard-coded.
@@ -27,7 +30,12 @@
 set -e -u
 
 # A stray proxy in the environment would route the tests' own direct
-# requests (to the origin, to the admin listener) through it.
+# requests (to the origin, to the admin listener) through it. npm
+# (node_undici) may need it to reach its registry: it gets a copy.
+NPM_PROXY_ENV=()
+for _v in http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY; do
+	[ -z "${!_v:-}" ] || NPM_PROXY_ENV+=("$_v=${!_v}")
+done
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy \
 	no_proxy NO_PROXY ftp_proxy FTP_PROXY
 
@@ -37,6 +45,10 @@ T_BUILD=${T_BUILD:-$T_SRC}
 SLUICED=${SLUICED:-$LIB_DIR/../../src/sluiced}
 SLUICECTL=${SLUICECTL:-$LIB_DIR/../../src/sluicectl}
 ORIGIN_PY=$LIB_DIR/origin.py
+# shellcheck disable=SC2034 # for the tests (see "HTTPS clients")
+HTTPS_CLIENT_JS=$LIB_DIR/https_client.js
+# shellcheck disable=SC2034
+HTTPS_CLIENT_PY=$LIB_DIR/https_client.py
 if [ -z "${PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3
 	else PYTHON=python3; fi
@@ -233,8 +245,9 @@ start_origin() {
 #     BAD=https://127.0.0.1:$TLS_ORIGIN_PORT
 start_origin_tls() {
 	local cert=$1 key=$2 name=${3:-tls-origin} bind=${4:-127.0.0.1}
-	[ -r "$cert" ] && [ -r "$key" ] ||
+	if [ ! -r "$cert" ] || [ ! -r "$key" ]; then
 		error "start_origin_tls: cannot read '$cert' or '$key'"
+	fi
 	origin_up "$name" "$bind" --cert "$cert" --key "$key"
 	TLS_ORIGIN_PORT=$ORIGIN_UP_PORT
 	say "TLS origin $name on $bind:$TLS_ORIGIN_PORT ($(basename "$cert"))"
@@ -680,4 +693,86 @@ rs = [json.loads(l) for l in open(sys.argv[1])]
 v = eval(sys.argv[2], {"rs": rs})
 print(v if isinstance(v, str) else json.dumps(v))
 ' "$TMP/$1" "$2"
+}
+
+# --- HTTPS clients ------------------------------------------------------
+#
+# $HTTPS_CLIENT_JS (Node, undici's ProxyAgent; node_undici below) and
+# $HTTPS_CLIENT_PY (Python requests, or --urllib) take the same arguments
+# and print the same thing (their headers have the details):
+#     [-X METHOD] [-d DATA|@FILE] [-H 'Name: value']... [--ca FILE]
+#     [--timeout MS] [--requests JSON] PROXY|env|- URL...
+# one JSON line per response, {"url", "status", "headers", "body",
+# "body_length", "body_sha256"}; at the first failure a line {"url",
+# "error", "code"} and exit status 1. The URLs share one client, so those
+# of one origin go down one tunnel (not with --urllib). --ca defaults to
+# $SLUICE_CA; Node also honours NODE_EXTRA_CA_CERTS inside the tunnel:
+#     make_test_ca "$TMP/pki"
+#     np=$(node_undici) || skip "node with undici is needed"
+#     SLUICE_CA=$TMP/pki/testca.pem NODE_PATH=$np timeout 60 \
+#         node "$HTTPS_CLIENT_JS" "$PROXY" "$U/echo/1" "$U/echo/2" > "$TMP/out"
+#     SLUICE_CA=$TMP/pki/testca.pem timeout 60 \
+#         "$PYTHON" "$HTTPS_CLIENT_PY" "$PROXY" "$U/echo/1" > "$TMP/out"
+
+# Pinned: undici 6 runs on Node >= 18.17 (Debian bookworm's nodejs is
+# 18.20) and has ProxyAgent and EnvHttpProxyAgent; undici 7 needs Node 20.
+NODE_UNDICI_VERSION=6.29.1
+
+# node_undici: makes sure npm's undici@$NODE_UNDICI_VERSION is installed in
+# a cache outside the source tree ($SLUICE_NODE_DIR, default $T_BUILD/node;
+# kept between tests and runs) and prints the directory to put in
+# NODE_PATH. Installs with npm only when missing, one test at a time (a
+# flock on DIR/.lock). Returns non-zero, with the reason on stderr, when
+# node or npm is missing, node is too old or the install fails (npm's log
+# is $TMP/npm.log). Usage:
+#     np=$(node_undici) || skip "node with undici is needed"
+#     NODE_PATH=$np timeout 60 node "$HTTPS_CLIENT_JS" "$PROXY" URL...
+node_undici() {
+	local dir=${SLUICE_NODE_DIR:-} v
+	if [ -z "$dir" ]; then
+		if [ "$(cd "$T_BUILD" 2>/dev/null && pwd -P)" = \
+			"$(cd "$T_SRC" && pwd -P)" ]; then
+			dir=${XDG_CACHE_HOME:-$HOME/.cache}/sluice-tests/node
+		else
+			dir=$T_BUILD/node
+		fi
+	fi
+	command -v node > /dev/null || { echo "node_undici: no node" >&2; return 1; }
+	v=$(node -p 'process.versions.node' 2>/dev/null) || v=0
+	printf '%s\n' "$v" | awk -F. '{ exit !($1 > 18 || ($1 == 18 && $2 >= 17)) }' || {
+		echo "node_undici: node $v is older than 18.17" >&2
+		return 1
+	}
+	mkdir -p "$dir" || return 1
+	(
+		if command -v flock > /dev/null; then
+			flock -w 600 9 || { echo "node_undici: lock timeout" >&2; exit 1; }
+		fi
+		stamp=$dir/.undici-$NODE_UNDICI_VERSION.ok
+		[ -f "$stamp" ] && [ -f "$dir/node_modules/undici/package.json" ] &&
+			exit 0
+		command -v npm > /dev/null || { echo "node_undici: no npm" >&2; exit 1; }
+		rm -f "$dir"/.undici-*.ok
+		echo "# node_undici: npm install undici@$NODE_UNDICI_VERSION in $dir" >&2
+		env ${NPM_PROXY_ENV[@]+"${NPM_PROXY_ENV[@]}"} timeout 600 npm install \
+			--prefix "$dir" --no-audit --no-fund --no-save --prefer-offline \
+			--loglevel=error "undici@$NODE_UNDICI_VERSION" \
+			> "$TMP/npm.log" 2>&1 || {
+			echo "node_undici: npm install failed:" >&2
+			tail -n 20 "$TMP/npm.log" >&2
+			exit 1
+		}
+		NODE_PATH=$dir/node_modules node -e '
+const u = require("undici");
+if (typeof u.ProxyAgent !== "function") throw new Error("no ProxyAgent");
+if (require("undici/package.json").version !== process.argv[1])
+	throw new Error("version " + require("undici/package.json").version);
+' "$NODE_UNDICI_VERSION" >> "$TMP/npm.log" 2>&1 || {
+			echo "node_undici: undici does not load:" >&2
+			tail -n 20 "$TMP/npm.log" >&2
+			exit 1
+		}
+		touch "$stamp"
+	) 9> "$dir/.lock" || return 1
+	printf '%s\n' "$dir/node_modules"
 }
