@@ -5,14 +5,24 @@
 SLUICE_BUILD_DEPS="autoconf automake pkg-config make gcc libc6-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libyaml-dev \
 libsqlite3-dev libjansson-dev libsystemd-dev uthash-dev"
-SLUICE_TEST_DEPS="check mandoc python3 curl wget openssl"
+# nodejs and npm: undici for the HTTPS tests (t/integration/lib.sh
+# node_undici installs it); python3-requests for https_client.py.
+SLUICE_TEST_DEPS="check mandoc python3 curl wget openssl nodejs npm \
+python3-requests"
 SLUICE_BENCH_DEPS="wrk tinyproxy"
 
 deps_install() {
 	missing=""
+	# What installed packages provide counts as installed: NodeSource's
+	# nodejs provides (and conflicts with) npm.
+	provided=$(dpkg-query -W -f='${db:Status-Abbrev}|${Provides}\n' \
+		2>/dev/null | sed -n 's/^ii *|//p' | tr ',' '\n' |
+		sed 's/^ *//; s/ .*//' | sort -u)
 	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing="$missing $p"
+			grep -q 'install ok installed' ||
+			printf '%s\n' "$provided" | grep -qx -e "$p" ||
+			missing="$missing $p"
 	done
 	[ -z "$missing" ] && return 0
 	if [ "$(id -u)" != 0 ]; then

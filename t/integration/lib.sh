@@ -11,12 +11,15 @@
 #   SLUICED   the sluiced binary
 #   SLUICECTL the sluicectl binary
 #   T_SRC     the source t/ directory (origin.py is in $T_SRC/integration)
-#   T_BUILD   the build t/ directory (unused so far)
+#   T_BUILD   the build t/ directory (node_undici's cache: t/node)
 #   PYTHON    python3 to run origin.py and socket helpers (default
 #             /usr/bin/python3, else python3 from PATH)
 #   KEEP_TMP  if set, $TMP is kept for inspection
 #   SOFT_FAIL if set, a failed assertion is reported and the test goes on
 #             (to see every failure at once); the test still fails
+#   SLUICE_NODE_DIR  where node_undici installs undici (default
+#             $T_BUILD/node; when T_BUILD is the source t/, as in a run
+#             by hand, ${XDG_CACHE_HOME:-~/.cache}/sluice-tests/node)
 #
 # Every server binds loopback on an ephemeral port; ports are read back
 # from files and log lines, never hard-coded.
@@ -27,7 +30,12 @@
 set -e -u
 
 # A stray proxy in the environment would route the tests' own direct
-# requests (to the origin, to the admin listener) through it.
+# requests (to the origin, to the admin listener) through it. npm
+# (node_undici) may need it to reach its registry: it gets a copy.
+NPM_PROXY_ENV=()
+for _v in http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY; do
+	[ -z "${!_v:-}" ] || NPM_PROXY_ENV+=("$_v=${!_v}")
+done
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy \
 	no_proxy NO_PROXY ftp_proxy FTP_PROXY
 
@@ -37,6 +45,10 @@ T_BUILD=${T_BUILD:-$T_SRC}
 SLUICED=${SLUICED:-$LIB_DIR/../../src/sluiced}
 SLUICECTL=${SLUICECTL:-$LIB_DIR/../../src/sluicectl}
 ORIGIN_PY=$LIB_DIR/origin.py
+# shellcheck disable=SC2034 # for the tests (see "HTTPS clients")
+HTTPS_CLIENT_JS=$LIB_DIR/https_client.js
+# shellcheck disable=SC2034
+HTTPS_CLIENT_PY=$LIB_DIR/https_client.py
 if [ -z "${PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3
 	else PYTHON=python3; fi
@@ -47,6 +59,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$TEST_NAME.XXXXXX")
 LOGS_DUMPED=
 SOFT_FAILED=
 ORIGIN_PORT=
+TLS_ORIGIN_PORT=
 PROXY_PORT=
 ADMIN_PORT=
 SLUICED_PID=
@@ -192,22 +205,114 @@ wait_file() {
 	return 1
 }
 
-# start_origin [NAME [BIND_ADDR]]: starts origin.py; sets ORIGIN_PORT.
-# Files: $TMP/NAME.port, NAME.pid, NAME.requests (one JSON line per
-# arrival), NAME.stderr.  NAME defaults to "origin".
-start_origin() {
-	local name=${1:-origin} bind=${2:-127.0.0.1}
+# origin_up NAME BIND [ARG...]: starts origin.py with ARGs and waits for
+# its port; sets ORIGIN_UP_PORT (for start_origin, start_origin_tls).
+origin_up() {
+	local name=$1 bind=$2
+	shift 2
 	"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 9)' 2>/dev/null ||
 		skip "python >= 3.9 is needed for origin.py"
 	rm -f "$TMP/$name.port"
 	timeout -k 5 300 "$PYTHON" "$ORIGIN_PY" --bind "$bind" \
 		--port-file "$TMP/$name.port" --pid-file "$TMP/$name.pid" \
-		--log "$TMP/$name.requests" 2> "$TMP/$name.stderr" &
+		--log "$TMP/$name.requests" "$@" 2> "$TMP/$name.stderr" &
 	echo $! > "$TMP/$name-timeout.pid"
 	wait_file "$TMP/$name.port" ||
 		error "origin '$name' did not start: $(cat "$TMP/$name.stderr")"
-	ORIGIN_PORT=$(cat "$TMP/$name.port")
+	ORIGIN_UP_PORT=$(cat "$TMP/$name.port")
+}
+
+# start_origin [NAME [BIND_ADDR]]: starts origin.py; sets ORIGIN_PORT.
+# Files: $TMP/NAME.port, NAME.pid, NAME.requests (one JSON line per
+# arrival), NAME.stderr.  NAME defaults to "origin".
+start_origin() {
+	local name=${1:-origin} bind=${2:-127.0.0.1}
+	origin_up "$name" "$bind"
+	ORIGIN_PORT=$ORIGIN_UP_PORT
 	say "origin $name on $bind:$ORIGIN_PORT"
+}
+
+# start_origin_tls CERT KEY [NAME [BIND_ADDR]]: starts origin.py serving
+# HTTPS (HTTP/1.1 only) with the PEM certificate CERT and its KEY: the
+# same scripts as start_origin. Sets TLS_ORIGIN_PORT (ORIGIN_PORT is left
+# alone). NAME defaults to "tls-origin"; files as for start_origin, so
+# origin_count ERE NAME works. A failed handshake is a line "origin: tls:
+# ..." in $TMP/NAME.stderr. Two at once, one trusted and one not:
+#     make_test_ca "$TMP/pki"
+#     start_origin_tls "$TMP/pki/origin.pem" "$TMP/pki/origin.key" good
+#     GOOD=https://127.0.0.1:$TLS_ORIGIN_PORT
+#     start_origin_tls "$TMP/pki/untrusted.pem" "$TMP/pki/untrusted.key" bad
+#     BAD=https://127.0.0.1:$TLS_ORIGIN_PORT
+start_origin_tls() {
+	local cert=$1 key=$2 name=${3:-tls-origin} bind=${4:-127.0.0.1}
+	if [ ! -r "$cert" ] || [ ! -r "$key" ]; then
+		error "start_origin_tls: cannot read '$cert' or '$key'"
+	fi
+	origin_up "$name" "$bind" --cert "$cert" --key "$key"
+	TLS_ORIGIN_PORT=$ORIGIN_UP_PORT
+	say "TLS origin $name on $bind:$TLS_ORIGIN_PORT ($(basename "$cert"))"
+}
+
+# make_test_ca DIR: a throwaway PKI in DIR, made with the openssl CLI (EC
+# P-256 keys, valid 30 days, keys mode 0600):
+#   testca.pem, testca.key        a CA, "sluice test CA" (CA:TRUE
+#                                 critical, keyCertSign, SKI)
+#   origin.pem, origin.key        a server certificate (the leaf only)
+#                                 signed by that CA, SAN IP:127.0.0.1 and
+#                                 DNS:localhost (serverAuth, AKI and SKI,
+#                                 so strict verifiers take it too)
+#   untrusted.pem, untrusted.key  a self-signed server certificate with
+#                                 the same names, which nothing trusts
+# testca.pem is what a client (or the daemon, for its upstream side) is
+# given to trust origin.pem. Call it twice with two DIRs for two CAs.
+make_test_ca() {
+	local dir=$1
+	command -v openssl > /dev/null || skip "openssl is needed"
+	mkdir -p "$dir"
+	cat > "$dir/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+authorityKeyIdentifier = keyid:always
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[selfsigned]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+EOF
+	# (set -e does not hold in a subshell followed by ||: hence the &&.)
+	(
+		umask 077
+		cd "$dir" || exit 1
+		ec() {
+			openssl req -config openssl.cnf -noenc -newkey ec \
+				-pkeyopt ec_paramgen_curve:P-256 "$@" 2>> openssl.log
+		}
+		ec -x509 -days 30 -subj '/CN=sluice test CA' -extensions ca \
+			-keyout testca.key -out testca.pem &&
+		ec -subj '/CN=localhost' -keyout origin.key -out origin.csr &&
+		openssl x509 -req -in origin.csr -CA testca.pem \
+			-CAkey testca.key -days 30 -set_serial \
+			"0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+			-extfile openssl.cnf -extensions server \
+			-out origin.pem 2>> openssl.log &&
+		ec -x509 -days 30 -subj '/CN=localhost' -extensions selfsigned \
+			-keyout untrusted.key -out untrusted.pem &&
+		chmod 644 testca.pem origin.pem untrusted.pem
+	) || error "make_test_ca: openssl failed: $(cat "$dir/openssl.log")"
 }
 
 # start_receiver [NAME [SECRET_FILE...]]: starts receiver.py (webhook
@@ -588,4 +693,86 @@ rs = [json.loads(l) for l in open(sys.argv[1])]
 v = eval(sys.argv[2], {"rs": rs})
 print(v if isinstance(v, str) else json.dumps(v))
 ' "$TMP/$1" "$2"
+}
+
+# --- HTTPS clients ------------------------------------------------------
+#
+# $HTTPS_CLIENT_JS (Node, undici's ProxyAgent; node_undici below) and
+# $HTTPS_CLIENT_PY (Python requests, or --urllib) take the same arguments
+# and print the same thing (their headers have the details):
+#     [-X METHOD] [-d DATA|@FILE] [-H 'Name: value']... [--ca FILE]
+#     [--timeout MS] [--requests JSON] PROXY|env|- URL...
+# one JSON line per response, {"url", "status", "headers", "body",
+# "body_length", "body_sha256"}; at the first failure a line {"url",
+# "error", "code"} and exit status 1. The URLs share one client, so those
+# of one origin go down one tunnel (not with --urllib). --ca defaults to
+# $SLUICE_CA; Node also honours NODE_EXTRA_CA_CERTS inside the tunnel:
+#     make_test_ca "$TMP/pki"
+#     np=$(node_undici) || skip "node with undici is needed"
+#     SLUICE_CA=$TMP/pki/testca.pem NODE_PATH=$np timeout 60 \
+#         node "$HTTPS_CLIENT_JS" "$PROXY" "$U/echo/1" "$U/echo/2" > "$TMP/out"
+#     SLUICE_CA=$TMP/pki/testca.pem timeout 60 \
+#         "$PYTHON" "$HTTPS_CLIENT_PY" "$PROXY" "$U/echo/1" > "$TMP/out"
+
+# Pinned: undici 6 runs on Node >= 18.17 (Debian bookworm's nodejs is
+# 18.20) and has ProxyAgent and EnvHttpProxyAgent; undici 7 needs Node 20.
+NODE_UNDICI_VERSION=6.29.1
+
+# node_undici: makes sure npm's undici@$NODE_UNDICI_VERSION is installed in
+# a cache outside the source tree ($SLUICE_NODE_DIR, default $T_BUILD/node;
+# kept between tests and runs) and prints the directory to put in
+# NODE_PATH. Installs with npm only when missing, one test at a time (a
+# flock on DIR/.lock). Returns non-zero, with the reason on stderr, when
+# node or npm is missing, node is too old or the install fails (npm's log
+# is $TMP/npm.log). Usage:
+#     np=$(node_undici) || skip "node with undici is needed"
+#     NODE_PATH=$np timeout 60 node "$HTTPS_CLIENT_JS" "$PROXY" URL...
+node_undici() {
+	local dir=${SLUICE_NODE_DIR:-} v
+	if [ -z "$dir" ]; then
+		if [ "$(cd "$T_BUILD" 2>/dev/null && pwd -P)" = \
+			"$(cd "$T_SRC" && pwd -P)" ]; then
+			dir=${XDG_CACHE_HOME:-$HOME/.cache}/sluice-tests/node
+		else
+			dir=$T_BUILD/node
+		fi
+	fi
+	command -v node > /dev/null || { echo "node_undici: no node" >&2; return 1; }
+	v=$(node -p 'process.versions.node' 2>/dev/null) || v=0
+	printf '%s\n' "$v" | awk -F. '{ exit !($1 > 18 || ($1 == 18 && $2 >= 17)) }' || {
+		echo "node_undici: node $v is older than 18.17" >&2
+		return 1
+	}
+	mkdir -p "$dir" || return 1
+	(
+		if command -v flock > /dev/null; then
+			flock -w 600 9 || { echo "node_undici: lock timeout" >&2; exit 1; }
+		fi
+		stamp=$dir/.undici-$NODE_UNDICI_VERSION.ok
+		[ -f "$stamp" ] && [ -f "$dir/node_modules/undici/package.json" ] &&
+			exit 0
+		command -v npm > /dev/null || { echo "node_undici: no npm" >&2; exit 1; }
+		rm -f "$dir"/.undici-*.ok
+		echo "# node_undici: npm install undici@$NODE_UNDICI_VERSION in $dir" >&2
+		env ${NPM_PROXY_ENV[@]+"${NPM_PROXY_ENV[@]}"} timeout 600 npm install \
+			--prefix "$dir" --no-audit --no-fund --no-save --prefer-offline \
+			--loglevel=error "undici@$NODE_UNDICI_VERSION" \
+			> "$TMP/npm.log" 2>&1 || {
+			echo "node_undici: npm install failed:" >&2
+			tail -n 20 "$TMP/npm.log" >&2
+			exit 1
+		}
+		NODE_PATH=$dir/node_modules node -e '
+const u = require("undici");
+if (typeof u.ProxyAgent !== "function") throw new Error("no ProxyAgent");
+if (require("undici/package.json").version !== process.argv[1])
+	throw new Error("version " + require("undici/package.json").version);
+' "$NODE_UNDICI_VERSION" >> "$TMP/npm.log" 2>&1 || {
+			echo "node_undici: undici does not load:" >&2
+			tail -n 20 "$TMP/npm.log" >&2
+			exit 1
+		}
+		touch "$stamp"
+	) 9> "$dir/.lock" || return 1
+	printf '%s\n' "$dir/node_modules"
 }

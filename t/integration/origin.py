@@ -3,6 +3,7 @@
 integration tests (Python 3 standard library only).
 
     origin.py --port-file F --pid-file F --log F [--bind 127.0.0.1]
+              [--cert FILE --key FILE]
 
 Binds an ephemeral port on loopback, writes the port to --port-file and
 its PID to --pid-file (each written to a temporary file, then renamed, so
@@ -55,6 +56,12 @@ headers, Content-Length included, no body):
 
 Request bodies are read whatever the path (Content-Length or chunked), so
 keep-alive connections stay in step.
+
+With --cert and --key (PEM files), the origin speaks HTTPS: every
+connection is TLS (HTTP/1.1 only, ALPN "http/1.1"), with the same scripts,
+keep-alive and log.  The handshake runs in the connection's own thread, so
+a client that fails it (an untrusted certificate, garbage, silence: 10 s)
+costs that connection only; it is logged on stderr as "origin: tls: ...".
 """
 
 import argparse
@@ -64,6 +71,7 @@ import http.server
 import json
 import os
 import random
+import ssl
 import sys
 import threading
 import time
@@ -318,6 +326,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
+    tls = None             # an ssl.SSLContext with --cert/--key
+
+    def finish_request(self, request, client_address):
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        # In the connection's thread (not in accept): a failed or stalled
+        # handshake holds up no one else.
+        try:
+            request.settimeout(10)
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            sys.stderr.write("origin: tls: %s:%d: handshake: %s\n"
+                             % (client_address[0], client_address[1], e))
+            return
+        try:
+            super().finish_request(conn, client_address)
+        except (ssl.SSLError, OSError) as e:
+            sys.stderr.write("origin: tls: %s:%d: %s\n"
+                             % (client_address[0], client_address[1], e))
+        finally:
+            conn.close()
 
 
 def main():
@@ -327,10 +356,19 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--pid-file")
     ap.add_argument("--log", required=True)
+    ap.add_argument("--cert", help="PEM certificate (chain): serve HTTPS")
+    ap.add_argument("--key", help="PEM private key of --cert")
     args = ap.parse_args()
+    if bool(args.cert) != bool(args.key):
+        ap.error("--cert and --key go together")
 
     LOG_FILE = open(args.log, "a")
     srv = Server((args.bind, 0), Handler)
+    if args.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        ctx.set_alpn_protocols(["http/1.1"])
+        srv.tls = ctx
     if args.pid_file:
         write_atomic(args.pid_file, "%d\n" % os.getpid())
     write_atomic(args.port_file, "%d\n" % srv.server_address[1])
