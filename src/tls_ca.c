@@ -44,10 +44,17 @@ static void say(char *err, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* dir/name in buf; -ENAMETOOLONG with a message when it does not fit. */
+/*
+ * dir/name in buf; -EINVAL or -ENAMETOOLONG with a message for an empty
+ * dir (not "/") or a path that does not fit.
+ */
 static int path_of(char buf[PATH_LEN], const char *dir, const char *name,
                    char *err, size_t size)
 {
+	if (!*dir) {
+		say(err, size, "empty directory name");
+		return -EINVAL;
+	}
 	if (snprintf(buf, PATH_LEN, "%s/%s", dir, name) >= PATH_LEN) {
 		say(err, size, "'%s': path too long", dir);
 		return -ENAMETOOLONG;
@@ -159,9 +166,11 @@ static X509 *ca_cert_new(EVP_PKEY *key)
 	/* The subject key identifier first: the authority's refers to it. */
 	if (add_ext(x, &ctx, NID_basic_constraints,
 	            "critical,CA:TRUE,pathlen:0") < 0 ||
-	    add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
+	    add_ext(x, &ctx, NID_key_usage,
+	            "critical,keyCertSign,cRLSign") < 0 ||
 	    add_ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
-	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0 ||
+	    add_ext(x, &ctx, NID_authority_key_identifier,
+	            "keyid:always") < 0 ||
 	    X509_sign(x, key, EVP_sha256()) <= 0)
 		goto fail;
 	return x;
@@ -410,8 +419,13 @@ static EVP_PKEY *key_read(const char *path, int *ret_errno, char *err,
 		say(err, size, "cannot read '%s': %s", path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & 07777 & ~0600)) {
+	if (fstat(fileno(f), &st) < 0) {
+		*ret_errno = errno;
+		say(err, size, "cannot read '%s': %s", path, strerror(errno));
+		fclose(f);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 07777 & ~0600)) {
 		*ret_errno = EPERM;
 		say(err, size, "refusing the CA key '%s': mode %04o, it must "
 		    "be a file of mode 0600 (chmod 600 '%s')", path,
@@ -553,7 +567,8 @@ static int add_san(X509 *x, const char *host, const unsigned char *ip,
 {
 	GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
 	GENERAL_NAME *gn = GENERAL_NAME_new();
-	ASN1_STRING *s = ip_len ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
+	ASN1_STRING *s = ip_len ? ASN1_OCTET_STRING_new()
+	                        : ASN1_IA5STRING_new();
 	int ok = 0;
 
 	if (!names || !gn || !s)
@@ -626,7 +641,8 @@ X509 *tls_ca_mint(const struct tls_ca *ca, EVP_PKEY *key, const char *host,
 	if (add_ext(x, &ctx, NID_basic_constraints, "CA:FALSE") < 0 ||
 	    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") < 0 ||
 	    add_ext(x, &ctx, NID_ext_key_usage, "serverAuth") < 0 ||
-	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0 ||
+	    add_ext(x, &ctx, NID_authority_key_identifier,
+	            "keyid:always") < 0 ||
 	    X509_sign(x, ca->key, EVP_sha256()) <= 0)
 		goto fail;
 	return x;
@@ -648,7 +664,8 @@ static int subject_text(const X509 *x, char *out, size_t size)
 	long len;
 	int r = -ENOMEM;
 
-	if (b && X509_NAME_print_ex(b, X509_get_subject_name(x), 0, flags) >= 0) {
+	if (b &&
+	    X509_NAME_print_ex(b, X509_get_subject_name(x), 0, flags) >= 0) {
 		len = BIO_get_mem_data(b, &data);
 		snprintf(out, size, "%.*s", (int)len, data);
 		r = 0;

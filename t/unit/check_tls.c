@@ -171,6 +171,8 @@ START_TEST(test_create_bad_dir)
 	path_in(p, sizeof(p), dir, "a/b");
 	ck_assert_int_eq(tls_ca_create(p, false, err, sizeof(err)), -ENOENT);
 	ck_assert_msg(strstr(err, p), "%s", err);
+	/* Not "/ca.pem". */
+	ck_assert_int_eq(tls_ca_create("", false, err, sizeof(err)), -EINVAL);
 }
 END_TEST
 
@@ -208,7 +210,8 @@ START_TEST(test_load_round_trip)
 	BASIC_CONSTRAINTS_free(bc);
 	ck_assert_int_eq(X509_EXTENSION_get_critical(X509_get_ext(x,
 	        X509_get_ext_by_NID(x, NID_basic_constraints, -1))), 1);
-	ck_assert_uint_eq(X509_get_key_usage(x), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+	ck_assert_uint_eq(X509_get_key_usage(x),
+	                  KU_KEY_CERT_SIGN | KU_CRL_SIGN);
 	ck_assert_ptr_nonnull(X509_get0_subject_key_id(x));
 
 	/* Valid from an hour ago for 10 years. */
@@ -377,7 +380,7 @@ static int verify(X509 *leaf, time_t at)
 	X509_STORE_CTX_set_time(ctx, 0, at);
 	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
 	ck_assert_int_eq(X509_STORE_CTX_set_purpose(ctx,
-	                                            X509_PURPOSE_SSL_SERVER), 1);
+	                 X509_PURPOSE_SSL_SERVER), 1);
 	r = X509_verify_cert(ctx) == 1 ? X509_V_OK
 	                                : X509_STORE_CTX_get_error(ctx);
 	X509_STORE_CTX_free(ctx);
