@@ -10,6 +10,8 @@
  * only; the pumps are level-triggered with their interest kept exact.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@
 #include "tunnel_int.h"
 
 #define TLS_RECORD_HANDSHAKE 0x16
+#define FAIL_LOG_MS 1000             /* one handshake failure line a second */
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
@@ -61,6 +64,28 @@ void tconn_timer(struct tconn *c, int64_t when)
 	if (heap_update(&c->t->timers, &c->timer, when) < 0)
 		log_warn("tunnel: no memory for a timer; it waits for its "
 		         "peer instead");
+}
+
+void tconn_handshake_failed(struct tconn *c, const char *why)
+{
+	struct tunnels *t = c->t;
+	int64_t now = clock_now_ms();
+
+	atomic_fetch_add(&t->stats.handshake_failed, 1);
+	/* A client that never trusts the CA must not flood the log. */
+	if (now < t->fail_log_at) {
+		t->fail_quiet++;
+		return;
+	}
+	if (t->fail_quiet)
+		log_info("tls: handshake failed client=%s host=%s: %s (and %u "
+		         "more since the last line)", c->who, c->dest.host, why,
+		         t->fail_quiet);
+	else
+		log_info("tls: handshake failed client=%s host=%s: %s", c->who,
+		         c->dest.host, why);
+	t->fail_quiet = 0;
+	t->fail_log_at = now + FAIL_LOG_MS;
 }
 
 void tconn_handshake_over(struct tconn *c)
@@ -404,9 +429,7 @@ static void on_timer(struct tconn *c, int64_t now)
 		break;
 	case T_HANDSHAKE:
 	case T_MINT:
-		log_info("tls: handshake with client=%s host=%s timed out",
-		         c->who, c->dest.host);
-		atomic_fetch_add(&c->t->stats.handshake_failed, 1);
+		tconn_handshake_failed(c, "timed out");
 		tconn_close(c);
 		break;
 	default:
@@ -571,7 +594,7 @@ void tunnels_add(struct tunnels *t, int fd, const struct sockaddr *sa,
 	struct tconn *c;
 	uint64_t one = 1;
 	char buf[512];
-	int n;
+	int n, one_i = 1;
 
 	if (atomic_load(&t->stats.open) >= t->cfg->tls.max_tunnels ||
 	    !(c = calloc(1, sizeof(*c)))) {
@@ -586,6 +609,11 @@ void tunnels_add(struct tunnels *t, int fd, const struct sockaddr *sa,
 		return;
 	}
 	atomic_fetch_add(&t->stats.open, 1);
+	/*
+	 * Responses go out in several writes (TLS records, splices): Nagle
+	 * would hold the last short one for the client's delayed ACK.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one_i, sizeof(one_i));
 	c->t = t;
 	c->st = T_HEAD;
 	c->client = (struct tend){ .fd = fd, .c = c };

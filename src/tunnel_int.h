@@ -116,6 +116,8 @@ struct tunnels {
 	unsigned n_all;              /* connections held */
 	unsigned handshakes;         /* in T_FIRST..T_HANDSHAKE */
 	struct heap timers;
+	int64_t fail_log_at;         /* no failure line before (ms) */
+	unsigned fail_quiet;         /* failures not logged since */
 	char *scratch;               /* a head is peeked into it */
 	size_t scratch_len;
 
@@ -143,6 +145,9 @@ void tconn_timer(struct tconn *c, int64_t when);
 
 /* Closes c's sockets; it is freed after the current batch of events. */
 void tconn_close(struct tconn *c);
+
+/* Counts c's failed handshake and logs it, a line a second at most. */
+void tconn_handshake_failed(struct tconn *c, const char *why);
 
 /* c is no longer counted against tls.max_handshakes. */
 void tconn_handshake_over(struct tconn *c);

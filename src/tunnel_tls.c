@@ -146,9 +146,7 @@ static void shake_failed(struct tconn *c, int err)
 		why = err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN
 		      ? "the client closed the connection"
 		      : "handshake failed";
-	log_info("tls: handshake failed client=%s host=%s: %s", c->who,
-	         c->dest.host, why);
-	atomic_fetch_add(&c->t->stats.handshake_failed, 1);
+	tconn_handshake_failed(c, why);
 	ERR_clear_error();
 	tconn_close(c);
 }
