@@ -85,7 +85,13 @@ static void poll_until(struct curlloop *l, int64_t next)
 	if (next <= now) {
 		timeout = 0;
 	} else if (next != INT64_MAX && l->tfd >= 0) {
-		if (next != l->tfd_when) {
+		/*
+		 * Re-armed only to fire sooner. A deadline that moved later
+		 * (the earliest request finished) leaves the timer early: one
+		 * spare round then, instead of a timerfd_settime() on every
+		 * round that changes the heap's top.
+		 */
+		if (l->tfd_when == 0 || next < l->tfd_when) {
 			struct itimerspec its = { 0 };
 
 			its.it_value.tv_sec = next / 1000000;

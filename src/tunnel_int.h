@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "classify.h"
@@ -30,6 +31,9 @@ enum tstage {
 	T_PUMP,                      /* TLS <-> the front's socketpair */
 	T_SPLICE,                    /* opaque: bytes both ways */
 };
+
+/* The interest of both fds of a pump (TLS or splice), set once. */
+#define TUNNEL_PUMP_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 /* One fd of a connection in the epoll set. */
 struct tend {
@@ -76,7 +80,6 @@ struct tconn {
 
 	/* TLS */
 	SSL *ssl;
-	int rd_want, wr_want;        /* SSL_ERROR_WANT_* of the last try */
 	struct tbuf in, out;         /* to the front, to the client */
 	struct mint_wait *mint;      /* waiting for this leaf */
 	struct tconn *mprev, *mnext;

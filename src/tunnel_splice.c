@@ -89,6 +89,11 @@ static void half_close(int dst, const struct tpipe *p, bool eof, bool *shut)
 	}
 }
 
+/*
+ * Both ways until nothing moves. Edge-triggered, as the TLS pump: each
+ * way stops at a socket or pipe that would block, and a full pipe is
+ * behind a socket that would, so an edge always comes.
+ */
 static void run(struct tconn *c)
 {
 	bool progress;
@@ -107,16 +112,8 @@ static void run(struct tconn *c)
 	} while (progress);
 	half_close(c->peer.fd, &c->up, c->client_eof, &c->peer_shut);
 	half_close(c->client.fd, &c->down, c->peer_eof, &c->client_shut);
-	if (c->peer_shut && c->client_shut) {
+	if (c->peer_shut && c->client_shut)
 		tconn_close(c);
-		return;
-	}
-	tend_watch(&c->client,
-	           (!c->client_eof && c->up.n < PIPE_CAP ? EPOLLIN : 0) |
-	           (c->down.n > 0 ? EPOLLOUT : 0));
-	tend_watch(&c->peer,
-	           (!c->peer_eof && c->down.n < PIPE_CAP ? EPOLLIN : 0) |
-	           (c->up.n > 0 ? EPOLLOUT : 0));
 }
 
 static int pipe_open(struct tpipe *p)
@@ -144,6 +141,8 @@ void tsplice_begin(struct tconn *c, int fd)
 		return;
 	c->active = clock_now_ms();
 	tconn_timer(c, c->active + c->t->cfg->tls.tunnel_idle_timeout);
+	tend_watch(&c->client, TUNNEL_PUMP_EVENTS);
+	tend_watch(&c->peer, TUNNEL_PUMP_EVENTS);
 	run(c);
 }
 

@@ -174,6 +174,8 @@ static void established(struct tconn *c)
 	}
 	c->peer.fd = sv[0];
 	c->st = T_PUMP;
+	tend_watch(&c->client, TUNNEL_PUMP_EVENTS);
+	tend_watch(&c->peer, TUNNEL_PUMP_EVENTS);
 	/* The front owns sv[1] from here, even when it fails. */
 	if (front_add_tunnel(t->front, sv[1], (struct sockaddr *)&c->addr,
 	                     c->alen, &c->dest) < 0) {
@@ -300,15 +302,12 @@ static bool from_client(struct tconn *c, bool *progress)
 	             (int)(PUMP_BUF - c->in.len));
 	if (n > 0) {
 		c->in.len += (size_t)n;
-		c->rd_want = 0;
 		*progress = true;
 		return true;
 	}
 	err = SSL_get_error(c->ssl, n);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		c->rd_want = err;
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
 		return true;
-	}
 	/* Closed, cleanly or not: the front sees its end close. */
 	ERR_clear_error();
 	tconn_close(c);
@@ -367,24 +366,27 @@ static bool to_client(struct tconn *c, bool *progress)
 	              (int)(c->out.len - c->out.off));
 	if (n > 0) {
 		c->out.off += (size_t)n;
-		c->wr_want = 0;
 		*progress = true;
 		return true;
 	}
 	err = SSL_get_error(c->ssl, n);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		c->wr_want = err;
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
 		return true;
-	}
 	ERR_clear_error();
 	tconn_close(c);
 	return false;
 }
 
+/*
+ * Moves what can move, both ways, until nothing does. The two fds are
+ * edge-triggered (TUNNEL_PUMP_EVENTS): every way this stops is a socket
+ * that would block (EAGAIN, or SSL's WANT_READ / WANT_WRITE, which come
+ * from one) or a buffer full behind one, so an edge always comes to
+ * start it again, and the interest never changes (no epoll_ctl).
+ */
 static void pump(struct tconn *c)
 {
 	bool progress;
-	uint32_t ev;
 
 	do {
 		progress = false;
@@ -400,20 +402,6 @@ static void pump(struct tconn *c)
 		tconn_close(c);
 		return;
 	}
-	ev = 0;
-	if ((c->in.len < PUMP_BUF && c->rd_want == SSL_ERROR_WANT_READ) ||
-	    (c->out.off < c->out.len && c->wr_want == SSL_ERROR_WANT_READ))
-		ev |= EPOLLIN;
-	if ((c->in.len < PUMP_BUF && c->rd_want == SSL_ERROR_WANT_WRITE) ||
-	    (c->out.off < c->out.len && c->wr_want == SSL_ERROR_WANT_WRITE))
-		ev |= EPOLLOUT;
-	tend_watch(&c->client, ev);
-	ev = 0;
-	if (!c->peer_eof && c->out.len < PUMP_BUF)
-		ev |= EPOLLIN;
-	if (c->in.off < c->in.len)
-		ev |= EPOLLOUT;
-	tend_watch(&c->peer, ev);
 }
 
 void ttls_event(struct tconn *c)
@@ -464,8 +452,7 @@ int ttls_init(struct tunnels *t)
 	                    SSL_OP_NO_COMPRESSION |
 	                    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(t->ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-	                 SSL_MODE_RELEASE_BUFFERS);
+	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_id_context(t->ssl_ctx,
 	                               (const unsigned char *)"sluice", 6);
 	SSL_CTX_set_alpn_select_cb(t->ssl_ctx, alpn_select, NULL);
