@@ -16,7 +16,8 @@
 # The origin is nginx serving static files over TLS (HTTP/1.1, keep-alive)
 # with a certificate from a CA made here; sluiced trusts it through
 # tls.upstream_ca_file and has its own CA from `sluicectl ca init`. Limits
-# are out of the way (rps 100000). Origin and proxy share CPU 0, the load
+# are out of the way (rps 1000000, burst 1000, as in the peers harness).
+# Origin and proxy share CPU 0, the load
 # generator (bench/tlsload.c, compiled here) has CPU 1, as in
 # ../shared/bench/peers. Uses the sluiced and sluicectl of the build tree
 # (SLUICED=..., SLUICECTL=... to choose others). Results:
@@ -94,9 +95,10 @@ pids+=($!)
 "$SLUICECTL" ca init -s "$W/state" > /dev/null
 cat > "$W/sluice.yaml" <<EOF
 max_in_flight: 4096
-defaults:
-  rps: 100000
+defaults:                     # out of the way, as in ../shared/bench/peers
+  rps: 1000000
   concurrency: 1000
+  burst: 1000
   max_queued: 100000
 retry:
   max_retries: 0
