@@ -7,7 +7,7 @@
  * a request) stay in the socket for whoever comes next. A peek consumes
  * nothing, so a connection in T_HEAD or T_FIRST is edge-triggered and
  * one waiting on another thread (T_ADMIT, T_MINT) listens for hangups
- * only; the pumps are level-triggered with their interest kept exact.
+ * only; the pumps are edge-triggered with a fixed interest.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <utlist.h>
 
@@ -64,6 +65,30 @@ void tconn_timer(struct tconn *c, int64_t when)
 	if (heap_update(&c->t->timers, &c->timer, when) < 0)
 		log_warn("tunnel: no memory for a timer; it waits for its "
 		         "peer instead");
+}
+
+void tconn_again(struct tconn *c)
+{
+	if (!c->again) {
+		c->again = true;
+		DL_APPEND2(c->t->again, c, aprev, anext);
+	}
+}
+
+/* Pumps that stopped at their share of a pass run again. */
+static void run_again(struct tunnels *t)
+{
+	struct tconn *list = t->again, *c, *tmp;
+
+	t->again = NULL;
+	DL_FOREACH_SAFE2(list, c, tmp, anext) {
+		c->again = false;
+		c->aprev = c->anext = NULL;
+		if (c->st == T_PUMP)
+			ttls_event(c);
+		else if (c->st == T_SPLICE)
+			tsplice_event(c);
+	}
 }
 
 void tconn_handshake_failed(struct tconn *c, const char *why)
@@ -115,6 +140,10 @@ void tconn_close(struct tconn *c)
 		close(c->client.fd); /* also leaves the epoll set */
 	if (c->peer.fd >= 0)
 		close(c->peer.fd);
+	if (c->again) {
+		DL_DELETE2(t->again, c, aprev, anext);
+		c->again = false;
+	}
 	/* Events of this batch may still name c's ends: freed after it. */
 	c->client.fd = c->peer.fd = -1;
 	c->client.events = c->peer.events = 0;
@@ -210,6 +239,12 @@ static void admit(struct tconn *c)
 	char base[DEST_HOST_MAX + 32];
 	struct request *r;
 
+	/*
+	 * Its queue is the destination's: port 80 is most likely plain HTTP,
+	 * whose requests are queued as http://host:80.
+	 */
+	if (c->dest.port == 80)
+		c->dest.scheme = SCHEME_HTTP;
 	if (!q || destination_format(&c->dest, base, sizeof(base) - 1) < 0 ||
 	    request_init(&q->req, strcat(base, "/")) < 0) {
 		free(q);
@@ -272,7 +307,6 @@ static void admitted(struct tconn *c)
 		       msg);
 		return;
 	}
-	atomic_fetch_add(&c->t->stats.opaque, 1);
 	log_debug("tunnel: opaque client=%s dest=%s:%u", c->who, c->dest.host,
 	          c->dest.port);
 	tsplice_begin(c, fd);
@@ -411,8 +445,21 @@ static void on_event(struct tend *e, uint32_t events)
 		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			tconn_close(c);
 		break;
-	case T_HANDSHAKE:
 	case T_PUMP:
+		/*
+		 * A client gone while its bytes wait behind a full buffer
+		 * (the front is not reading: its request waits) would not
+		 * be read to its end: its hangup ends the tunnel, as the
+		 * disconnect watch ends a plain connection.
+		 */
+		if (e == &c->client &&
+		    (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+			tconn_close(c);
+			break;
+		}
+		ttls_event(c);
+		break;
+	case T_HANDSHAKE:
 		ttls_event(c);
 		break;
 	case T_SPLICE:
@@ -490,6 +537,8 @@ static void *tunnels_main(void *arg)
 
 		if (top)
 			timeout = top->when <= now ? 0 : (int)(top->when - now);
+		if (t->again)
+			timeout = 0;
 		n = epoll_wait(t->ep, ev, 64, timeout);
 		for (int i = 0; i < n; i++) {
 			struct tend *e = ev[i].data.ptr;
@@ -515,6 +564,7 @@ static void *tunnels_main(void *arg)
 			heap_pop(&t->timers);
 			on_timer(c, now);
 		}
+		run_again(t);
 		free_dead(t);
 	}
 	return NULL;
@@ -546,6 +596,26 @@ static void drop_inbox(struct tunnels *t)
 
 /* --- lifecycle --- */
 
+/*
+ * tls.max_tunnels, within the process's fd limit: an opaque tunnel holds
+ * six fds (two sockets, two pipes), an intercepted one three, and the
+ * front and the engine need theirs. At most an eighth of the limit.
+ */
+static unsigned tunnels_fd_bound(const struct config *cfg)
+{
+	struct rlimit rl;
+	unsigned max = cfg->tls.max_tunnels;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 8 < max) {
+		max = rl.rlim_cur / 8 > 16 ? (unsigned)(rl.rlim_cur / 8) : 16;
+		log_info("tunnel: tls.max_tunnels %u is over what %llu open "
+		         "files allow: %u", cfg->tls.max_tunnels,
+		         (unsigned long long)rl.rlim_cur, max);
+	}
+	return max;
+}
+
 struct tunnels *tunnels_new(const struct config *cfg, struct engine *e,
                             struct front *f, struct tls_ca *ca)
 {
@@ -563,6 +633,7 @@ struct tunnels *tunnels_new(const struct config *cfg, struct engine *e,
 	t->wake_fd = -1;
 	pthread_mutex_init(&t->lock, NULL);
 	t->scratch_len = (size_t)cfg->max_header;
+	t->max_open = tunnels_fd_bound(cfg);
 	t->scratch = malloc(t->scratch_len);
 	t->ep = epoll_create1(EPOLL_CLOEXEC);
 	t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -596,15 +667,23 @@ void tunnels_add(struct tunnels *t, int fd, const struct sockaddr *sa,
 	char buf[512];
 	int n, one_i = 1;
 
-	if (atomic_load(&t->stats.open) >= t->cfg->tls.max_tunnels ||
+	if (atomic_load(&t->stats.open) >= t->max_open ||
 	    !(c = calloc(1, sizeof(*c)))) {
-		/* Over the bound: refused before a byte is read. */
+		/*
+		 * Over the bound: refused here, on the caller's thread. What
+		 * arrived is read first (a bounded amount), so the close is
+		 * not a reset that loses the answer.
+		 */
 		atomic_fetch_add(&t->stats.refused, 1);
+		for (int i = 0; i < 4; i++)
+			if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+				break;
 		n = http_error_raw(buf, sizeof(buf), 503, "overloaded",
 		                   "too many CONNECT tunnels are open; try "
 		                   "again later", NULL);
 		if (n > 0 && send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
 			log_debug("tunnel: refusal not sent, ignoring");
+		shutdown(fd, SHUT_WR);
 		close(fd);
 		return;
 	}

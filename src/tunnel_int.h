@@ -89,6 +89,8 @@ struct tconn {
 	struct tpipe up, down;       /* client -> upstream, and back */
 
 	struct tconn *prev, *next;   /* every connection */
+	struct tconn *aprev, *anext; /* in t->again */
+	bool again;
 };
 
 struct tunnels {
@@ -116,6 +118,8 @@ struct tunnels {
 
 	struct tconn *all;           /* utlist DL */
 	struct tconn *dead;          /* closed in this batch, by next */
+	struct tconn *again;         /* pumps to run again (utlist DL) */
+	unsigned max_open;           /* tls.max_tunnels, within the fds */
 	unsigned n_all;              /* connections held */
 	unsigned handshakes;         /* in T_FIRST..T_HANDSHAKE */
 	struct heap timers;
@@ -151,6 +155,14 @@ void tconn_close(struct tconn *c);
 
 /* Counts c's failed handshake and logs it, a line a second at most. */
 void tconn_handshake_failed(struct tconn *c, const char *why);
+
+/*
+ * A pump stops after PUMP_PASSES passes that moved bytes, so one busy
+ * tunnel cannot hold the thread: it runs again after the next batch of
+ * events. Edge-triggered fds would not wake it.
+ */
+#define PUMP_PASSES 16
+void tconn_again(struct tconn *c);
 
 /* c is no longer counted against tls.max_handshakes. */
 void tconn_handshake_over(struct tconn *c);

@@ -97,6 +97,7 @@ static void half_close(int dst, const struct tpipe *p, bool eof, bool *shut)
 static void run(struct tconn *c)
 {
 	bool progress;
+	int passes = 0;
 
 	do {
 		progress = false;
@@ -107,8 +108,13 @@ static void run(struct tconn *c)
 			tconn_close(c);
 			return;
 		}
-		if (progress)
+		if (progress) {
 			c->active = clock_now_ms();
+			if (++passes == PUMP_PASSES) {
+				tconn_again(c);
+				return;
+			}
+		}
 	} while (progress);
 	half_close(c->peer.fd, &c->up, c->client_eof, &c->peer_shut);
 	half_close(c->client.fd, &c->down, c->peer_eof, &c->client_shut);
@@ -139,6 +145,7 @@ void tsplice_begin(struct tconn *c, int fd)
 	}
 	if (!tconn_established(c))
 		return;
+	atomic_fetch_add(&c->t->stats.opaque, 1);
 	c->active = clock_now_ms();
 	tconn_timer(c, c->active + c->t->cfg->tls.tunnel_idle_timeout);
 	tend_watch(&c->client, TUNNEL_PUMP_EVENTS);

@@ -387,12 +387,17 @@ static bool to_client(struct tconn *c, bool *progress)
 static void pump(struct tconn *c)
 {
 	bool progress;
+	int passes = 0;
 
 	do {
 		progress = false;
 		if (!from_client(c, &progress) || !to_front(c, &progress) ||
 		    !from_front(c, &progress) || !to_client(c, &progress))
 			return;
+		if (progress && ++passes == PUMP_PASSES) {
+			tconn_again(c);
+			return;
+		}
 	} while (progress);
 	if (c->peer_eof && c->out.off == c->out.len) {
 		/* The front closed (Connection: close): so does the session. */
@@ -412,11 +417,43 @@ void ttls_event(struct tconn *c)
 		pump(c);
 }
 
+/*
+ * Takes host's mint out of the minter's queue if it has not begun: its
+ * last waiter left. (A host made anyway is cached; nothing waits for it.)
+ */
+static void minter_cancel(struct minter *m, const char *host)
+{
+	struct mint_job *j, *prev = NULL;
+
+	pthread_mutex_lock(&m->lock);
+	for (j = m->head; j; prev = j, j = j->next) {
+		if (strcmp(j->host, host) != 0)
+			continue;
+		if (prev)
+			prev->next = j->next;
+		else
+			m->head = j->next;
+		if (m->tail == j)
+			m->tail = prev;
+		free(j);
+		break;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 void ttls_close(struct tconn *c)
 {
-	if (c->mint) {
-		DL_DELETE2(c->mint->waiters, c, mprev, mnext);
+	struct mint_wait *w = c->mint;
+
+	if (w) {
+		DL_DELETE2(w->waiters, c, mprev, mnext);
 		c->mint = NULL;
+		/* Queued mints stay as many as the hosts with a waiter. */
+		if (!w->waiters) {
+			minter_cancel(c->t->minter, w->host);
+			HASH_DEL(c->t->mints, w);
+			free(w);
+		}
 	}
 	SSL_free(c->ssl);
 	c->ssl = NULL;
@@ -431,6 +468,7 @@ int ttls_init(struct tunnels *t)
 {
 	const struct config *cfg = t->cfg;
 	struct minter *m;
+	X509 *x;
 
 	t->leaf_key = tls_key_new();
 	t->ssl_ctx = SSL_CTX_new(TLS_server_method());
@@ -461,6 +499,21 @@ int ttls_init(struct tunnels *t)
 		ERR_clear_error();
 		return -EIO;
 	}
+	/*
+	 * A CA that loads but cannot sign (a key type tls_ca_mint does not
+	 * handle) would turn every interception into a closed connection:
+	 * found now, the daemon refuses to start.
+	 */
+	x = tls_ca_mint(t->ca, t->leaf_key, "sluice.invalid",
+	                clock_wall_ms() / 1000, 1);
+	if (!x) {
+		log_error("tls: the local CA in '%s' cannot sign certificates "
+		          "(make one with 'sluicectl ca init --force')",
+		          cfg->state_dir);
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	X509_free(x);
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 # the client sees the origin's own certificate. An upstream whose
 # certificate does not verify gets 502, a denied destination 403, and
 # clients that fail or abort the handshake never disturb the others.
+# Tunnels are bounded (tls.max_tunnels: 503), opaque ones close when idle,
+# and a CA that cannot sign stops the daemon at start.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -231,4 +233,58 @@ assert_no_grep 'PRIVATE KEY|BEGIN' "$TMP/sluiced.log" "key material in the log"
 
 stop_sluiced
 assert_eq 0 "$SLUICED_STATUS" "exit status after SIGTERM"
+
+say "bounds: tls.max_tunnels, tls.tunnel_idle_timeout"
+write_config - <<EOF
+tls:
+  upstream_ca_file: $TMP/pki/testca.pem
+  tunnel: ["127.0.0.1:$OPAQUE"]
+  max_tunnels: 2
+  tunnel_idle_timeout: 1s
+EOF
+start_sluiced
+cat > "$TMP/bounds.py" <<'PY'
+import socket, sys, time
+proxy, good, opaque = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", proxy), timeout=10)
+    s.sendall(("CONNECT 127.0.0.1:%s HTTP/1.1\r\n\r\n" % port).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        if not b:
+            break
+        head += b
+    return s, head.split(b"\r\n")[0].decode()
+# An opaque tunnel left idle, and an intercepted one waiting for its
+# first byte: two tunnels, the bound.
+idle, st1 = connect(opaque)
+held, st2 = connect(good)
+third, st3 = connect(good)
+print(st1, "|", st2, "|", st3)
+t0 = time.monotonic()
+idle.settimeout(5)
+print("idle closed" if idle.recv(1) == b"" else "idle got data",
+      time.monotonic() - t0 >= 0.5)
+PY
+timeout 30 "$PYTHON" "$TMP/bounds.py" "$PROXY_PORT" "$GOOD" "$OPAQUE" \
+	> "$TMP/bounds.out" 2>&1 || fail "bounds client: $(cat "$TMP/bounds.out")"
+assert_eq "HTTP/1.1 200 Connection established | HTTP/1.1 200 Connection established | HTTP/1.1 503 Service Unavailable" \
+	"$(head -1 "$TMP/bounds.out")" "the third CONNECT over tls.max_tunnels: 2"
+assert_eq "idle closed True" "$(sed -n 2p "$TMP/bounds.out")" \
+	"an idle opaque tunnel is closed after tunnel_idle_timeout"
+assert_serving "the bounds"
+stop_sluiced
+
+say "a CA that cannot sign stops the daemon at start"
+openssl req -x509 -newkey ed25519 -noenc -days 30 -subj '/CN=ed CA' \
+	-addext 'basicConstraints=critical,CA:TRUE' \
+	-keyout "$TMP/state/ca-key.pem" -out "$TMP/state/ca.pem" 2> /dev/null ||
+	fail "openssl cannot make an Ed25519 CA"
+chmod 600 "$TMP/state/ca-key.pem"
+rc=0
+timeout 20 "$SLUICED" -c "$TMP/sluice.yaml" -l 127.0.0.1:0 -a 127.0.0.1:0 \
+	-s "$TMP/state" > /dev/null 2> "$TMP/ed.log" || rc=$?
+assert_eq 2 "$rc" "exit status with an Ed25519 CA"
+assert_grep 'cannot sign certificates' "$TMP/ed.log" "the reason"
 say "ok"
