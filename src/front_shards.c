@@ -191,15 +191,19 @@ static void take_signalled(struct shards *s)
 	s->n_adds = s->cap_adds = 0;
 	resumed = s->resumed;
 	s->resumed = NULL;
-	for (struct shard *sh = resumed; sh; sh = sh->resumed_next)
+	/*
+	 * Their next MHD_run() starts by resuming: run them now. Walked
+	 * under the lock: once its flag is clear a shard may be resumed
+	 * again, and shards_resume() rewrites its resumed_next.
+	 */
+	for (struct shard *sh = resumed; sh; sh = sh->resumed_next) {
 		sh->resumed = false;
+		hot_push(s, sh);
+	}
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < n; i++)
 		add_one(s, &adds[i]);
 	free(adds);
-	/* Their next MHD_run() starts by resuming: run them now. */
-	for (; resumed; resumed = resumed->resumed_next)
-		hot_push(s, resumed);
 }
 
 static void *shards_main(void *arg)
