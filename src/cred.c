@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cred.h"
+#include "fileio.h"
 #include "hmac.h"
 
 static int read_all(int fd, unsigned char *p, size_t n)
@@ -27,43 +28,12 @@ static int read_all(int fd, unsigned char *p, size_t n)
 	return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Creates the salt file atomically: a crash never leaves half a salt. */
 static int salt_create(const char *path, unsigned char salt[CRED_SALT_LEN])
 {
-	char tmp[4096];
-	int fd, r;
-
 	if (RAND_bytes(salt, CRED_SALT_LEN) != 1)
 		return -EIO;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, salt, CRED_SALT_LEN);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return file_write_atomic(path, salt, CRED_SALT_LEN, 0600, NULL);
 }
 
 int cred_salt_load(const char *state_dir, unsigned char salt[CRED_SALT_LEN])

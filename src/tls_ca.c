@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "tls_ca.h"
 
 #define PATH_LEN 4096
@@ -179,70 +180,6 @@ fail:
 	return NULL;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/*
- * Writes data to a new file in dir and renames it to path: mkstemp makes
- * it 0600 with O_EXCL before a byte is written, then it gets mode and,
- * under root, the owner of dir (st). A crash leaves the old path or the
- * new one, never half a file.
- */
-static int write_atomic(const char *path, const struct stat *dir_st,
-                        const char *data, size_t len, mode_t mode)
-{
-	char tmp[PATH_LEN + 8];
-	int fd, r = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fchmod(fd, mode) < 0)
-		r = -errno;
-	if (r == 0 && geteuid() == 0 && dir_st->st_uid != 0 &&
-	    fchown(fd, dir_st->st_uid, dir_st->st_gid) < 0)
-		r = -errno;
-	if (r == 0)
-		r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
-/* Makes the renames in dir durable. */
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* -EEXIST with a message when path exists; 0 when it does not. */
 static int refuse_existing(const char *path, char *err, size_t size)
 {
@@ -294,7 +231,7 @@ static int write_key(const char *path, const struct stat *dir_st,
 
 	if (b && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)) {
 		len = BIO_get_mem_data(b, &data);
-		r = write_atomic(path, dir_st, data, (size_t)len, 0600);
+		r = file_write_atomic(path, data, (size_t)len, 0600, dir_st);
 	}
 	BIO_free(b);
 	return r;
@@ -309,7 +246,7 @@ static int write_cert(const char *path, const struct stat *dir_st, X509 *x)
 
 	if (b && PEM_write_bio_X509(b, x)) {
 		len = BIO_get_mem_data(b, &data);
-		r = write_atomic(path, dir_st, data, (size_t)len, 0644);
+		r = file_write_atomic(path, data, (size_t)len, 0644, dir_st);
 	}
 	BIO_free(b);
 	return r;
@@ -344,7 +281,7 @@ static int ca_write(const char *dir, const char *key_path,
 			    strerror(-r));
 	}
 	if (r == 0) {
-		r = sync_dir(dir);
+		r = file_sync_dir(dir);
 		if (r < 0)
 			say(err, size, "cannot sync '%s': %s", dir,
 			    strerror(-r));
