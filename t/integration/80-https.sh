@@ -193,6 +193,12 @@ assert_eq 403 "$s" "CONNECT to 127.0.0.2"
 
 say "failed handshakes never disturb other clients"
 failed0=$(tls_stat handshake_failed)
+# A client in the middle of a request (an answer that takes 1.5 s) while
+# the bad ones come and go.
+pcurl --cacert "$CA" -o "$TMP/during.body" -w '%{http_code}' \
+	"$G/slow/1500" > "$TMP/during.status" &
+during=$!
+sleep 0.3
 # A client that does not trust the CA, one that sends garbage after the
 # 200, one that aborts in the middle of its ClientHello.
 timeout 20 curl -s -x "$PROXY" -o /dev/null "$G/echo/distrust" && fail "a client without the CA was not refused"
@@ -219,6 +225,9 @@ s = tunnel()
 s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # cut short
 s.close()
 EOF
+wait "$during" || true
+assert_eq 200 "$(cat "$TMP/during.status")" "a request served while the bad handshakes came and went"
+assert_match '/slow/1500' "$(cat "$TMP/during.body")" "its answer"
 s=$(http_status --cacert "$CA" "$G/echo/after-bad-clients")
 assert_eq 200 "$s" "a normal client after the bad handshakes"
 for _ in $(seq 40); do
