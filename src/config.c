@@ -245,6 +245,8 @@ void config_limits_for(const struct config *cfg, const char *host,
 		if (r->set & LIMIT_AGGREGATE_CONCURRENCY)
 			l.aggregate_concurrency =
 				r->limits.aggregate_concurrency;
+		if (r->set & LIMIT_MAX_RPS)
+			l.max_rps = r->limits.max_rps;
 		if (r->set & LIMIT_WEIGHT)
 			l.weight = r->limits.weight;
 	}

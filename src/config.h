@@ -31,6 +31,7 @@ struct limits {
 	double aggregate_rps;        /* destination-wide; 0 = unlimited */
 	unsigned aggregate_concurrency; /* destination-wide; 0 = unlimited */
 	unsigned weight;             /* DRR quantum, >= 1 */
+	double max_rps;              /* learned rates above are cut; 0: none */
 };
 
 /* Bits of struct dest_rule.set: which fields the rule gives. */
@@ -42,6 +43,7 @@ enum {
 	LIMIT_AGGREGATE_RPS = 1 << 4,
 	LIMIT_AGGREGATE_CONCURRENCY = 1 << 5,
 	LIMIT_WEIGHT = 1 << 6,
+	LIMIT_MAX_RPS = 1 << 7,
 };
 
 /*

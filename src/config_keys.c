@@ -472,7 +472,8 @@ static int parse_keys(struct parse *p, const struct key_def *k,
 	      LIMIT_AGGREGATE_RPS), \
 	LIMIT("aggregate_concurrency", v_uint, base, \
 	      aggregate_concurrency, 1, 1e6, LIMIT_AGGREGATE_CONCURRENCY), \
-	LIMIT("weight", v_uint, base, weight, 1, 1e6, LIMIT_WEIGHT)
+	LIMIT("weight", v_uint, base, weight, 1, 1e6, LIMIT_WEIGHT), \
+	LIMIT("max_rps", v_rate, base, max_rps, 0, 1e9, LIMIT_MAX_RPS)
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARN] = "warn",

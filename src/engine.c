@@ -158,10 +158,10 @@ static int64_t learn_from(struct engine *e, struct request *r)
 	if (v.rps > 0 || v.concurrency > 0) {
 		if (e->cfg->learn.scope == LEARN_SCOPE_DESTINATION)
 			sched_learn_dest(e->sched, sched_queue_dest(q), v.rps,
-			                 v.concurrency, now);
+			                 v.rps_source, v.concurrency, now);
 		else
-			sched_learn_queue(e->sched, q, v.rps, v.concurrency,
-			                  now);
+			sched_learn_queue(e->sched, q, v.rps, v.rps_source,
+			                  v.concurrency, now);
 	}
 	if (v.pause_ms > 0)
 		sched_pause(e->sched, q, now + v.pause_ms * 1000, now);

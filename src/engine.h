@@ -53,6 +53,8 @@ struct queue_row {
 	char dest[DEST_HOST_MAX + 32];
 	char key[CRED_DISPLAY_LEN + 1]; /* "" anonymous, "overflow" */
 	double rps, rps_learned;
+	double rate;                 /* in force */
+	const char *rate_source;     /* "configured", "quota", ... */
 	unsigned concurrency, concurrency_learned, burst, weight;
 	unsigned waiting, in_flight;
 	int64_t paused_ms, idle_ms;

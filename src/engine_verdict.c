@@ -30,9 +30,11 @@ void verdict_learn(const struct config *cfg, const char *block, size_t n,
 		.bad = ls.bad,
 	};
 	if (cfg->learn.ezthrottle_headers) {
-		if (ls.rps > 0)
+		if (ls.rps > 0) {
 			ret->rps = learn_clamp_rps(ls.rps, cfg->learn.min_rps,
 			                           cfg->learn.max_rps);
+			ret->rps_source = SCHED_RATE_EZTHROTTLE;
+		}
 		if (ls.concurrency > 0)
 			ret->concurrency = learn_clamp_concurrency(
 				ls.concurrency, cfg->learn.max_concurrency);

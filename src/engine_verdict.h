@@ -10,12 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sched.h"
+
 struct config;
 struct retry_rules;
 
 /* What an answer's header block tells its queue, as configured. */
 struct verdict_learned {
 	double rps;                  /* > 0: learned, clamped; else none */
+	enum sched_rate_source rps_source; /* where rps comes from */
 	unsigned concurrency;        /* > 0: learned, clamped; else none */
 	int64_t pause_ms;            /* > 0: pause the queue this long */
 	int64_t retry_after_ms;      /* Retry-After as a delay; -1 absent */

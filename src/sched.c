@@ -255,10 +255,12 @@ void sched_reset_idle(struct sched *s, struct sched_queue *q, int64_t now)
 	if (q->head || q->in_flight || now - q->last_active < s->idle_reset)
 		return;
 	q->rps_learned = 0;
+	q->rps_source = SCHED_RATE_CONFIGURED;
 	q->conc_learned = 0;
 	if (q->d->agg_in_flight == 0 &&
 	    now - q->d->last_active >= s->idle_reset) {
 		q->d->rps_learned = 0;
+		q->d->rps_source = SCHED_RATE_CONFIGURED;
 		q->d->conc_learned = 0;
 	}
 	sched_gcra_rescale(q, old_rps, now);

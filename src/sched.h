@@ -49,6 +49,7 @@ struct sched_item {
 /* Limits of a queue, as configured. */
 struct sched_limits {
 	double rps;                  /* > 0 */
+	double max_rps;              /* learned rates above are cut; 0: none */
 	unsigned burst;              /* >= 1 */
 	unsigned concurrency;        /* >= 1 */
 	unsigned max_queued;         /* >= 1, waiting items */
@@ -137,16 +138,31 @@ int64_t sched_next_wakeup(const struct sched *s);
 void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
                  int64_t now);
 
+/* Where a queue's rate comes from, for /queues. */
+enum sched_rate_source {
+	SCHED_RATE_CONFIGURED,       /* the configuration */
+	SCHED_RATE_EZTHROTTLE,       /* X-EZTHROTTLE-RPS */
+	SCHED_RATE_QUOTA,            /* a quota the API stated */
+	SCHED_RATE_PROBE,            /* found by probing (adaptive mode) */
+	SCHED_RATE_BACKOFF,          /* cut after a pushback (adaptive) */
+};
+
+/* "configured", "ezthrottle", "quota", "probe" or "backoff". */
+const char *sched_rate_source_name(enum sched_rate_source src);
+
 /*
- * Learned limits (X-EZTHROTTLE-RPS / -MAX-CONCURRENT) of a queue or of a
- * destination (then they apply to all its queues that learned nothing).
- * rps <= 0 or concurrency 0 leaves that value as it is; learned values are
- * forgotten only by idle_reset. They take effect for the next dispatch.
+ * Learned limits of a queue or of a destination (then they apply to all
+ * its queues that learned nothing), from src. rps <= 0 or concurrency 0
+ * leaves that value as it is; a rate above the queue's max_rps is cut to
+ * it. Learned values are forgotten only by idle_reset. They take effect
+ * for the next dispatch.
  */
 void sched_learn_queue(struct sched *s, struct sched_queue *q, double rps,
-                       unsigned concurrency, int64_t now);
+                       enum sched_rate_source src, unsigned concurrency,
+                       int64_t now);
 void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
-                      unsigned concurrency, int64_t now);
+                      enum sched_rate_source src, unsigned concurrency,
+                      int64_t now);
 
 /* Replaces the configured limits (configuration reload). */
 void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
@@ -176,6 +192,8 @@ struct sched_queue_info {
 	const unsigned char *key;
 	size_t key_len;
 	double rps, rps_learned;     /* configured; learned (0: none) */
+	double rate;                 /* in force */
+	enum sched_rate_source rate_source; /* of rate */
 	unsigned concurrency, concurrency_learned;
 	unsigned burst, weight;
 	unsigned waiting, in_flight;

@@ -45,6 +45,7 @@ struct sched_queue {
 	struct sched_dest *d;
 	struct sched_limits lim;
 	double rps_learned;          /* 0 = none */
+	enum sched_rate_source rps_source; /* of rps_learned */
 	unsigned conc_learned;       /* 0 = none */
 
 	/*
@@ -75,6 +76,7 @@ struct sched_dest {
 	UT_hash_handle hh;
 	struct sched_dest_limits lim;
 	double rps_learned;
+	enum sched_rate_source rps_source;
 	unsigned conc_learned;
 	size_t n_queues;
 	struct sched_queue *queues;  /* utlist DL on dprev, dnext */

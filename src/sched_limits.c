@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 
+#include "log.h"
 #include "sched.h"
 #include "sched_int.h"
 
@@ -31,37 +32,79 @@ void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
 	sched_q_eval(s, q, now);
 }
 
+const char *sched_rate_source_name(enum sched_rate_source src)
+{
+	static const char *const names[] = {
+		[SCHED_RATE_CONFIGURED] = "configured",
+		[SCHED_RATE_EZTHROTTLE] = "ezthrottle",
+		[SCHED_RATE_QUOTA] = "quota",
+		[SCHED_RATE_PROBE] = "probe",
+		[SCHED_RATE_BACKOFF] = "backoff",
+	};
+
+	if ((unsigned)src < sizeof(names) / sizeof(*names) && names[src])
+		return names[src];
+	return "configured";
+}
+
+/* rps cut to max (0: no cap). */
+static double capped(double rps, double max)
+{
+	return max > 0 && rps > max ? max : rps;
+}
+
 void sched_learn_queue(struct sched *s, struct sched_queue *q, double rps,
-                       unsigned concurrency, int64_t now)
+                       enum sched_rate_source src, unsigned concurrency,
+                       int64_t now)
 {
 	double old_rps = sched_q_rps(q);
 
-	if (rps <= 0)
+	if (rps <= 0) {
 		rps = q->rps_learned;
+		src = q->rps_source;
+	}
+	rps = capped(rps, q->lim.max_rps);
 	if (concurrency == 0)
 		concurrency = q->conc_learned;
-	if (q->rps_learned == rps && q->conc_learned == concurrency)
+	if (q->rps_learned == rps && q->rps_source == src &&
+	    q->conc_learned == concurrency)
 		return; /* upstreams repeat themselves on every response */
+	if (q->rps_learned != rps)
+		log_debug("rate dest=%s rps=%g source=%s (was %g)", q->d->key,
+		          rps, sched_rate_source_name(src), old_rps);
 	q->rps_learned = rps;
+	q->rps_source = src;
 	q->conc_learned = concurrency;
 	sched_gcra_rescale(q, old_rps, now);
 	sched_q_eval(s, q, now);
 }
 
 void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
-                      unsigned concurrency, int64_t now)
+                      enum sched_rate_source src, unsigned concurrency,
+                      int64_t now)
 {
 	struct sched_queue *q;
 	double old_rps;
 
-	if (rps <= 0)
+	if (rps <= 0) {
 		rps = d->rps_learned;
+		src = d->rps_source;
+	}
+	/* The destination's queues share one rule: its max_rps. */
+	if (d->queues)
+		rps = capped(rps, d->queues->lim.max_rps);
 	if (concurrency == 0)
 		concurrency = d->conc_learned;
-	if (d->rps_learned == rps && d->conc_learned == concurrency)
+	if (d->rps_learned == rps && d->rps_source == src &&
+	    d->conc_learned == concurrency)
 		return;
+	if (d->rps_learned != rps)
+		log_debug("rate dest=%s rps=%g source=%s (was %g, every queue)",
+		          d->key, rps, sched_rate_source_name(src),
+		          d->rps_learned);
 	old_rps = d->rps_learned;
 	d->rps_learned = rps;
+	d->rps_source = src;
 	d->conc_learned = concurrency;
 	/* Every queue of d may now be due sooner or later. */
 	for (q = d->queues; q; q = q->dnext) {

@@ -299,6 +299,10 @@ static void queue_info(const struct sched_queue *q,
 		.rps = q->lim.rps,
 		.rps_learned = q->rps_learned ? q->rps_learned
 		                              : q->d->rps_learned,
+		.rate = sched_q_rps(q),
+		.rate_source = q->rps_learned ? q->rps_source
+		               : q->d->rps_learned ? q->d->rps_source
+		               : SCHED_RATE_CONFIGURED,
 		.concurrency = q->lim.concurrency,
 		.concurrency_learned = q->conc_learned ? q->conc_learned
 		                                       : q->d->conc_learned,

@@ -3,8 +3,9 @@
 # X-EZTHROTTLE-RPS on a response paces the next requests of that queue (at
 # the origin: 2 req/s); X-EZTHROTTLE-MAX-CONCURRENT caps their overlap;
 # unparsable values are ignored and counted (learn_bad_values); values out
-# of bounds are clamped to learn.min_rps / max_rps / max_concurrency;
-# /queues shows learned_rps / learned_concurrency; a newer value replaces
+# of bounds are clamped to learn.min_rps / max_rps / max_concurrency, and
+# a rate to the destination's max_rps; /queues shows learned_rps /
+# learned_concurrency, the rate in force and its source; a newer value replaces
 # an older one; learn.scope: destination applies a value to every queue of
 # the destination; learn.ezthrottle_headers: false switches it off; a
 # queue idle for learn.idle_reset forgets what it learned.
@@ -82,6 +83,9 @@ learn:
   min_rps: 0.1
   max_rps: 50
   max_concurrency: 7
+destinations:
+  "127.0.0.1:$ORIGIN_PORT":
+    max_rps: 45
 EOF
 start_sluiced
 O=http://127.0.0.1:$ORIGIN_PORT
@@ -106,6 +110,8 @@ say "a newer value replaces the learned one"
 s=$(http_status "$O/reply/200?X-EZTHROTTLE-RPS=20")
 assert_eq 200 "$s" "second learning response status"
 assert_eq 20.0 "$(queue None 'q["learned_rps"]')" "learned_rps after RPS: 20"
+assert_eq "20.0 ezthrottle" "$(queue None '"%s %s" % (q["rate"], q["rate_source"])')" \
+	"rate in force and its source"
 
 say "X-EZTHROTTLE-MAX-CONCURRENT: 1 stops the queue's requests overlapping"
 learn_req conc "x=0"
@@ -145,8 +151,12 @@ assert_eq null "$(queue "$k" 'q["learned_concurrency"]')" \
 say "values out of bounds are clamped"
 learn_req big "X-EZTHROTTLE-RPS=1000000"
 k=$K
-assert_eq 50.0 "$(queue "$k" 'q["learned_rps"]')" \
-	"learned_rps after RPS: 1000000 (learn.max_rps 50)"
+assert_eq 45.0 "$(queue "$k" 'q["learned_rps"]')" \
+	"learned_rps after RPS: 1000000 (learn.max_rps 50, the destination's max_rps 45)"
+learn_req under "X-EZTHROTTLE-RPS=47"
+k=$K
+assert_eq 45.0 "$(queue "$k" 'q["learned_rps"]')" \
+	"learned_rps after RPS: 47 (the destination's max_rps 45)"
 learn_req small "X-EZTHROTTLE-RPS=0.001"
 k=$K
 assert_eq 0.1 "$(queue "$k" 'q["learned_rps"]')" \

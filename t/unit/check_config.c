@@ -153,6 +153,7 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_double_eq(la->aggregate_rps, lb->aggregate_rps);
 	ck_assert_uint_eq(la->aggregate_concurrency, lb->aggregate_concurrency);
 	ck_assert_uint_eq(la->weight, lb->weight);
+	ck_assert_double_eq(la->max_rps, lb->max_rps);
 	ck_assert_int_eq(a->defaults.queue_by, b->defaults.queue_by);
 	assert_strv(a->defaults.key_headers, a->defaults.n_key_headers,
 	            (const char *const *)b->defaults.key_headers,
@@ -267,6 +268,7 @@ START_TEST(test_defaults)
 	ck_assert_double_eq(cfg->defaults.limits.aggregate_rps, 0);
 	ck_assert_uint_eq(cfg->defaults.limits.aggregate_concurrency, 0);
 	ck_assert_uint_eq(cfg->defaults.limits.weight, 1);
+	ck_assert_double_eq(cfg->defaults.limits.max_rps, 0);
 	ck_assert_int_eq(cfg->defaults.queue_by, QUEUE_BY_CREDENTIAL);
 	assert_strv(cfg->defaults.key_headers, cfg->defaults.n_key_headers,
 	            headers, N(headers));
@@ -440,7 +442,8 @@ START_TEST(test_every_key)
 	ck_assert(!d->wildcard);
 	ck_assert_uint_eq(d->set, LIMIT_RPS | LIMIT_CONCURRENCY |
 	                  LIMIT_AGGREGATE_RPS | LIMIT_AGGREGATE_CONCURRENCY |
-	                  LIMIT_WEIGHT);
+	                  LIMIT_WEIGHT | LIMIT_MAX_RPS);
+	ck_assert_double_eq(d->limits.max_rps, 40);
 	ck_assert_double_eq(d->limits.rps, 10);
 	ck_assert_uint_eq(d->limits.concurrency, 4);
 	ck_assert_double_eq(d->limits.aggregate_rps, 20);
@@ -648,6 +651,8 @@ static const struct bad_case bad_cases[] = {
 	  "2:8: 'rps' must be at most 1000000000, got '1000000001'" },
 	{ "defaults:\n  aggregate_rps: 0\n",
 	  "2:18: 'aggregate_rps' must be a number > 0, got '0'" },
+	{ "destinations:\n  a.example:\n    max_rps: -1\n",
+	  "3:14: 'max_rps' must be a number > 0, got '-1'" },
 	{ "defaults:\n  aggregate_concurrency: 0\n",
 	  "2:26: 'aggregate_concurrency' must be an integer >= 1, got '0'" },
 	{ "defaults:\n  queue_by: user\n",
@@ -921,7 +926,7 @@ static const char patterns_file[] =
 	"  \"127.0.0.1:9000\": {rps: 6}\n"
 	"  \"[::1]:9000\": {rps: 7}\n"
 	"  \"::1\": {rps: 8}\n"
-	"  \"[2001:DB8::1]\": {weight: 5}\n";
+	"  \"[2001:DB8::1]\": {weight: 5, max_rps: 0.5}\n";
 
 struct match_case {
 	const char *host;
@@ -983,6 +988,7 @@ START_TEST(test_limits_overlay)
 	ck_assert_double_eq(l.aggregate_rps, 0);
 	ck_assert_uint_eq(l.aggregate_concurrency, 0);
 	ck_assert_uint_eq(l.weight, 1);
+	ck_assert_double_eq(l.max_rps, 0);
 
 	r = config_match_destination(cfg, "2001:db8::1", 443);
 	ck_assert_ptr_nonnull(r);
@@ -992,6 +998,7 @@ START_TEST(test_limits_overlay)
 	config_limits_for(cfg, "2001:db8::1", 443, &l);
 	ck_assert_uint_eq(l.weight, 5);
 	ck_assert_double_eq(l.rps, 2);
+	ck_assert_double_eq(l.max_rps, 0.5);
 }
 END_TEST
 

@@ -832,7 +832,7 @@ START_TEST(test_aggregate_and_global_caps)
 	ck_assert_ptr_null(sched_next(s, 2));
 	ck_assert_uint_eq(sched_in_flight(s), 5);
 	/* c under its cap again, but the global cap holds it. */
-	sched_learn_queue(s, c, 0, 5, 3);
+	sched_learn_queue(s, c, 0, SCHED_RATE_EZTHROTTLE, 5, 3);
 	ck_assert_ptr_null(sched_next(s, 3));
 	/* A global slot freed by d1: d1 is under its aggregate again and
 	 * c under its cap; either may take it, only one does. */
@@ -1192,7 +1192,7 @@ START_TEST(test_learn_queue_rate)
 	t0 = next_dispatch(s, 0, &x);
 	ck_assert_int_eq(t0, 0);
 	/* At 1/s the next would go at 1 s; learned 10/s, at 100 ms. */
-	sched_learn_queue(s, q, 10, 0, t0);
+	sched_learn_queue(s, q, 10, SCHED_RATE_EZTHROTTLE, 0, t0);
 	ck_assert_int_le(sched_next_wakeup(s), t0 + 100001);
 	ck_assert_ptr_null(sched_next(s, t0 + 99999));
 	t = next_dispatch(s, t0 + 99999, &x);
@@ -1200,7 +1200,7 @@ START_TEST(test_learn_queue_rate)
 	ck_assert_int_le(t, t0 + 100001);
 	/* Slower, learned at the dispatch: 0.5/s, the next at +2 s. */
 	t0 = t;
-	sched_learn_queue(s, q, 0.5, 0, t0);
+	sched_learn_queue(s, q, 0.5, SCHED_RATE_EZTHROTTLE, 0, t0);
 	ck_assert_ptr_null(sched_next(s, t0 + 2 * SEC - 1));
 	t = next_dispatch(s, t0 + 2 * SEC - 1, &x);
 	ck_assert_int_le(t, t0 + 2 * SEC + 1);
@@ -1211,11 +1211,11 @@ START_TEST(test_learn_queue_rate)
 	 * interval.
 	 */
 	t0 = t;
-	sched_learn_queue(s, q, 1000, 0, t0 + SEC);
+	sched_learn_queue(s, q, 1000, SCHED_RATE_EZTHROTTLE, 0, t0 + SEC);
 	t = next_dispatch(s, t0 + SEC, &x);
 	ck_assert_int_le(t, t0 + SEC + 1000 + 1);
 	t0 = t;
-	sched_learn_queue(s, q, 0.01, 0, t0 + 500);
+	sched_learn_queue(s, q, 0.01, SCHED_RATE_EZTHROTTLE, 0, t0 + 500);
 	/* The old schedule (+1 ms) is gone... */
 	ck_assert_ptr_null(sched_next(s, t0 + 2000));
 	ck_assert_ptr_null(sched_next(s, t0 + 10 * SEC));
@@ -1224,8 +1224,8 @@ START_TEST(test_learn_queue_rate)
 	ck_assert_int_le(t, t0 + 500 + 100 * SEC + 1);
 	/* Repeating the same value changes nothing. */
 	t0 = t;
-	sched_learn_queue(s, q, 0.01, 0, t0 + 10);
-	sched_learn_queue(s, q, 0.01, 0, t0 + 20);
+	sched_learn_queue(s, q, 0.01, SCHED_RATE_EZTHROTTLE, 0, t0 + 10);
+	sched_learn_queue(s, q, 0.01, SCHED_RATE_EZTHROTTLE, 0, t0 + 20);
 	t = next_dispatch(s, t0 + 20, &x);
 	ck_assert_int_ge(t, t0 + 100 * SEC);
 	ck_assert_int_le(t, t0 + 100 * SEC + 1);
@@ -1264,7 +1264,7 @@ START_TEST(test_learn_queue_random)
 			              "between learnings");
 			rps = rng_logu(0.5, 5000);
 			learned_at = now + (int64_t)rng_below(1000);
-			sched_learn_queue(s, q, rps, 0, learned_at);
+			sched_learn_queue(s, q, rps, SCHED_RATE_EZTHROTTLE, 0, learned_at);
 			now = learned_at;
 			start = nd;
 		}
@@ -1292,8 +1292,8 @@ START_TEST(test_learn_dest)
 		ck_assert_int_eq(sched_enqueue(s, b, &ib[i].si, 0), 0);
 	}
 	/* b learned its own values; the destination's apply to a only. */
-	sched_learn_queue(s, b, 1, 1, 0);
-	sched_learn_dest(s, d, 10, 3, 0);
+	sched_learn_queue(s, b, 1, SCHED_RATE_EZTHROTTLE, 1, 0);
+	sched_learn_dest(s, d, 10, SCHED_RATE_EZTHROTTLE, 3, 0);
 	for (n = 0; (x = sched_next(s, 0)) != NULL; n++)
 		;
 	ck_assert_int_eq(n, 2); /* one each: bursts of 1 */
@@ -1317,7 +1317,7 @@ START_TEST(test_learn_dest)
 	ck_assert_ptr_nonnull(x);
 	ck_assert_ptr_eq(x->q, b);
 	/* Learning the destination again leaves b alone. */
-	sched_learn_dest(s, d, 1000, 0, SEC);
+	sched_learn_dest(s, d, 1000, SCHED_RATE_EZTHROTTLE, 0, SEC);
 	ck_assert_ptr_null(sched_next(s, SEC + 500000));
 	sched_free(s);
 }
@@ -1338,13 +1338,13 @@ START_TEST(test_learn_concurrency)
 	ck_assert_ptr_nonnull(sched_next(s, 0));
 	ck_assert_ptr_null(sched_next(s, 0));
 	/* Up: the queue is no longer capped, at once. */
-	sched_learn_queue(s, q, 0, 4, 1);
+	sched_learn_queue(s, q, 0, SCHED_RATE_EZTHROTTLE, 4, 1);
 	for (n = 0; sched_next(s, 1); n++)
 		;
 	ck_assert_int_eq(n, 3);
 	ck_assert_uint_eq(sched_in_flight(s), 4);
 	/* Down below what is in flight: nothing until it drains to 1. */
-	sched_learn_queue(s, q, 0, 2, 2);
+	sched_learn_queue(s, q, 0, SCHED_RATE_EZTHROTTLE, 2, 2);
 	sched_done(s, q, 3);
 	ck_assert_ptr_null(sched_next(s, 3));
 	sched_done(s, q, 4);
@@ -1353,7 +1353,7 @@ START_TEST(test_learn_concurrency)
 	ck_assert_ptr_nonnull(sched_next(s, 5));
 	ck_assert_ptr_null(sched_next(s, 5));
 	/* Rate 0 leaves the rate, concurrency 0 leaves the cap. */
-	sched_learn_queue(s, q, 0, 0, 6);
+	sched_learn_queue(s, q, 0, SCHED_RATE_EZTHROTTLE, 0, 6);
 	ck_assert_ptr_null(sched_next(s, 6));
 	ck_assert_uint_eq(sched_in_flight(s), 2);
 	sched_free(s);
@@ -1373,6 +1373,62 @@ static void learned_info(const struct sched_queue_info *qi, void *arg)
 	v->conc = qi->concurrency_learned;
 }
 
+struct rate_view {
+	double rate;
+	enum sched_rate_source src;
+};
+
+static void rate_info(const struct sched_queue_info *qi, void *arg)
+{
+	struct rate_view *v = arg;
+
+	v->rate = qi->rate;
+	v->src = qi->rate_source;
+}
+
+/* max_rps cuts what a queue or its destination learns; rate_source says why. */
+START_TEST(test_learn_max_rps)
+{
+	struct sched *s = sched_new(100, 100, IDLE_RESET);
+	struct sched_dest *d = sched_dest_get(s, "d", &no_agg);
+	struct sched_limits l = qlim(2, 1, 100, 1);
+	struct sched_queue *q;
+	struct rate_view v;
+
+	l.max_rps = 20;
+	q = queue_n(s, d, 1, &l);
+	sched_foreach(s, rate_info, &v);
+	ck_assert(v.rate == 2);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "configured");
+	sched_learn_queue(s, q, 50, SCHED_RATE_QUOTA, 0, 0);
+	sched_foreach(s, rate_info, &v);
+	ck_assert(v.rate == 20);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "quota");
+	sched_learn_queue(s, q, 5, SCHED_RATE_EZTHROTTLE, 0, 1);
+	sched_foreach(s, rate_info, &v);
+	ck_assert(v.rate == 5);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "ezthrottle");
+	/* A concurrency alone keeps the rate and its source. */
+	sched_learn_queue(s, q, 0, SCHED_RATE_QUOTA, 3, 2);
+	sched_foreach(s, rate_info, &v);
+	ck_assert(v.rate == 5);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "ezthrottle");
+	sched_free(s);
+
+	/* The destination's learned rate is cut by its queues' rule too. */
+	s = sched_new(100, 100, IDLE_RESET);
+	d = sched_dest_get(s, "d", &no_agg);
+	q = queue_n(s, d, 1, &l);
+	sched_learn_dest(s, d, 1000, SCHED_RATE_EZTHROTTLE, 0, 0);
+	sched_foreach(s, rate_info, &v);
+	ck_assert(v.rate == 20);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "ezthrottle");
+	ck_assert_str_eq(sched_rate_source_name((enum sched_rate_source)99),
+	                 "configured");
+	sched_free(s);
+}
+END_TEST
+
 /* idle_reset: a queue idle that long starts again from its configuration. */
 START_TEST(test_idle_reset)
 {
@@ -1388,7 +1444,7 @@ START_TEST(test_idle_reset)
 	int i;
 
 	memset(it, 0, sizeof(it));
-	sched_learn_queue(s, q, 100, 2, 0);
+	sched_learn_queue(s, q, 100, SCHED_RATE_EZTHROTTLE, 2, 0);
 	/* Busy: learned values hold (10 ms apart, 2 in flight). */
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(sched_enqueue(s, q, &it[i].si, 0), 0);
@@ -1425,7 +1481,7 @@ START_TEST(test_idle_reset)
 	ck_assert_int_eq(next_dispatch(s, t + SEC, &x), t + 2 * SEC);
 	sched_done(s, q, t + 2 * SEC);
 	t += 2 * SEC;
-	sched_learn_dest(s, d, 100, 0, t);
+	sched_learn_dest(s, d, 100, SCHED_RATE_EZTHROTTLE, 0, t);
 	ck_assert_int_eq(sched_enqueue(s, q, &it[0].si, t + SEC), 0);
 	ck_assert_int_eq(sched_enqueue(s, q, &it[1].si, t + SEC), 0);
 	ck_assert_int_eq(next_dispatch(s, t + SEC, &x), t + SEC);
@@ -1697,8 +1753,8 @@ START_TEST(test_collect_and_foreach)
 	sched_done(s, p, 0);
 	sched_done(s, e, 0);
 	/* Learned values: kept until idle_reset, not freed when quiet. */
-	sched_learn_queue(s, a, 1, 0, 0);
-	sched_learn_queue(s, e, 1, 0, 0);
+	sched_learn_queue(s, a, 1, SCHED_RATE_EZTHROTTLE, 0, 0);
+	sched_learn_queue(s, e, 1, SCHED_RATE_EZTHROTTLE, 0, 0);
 	sched_pause(s, p, 100 * SEC, 0);
 	/* b waits: paused far away. */
 	sched_pause(s, b, 1000 * SEC, 0);
@@ -1781,9 +1837,9 @@ START_TEST(test_collect_quiet)
 		ck_assert_int_eq(sched_enqueue(s, qs[i], &it[i].si, 0), 0);
 	while ((x = sched_next(s, 0)))
 		sched_done(s, x->q, 0);
-	sched_learn_queue(s, learned, 5, 0, 0);
+	sched_learn_queue(s, learned, 5, SCHED_RATE_EZTHROTTLE, 0, 0);
 	sched_pause(s, paused, 60 * SEC, 0);
-	sched_learn_dest(s, d2, 5, 0, 0);
+	sched_learn_dest(s, d2, 5, SCHED_RATE_EZTHROTTLE, 0, 0);
 	(void)never; /* made, never given an item */
 	ck_assert_uint_eq(sched_n_queues(s), 6);
 	sched_collect(s, Q - 1);
@@ -1896,7 +1952,7 @@ START_TEST(test_remove_is_activity)
 	struct learned_view v;
 
 	memset(it, 0, sizeof(it));
-	sched_learn_queue(s, q, 100, 0, 0);
+	sched_learn_queue(s, q, 100, SCHED_RATE_EZTHROTTLE, 0, 0);
 	sched_pause(s, q, 30 * SEC, 0);
 	ck_assert_int_eq(sched_enqueue(s, q, &it[0].si, 0), 0);
 	sched_remove(s, &it[0].si, 29 * SEC);
@@ -2065,6 +2121,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_learn_queue_rate);
 	tcase_add_test(tc, test_learn_queue_random);
 	tcase_add_test(tc, test_learn_dest);
+	tcase_add_test(tc, test_learn_max_rps);
 	tcase_add_test(tc, test_learn_concurrency);
 	tcase_add_test(tc, test_idle_reset);
 	suite_add_tcase(s, tc);

@@ -57,6 +57,7 @@ static const char full_file[] =
 	"    aggregate_rps: 20\n"
 	"    aggregate_concurrency: 8\n"
 	"    weight: 3\n"
+	"    max_rps: 40\n"
 	"  \"*.stripe.com\":\n"
 	"    rps: 25\n"
 	"  \"127.0.0.1:9000\":\n"
