@@ -262,7 +262,7 @@ static char *page_json(const struct admin *a, const struct queues_page *pg)
 		}
 	}
 	root = json_pack("{s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	                 "s:I, s:o}",
+	                 "s:I, s:I, s:o}",
 	                 "queues", (json_int_t)pg->queues,
 	                 "waiting", (json_int_t)pg->waiting,
 	                 "in_flight", (json_int_t)pg->in_flight,
@@ -270,6 +270,7 @@ static char *page_json(const struct admin *a, const struct queues_page *pg)
 	                 "attempts", (json_int_t)pg->attempts,
 	                 "retries", (json_int_t)pg->retries,
 	                 "queue_full", (json_int_t)pg->queue_full,
+	                 "hopeless", (json_int_t)pg->hopeless,
 	                 "learn_bad_values", (json_int_t)pg->learn_bad,
 	                 "overflow", (json_int_t)pg->overflow,
 	                 "max_queues", (json_int_t)a->cfg->max_queues,

@@ -123,6 +123,7 @@ struct config *config_new(void)
 	cfg->jobs.dedupe_anonymous = false;
 	cfg->jobs.max_pending = 100000;
 	cfg->jobs.max_pending_bytes = 1ULL << 30;
+	cfg->reject_hopeless = true;
 	cfg->tls.intercept = true;
 	cfg->tls.max_tunnels = 10000;
 	cfg->tls.max_handshakes = 256;

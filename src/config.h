@@ -87,6 +87,7 @@ struct config {
 	uint64_t min_body_rate;      /* bytes/s after client_timeout; 0: off */
 	enum log_level log_level;
 	bool access_log;
+	bool reject_hopeless;        /* 503 when the wait would pass the deadline */
 
 	struct {
 		struct limits limits;

@@ -589,6 +589,7 @@ const struct key_def config_top_keys[] = {
 	VAL("min_body_rate", v_size, C(min_body_rate), 0, 1 << 30),
 	ENUM("log_level", C(log_level), log_level_names),
 	VAL("access_log", v_bool, C(access_log), 0, 0),
+	VAL("reject_hopeless", v_bool, C(reject_hopeless), 0, 0),
 	MAP("defaults", parse_section, 0, defaults_keys),
 	MAP("learn", parse_learn, 0, learn_keys),
 	MAP("retry", parse_section, 0, retry_keys),

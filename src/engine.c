@@ -344,6 +344,34 @@ static void requeue(struct engine *e, struct request *r, int64_t delay_ms)
 	sched_requeue(e->sched, &r->item, now + delay_ms * 1000, now);
 }
 
+/*
+ * A client's request whose predicted wait already passes its deadline is
+ * answered now (503 and the prediction), not with a 504 when the deadline
+ * comes. Jobs wait as long as they need: never.
+ */
+static bool hopeless(struct engine *e, struct request *r,
+                     struct sched_queue *q, int64_t now)
+{
+	int64_t wait;
+	char msg[160];
+
+	if (!e->cfg->reject_hopeless || r->policy.no_deadline ||
+	    r->policy.durable)
+		return false;
+	wait = sched_predict_wait(q, now);
+	if (now + wait <= r->deadline * 1000)
+		return false;
+	e->stats.hopeless++;
+	snprintf(msg, sizeof(msg), "the predicted wait in this queue, %" PRId64
+	         " ms, is longer than the request's deadline allows",
+	         (wait + 999) / 1000);
+	pthread_mutex_lock(&r->lock);
+	r->err_wait_ms = (wait + 999) / 1000;
+	pthread_mutex_unlock(&r->lock);
+	fail(e, r, 503, "queue_wait_exceeds_deadline", msg);
+	return true;
+}
+
 static void on_submit(struct engine *e, struct request *r)
 {
 	struct sched_queue *q;
@@ -366,6 +394,10 @@ static void on_submit(struct engine *e, struct request *r)
 	           curlloop_timer_add(e->loop, &r->timer,
 	                              r->deadline * 1000) < 0)) {
 		fail(e, r, 503, "overloaded", "out of memory");
+		release(e, r);
+		return;
+	}
+	if (hopeless(e, r, q, now)) {
 		release(e, r);
 		return;
 	}

@@ -74,6 +74,7 @@ struct queues_page {
 	size_t queues;
 	unsigned waiting, in_flight;
 	uint64_t requests, attempts, retries, queue_full, learn_bad;
+	uint64_t hopeless;
 	uint64_t overflow;
 	int64_t engine_us;           /* time the engine spent on it */
 };

@@ -45,6 +45,7 @@ struct engine {
 		uint64_t requests, attempts, retries, queue_full;
 		uint64_t timeouts, learn_bad;
 		uint64_t overflow;   /* requests sent to an overflow queue */
+		uint64_t hopeless;   /* answered 503 queue_wait_exceeds_deadline */
 	} stats;
 	int64_t overflow_logged;     /* ms, last overflow warning */
 	bool abandon;                /* stopping: jobs stay in the store */

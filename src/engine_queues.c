@@ -174,6 +174,7 @@ static void snap_fill(struct engine *e, struct queues_page *pg)
 	pg->attempts = e->stats.attempts;
 	pg->retries = e->stats.retries;
 	pg->queue_full = e->stats.queue_full;
+	pg->hopeless = e->stats.hopeless;
 	pg->learn_bad = e->stats.learn_bad;
 	pg->overflow = e->stats.overflow;
 	pg->engine_us = clock_now_us() - pg->now;

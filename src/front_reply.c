@@ -42,12 +42,22 @@ enum MHD_Result reply_error(struct front_req *fr, unsigned status,
 	struct request *r = &fr->req;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	char after[24] = "1";
 
-	resp = http_error_response(code, msg ? msg : code);
+	/* A hopeless request: the prediction, and when the queue is through. */
+	if (r->err_wait_ms >= 0) {
+		resp = http_error_response_n(code, msg ? msg : code,
+		                             "predicted_wait_ms",
+		                             r->err_wait_ms);
+		snprintf(after, sizeof(after), "%lld",
+		         (long long)(r->err_wait_ms + 999) / 1000);
+	} else {
+		resp = http_error_response(code, msg ? msg : code);
+	}
 	if (!resp)
 		return MHD_NO;
 	if (status == 503)
-		MHD_add_response_header(resp, "Retry-After", "1");
+		MHD_add_response_header(resp, "Retry-After", after);
 	add_progress(resp, r);
 	ret = MHD_queue_response(fr->conn, status, resp);
 	MHD_destroy_response(resp);

@@ -13,11 +13,22 @@
 
 char *http_error_json(const char *code, const char *message, size_t *ret_len)
 {
+	return http_error_json_n(code, message, NULL, 0, ret_len);
+}
+
+char *http_error_json_n(const char *code, const char *message,
+                        const char *name, long long value, size_t *ret_len)
+{
 	json_t *o;
 	char *s, *nl;
 	size_t len;
 
 	o = json_pack("{s:s, s:s}", "error", code, "message", message);
+	if (o && name &&
+	    json_object_set_new(o, name, json_integer(value)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT);
@@ -48,12 +59,20 @@ void http_date(char buf[30])
 struct MHD_Response *http_error_response(const char *code,
                                          const char *message)
 {
+	return http_error_response_n(code, message, NULL, 0);
+}
+
+struct MHD_Response *http_error_response_n(const char *code,
+                                           const char *message,
+                                           const char *name,
+                                           long long value)
+{
 	struct MHD_Response *r;
 	char date[30];
 	size_t len;
 	char *body;
 
-	body = http_error_json(code, message, &len);
+	body = http_error_json_n(code, message, name, value, &len);
 	if (!body)
 		return NULL;
 	r = MHD_create_response_from_buffer_with_free_callback(len, body,

@@ -16,11 +16,24 @@ struct MHD_Response;
 char *http_error_json(const char *code, const char *message, size_t *ret_len);
 
 /*
+ * The same with one more integer member name: value (name NULL: none),
+ * e.g. "predicted_wait_ms".
+ */
+char *http_error_json_n(const char *code, const char *message,
+                        const char *name, long long value, size_t *ret_len);
+
+/*
  * An MHD response with that body, Content-Type: application/json,
  * Cache-Control: no-store and a Date field. NULL on OOM.
  */
 struct MHD_Response *http_error_response(const char *code,
                                          const char *message);
+
+/* The same with one more integer member, as http_error_json_n(). */
+struct MHD_Response *http_error_response_n(const char *code,
+                                           const char *message,
+                                           const char *name,
+                                           long long value);
 
 /*
  * A complete HTTP/1.1 response with that body and "Connection: close",

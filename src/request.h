@@ -166,6 +166,8 @@ struct request {
 	const char *err_code;
 	char *err_msg;
 	int tunnel_fd;               /* connect_only: the socket, or -1 */
+	int64_t err_wait_ms;         /* queue_wait_exceeds_deadline: the
+	                                predicted wait; else -1 */
 };
 
 /*

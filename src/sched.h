@@ -164,6 +164,14 @@ void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
                       enum sched_rate_source src, unsigned concurrency,
                       int64_t now);
 
+/*
+ * How long an item enqueued on q now would wait, in us, by q's rate and
+ * pause alone: the items ahead of it go one interval apart from when the
+ * next may go. A prediction: concurrency caps, the destination's shares
+ * and what is learned meanwhile are not counted. O(1).
+ */
+int64_t sched_predict_wait(const struct sched_queue *q, int64_t now);
+
 /* Replaces the configured limits (configuration reload). */
 void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
                             const struct sched_limits *lim, int64_t now);

@@ -32,6 +32,23 @@ void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
 	sched_q_eval(s, q, now);
 }
 
+int64_t sched_predict_wait(const struct sched_queue *q, int64_t now)
+{
+	double t = 1e6 / sched_q_rps(q);
+	double burst = q->lim.burst > 0 ? q->lim.burst - 1 : 0;
+	double first = (double)q->tat - t * burst;
+	double at;
+
+	if (first < (double)now)
+		first = (double)now;
+	if ((double)q->paused_until > first)
+		first = (double)q->paused_until;
+	at = first + t * (double)q->n_waiting;
+	if (at - (double)now > 1e15)
+		return (int64_t)1e15;
+	return (int64_t)(at - (double)now);
+}
+
 const char *sched_rate_source_name(enum sched_rate_source src)
 {
 	static const char *const names[] = {

@@ -145,6 +145,7 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_uint_eq(a->min_body_rate, b->min_body_rate);
 	ck_assert_int_eq(a->log_level, b->log_level);
 	ck_assert_int_eq(a->access_log, b->access_log);
+	ck_assert_int_eq(a->reject_hopeless, b->reject_hopeless);
 
 	ck_assert_double_eq(la->rps, lb->rps);
 	ck_assert_uint_eq(la->concurrency, lb->concurrency);
@@ -260,6 +261,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->min_body_rate, 1024);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_INFO);
 	ck_assert(!cfg->access_log);
+	ck_assert(cfg->reject_hopeless);
 
 	ck_assert_double_eq(cfg->defaults.limits.rps, 2);
 	ck_assert_uint_eq(cfg->defaults.limits.concurrency, 2);
@@ -405,6 +407,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg->min_body_rate, 2048);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_DEBUG);
 	ck_assert(cfg->access_log);
+	ck_assert(!cfg->reject_hopeless);
 
 	ck_assert_double_eq(l->rps, 0.5);
 	ck_assert_uint_eq(l->concurrency, 3);

@@ -1429,6 +1429,38 @@ START_TEST(test_learn_max_rps)
 }
 END_TEST
 
+/* The predicted wait: the queue's next slot, its pause, one interval an item. */
+START_TEST(test_predict_wait)
+{
+	struct sched *s = sched_new(100, 100, IDLE_RESET);
+	struct sched_dest *d = sched_dest_get(s, "d", &no_agg);
+	struct sched_limits l = qlim(2, 1, 100, 1);
+	struct sched_queue *q = queue_n(s, d, 1, &l);
+	struct titem it[4];
+	struct sched_item *x;
+
+	memset(it, 0, sizeof(it));
+	/* Empty and never used: now. */
+	ck_assert_int_eq(sched_predict_wait(q, 0), 0);
+	ck_assert_int_eq(sched_enqueue(s, q, &it[0].si, 0), 0);
+	ck_assert_int_eq(next_dispatch(s, 0, &x), 0);
+	/* One sent at 0: the next at 500 ms. */
+	ck_assert_int_eq(sched_predict_wait(q, 0), 500000);
+	ck_assert_int_eq(sched_predict_wait(q, 100000), 400000);
+	/* Two waiting: behind them, two intervals more. */
+	ck_assert_int_eq(sched_enqueue(s, q, &it[1].si, 0), 0);
+	ck_assert_int_eq(sched_enqueue(s, q, &it[2].si, 0), 0);
+	ck_assert_int_eq(sched_predict_wait(q, 0), 1500000);
+	/* A faster learned rate shortens it. */
+	sched_learn_queue(s, q, 4, SCHED_RATE_EZTHROTTLE, 0, 0);
+	ck_assert_int_le(sched_predict_wait(q, 0), 750000);
+	/* A pause pushes the start: two items at 4/s after it. */
+	sched_pause(s, q, 5 * SEC, 0);
+	ck_assert_int_eq(sched_predict_wait(q, 0), 5 * SEC + 500000);
+	sched_free(s);
+}
+END_TEST
+
 /* idle_reset: a queue idle that long starts again from its configuration. */
 START_TEST(test_idle_reset)
 {
@@ -2122,6 +2154,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_learn_queue_random);
 	tcase_add_test(tc, test_learn_dest);
 	tcase_add_test(tc, test_learn_max_rps);
+	tcase_add_test(tc, test_predict_wait);
 	tcase_add_test(tc, test_learn_concurrency);
 	tcase_add_test(tc, test_idle_reset);
 	suite_add_tcase(s, tc);

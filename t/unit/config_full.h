@@ -25,6 +25,7 @@ static const char full_file[] =
 	"min_body_rate: 2KiB\n"
 	"log_level: debug\n"
 	"access_log: true\n"
+	"reject_hopeless: false\n"
 	"defaults:\n"
 	"  rps: 0.5\n"
 	"  concurrency: 3\n"
