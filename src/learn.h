@@ -108,6 +108,16 @@ int learn_parse_http_date(const char *s, int64_t now_unix_ms,
                           int64_t *ret_unix_ms);
 
 /*
+ * An RFC 3339 date-time (section 5.6), as Anthropic's resets are written:
+ * "2026-12-06T12:00:00Z", "2026-12-06T13:00:00.25+01:00". "T" and "Z" in
+ * either case, or a space for "T" (the section's note); seconds may be 60
+ * (a leap second reads as the next one); a fraction of any length is
+ * rounded up to the millisecond. Only numeric offsets ("-00:00" is UTC):
+ * no time zone database. Writes Unix milliseconds. 0 or -EINVAL.
+ */
+int learn_parse_rfc3339(const char *s, int64_t *ret_unix_ms);
+
+/*
  * X-RateLimit-Reset / RateLimit-Reset: a non-negative number, maybe
  * fractional, told apart by size: >= 10^12 is Unix milliseconds, >= 10^9
  * Unix seconds (GitHub), else seconds from now. A Go duration ("1m30s",

@@ -1,7 +1,7 @@
 /*
  * check_learn.c - rate-limit signals: each parser on tables of good and bad
- * values, HTTP-dates against timegm(), structured-field members, and whole
- * responses through learn_field() / learn_finish().
+ * values, HTTP-dates and RFC 3339 times against timegm(), structured-field
+ * members, and whole responses through learn_field() / learn_finish().
  */
 #include <check.h>
 #include <errno.h>
@@ -296,6 +296,119 @@ START_TEST(test_http_date_random)
 				ck_abort_msg("'%s' -> %lld", buf,
 				             (long long)when);
 		}
+	}
+}
+END_TEST
+
+START_TEST(test_rfc3339)
+{
+	static const struct {
+		const char *s;
+		int64_t when;
+	} good[] = {
+		/* Anthropic's form, then the examples of RFC 3339 5.8. */
+		{ "2026-12-06T12:00:00Z", 1796558400000LL },
+		{ "1985-04-12T23:20:50.52Z", 482196050520LL },
+		{ "1996-12-19T16:39:57-08:00", 851042397000LL },
+		{ "1990-12-31T23:59:60Z", 662688000000LL },
+		{ "1990-12-31T15:59:60-08:00", 662688000000LL },
+		{ "1937-01-01T12:00:27.87+00:20", -1041337172130LL },
+		/* Offsets; "-00:00" is UTC with an unknown local offset. */
+		{ "2026-12-06T13:00:00+01:00", 1796558400000LL },
+		{ "2026-12-06T13:00:00.25+01:00", 1796558400250LL },
+		{ "2026-12-06T06:30:00-05:30", 1796558400000LL },
+		{ "2026-12-07T11:59:00+23:59", 1796558400000LL },
+		{ "2026-12-06T12:00:00-00:00", 1796558400000LL },
+		{ "2026-12-06T12:00:00+00:00", 1796558400000LL },
+		/* Lower-case "t" and "z" (5.6 note), or a space for "T". */
+		{ "2026-12-06t12:00:00z", 1796558400000LL },
+		{ "2026-12-06 12:00:00Z", 1796558400000LL },
+		{ "  2026-12-06T12:00:00Z\t", 1796558400000LL },
+		/* Fractions: any length, rounded up to the millisecond. */
+		{ "2026-12-06T12:00:00.1Z", 1796558400100LL },
+		{ "2026-12-06T12:00:00.123Z", 1796558400123LL },
+		{ "2026-12-06T12:00:00.123000000Z", 1796558400123LL },
+		{ "2026-12-06T12:00:00.1230001Z", 1796558400124LL },
+		{ "2026-12-06T12:00:00.9999Z", 1796558401000LL },
+		{ "2026-12-06T12:00:00.000Z", 1796558400000LL },
+		/* Leap years. */
+		{ "2024-02-29T00:00:00Z", 1709164800000LL },
+		{ "2000-02-29T23:59:59-05:30", 951888599000LL },
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "1969-12-31T23:59:59Z", -1000 },
+		{ "0001-01-01T00:00:00Z", -62135596800000LL },
+		{ "9999-12-31T23:59:59Z", 253402300799000LL },
+	};
+	static const char *const bad[] = {
+		"", " ", "2026", "2026-12-06", "12:00:00Z", "now",
+		"1796558400", "Sun, 06 Dec 2026 12:00:00 GMT",
+		/* Missing or malformed parts. */
+		"2026-12-06T12:00:00", "2026-12-06T12:00Z",
+		"2026-12-06T12:00:00+01", "2026-12-06T12:00:00+0100",
+		"2026-12-06T12:00:00+1:00", "2026-12-06T12:00:00 Z",
+		"2026-12-06T12:00:00ZZ", "2026-12-06T12:00:00Z x",
+		"2026-12-06T12:00:00.Z", "2026-12-06T12:00:00,5Z",
+		"2026-12-06T12:00:00UTC", "2026-12-06T12:00:00GMT",
+		"2026-12-06X12:00:00Z", "2026-12-06TT12:00:00Z",
+		"2026-12-06  12:00:00Z", "2026-12-6T12:00:00Z",
+		"26-12-06T12:00:00Z", "+2026-12-06T12:00:00Z",
+		"20261206T120000Z", "2026/12/06T12:00:00Z",
+		"2026-12-06T1:00:00Z", "2026-12-06T12:00:00.5.5Z",
+		"2026-12-06T12:00:00Z\r\n",
+		/* Out of range. */
+		"2026-00-06T12:00:00Z", "2026-13-06T12:00:00Z",
+		"2026-12-00T12:00:00Z", "2026-12-32T12:00:00Z",
+		"2026-11-31T12:00:00Z", "2023-02-29T12:00:00Z",
+		"1900-02-29T12:00:00Z", "2026-12-06T24:00:00Z",
+		"2026-12-06T12:60:00Z", "2026-12-06T12:00:61Z",
+		"2026-12-06T12:00:00+24:00", "2026-12-06T12:00:00+01:60",
+	};
+	size_t i;
+	int64_t when;
+
+	for (i = 0; i < N_ELEMS(good); i++) {
+		when = -7;
+		if (learn_parse_rfc3339(good[i].s, &when) != 0)
+			ck_abort_msg("'%s' rejected", good[i].s);
+		if (when != good[i].when)
+			ck_abort_msg("'%s' -> %lld, want %lld", good[i].s,
+			             (long long)when, (long long)good[i].when);
+	}
+	for (i = 0; i < N_ELEMS(bad); i++) {
+		when = 42;
+		if (learn_parse_rfc3339(bad[i], &when) != -EINVAL || when != 42)
+			ck_abort_msg("'%s' accepted", bad[i]);
+	}
+}
+END_TEST
+
+/* Random instants and offsets, written by strftime(), against timegm(). */
+START_TEST(test_rfc3339_random)
+{
+	const int64_t lo = -11676096000LL;      /* 1600-01-01 */
+	const int64_t span = 253402300800LL - 86400 - lo;
+	char buf[64];
+	struct tm tm;
+	time_t t, local;
+	int64_t when;
+	int off, i;
+	size_t n;
+
+	for (i = 0; i < 20000; i++) {
+		t = (time_t)(lo + (int64_t)(rng_next() % (uint64_t)span));
+		/* -23:59 .. +23:59, in minutes. */
+		off = (int)(rng_next() % (2 * 1439 + 1)) - 1439;
+		local = t + off * 60;
+		CHECK(gmtime_r(&local, &tm) != NULL);
+		n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+		CHECK(n > 0);
+		snprintf(buf + n, sizeof(buf) - n, "%c%02d:%02d",
+		         off < 0 ? '-' : '+', abs(off) / 60, abs(off) % 60);
+		when = -1;
+		CHECK(learn_parse_rfc3339(buf, &when) == 0);
+		if (when != (int64_t)t * 1000)
+			ck_abort_msg("'%s' -> %lld, want %lld", buf,
+			             (long long)when, (long long)t * 1000);
 	}
 }
 END_TEST
@@ -831,6 +944,8 @@ static Suite *learn_suite(void)
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_http_date_forms);
 	tcase_add_test(tc, test_http_date_random);
+	tcase_add_test(tc, test_rfc3339);
+	tcase_add_test(tc, test_rfc3339_random);
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_clamp);
