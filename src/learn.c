@@ -34,6 +34,7 @@ enum field {
 	F_RPS,
 	F_CONCURRENCY,
 	F_RETRY_AFTER,
+	F_RETRY_AFTER_MS,
 	F_X_REMAINING,
 	F_X_RESET,
 	F_X_REQ_REMAINING,
@@ -53,6 +54,7 @@ static const struct {
 	{ "x-ezthrottle-rps", F_RPS },
 	{ "x-ezthrottle-max-concurrent", F_CONCURRENCY },
 	{ "retry-after", F_RETRY_AFTER },
+	{ "retry-after-ms", F_RETRY_AFTER_MS },
 	{ "x-ratelimit-remaining", F_X_REMAINING },
 	{ "x-ratelimit-reset", F_X_RESET },
 	{ "x-rate-limit-remaining", F_X_REMAINING },
@@ -232,6 +234,20 @@ int learn_parse_retry_after(const char *s, int64_t now_unix_ms,
 	if (learn_parse_http_date(s, now_unix_ms, &when) < 0)
 		return -EINVAL;
 	*ret_ms = when > now_unix_ms ? when - now_unix_ms : 0;
+	return 0;
+}
+
+/*
+ * retry-after-ms (OpenAI, Azure): milliseconds, a fraction rounded up,
+ * saturated as delta-seconds are. 0 or -EINVAL.
+ */
+static int parse_retry_after_ms(const char *s, int64_t *ret_ms)
+{
+	uint64_t micro;              /* thousandths of a millisecond */
+
+	if (parse_milli(s, strlen(s), &micro) < 0)
+		return -EINVAL;
+	*ret_ms = delta_ms((micro + 999) / 1000, DELTA_SECONDS_MAX * 1000);
 	return 0;
 }
 
@@ -487,8 +503,16 @@ void learn_field(struct learn_signals *ls, const char *name, size_t name_len,
 		break;
 	case F_RETRY_AFTER:
 		r = learn_parse_retry_after(value, now_unix_ms, &ms);
-		if (r == 0)
+		if (r == 0 && !ls->retry_after_exact)
 			ls->retry_after_ms = ms;
+		break;
+	case F_RETRY_AFTER_MS:
+		/* Finer than Retry-After: it wins, in either order. */
+		r = parse_retry_after_ms(value, &ms);
+		if (r == 0) {
+			ls->retry_after_ms = ms;
+			ls->retry_after_exact = true;
+		}
 		break;
 	case F_X_REMAINING:
 		r = set_remaining(&ls->x, value);

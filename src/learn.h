@@ -11,7 +11,8 @@
  * in (Unix milliseconds) for HTTP-dates and epoch resets. No allocation.
  *
  * Fields understood (names case-insensitive):
- *   X-EZTHROTTLE-RPS, X-EZTHROTTLE-MAX-CONCURRENT, Retry-After;
+ *   X-EZTHROTTLE-RPS, X-EZTHROTTLE-MAX-CONCURRENT, Retry-After,
+ *   retry-after-ms (milliseconds; wins over Retry-After);
  *   X-RateLimit-Remaining + X-RateLimit-Reset (also X-Rate-Limit-*, and
  *   the -Requests / -Tokens pairs: X-RateLimit-Remaining-Requests with
  *   X-RateLimit-Reset-Requests);
@@ -25,6 +26,7 @@
 #ifndef SLUICE_LEARN_H
 #define SLUICE_LEARN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,11 +42,13 @@ struct learn_pair {
 struct learn_signals {
 	double rps;                  /* X-EZTHROTTLE-RPS, 0 absent */
 	unsigned concurrency;        /* X-EZTHROTTLE-MAX-CONCURRENT, 0 absent */
-	int64_t retry_after_ms;      /* Retry-After as a delay, -1 absent */
+	int64_t retry_after_ms;      /* Retry-After or retry-after-ms as a
+	                                delay, -1 absent */
 	int64_t pause_ms;            /* from rate-limit fields, -1 none */
 	unsigned bad;                /* unparsable values seen (ignored) */
 
 	/* Private accumulators, combined by learn_finish(). */
+	bool retry_after_exact;      /* retry_after_ms is from retry-after-ms */
 	struct learn_pair x;         /* X-RateLimit-{Remaining,Reset} */
 	struct learn_pair x_req;     /* ...-Requests */
 	struct learn_pair x_tok;     /* ...-Tokens */

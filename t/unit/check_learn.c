@@ -654,6 +654,52 @@ START_TEST(test_retry_after_field)
 }
 END_TEST
 
+/* retry-after-ms (OpenAI, Azure) wins over Retry-After, in either order. */
+START_TEST(test_retry_after_ms_field)
+{
+	static const struct {
+		struct response resp;
+		int64_t ms;
+		unsigned bad;
+	} cases[] = {
+		{ { { "retry-after-ms: 1500" } }, 1500, 0 },
+		{ { { "Retry-After-Ms: 20" } }, 20, 0 },
+		{ { { "retry-after-ms: 0" } }, 0, 0 },
+		{ { { "retry-after-ms: 0.1" } }, 1, 0 },
+		{ { { "retry-after-ms: 1500.2" } }, 1501, 0 },
+		{ { { "retry-after-ms:  250 " } }, 250, 0 },
+		{ { { "retry-after-ms: 99999999999999999999" } }, DELTA_MAX_MS,
+		  0 },
+		/* Azure OpenAI sends both. */
+		{ { { "retry-after: 2", "retry-after-ms: 1500" } }, 1500, 0 },
+		{ { { "retry-after-ms: 1500", "retry-after: 2" } }, 1500, 0 },
+		{ { { "Retry-After: Wed, 15 Nov 2023 00:00:00 GMT",
+		      "retry-after-ms: 300" } }, 300, 0 },
+		/* The later retry-after-ms wins, as for every field. */
+		{ { { "retry-after-ms: 100", "retry-after-ms: 200" } }, 200, 0 },
+		/* A bad one leaves Retry-After. */
+		{ { { "retry-after: 2", "retry-after-ms: soon" } }, 2000, 1 },
+		{ { { "retry-after-ms: -5", "retry-after: 2" } }, 2000, 1 },
+		{ { { "retry-after-ms: 1e3" } }, -1, 1 },
+		{ { { "retry-after-ms: 1.5s" } }, -1, 1 },
+		{ { { "retry-after-ms: " } }, -1, 1 },
+		{ { { "retry-after-ms: 1500", "retry-after: junk" } }, 1500, 1 },
+	};
+	struct learn_signals ls;
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(cases); i++) {
+		feed(&ls, &cases[i].resp);
+		if (ls.retry_after_ms != cases[i].ms || ls.bad != cases[i].bad)
+			ck_abort_msg("case %zu ('%s'): %lld bad %u, want %lld %u",
+			             i, cases[i].resp.fields[0],
+			             (long long)ls.retry_after_ms, ls.bad,
+			             (long long)cases[i].ms, cases[i].bad);
+		CHECK(ls.pause_ms == -1);
+	}
+}
+END_TEST
+
 /* Whole responses and the pause they give. */
 START_TEST(test_pause_table)
 {
@@ -955,6 +1001,7 @@ static Suite *learn_suite(void)
 	tc = tcase_create("fields");
 	tcase_add_test(tc, test_ezthrottle_fields);
 	tcase_add_test(tc, test_retry_after_field);
+	tcase_add_test(tc, test_retry_after_ms_field);
 	tcase_add_test(tc, test_pause_table);
 	tcase_add_test(tc, test_field_details);
 	tcase_add_test(tc, test_many_policies);
