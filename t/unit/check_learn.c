@@ -789,6 +789,11 @@ START_TEST(test_pause_table)
 		  -1, 0 },
 		{ { { "RateLimit: \"default\"; r=0; t=2" } }, 2000, 0 },
 		{ { { "RateLimit: default;r=0;t=3" } }, 3000, 0 },
+		/* Drafts 8 on: a partition key, a byte sequence. */
+		{ { { "RateLimit: \"default\";r=0;t=30;"
+		      "pk=:cHJvamVjdC0xMjM=:" } }, 30000, 0 },
+		{ { { "RateLimit: \"default\";r=0;t=30;pk=:cHJv=" } }, -1,
+		  1 },
 		/* Without t, the named policy's window. */
 		{ { { "RateLimit: \"default\";r=0",
 		      "RateLimit-Policy: \"default\";q=100;w=60" } },
@@ -919,6 +924,17 @@ START_TEST(test_sf_members)
 	ck_assert(!m.key.p && sf_is(&m.t, "5"));
 	ck_assert(p == end);
 
+	/* q, qu and the item's text are kept too. */
+	s = "\"day\";q=1000;w=86400;qu=\"requests\";pk=:abc=:, 10;w=1";
+	p = s;
+	end = s + strlen(s);
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert(sf_is(&m.item, "\"day\"") && sf_is(&m.q, "1000"));
+	ck_assert(sf_is(&m.w, "86400") && sf_is(&m.qu, "\"requests\""));
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert(sf_is(&m.item, "10") && sf_is(&m.w, "1") && !m.q.p);
+	ck_assert(p == end);
+
 	/* An item's name is hashed without its quotes. */
 	s = "\"tok\", tok";
 	p = s;
@@ -930,6 +946,7 @@ START_TEST(test_sf_members)
 	/* Errors leave the position alone. */
 	static const char *const bad[] = {
 		"a,", "\"open", ";r=0", "a;=1", "a b", "a;r=\"x", "",
+		"a;pk=:abc", "a;pk=:a b:", "a;pk=:a\":",
 	};
 	for (size_t i = 0; i < N_ELEMS(bad); i++) {
 		p = start = bad[i];
