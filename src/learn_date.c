@@ -260,8 +260,10 @@ int learn_parse_rfc3339(const char *s, int64_t *ret_unix_ms)
 	int offset;
 
 	ascii_trim(&p, &end);
-	if (scan_fixed(&p, end, 4, &year) < 0 || !ascii_skip_lit(&p, end, "-") ||
-	    scan_fixed(&p, end, 2, &mon) < 0 || !ascii_skip_lit(&p, end, "-") ||
+	if (scan_fixed(&p, end, 4, &year) < 0 ||
+	    !ascii_skip_lit(&p, end, "-") ||
+	    scan_fixed(&p, end, 2, &mon) < 0 ||
+	    !ascii_skip_lit(&p, end, "-") ||
 	    scan_fixed(&p, end, 2, &day) < 0)
 		return -EINVAL;
 	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon))
