@@ -5,12 +5,14 @@
  * exponents and the locale's decimal point, none of which an upstream
  * means. Delays are kept in milliseconds, rounded up, because pausing a
  * millisecond too long is harmless and a millisecond too short is a 429.
- * HTTP-dates are read in learn_date.c, the members of the structured
- * RateLimit fields in learn_sf.c.
+ * HTTP-dates and RFC 3339 times are read in learn_date.c, the members of
+ * the structured RateLimit fields in learn_sf.c; learn_quota.c combines
+ * what learn_field() gathered.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -29,42 +31,64 @@
 /* RFC 9111 section 1.2.2: a larger delta-seconds counts as 2^31. */
 #define DELTA_SECONDS_MAX 2147483648LL
 
-enum field {
-	F_NONE,
-	F_RPS,
-	F_CONCURRENCY,
-	F_RETRY_AFTER,
-	F_X_REMAINING,
-	F_X_RESET,
-	F_X_REQ_REMAINING,
-	F_X_REQ_RESET,
-	F_X_TOK_REMAINING,
-	F_X_TOK_RESET,
-	F_IETF_REMAINING,
-	F_IETF_RESET,
-	F_RATELIMIT,
-	F_POLICY,
+enum kind {
+	K_RPS,
+	K_CONCURRENCY,
+	K_RETRY_AFTER,
+	K_RETRY_AFTER_MS,
+	K_LIMIT,                     /* an integer */
+	K_LIMIT_LIST,                /* an integer, maybe "10, 10;w=1" */
+	K_REMAINING,
+	K_RESET,                     /* learn_parse_reset() */
+	K_RESET_RFC3339,
+	K_RATELIMIT,
+	K_POLICY,
 };
+
+#define Q(member) offsetof(struct learn_signals, member)
 
 static const struct {
 	const char *name;            /* lower case */
-	enum field field;
+	enum kind kind;
+	size_t quota;                /* offset of its struct learn_quota */
 } fields[] = {
-	{ "x-ezthrottle-rps", F_RPS },
-	{ "x-ezthrottle-max-concurrent", F_CONCURRENCY },
-	{ "retry-after", F_RETRY_AFTER },
-	{ "x-ratelimit-remaining", F_X_REMAINING },
-	{ "x-ratelimit-reset", F_X_RESET },
-	{ "x-rate-limit-remaining", F_X_REMAINING },
-	{ "x-rate-limit-reset", F_X_RESET },
-	{ "x-ratelimit-remaining-requests", F_X_REQ_REMAINING },
-	{ "x-ratelimit-reset-requests", F_X_REQ_RESET },
-	{ "x-ratelimit-remaining-tokens", F_X_TOK_REMAINING },
-	{ "x-ratelimit-reset-tokens", F_X_TOK_RESET },
-	{ "ratelimit-remaining", F_IETF_REMAINING },
-	{ "ratelimit-reset", F_IETF_RESET },
-	{ "ratelimit", F_RATELIMIT },
-	{ "ratelimit-policy", F_POLICY },
+	{ "x-ezthrottle-rps", K_RPS, 0 },
+	{ "x-ezthrottle-max-concurrent", K_CONCURRENCY, 0 },
+	{ "retry-after", K_RETRY_AFTER, 0 },
+	{ "retry-after-ms", K_RETRY_AFTER_MS, 0 },
+	{ "x-ratelimit-limit", K_LIMIT_LIST, Q(x) },
+	{ "x-ratelimit-remaining", K_REMAINING, Q(x) },
+	{ "x-ratelimit-reset", K_RESET, Q(x) },
+	{ "x-rate-limit-limit", K_LIMIT_LIST, Q(x) },
+	{ "x-rate-limit-remaining", K_REMAINING, Q(x) },
+	{ "x-rate-limit-reset", K_RESET, Q(x) },
+	{ "x-ratelimit-limit-requests", K_LIMIT, Q(x_req) },
+	{ "x-ratelimit-remaining-requests", K_REMAINING, Q(x_req) },
+	{ "x-ratelimit-reset-requests", K_RESET, Q(x_req) },
+	{ "x-ratelimit-limit-tokens", K_LIMIT, Q(x_tok) },
+	{ "x-ratelimit-remaining-tokens", K_REMAINING, Q(x_tok) },
+	{ "x-ratelimit-reset-tokens", K_RESET, Q(x_tok) },
+	{ "anthropic-ratelimit-requests-limit", K_LIMIT, Q(an_req) },
+	{ "anthropic-ratelimit-requests-remaining", K_REMAINING, Q(an_req) },
+	{ "anthropic-ratelimit-requests-reset", K_RESET_RFC3339, Q(an_req) },
+	{ "anthropic-ratelimit-tokens-limit", K_LIMIT, Q(an_tok) },
+	{ "anthropic-ratelimit-tokens-remaining", K_REMAINING, Q(an_tok) },
+	{ "anthropic-ratelimit-tokens-reset", K_RESET_RFC3339, Q(an_tok) },
+	{ "anthropic-ratelimit-input-tokens-limit", K_LIMIT, Q(an_in) },
+	{ "anthropic-ratelimit-input-tokens-remaining", K_REMAINING,
+	  Q(an_in) },
+	{ "anthropic-ratelimit-input-tokens-reset", K_RESET_RFC3339,
+	  Q(an_in) },
+	{ "anthropic-ratelimit-output-tokens-limit", K_LIMIT, Q(an_out) },
+	{ "anthropic-ratelimit-output-tokens-remaining", K_REMAINING,
+	  Q(an_out) },
+	{ "anthropic-ratelimit-output-tokens-reset", K_RESET_RFC3339,
+	  Q(an_out) },
+	{ "ratelimit-limit", K_LIMIT_LIST, Q(ietf) },
+	{ "ratelimit-remaining", K_REMAINING, Q(ietf) },
+	{ "ratelimit-reset", K_RESET, Q(ietf) },
+	{ "ratelimit", K_RATELIMIT, 0 },
+	{ "ratelimit-policy", K_POLICY, 0 },
 };
 
 /* Scans 1*DIGIT at *pp, saturating at NUM_MAX. 0 or -EINVAL. */
@@ -236,6 +260,20 @@ int learn_parse_retry_after(const char *s, int64_t now_unix_ms,
 }
 
 /*
+ * retry-after-ms (OpenAI, Azure): milliseconds, a fraction rounded up,
+ * saturated as delta-seconds are. 0 or -EINVAL.
+ */
+static int parse_retry_after_ms(const char *s, int64_t *ret_ms)
+{
+	uint64_t micro;              /* thousandths of a millisecond */
+
+	if (parse_milli(s, strlen(s), &micro) < 0)
+		return -EINVAL;
+	*ret_ms = delta_ms((micro + 999) / 1000, DELTA_SECONDS_MAX * 1000);
+	return 0;
+}
+
+/*
  * A Go duration ("1h2m3.5s", "6m0s", "250ms") into ms, rounded up.
  * Units h, m, s, ms. 0, -EINVAL or -ERANGE (10^9 s or more).
  */
@@ -326,6 +364,19 @@ static int64_t max64(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
+/* A limit, quota or remaining count: 0..LEARN_MAX_COUNT. */
+static int parse_count(const char *s, size_t len, int64_t *ret)
+{
+	uint64_t v;
+
+	if (parse_uint(s, len, &v) < 0)
+		return -EINVAL;
+	if (v > (uint64_t)LEARN_MAX_COUNT)
+		return -ERANGE;
+	*ret = (int64_t)v;
+	return 0;
+}
+
 /* Delta seconds of a parameter in ms. */
 static int param_ms(const struct sf_value *v, int64_t *ret_ms)
 {
@@ -337,60 +388,151 @@ static int param_ms(const struct sf_value *v, int64_t *ret_ms)
 	return 0;
 }
 
-/* One RateLimit member, either shape. */
-static int ratelimit_member(struct learn_signals *ls,
-                            const struct sf_member *m, int64_t now_unix_ms)
+/* A window w: delta seconds, 1 ms..LEARN_MAX_WINDOW_MS. */
+static int param_window(const struct sf_value *v, int64_t *ret_ms)
 {
-	uint64_t r;
 	int64_t ms;
 
-	if (m->key.p) {
-		if (ascii_eq_lit(m->key.p, m->key.len, "remaining")) {
-			if (parse_uint(m->value.p, m->value.len, &r) < 0)
-				return -EINVAL;
-			ls->dict.remaining = (int64_t)r;
-		} else if (ascii_eq_lit(m->key.p, m->key.len, "reset")) {
-			if (parse_reset(m->value.p, m->value.len, now_unix_ms,
-			                &ms) < 0)
-				return -EINVAL;
-			ls->dict.reset_ms = ms;
-		}
-		return 0;
-	}
-	if (!m->r.p)
-		return 0;
-	if (parse_uint(m->r.p, m->r.len, &r) < 0)
+	if (param_ms(v, &ms) < 0)
 		return -EINVAL;
-	if (m->t.p) {
-		if (param_ms(&m->t, &ms) < 0)
+	if (ms < 1 || ms > LEARN_MAX_WINDOW_MS)
+		return -ERANGE;
+	*ret_ms = ms;
+	return 0;
+}
+
+/*
+ * X-RateLimit-Limit / RateLimit-Limit: an integer, maybe followed (early
+ * IETF drafts) by its policies, "10, 10;w=1, 50;w=60". The window is that
+ * of the first policy whose quota is the limit; -1 when none is.
+ */
+static int parse_limit_list(const char *value, struct learn_quota *ret)
+{
+	const char *p = value, *end = value + strlen(value);
+	struct sf_member m;
+	int64_t limit = -1, window = -1, q, w;
+
+	ascii_trim(&p, &end);
+	if (p == end)
+		return -EINVAL;
+	while (p < end) {
+		if (sf_member_parse(&p, end, &m) < 0 || m.key.p ||
+		    parse_count(m.item.p, m.item.len, &q) < 0)
 			return -EINVAL;
-		if (r == 0)
-			ls->list_pause_ms = max64(ls->list_pause_ms, ms);
-	} else if (r == 0 && ls->n_want < LEARN_MAX_POLICIES) {
-		ls->want[ls->n_want++] = m->name;
+		if (limit < 0)
+			limit = q;
+		if (m.w.p) {
+			if (param_window(&m.w, &w) < 0)
+				return -EINVAL;
+			if (q == limit && window < 0)
+				window = w;
+		}
+	}
+	ret->limit = limit;
+	ret->window_ms = window;
+	return 0;
+}
+
+/* RateLimit: limit=, remaining=, reset= (drafts 5-6); other keys ignored. */
+static int dict_member(struct learn_signals *ls, const struct sf_member *m,
+                       int64_t now_unix_ms)
+{
+	const struct sf_value *v = &m->value;
+	int64_t n;
+
+	if (ascii_eq_lit(m->key.p, m->key.len, "limit")) {
+		if (parse_count(v->p, v->len, &n) < 0)
+			return -EINVAL;
+		ls->dict.limit = n;
+	} else if (ascii_eq_lit(m->key.p, m->key.len, "remaining")) {
+		if (parse_count(v->p, v->len, &n) < 0)
+			return -EINVAL;
+		ls->dict.remaining = n;
+	} else if (ascii_eq_lit(m->key.p, m->key.len, "reset")) {
+		if (parse_reset(v->p, v->len, now_unix_ms, &n) < 0)
+			return -EINVAL;
+		ls->dict.reset_ms = n;
 	}
 	return 0;
 }
 
-/* One RateLimit-Policy member: remember its window. */
+/*
+ * One RateLimit member: a dictionary member, a list item "name";r=;t=
+ * (drafts 7 on), or "r=3;t=1" with no name.
+ */
+static int ratelimit_member(struct learn_signals *ls,
+                            const struct sf_member *m, int64_t now_unix_ms)
+{
+	bool named = !m->key.p;
+	const struct sf_value *rv = named ? &m->r : &m->value;
+	int64_t r, t_ms = -1;
+
+	if (!named && !ascii_eq_lit(m->key.p, m->key.len, "r"))
+		return dict_member(ls, m, now_unix_ms);
+	if (!rv->p)
+		return 0;
+	if (parse_count(rv->p, rv->len, &r) < 0)
+		return -EINVAL;
+	if (m->t.p && param_ms(&m->t, &t_ms) < 0)
+		return -EINVAL;
+	if (r == 0 && t_ms >= 0)
+		ls->list_pause_ms = max64(ls->list_pause_ms, t_ms);
+	else if (r == 0 && named && ls->n_want < LEARN_MAX_POLICIES)
+		ls->want[ls->n_want++] = m->name;
+	if (ls->n_item < LEARN_MAX_POLICIES)
+		ls->item[ls->n_item++] = (struct learn_item){
+			.name = named ? m->name : 0,
+			.r = r,
+			.t_ms = t_ms,
+			.named = named,
+		};
+	return 0;
+}
+
+/* A qu parameter: "requests", quoted or not. */
+static bool unit_is_requests(const struct sf_value *v)
+{
+	const char *p = v->p;
+	size_t len = v->len;
+
+	if (len >= 2 && p[0] == '"' && p[len - 1] == '"') {
+		p++;
+		len -= 2;
+	}
+	return ascii_eq_lit(p, len, "requests");
+}
+
+/*
+ * One RateLimit-Policy member: its quota (q, or the item when it is a
+ * number: "10;w=1"), window and unit. Dictionary members are ignored.
+ */
 static int policy_member(struct learn_signals *ls, const struct sf_member *m)
 {
-	int64_t ms;
+	struct learn_policy pol = {
+		.name = m->name, .q = -1, .w_ms = -1, .requests = true,
+	};
 
-	if (m->key.p || !m->w.p)
+	if (m->key.p)
 		return 0;
-	if (param_ms(&m->w, &ms) < 0)
-		return -EINVAL;
-	if (ls->n_policy < LEARN_MAX_POLICIES) {
-		ls->policy[ls->n_policy] = m->name;
-		ls->policy_w_ms[ls->n_policy] = ms;
-		ls->n_policy++;
+	if (m->q.p) {
+		if (parse_count(m->q.p, m->q.len, &pol.q) < 0)
+			return -EINVAL;
+	} else if (parse_count(m->item.p, m->item.len, &pol.q) < 0) {
+		pol.q = -1;      /* a name, not a number */
 	}
+	if (m->w.p && param_window(&m->w, &pol.w_ms) < 0)
+		return -EINVAL;
+	if (m->qu.p)
+		pol.requests = unit_is_requests(&m->qu);
+	if (pol.q < 0 && pol.w_ms < 0)
+		return 0;
+	if (ls->n_policy < LEARN_MAX_POLICIES)
+		ls->policy[ls->n_policy++] = pol;
 	return 0;
 }
 
 /* A RateLimit or RateLimit-Policy field; stops at the first error. */
-static int structured(struct learn_signals *ls, enum field f,
+static int structured(struct learn_signals *ls, enum kind k,
                       const char *value, int64_t now_unix_ms)
 {
 	const char *p = value, *end = value + strlen(value);
@@ -403,7 +545,7 @@ static int structured(struct learn_signals *ls, enum field f,
 	while (p < end) {
 		if (sf_member_parse(&p, end, &m) < 0)
 			return -EINVAL;
-		if (f == F_RATELIMIT)
+		if (k == K_RATELIMIT)
 			r = ratelimit_member(ls, &m, now_unix_ms);
 		else
 			r = policy_member(ls, &m);
@@ -413,10 +555,12 @@ static int structured(struct learn_signals *ls, enum field f,
 	return 0;
 }
 
-static void pair_init(struct learn_pair *pair)
+static void quota_init(struct learn_quota *q)
 {
-	pair->remaining = -1;
-	pair->reset_ms = -1;
+	q->limit = -1;
+	q->remaining = -1;
+	q->reset_ms = -1;
+	q->window_ms = -1;
 }
 
 void learn_init(struct learn_signals *ls)
@@ -424,125 +568,123 @@ void learn_init(struct learn_signals *ls)
 	memset(ls, 0, sizeof(*ls));
 	ls->retry_after_ms = -1;
 	ls->pause_ms = -1;
-	pair_init(&ls->x);
-	pair_init(&ls->x_req);
-	pair_init(&ls->x_tok);
-	pair_init(&ls->ietf);
-	pair_init(&ls->dict);
+	ls->spread_ms = -1;
+	quota_init(&ls->requests);
+	quota_init(&ls->tokens);
+	quota_init(&ls->x);
+	quota_init(&ls->x_req);
+	quota_init(&ls->x_tok);
+	quota_init(&ls->an_req);
+	quota_init(&ls->an_tok);
+	quota_init(&ls->an_in);
+	quota_init(&ls->an_out);
+	quota_init(&ls->ietf);
+	quota_init(&ls->dict);
 	ls->list_pause_ms = -1;
 }
 
-static enum field field_of(const char *name, size_t name_len)
+/* The row of fields[] for a name, or -1. */
+static int field_of(const char *name, size_t name_len)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (ascii_eq_lit(name, name_len, fields[i].name))
-			return fields[i].field;
-	return F_NONE;
+			return (int)i;
+	return -1;
 }
 
-static int set_remaining(struct learn_pair *pair, const char *value)
+/* The struct learn_quota that row of fields[] fills. */
+static struct learn_quota *quota_at(struct learn_signals *ls, size_t row)
 {
-	uint64_t v;
-
-	if (parse_uint(value, strlen(value), &v) < 0)
-		return -EINVAL;
-	pair->remaining = (int64_t)v;
-	return 0;
+	return (struct learn_quota *)(void *)((char *)ls + fields[row].quota);
 }
 
-static int set_reset(struct learn_pair *pair, const char *value,
-                     int64_t now_unix_ms)
+/* The value of a quota field into its member of *q. */
+static int quota_field(struct learn_quota *q, enum kind k, const char *value,
+                       int64_t now_unix_ms)
 {
-	int64_t ms;
+	struct learn_quota list;
+	int64_t v;
 
-	if (learn_parse_reset(value, now_unix_ms, &ms) < 0)
+	switch (k) {
+	case K_LIMIT:
+		if (parse_count(value, strlen(value), &v) < 0)
+			return -EINVAL;
+		q->limit = v;
+		return 0;
+	case K_LIMIT_LIST:
+		if (parse_limit_list(value, &list) < 0)
+			return -EINVAL;
+		q->limit = list.limit;
+		q->window_ms = list.window_ms;
+		return 0;
+	case K_REMAINING:
+		if (parse_count(value, strlen(value), &v) < 0)
+			return -EINVAL;
+		q->remaining = v;
+		return 0;
+	case K_RESET:
+		if (learn_parse_reset(value, now_unix_ms, &v) < 0)
+			return -EINVAL;
+		q->reset_ms = v;
+		return 0;
+	case K_RESET_RFC3339:
+		if (learn_parse_rfc3339(value, &v) < 0)
+			return -EINVAL;
+		q->reset_ms = v > now_unix_ms ? v - now_unix_ms : 0;
+		return 0;
+	default:
 		return -EINVAL;
-	pair->reset_ms = ms;
-	return 0;
+	}
 }
 
 void learn_field(struct learn_signals *ls, const char *name, size_t name_len,
                  const char *value, int64_t now_unix_ms)
 {
-	enum field f = field_of(name, name_len);
+	int row = field_of(name, name_len);
+	enum kind k;
 	double rps;
 	unsigned conc;
 	int64_t ms;
 	int r = 0;
 
-	switch (f) {
-	case F_NONE:
+	if (row < 0)
 		return;
-	case F_RPS:
+	k = fields[row].kind;
+	switch (k) {
+	case K_RPS:
 		r = learn_parse_rps(value, &rps);
 		if (r == 0)
 			ls->rps = rps;
 		break;
-	case F_CONCURRENCY:
+	case K_CONCURRENCY:
 		r = learn_parse_concurrency(value, &conc);
 		if (r == 0)
 			ls->concurrency = conc;
 		break;
-	case F_RETRY_AFTER:
+	case K_RETRY_AFTER:
 		r = learn_parse_retry_after(value, now_unix_ms, &ms);
-		if (r == 0)
+		if (r == 0 && !ls->retry_after_exact)
 			ls->retry_after_ms = ms;
 		break;
-	case F_X_REMAINING:
-		r = set_remaining(&ls->x, value);
+	case K_RETRY_AFTER_MS:
+		/* Finer than Retry-After: it wins, in either order. */
+		r = parse_retry_after_ms(value, &ms);
+		if (r == 0) {
+			ls->retry_after_ms = ms;
+			ls->retry_after_exact = true;
+		}
 		break;
-	case F_X_RESET:
-		r = set_reset(&ls->x, value, now_unix_ms);
+	case K_RATELIMIT:
+	case K_POLICY:
+		r = structured(ls, k, value, now_unix_ms);
 		break;
-	case F_X_REQ_REMAINING:
-		r = set_remaining(&ls->x_req, value);
-		break;
-	case F_X_REQ_RESET:
-		r = set_reset(&ls->x_req, value, now_unix_ms);
-		break;
-	case F_X_TOK_REMAINING:
-		r = set_remaining(&ls->x_tok, value);
-		break;
-	case F_X_TOK_RESET:
-		r = set_reset(&ls->x_tok, value, now_unix_ms);
-		break;
-	case F_IETF_REMAINING:
-		r = set_remaining(&ls->ietf, value);
-		break;
-	case F_IETF_RESET:
-		r = set_reset(&ls->ietf, value, now_unix_ms);
-		break;
-	case F_RATELIMIT:
-	case F_POLICY:
-		r = structured(ls, f, value, now_unix_ms);
+	default:
+		r = quota_field(quota_at(ls, (size_t)row), k, value,
+		                now_unix_ms);
 		break;
 	}
 	if (r < 0)
 		ls->bad++;
-}
-
-/* The pause a pair asks for, or -1. */
-static int64_t pair_pause(const struct learn_pair *pair)
-{
-	return pair->remaining == 0 ? pair->reset_ms : -1;
-}
-
-void learn_finish(struct learn_signals *ls, int64_t now_unix_ms)
-{
-	int64_t pause = ls->list_pause_ms;
-	unsigned i, j;
-
-	pause = max64(pause, pair_pause(&ls->x));
-	pause = max64(pause, pair_pause(&ls->x_req));
-	pause = max64(pause, pair_pause(&ls->x_tok));
-	pause = max64(pause, pair_pause(&ls->ietf));
-	pause = max64(pause, pair_pause(&ls->dict));
-	/* r=0 without t: wait out the named policy's window. */
-	for (i = 0; i < ls->n_want; i++)
-		for (j = 0; j < ls->n_policy; j++)
-			if (ls->want[i] == ls->policy[j])
-				pause = max64(pause, ls->policy_w_ms[j]);
-	ls->pause_ms = pause;
 }

@@ -1,8 +1,10 @@
 /*
  * learn_date.c - HTTP-dates (RFC 9110 section 5.6.7) in their three forms,
- * for Retry-After: learn_parse_http_date() of learn.h. Pure: the caller
- * passes the wall clock, which only the two-digit years of rfc850-date
- * need.
+ * for Retry-After, and RFC 3339 times, for Anthropic's resets:
+ * learn_parse_http_date() and learn_parse_rfc3339() of learn.h. Pure: the
+ * caller passes the wall clock, which only the two-digit years of
+ * rfc850-date need; RFC 3339 carries its own offset, so no time zone
+ * database is read.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -192,5 +194,87 @@ int learn_parse_http_date(const char *s, int64_t now_unix_ms,
 	if (p != end || day < 1 || day > days_in_month(y, mon))
 		return -EINVAL;
 	*ret_unix_ms = (days_from_civil(y, mon, day) * 86400 + secs) * 1000;
+	return 0;
+}
+
+/*
+ * time-secfrac ("." 1*DIGIT) at *pp, if any, in ms rounded up: a
+ * "1999.9999" reset is better read a little late than early. Writes 1000
+ * for ".9999", which the caller adds as a whole second.
+ */
+static int scan_secfrac(const char **pp, const char *end, unsigned *ret_ms)
+{
+	const char *p = *pp;
+	unsigned ms = 0, n = 0;
+	bool rest = false;
+
+	if (p == end || *p != '.') {
+		*ret_ms = 0;
+		return 0;
+	}
+	p++;
+	if (p == end || !ascii_is_digit(*p))
+		return -EINVAL;
+	for (; p < end && ascii_is_digit(*p); p++) {
+		if (n < 3) {
+			ms = ms * 10 + (unsigned)(*p - '0');
+			n++;
+		} else if (*p != '0') {
+			rest = true;
+		}
+	}
+	for (; n < 3; n++)
+		ms *= 10;
+	*pp = p;
+	*ret_ms = ms + (rest ? 1 : 0);
+	return 0;
+}
+
+/* time-offset: "Z" or ("+" / "-") HH ":" MM; writes seconds east of UTC. */
+static int scan_offset(const char **pp, const char *end, int *ret_s)
+{
+	unsigned h, m;
+	int sign;
+
+	if (ascii_skip_lit(pp, end, "z")) {
+		*ret_s = 0;
+		return 0;
+	}
+	if (ascii_skip_lit(pp, end, "+"))
+		sign = 1;
+	else if (ascii_skip_lit(pp, end, "-"))
+		sign = -1;
+	else
+		return -EINVAL;
+	if (scan_fixed(pp, end, 2, &h) < 0 || !ascii_skip_lit(pp, end, ":") ||
+	    scan_fixed(pp, end, 2, &m) < 0 || h > 23 || m > 59)
+		return -EINVAL;
+	*ret_s = sign * (int)(h * 3600 + m * 60);
+	return 0;
+}
+
+int learn_parse_rfc3339(const char *s, int64_t *ret_unix_ms)
+{
+	const char *p = s, *end = s + strlen(s);
+	unsigned year, mon, day, secs, ms;
+	int offset;
+
+	ascii_trim(&p, &end);
+	if (scan_fixed(&p, end, 4, &year) < 0 ||
+	    !ascii_skip_lit(&p, end, "-") ||
+	    scan_fixed(&p, end, 2, &mon) < 0 ||
+	    !ascii_skip_lit(&p, end, "-") ||
+	    scan_fixed(&p, end, 2, &day) < 0)
+		return -EINVAL;
+	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon))
+		return -EINVAL;
+	/* "T", "t" (section 5.6 note) or, for readability, a space. */
+	if (!ascii_skip_lit(&p, end, "t") && !ascii_skip_lit(&p, end, " "))
+		return -EINVAL;
+	if (scan_time(&p, end, &secs) < 0 || scan_secfrac(&p, end, &ms) < 0 ||
+	    scan_offset(&p, end, &offset) < 0 || p != end)
+		return -EINVAL;
+	*ret_unix_ms = ((days_from_civil(year, mon, day) * 86400 + secs) -
+	                offset) * 1000 + ms;
 	return 0;
 }

@@ -21,9 +21,17 @@ static bool sf_tchar(char c)
 	       ascii_is_digit(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~:/", c));
 }
 
+/* A character of base64 (RFC 4648), padding included. */
+static bool sf_b64char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       ascii_is_digit(c) || c == '+' || c == '/' || c == '=';
+}
+
 /*
  * A bare item at *pp: a quoted string (hashed without its quotes and
- * escapes), or a run of token characters (a token, number, ?1 boolean).
+ * escapes), a byte sequence ":base64:" (the drafts' pk parameter), or a
+ * run of token characters (a token, number, ?1 boolean).
  */
 static int sf_item(const char **pp, const char *end, struct sf_value *ret,
                    uint64_t *ret_hash)
@@ -41,6 +49,12 @@ static int sf_item(const char **pp, const char *end, struct sf_value *ret,
 			h = (h ^ (unsigned char)*p) * FNV_PRIME;
 		}
 		if (p == end)
+			return -EINVAL;
+		p++;
+	} else if (p < end && *p == ':') {
+		for (p++; p < end && sf_b64char(*p); p++)
+			h = (h ^ (unsigned char)*p) * FNV_PRIME;
+		if (p == end || *p != ':')
 			return -EINVAL;
 		p++;
 	} else {
@@ -83,7 +97,7 @@ static int sf_key(const char **pp, const char *end, struct sf_value *ret)
 	return 0;
 }
 
-/* ";key[=value]" parameters; keeps r, t and w. */
+/* ";key[=value]" parameters; keeps r, t, q, w and qu. */
 static int sf_params(const char **pp, const char *end, struct sf_member *m)
 {
 	const char *p = *pp;
@@ -106,8 +120,12 @@ static int sf_params(const char **pp, const char *end, struct sf_member *m)
 			m->r = value;
 		else if (ascii_eq_lit(key.p, key.len, "t"))
 			m->t = value;
+		else if (ascii_eq_lit(key.p, key.len, "q"))
+			m->q = value;
 		else if (ascii_eq_lit(key.p, key.len, "w"))
 			m->w = value;
+		else if (ascii_eq_lit(key.p, key.len, "qu"))
+			m->qu = value;
 	}
 	*pp = p;
 	return 0;
@@ -127,7 +145,7 @@ int sf_member_parse(const char **pp, const char *end, struct sf_member *m)
 		p = q + 1;
 		if (sf_item(&p, end, &m->value, NULL) < 0)
 			return -EINVAL;
-	} else if (sf_item(&p, end, &key, &m->name) < 0) {
+	} else if (sf_item(&p, end, &m->item, &m->name) < 0) {
 		return -EINVAL;
 	}
 	if (sf_params(&p, end, m) < 0)

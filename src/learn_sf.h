@@ -3,8 +3,8 @@
  * leniently enough for both shapes of the IETF RateLimit fields: a member
  * is either a dictionary member "key=value" or an item (string, token or
  * number) naming a policy; either may carry parameters. Only the
- * parameters r, t and w are kept. Pure; no allocation: values point into
- * the field text.
+ * parameters r, t, q, w and qu are kept. Pure; no allocation: values
+ * point into the field text.
  */
 #ifndef SLUICE_LEARN_SF_H
 #define SLUICE_LEARN_SF_H
@@ -20,8 +20,9 @@ struct sf_value {
 struct sf_member {
 	struct sf_value key;         /* dictionary key; p NULL for an item */
 	struct sf_value value;       /* dictionary value */
+	struct sf_value item;        /* the item's text, quotes and all */
 	uint64_t name;               /* FNV-1a of the item's (unquoted) text */
-	struct sf_value r, t, w;     /* parameters */
+	struct sf_value r, t, q, w, qu; /* parameters, as written */
 };
 
 /*

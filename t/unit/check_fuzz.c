@@ -793,6 +793,24 @@ static const char *const learn_corpus[] = {
 	"RateLimit: \"default\";r=0",
 	"RateLimit-Policy: \"burst\";q=10;w=1, \"day\";q=1000;w=86400",
 	"RateLimit: \"day\";r=0, \"burst\";r=0;t=1",
+	"retry-after-ms: 1500", "retry-after-ms: 0.1",
+	"x-ratelimit-limit: 5000", "x-ratelimit-remaining: 4999",
+	"x-ratelimit-reset: 1372700873", "x-ratelimit-used: 1",
+	"X-RateLimit-Limit: 100, 100;w=60",
+	"x-ratelimit-limit-requests: 60", "x-ratelimit-remaining-requests: 59",
+	"x-ratelimit-reset-requests: 1s", "x-ratelimit-limit-tokens: 150000",
+	"x-ratelimit-reset-requests: 1m30.5s",
+	"anthropic-ratelimit-requests-limit: 50",
+	"anthropic-ratelimit-requests-remaining: 49",
+	"anthropic-ratelimit-requests-reset: 2026-12-06T12:00:00Z",
+	"anthropic-ratelimit-tokens-reset: 2026-12-06T13:00:15.5+01:00",
+	"anthropic-ratelimit-output-tokens-remaining: 0",
+	"anthropic-ratelimit-input-tokens-reset: 2026-12-06t06:30:10-05:30",
+	"RateLimit-Limit: 10, 10;w=1, 50;w=60",
+	"RateLimit-Policy: 10;w=1", "RateLimit: r=3;t=1",
+	"RateLimit: \"default\";r=50;t=30;pk=:cHJvamVjdC0xMjM=:",
+	"RateLimit-Policy: \"bytes\";q=65536;w=1;qu=\"content-bytes\", "
+	"\"default\";q=100;w=60",
 };
 
 static const char *const field_dict[] = {
@@ -801,7 +819,10 @@ static const char *const field_dict[] = {
 	"GMT", "Sun, ", "Sunday, ", "Nov", "Feb", "-94", " 1994", "23:59:60",
 	"00:00:00", "29 Feb", "ms", "s", "m", "h", "us", "µs", "ns", ".", "-",
 	"+", "e", "X-RateLimit-", "RateLimit", "-Requests", "-Tokens",
-	"Retry-After", "X-EZTHROTTLE-",
+	"Retry-After", "X-EZTHROTTLE-", "retry-after-ms", "-Limit",
+	"anthropic-ratelimit-", "-requests-", "-tokens-", "q=", "qu=", "pk=",
+	"T", "t", "Z", "z", "+01:00", "-00:00", "2026-12-06", ":00.5",
+	"1970-01-01T00:00:00Z",
 };
 
 /* The name and value of line "Name: value" (value malloc'd). */
@@ -902,6 +923,13 @@ static void learn_parsers(const char *v, int64_t now)
 		   "'%s' -> %" PRId64 ", want %" PRId64, buf, t2, t);
 	}
 
+	t = -7;
+	ret = learn_parse_rfc3339(v, &t);
+	FZ(ret == 0 || ret == -EINVAL, "rfc3339 -> %d", ret);
+	FZ(ret ? t == -7 : t > -62167219200000LL - 86400000 &&
+	                   t < YEAR_10000_MS + 86400000,
+	   "rfc3339 %d -> %" PRId64, ret, t);
+
 	ms = -7;
 	ret = learn_parse_reset(v, now, &ms);
 	FZ(ret == 0 || ret == -EINVAL || ret == -ERANGE, "reset -> %d", ret);
@@ -949,10 +977,39 @@ static void learn_one(const char *in, size_t len, struct rng *r)
 	FZ(ls.bad <= n_fields, "bad %u of %u fields", ls.bad, n_fields);
 	FZ(ls.n_want <= LEARN_MAX_POLICIES && ls.n_policy <= LEARN_MAX_POLICIES,
 	   "%u wanted, %u policies", ls.n_want, ls.n_policy);
+	FZ(ls.n_item <= LEARN_MAX_POLICIES, "%u items", ls.n_item);
+	FZ(ls.requests.limit >= -1 && ls.requests.limit <= LEARN_MAX_COUNT &&
+	   ls.requests.remaining >= -1 &&
+	   ls.requests.remaining <= LEARN_MAX_COUNT &&
+	   ls.requests.reset_ms >= -1 &&
+	   (ls.requests.window_ms == -1 ||
+	    (ls.requests.window_ms >= 1 &&
+	     ls.requests.window_ms <= LEARN_MAX_WINDOW_MS)),
+	   "requests %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64,
+	   ls.requests.limit, ls.requests.remaining, ls.requests.reset_ms,
+	   ls.requests.window_ms);
+	FZ(ls.tokens.limit >= -1 && ls.tokens.limit <= LEARN_MAX_COUNT &&
+	   ls.tokens.remaining >= -1 && ls.tokens.reset_ms >= -1,
+	   "tokens %" PRId64 " %" PRId64 " %" PRId64, ls.tokens.limit,
+	   ls.tokens.remaining, ls.tokens.reset_ms);
+	FZ(isfinite(ls.quota_rps) && ls.quota_rps >= 0 &&
+	   isfinite(ls.spread_rps) && ls.spread_rps >= 0 &&
+	   (ls.spread_rps > 0) == (ls.spread_ms > 0) &&
+	   (ls.spread_ms == -1 || ls.spread_ms == ls.requests.reset_ms),
+	   "quota %g spread %g for %" PRId64, ls.quota_rps, ls.spread_rps,
+	   ls.spread_ms);
 	pause = ls.pause_ms;
-	learn_finish(&ls, now);
-	FZ(ls.pause_ms == pause, "learn_finish again: %" PRId64 " then %"
-	   PRId64, pause, ls.pause_ms);
+	{
+		struct learn_quota req = ls.requests;
+		double quota = ls.quota_rps, spread = ls.spread_rps;
+
+		learn_finish(&ls, now);
+		FZ(ls.pause_ms == pause && ls.quota_rps == quota &&
+		   ls.spread_rps == spread &&
+		   memcmp(&req, &ls.requests, sizeof(req)) == 0,
+		   "learn_finish again: pause %" PRId64 " then %" PRId64,
+		   pause, ls.pause_ms);
+	}
 
 	/* The engine's clamps keep a learned rps within the configuration. */
 	lo = (double)(1 + rng_below(r, 1000)) / 100;

@@ -1,7 +1,7 @@
 /*
  * check_learn.c - rate-limit signals: each parser on tables of good and bad
- * values, HTTP-dates against timegm(), structured-field members, and whole
- * responses through learn_field() / learn_finish().
+ * values, HTTP-dates and RFC 3339 times against timegm(), structured-field
+ * members, and whole responses through learn_field() / learn_finish().
  */
 #include <check.h>
 #include <errno.h>
@@ -300,6 +300,119 @@ START_TEST(test_http_date_random)
 }
 END_TEST
 
+START_TEST(test_rfc3339)
+{
+	static const struct {
+		const char *s;
+		int64_t when;
+	} good[] = {
+		/* Anthropic's form, then the examples of RFC 3339 5.8. */
+		{ "2026-12-06T12:00:00Z", 1796558400000LL },
+		{ "1985-04-12T23:20:50.52Z", 482196050520LL },
+		{ "1996-12-19T16:39:57-08:00", 851042397000LL },
+		{ "1990-12-31T23:59:60Z", 662688000000LL },
+		{ "1990-12-31T15:59:60-08:00", 662688000000LL },
+		{ "1937-01-01T12:00:27.87+00:20", -1041337172130LL },
+		/* Offsets; "-00:00" is UTC with an unknown local offset. */
+		{ "2026-12-06T13:00:00+01:00", 1796558400000LL },
+		{ "2026-12-06T13:00:00.25+01:00", 1796558400250LL },
+		{ "2026-12-06T06:30:00-05:30", 1796558400000LL },
+		{ "2026-12-07T11:59:00+23:59", 1796558400000LL },
+		{ "2026-12-06T12:00:00-00:00", 1796558400000LL },
+		{ "2026-12-06T12:00:00+00:00", 1796558400000LL },
+		/* Lower-case "t" and "z" (5.6 note), or a space for "T". */
+		{ "2026-12-06t12:00:00z", 1796558400000LL },
+		{ "2026-12-06 12:00:00Z", 1796558400000LL },
+		{ "  2026-12-06T12:00:00Z\t", 1796558400000LL },
+		/* Fractions: any length, rounded up to the millisecond. */
+		{ "2026-12-06T12:00:00.1Z", 1796558400100LL },
+		{ "2026-12-06T12:00:00.123Z", 1796558400123LL },
+		{ "2026-12-06T12:00:00.123000000Z", 1796558400123LL },
+		{ "2026-12-06T12:00:00.1230001Z", 1796558400124LL },
+		{ "2026-12-06T12:00:00.9999Z", 1796558401000LL },
+		{ "2026-12-06T12:00:00.000Z", 1796558400000LL },
+		/* Leap years. */
+		{ "2024-02-29T00:00:00Z", 1709164800000LL },
+		{ "2000-02-29T23:59:59-05:30", 951888599000LL },
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "1969-12-31T23:59:59Z", -1000 },
+		{ "0001-01-01T00:00:00Z", -62135596800000LL },
+		{ "9999-12-31T23:59:59Z", 253402300799000LL },
+	};
+	static const char *const bad[] = {
+		"", " ", "2026", "2026-12-06", "12:00:00Z", "now",
+		"1796558400", "Sun, 06 Dec 2026 12:00:00 GMT",
+		/* Missing or malformed parts. */
+		"2026-12-06T12:00:00", "2026-12-06T12:00Z",
+		"2026-12-06T12:00:00+01", "2026-12-06T12:00:00+0100",
+		"2026-12-06T12:00:00+1:00", "2026-12-06T12:00:00 Z",
+		"2026-12-06T12:00:00ZZ", "2026-12-06T12:00:00Z x",
+		"2026-12-06T12:00:00.Z", "2026-12-06T12:00:00,5Z",
+		"2026-12-06T12:00:00UTC", "2026-12-06T12:00:00GMT",
+		"2026-12-06X12:00:00Z", "2026-12-06TT12:00:00Z",
+		"2026-12-06  12:00:00Z", "2026-12-6T12:00:00Z",
+		"26-12-06T12:00:00Z", "+2026-12-06T12:00:00Z",
+		"20261206T120000Z", "2026/12/06T12:00:00Z",
+		"2026-12-06T1:00:00Z", "2026-12-06T12:00:00.5.5Z",
+		"2026-12-06T12:00:00Z\r\n",
+		/* Out of range. */
+		"2026-00-06T12:00:00Z", "2026-13-06T12:00:00Z",
+		"2026-12-00T12:00:00Z", "2026-12-32T12:00:00Z",
+		"2026-11-31T12:00:00Z", "2023-02-29T12:00:00Z",
+		"1900-02-29T12:00:00Z", "2026-12-06T24:00:00Z",
+		"2026-12-06T12:60:00Z", "2026-12-06T12:00:61Z",
+		"2026-12-06T12:00:00+24:00", "2026-12-06T12:00:00+01:60",
+	};
+	size_t i;
+	int64_t when;
+
+	for (i = 0; i < N_ELEMS(good); i++) {
+		when = -7;
+		if (learn_parse_rfc3339(good[i].s, &when) != 0)
+			ck_abort_msg("'%s' rejected", good[i].s);
+		if (when != good[i].when)
+			ck_abort_msg("'%s' -> %lld, want %lld", good[i].s,
+			             (long long)when, (long long)good[i].when);
+	}
+	for (i = 0; i < N_ELEMS(bad); i++) {
+		when = 42;
+		if (learn_parse_rfc3339(bad[i], &when) != -EINVAL || when != 42)
+			ck_abort_msg("'%s' accepted", bad[i]);
+	}
+}
+END_TEST
+
+/* Random instants and offsets, written by strftime(), against timegm(). */
+START_TEST(test_rfc3339_random)
+{
+	const int64_t lo = -11676096000LL;      /* 1600-01-01 */
+	const int64_t span = 253402300800LL - 86400 - lo;
+	char buf[64];
+	struct tm tm;
+	time_t t, local;
+	int64_t when;
+	int off, i;
+	size_t n;
+
+	for (i = 0; i < 20000; i++) {
+		t = (time_t)(lo + (int64_t)(rng_next() % (uint64_t)span));
+		/* -23:59 .. +23:59, in minutes. */
+		off = (int)(rng_next() % (2 * 1439 + 1)) - 1439;
+		local = t + off * 60;
+		CHECK(gmtime_r(&local, &tm) != NULL);
+		n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+		CHECK(n > 0);
+		snprintf(buf + n, sizeof(buf) - n, "%c%02d:%02d",
+		         off < 0 ? '-' : '+', abs(off) / 60, abs(off) % 60);
+		when = -1;
+		CHECK(learn_parse_rfc3339(buf, &when) == 0);
+		if (when != (int64_t)t * 1000)
+			ck_abort_msg("'%s' -> %lld, want %lld", buf,
+			             (long long)when, (long long)t * 1000);
+	}
+}
+END_TEST
+
 START_TEST(test_retry_after)
 {
 	static const struct {
@@ -445,12 +558,14 @@ START_TEST(test_clamp)
 }
 END_TEST
 
-/* A response: up to 8 "Name: value" fields, fed in order at NOW. */
+/* A response: up to 16 "Name: value" fields, fed in order. */
 struct response {
-	const char *fields[8];
+	const char *fields[16];
 };
 
-static void feed(struct learn_signals *ls, const struct response *resp)
+/* The fields of resp at now (Unix ms), then learn_finish(). */
+static void feed_at(struct learn_signals *ls, const struct response *resp,
+                    int64_t now)
 {
 	const char *colon, *value;
 	size_t i;
@@ -463,9 +578,14 @@ static void feed(struct learn_signals *ls, const struct response *resp)
 		while (*value == ' ')
 			value++;
 		learn_field(ls, resp->fields[i],
-		            (size_t)(colon - resp->fields[i]), value, NOW);
+		            (size_t)(colon - resp->fields[i]), value, now);
 	}
-	learn_finish(ls, NOW);
+	learn_finish(ls, now);
+}
+
+static void feed(struct learn_signals *ls, const struct response *resp)
+{
+	feed_at(ls, resp, NOW);
 }
 
 START_TEST(test_ezthrottle_fields)
@@ -538,6 +658,54 @@ START_TEST(test_retry_after_field)
 	feed(&ls, &junk);
 	ck_assert_int_eq(ls.retry_after_ms, -1);
 	ck_assert_uint_eq(ls.bad, 1);
+}
+END_TEST
+
+/* retry-after-ms (OpenAI, Azure) wins over Retry-After, in either order. */
+START_TEST(test_retry_after_ms_field)
+{
+	static const struct {
+		struct response resp;
+		int64_t ms;
+		unsigned bad;
+	} cases[] = {
+		{ { { "retry-after-ms: 1500" } }, 1500, 0 },
+		{ { { "Retry-After-Ms: 20" } }, 20, 0 },
+		{ { { "retry-after-ms: 0" } }, 0, 0 },
+		{ { { "retry-after-ms: 0.1" } }, 1, 0 },
+		{ { { "retry-after-ms: 1500.2" } }, 1501, 0 },
+		{ { { "retry-after-ms:  250 " } }, 250, 0 },
+		{ { { "retry-after-ms: 99999999999999999999" } }, DELTA_MAX_MS,
+		  0 },
+		/* Azure OpenAI sends both. */
+		{ { { "retry-after: 2", "retry-after-ms: 1500" } }, 1500, 0 },
+		{ { { "retry-after-ms: 1500", "retry-after: 2" } }, 1500, 0 },
+		{ { { "Retry-After: Wed, 15 Nov 2023 00:00:00 GMT",
+		      "retry-after-ms: 300" } }, 300, 0 },
+		/* The later retry-after-ms wins, as for every field. */
+		{ { { "retry-after-ms: 100", "retry-after-ms: 200" } },
+		  200, 0 },
+		/* A bad one leaves Retry-After. */
+		{ { { "retry-after: 2", "retry-after-ms: soon" } }, 2000, 1 },
+		{ { { "retry-after-ms: -5", "retry-after: 2" } }, 2000, 1 },
+		{ { { "retry-after-ms: 1e3" } }, -1, 1 },
+		{ { { "retry-after-ms: 1.5s" } }, -1, 1 },
+		{ { { "retry-after-ms: " } }, -1, 1 },
+		{ { { "retry-after-ms: 1500", "retry-after: junk" } },
+		  1500, 1 },
+	};
+	struct learn_signals ls;
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(cases); i++) {
+		feed(&ls, &cases[i].resp);
+		if (ls.retry_after_ms != cases[i].ms || ls.bad != cases[i].bad)
+			ck_abort_msg("case %zu ('%s'): %lld bad %u, "
+			             "want %lld %u", i, cases[i].resp.fields[0],
+			             (long long)ls.retry_after_ms, ls.bad,
+			             (long long)cases[i].ms, cases[i].bad);
+		CHECK(ls.pause_ms == -1);
+	}
 }
 END_TEST
 
@@ -630,6 +798,11 @@ START_TEST(test_pause_table)
 		  -1, 0 },
 		{ { { "RateLimit: \"default\"; r=0; t=2" } }, 2000, 0 },
 		{ { { "RateLimit: default;r=0;t=3" } }, 3000, 0 },
+		/* Drafts 8 on: a partition key, a byte sequence. */
+		{ { { "RateLimit: \"default\";r=0;t=30;"
+		      "pk=:cHJvamVjdC0xMjM=:" } }, 30000, 0 },
+		{ { { "RateLimit: \"default\";r=0;t=30;pk=:cHJv=" } }, -1,
+		  1 },
 		/* Without t, the named policy's window. */
 		{ { { "RateLimit: \"default\";r=0",
 		      "RateLimit-Policy: \"default\";q=100;w=60" } },
@@ -677,6 +850,429 @@ START_TEST(test_pause_table)
 		/* Rate-limit fields never touch the other signals. */
 		CHECK(ls.rps == 0 && ls.concurrency == 0);
 		CHECK(ls.retry_after_ms == -1);
+	}
+}
+END_TEST
+
+/* 2013-07-01 20:47:53 UTC less 50 minutes: GitHub's sample reset. */
+#define GH_NOW (1372700873000LL - 3000000)
+
+/* 2026-12-06 11:59:30 UTC: 30 s before Anthropic's sample reset. */
+#define AN_NOW 1796558370000LL
+
+#define NO_QUOTA { -1, -1, -1, -1 }
+
+struct quota_case {
+	struct response resp;
+	int64_t now;                 /* 0: NOW */
+	struct learn_quota requests, tokens;
+	double quota_rps, spread_rps;
+	int64_t spread_ms, pause_ms;
+	unsigned bad;
+};
+
+static const struct quota_case quota_cases[] = {
+	/* 1. Generic X-RateLimit-*, GitHub's sample: window unknown. */
+	{ { { "x-ratelimit-limit: 5000", "x-ratelimit-remaining: 4999",
+	      "x-ratelimit-reset: 1372700873", "x-ratelimit-used: 1",
+	      "x-ratelimit-resource: core" } }, GH_NOW,
+	  { 5000, 4999, 3000000, -1 }, NO_QUOTA,
+	  0, 4999.0 / 3000, 3000000, -1, 0 },
+	{ { { "X-RateLimit-Limit: 5000", "X-RateLimit-Remaining: 0",
+	      "X-RateLimit-Reset: 1372700873", "X-RateLimit-Used: 5000",
+	      "X-RateLimit-Resource: search" } }, GH_NOW,
+	  { 5000, 0, 3000000, -1 }, NO_QUOTA, 0, 0, -1, 3000000, 0 },
+	/* Reset past: no spread, pause 0 when exhausted. */
+	{ { { "x-ratelimit-limit: 5000", "x-ratelimit-remaining: 4999",
+	      "x-ratelimit-reset: 1372700873" } }, 0,
+	  { 5000, 4999, 0, -1 }, NO_QUOTA, 0, 0, -1, -1, 0 },
+	/* Twitter's spelling; seconds from now; Unix ms. */
+	{ { { "x-rate-limit-limit: 900", "x-rate-limit-remaining: 450",
+	      "x-rate-limit-reset: 1700000900" } }, 0,
+	  { 900, 450, 900000, -1 }, NO_QUOTA, 0, 0.5, 900000, -1, 0 },
+	{ { { "X-RateLimit-Limit: 60", "X-RateLimit-Remaining: 30",
+	      "X-RateLimit-Reset: 15" } }, 0,
+	  { 60, 30, 15000, -1 }, NO_QUOTA, 0, 2, 15000, -1, 0 },
+	{ { { "X-RateLimit-Remaining: 3",
+	      "X-RateLimit-Reset: 1700000001500" } }, 0,
+	  { -1, 3, 1500, -1 }, NO_QUOTA, 0, 2, 1500, -1, 0 },
+	{ { { "X-RateLimit-Limit: 100" } }, 0,
+	  { 100, -1, -1, -1 }, NO_QUOTA, 0, 0, -1, -1, 0 },
+	/* The limit may name its window, as the early IETF drafts did. */
+	{ { { "X-RateLimit-Limit: 100, 100;w=60",
+	      "X-RateLimit-Remaining: 40", "X-RateLimit-Reset: 20" } }, 0,
+	  { 100, 40, 20000, 60000 }, NO_QUOTA, 100.0 / 60, 2, 20000, -1,
+	  0 },
+	{ { { "X-RateLimit-Limit: 100, 10;w=1, 100;w=60" } }, 0,
+	  { 100, -1, -1, 60000 }, NO_QUOTA, 100.0 / 60, 0, -1, -1, 0 },
+	{ { { "X-RateLimit-Limit: 100, 10;w=1" } }, 0,
+	  { 100, -1, -1, -1 }, NO_QUOTA, 0, 0, -1, -1, 0 },
+	/* remaining above limit is let through. */
+	{ { { "X-RateLimit-Limit: 10", "X-RateLimit-Remaining: 20",
+	      "X-RateLimit-Reset: 10" } }, 0,
+	  { 10, 20, 10000, -1 }, NO_QUOTA, 0, 2, 10000, -1, 0 },
+
+	/* 2. IETF: RateLimit-Policy with RateLimit, unnamed and named. */
+	{ { { "RateLimit-Policy: 10;w=1", "RateLimit: r=3;t=1" } }, 0,
+	  { 10, 3, 1000, 1000 }, NO_QUOTA, 10, 3, 1000, -1, 0 },
+	{ { { "RateLimit: r=3;t=1", "RateLimit-Policy: 10;w=1" } }, 0,
+	  { 10, 3, 1000, 1000 }, NO_QUOTA, 10, 3, 1000, -1, 0 },
+	{ { { "RateLimit-Policy: \"default\";q=100;w=60",
+	      "RateLimit: \"default\";r=50;t=30" } }, 0,
+	  { 100, 50, 30000, 60000 }, NO_QUOTA, 100.0 / 60, 50.0 / 30,
+	  30000, -1, 0 },
+	{ { { "RateLimit-Policy: default;q=100;w=60",
+	      "RateLimit: \"default\";r=0;t=30" } }, 0,
+	  { 100, 0, 30000, 60000 }, NO_QUOTA, 100.0 / 60, 0, -1, 30000,
+	  0 },
+	/* Several policies: the one RateLimit names. */
+	{ { { "RateLimit-Policy: \"burst\";q=100;w=60, "
+	      "\"day\";q=1000;w=86400",
+	      "RateLimit: \"day\";r=600;t=3600" } }, 0,
+	  { 1000, 600, 3600000, 86400000 }, NO_QUOTA, 1000.0 / 86400,
+	  600.0 / 3600, 3600000, -1, 0 },
+	{ { { "RateLimit-Policy: \"burst\";q=100;w=60, "
+	      "\"day\";q=1000;w=86400",
+	      "RateLimit: \"burst\";r=90;t=30" } }, 0,
+	  { 100, 90, 30000, 60000 }, NO_QUOTA, 100.0 / 60, 3, 30000, -1,
+	  0 },
+	/* RateLimit names several: the tightest (day: 1000 a day). */
+	{ { { "RateLimit-Policy: \"burst\";q=100;w=60, "
+	      "\"day\";q=1000;w=86400",
+	      "RateLimit: \"burst\";r=90;t=30, \"day\";r=600;t=3600" } },
+	  0, { 1000, 600, 3600000, 86400000 }, NO_QUOTA, 1000.0 / 86400,
+	  600.0 / 3600, 3600000, -1, 0 },
+	/* ... and one with nothing left is tighter than any. */
+	{ { { "RateLimit-Policy: \"burst\";q=100;w=60, "
+	      "\"day\";q=1000;w=86400",
+	      "RateLimit: \"day\";r=600;t=3600, \"burst\";r=0;t=20" } },
+	  0, { 100, 0, 20000, 60000 }, NO_QUOTA, 100.0 / 60, 0, -1, 20000,
+	  0 },
+	/* A policy alone: the tightest. */
+	{ { { "RateLimit-Policy: 10;w=1" } }, 0,
+	  { 10, -1, -1, 1000 }, NO_QUOTA, 10, 0, -1, -1, 0 },
+	{ { { "RateLimit-Policy: \"burst\";q=100;w=60, "
+	      "\"day\";q=1000;w=86400" } }, 0,
+	  { 1000, -1, -1, 86400000 }, NO_QUOTA, 1000.0 / 86400, 0, -1, -1,
+	  0 },
+	/* RateLimit alone: remaining and reset, no window. */
+	{ { { "RateLimit: \"default\";r=50;t=30" } }, 0,
+	  { -1, 50, 30000, -1 }, NO_QUOTA, 0, 50.0 / 30, 30000, -1, 0 },
+	/* Drafts 8 on: a policy in other units is no request quota. */
+	{ { { "RateLimit-Policy: \"bytes\";q=65536;w=1;qu=\"content-bytes\", "
+	      "\"default\";q=100;w=60;qu=\"requests\"",
+	      "RateLimit: \"bytes\";r=0;t=1, \"default\";r=99;t=60" } }, 0,
+	  { 100, 99, 60000, 60000 }, NO_QUOTA, 100.0 / 60, 99.0 / 60,
+	  60000, 1000, 0 },
+	{ { { "RateLimit-Policy: \"bytes\";q=65536;w=1;qu=content-bytes",
+	      "X-RateLimit-Limit: 50" } }, 0,
+	  { 50, -1, -1, -1 }, NO_QUOTA, 0, 0, -1, -1, 0 },
+	/* Drafts 5-6: one dictionary, the window from the policy. */
+	{ { { "RateLimit: limit=100, remaining=50, reset=5" } }, 0,
+	  { 100, 50, 5000, -1 }, NO_QUOTA, 0, 10, 5000, -1, 0 },
+	{ { { "RateLimit: limit=100, remaining=50, reset=5",
+	      "RateLimit-Policy: 100;w=60" } }, 0,
+	  { 100, 50, 5000, 60000 }, NO_QUOTA, 100.0 / 60, 10, 5000, -1,
+	  0 },
+	{ { { "RateLimit: limit=100, remaining=50, reset=5",
+	      "RateLimit-Policy: 10;w=1" } }, 0,
+	  { 100, 50, 5000, -1 }, NO_QUOTA, 0, 10, 5000, -1, 0 },
+	{ { { "RateLimit: remaining=5, reset=1",
+	      "RateLimit-Policy: 10;w=1, 50;w=60" } }, 0,
+	  { 50, 5, 1000, 60000 }, NO_QUOTA, 50.0 / 60, 5, 1000, -1, 0 },
+	/* Drafts 0-4: separate fields, the policies in the limit (0-2). */
+	{ { { "RateLimit-Limit: 100", "RateLimit-Remaining: 50",
+	      "RateLimit-Reset: 50" } }, 0,
+	  { 100, 50, 50000, -1 }, NO_QUOTA, 0, 1, 50000, -1, 0 },
+	{ { { "RateLimit-Limit: 10, 10;w=1, 50;w=60",
+	      "RateLimit-Remaining: 9", "RateLimit-Reset: 1" } }, 0,
+	  { 10, 9, 1000, 1000 }, NO_QUOTA, 10, 9, 1000, -1, 0 },
+	{ { { "RateLimit-Limit: 50", "RateLimit-Remaining: 20",
+	      "RateLimit-Reset: 30",
+	      "RateLimit-Policy: 10;w=1, 50;w=60" } }, 0,
+	  { 50, 20, 30000, 60000 }, NO_QUOTA, 50.0 / 60, 20.0 / 30, 30000,
+	  -1, 0 },
+
+	/* 3. OpenAI's sample: 60 a minute; spread above it is reported. */
+	{ { { "x-ratelimit-limit-requests: 60",
+	      "x-ratelimit-limit-tokens: 150000",
+	      "x-ratelimit-remaining-requests: 59",
+	      "x-ratelimit-remaining-tokens: 149984",
+	      "x-ratelimit-reset-requests: 1s",
+	      "x-ratelimit-reset-tokens: 6m0s" } }, 0,
+	  { 60, 59, 1000, 60000 }, { 150000, 149984, 360000, 60000 },
+	  1, 59, 1000, -1, 0 },
+	{ { { "x-ratelimit-limit-requests: 5000",
+	      "x-ratelimit-remaining-requests: 4000",
+	      "x-ratelimit-reset-requests: 1m30.5s" } }, 0,
+	  { 5000, 4000, 90500, 60000 }, NO_QUOTA, 5000.0 / 60,
+	  4000 / 90.5, 90500, -1, 0 },
+	{ { { "x-ratelimit-limit-requests: 500",
+	      "x-ratelimit-remaining-requests: 0",
+	      "x-ratelimit-reset-requests: 120ms",
+	      "x-ratelimit-limit-tokens: 30000",
+	      "x-ratelimit-remaining-tokens: 0",
+	      "x-ratelimit-reset-tokens: 20ms" } }, 0,
+	  { 500, 0, 120, 60000 }, { 30000, 0, 20, 60000 }, 500.0 / 60, 0,
+	  -1, 120, 0 },
+	/* Tokens exhausted: a pause, not a request spread. */
+	{ { { "x-ratelimit-limit-requests: 500",
+	      "x-ratelimit-remaining-requests: 499",
+	      "x-ratelimit-reset-requests: 120ms",
+	      "x-ratelimit-remaining-tokens: 0",
+	      "x-ratelimit-reset-tokens: 8.5s" } }, 0,
+	  { 500, 499, 120, 60000 }, { -1, 0, 8500, -1 }, 500.0 / 60,
+	  499 / 0.12, 120, 8500, 0 },
+
+	/* 4. Anthropic's sample: 50 a minute, resets as RFC 3339 times. */
+	{ { { "anthropic-ratelimit-requests-limit: 50",
+	      "anthropic-ratelimit-requests-remaining: 49",
+	      "anthropic-ratelimit-requests-reset: 2026-12-06T12:00:00Z",
+	      "anthropic-ratelimit-tokens-limit: 80000",
+	      "anthropic-ratelimit-tokens-remaining: 79000",
+	      "anthropic-ratelimit-tokens-reset: 2026-12-06T12:00:00Z",
+	      "anthropic-ratelimit-input-tokens-limit: 40000",
+	      "anthropic-ratelimit-input-tokens-remaining: 39500",
+	      "anthropic-ratelimit-input-tokens-reset: "
+	      "2026-12-06T12:00:00Z",
+	      "anthropic-ratelimit-output-tokens-limit: 8000",
+	      "anthropic-ratelimit-output-tokens-remaining: 7500",
+	      "anthropic-ratelimit-output-tokens-reset: "
+	      "2026-12-06T12:00:00Z" } }, AN_NOW,
+	  { 50, 49, 30000, 60000 }, { 80000, 79000, 30000, 60000 },
+	  50.0 / 60, 49.0 / 30, 30000, -1, 0 },
+	/* An offset and a fraction: 12:00:15.5 UTC. */
+	{ { { "Anthropic-RateLimit-Requests-Limit: 4000",
+	      "Anthropic-RateLimit-Requests-Remaining: 3999",
+	      "Anthropic-RateLimit-Requests-Reset: "
+	      "2026-12-06T13:00:15.5+01:00" } }, AN_NOW,
+	  { 4000, 3999, 45500, 60000 }, NO_QUOTA, 4000.0 / 60,
+	  3999 / 45.5, 45500, -1, 0 },
+	{ { { "anthropic-ratelimit-requests-remaining: 10",
+	      "anthropic-ratelimit-requests-reset: "
+	      "2026-12-06t06:30:10.000-05:30" } }, AN_NOW,
+	  { -1, 10, 40000, -1 }, NO_QUOTA, 0, 0.25, 40000, -1, 0 },
+	/* A reset in the past is 0: no spread. */
+	{ { { "anthropic-ratelimit-requests-limit: 50",
+	      "anthropic-ratelimit-requests-remaining: 49",
+	      "anthropic-ratelimit-requests-reset: 2026-12-06T11:00:00Z" } },
+	  AN_NOW, { 50, 49, 0, 60000 }, NO_QUOTA, 50.0 / 60, 0, -1, -1,
+	  0 },
+	/* Exhausted output tokens pause; they are not the tokens quota. */
+	{ { { "anthropic-ratelimit-requests-limit: 50",
+	      "anthropic-ratelimit-requests-remaining: 20",
+	      "anthropic-ratelimit-requests-reset: 2026-12-06T12:00:00Z",
+	      "anthropic-ratelimit-output-tokens-limit: 8000",
+	      "anthropic-ratelimit-output-tokens-remaining: 0",
+	      "anthropic-ratelimit-output-tokens-reset: "
+	      "2026-12-06T12:00:10Z" } }, AN_NOW,
+	  { 50, 20, 30000, 60000 }, NO_QUOTA, 50.0 / 60, 20.0 / 30,
+	  30000, 40000, 0 },
+	{ { { "anthropic-ratelimit-requests-remaining: 0",
+	      "anthropic-ratelimit-requests-reset: 2026-12-06T12:00:00Z" } },
+	  AN_NOW, { -1, 0, 30000, -1 }, NO_QUOTA, 0, 0, -1, 30000, 0 },
+	/* Only RFC 3339 resets. */
+	{ { { "anthropic-ratelimit-requests-remaining: 0",
+	      "anthropic-ratelimit-requests-reset: 30",
+	      "anthropic-ratelimit-tokens-reset: 1796558400" } }, AN_NOW,
+	  { -1, 0, -1, -1 }, NO_QUOTA, 0, 0, -1, -1, 2 },
+
+	/* Precedence: IETF structured, Anthropic, OpenAI, older IETF, X. */
+	{ { { "X-RateLimit-Limit: 5000", "X-RateLimit-Remaining: 4999",
+	      "X-RateLimit-Reset: 60", "RateLimit-Policy: 10;w=1",
+	      "RateLimit: r=3;t=1" } }, 0,
+	  { 10, 3, 1000, 1000 }, NO_QUOTA, 10, 3, 1000, -1, 0 },
+	{ { { "RateLimit: r=3;t=1", "RateLimit-Policy: 10;w=1",
+	      "x-ratelimit-limit-requests: 60",
+	      "anthropic-ratelimit-requests-limit: 50" } }, 0,
+	  { 10, 3, 1000, 1000 }, NO_QUOTA, 10, 3, 1000, -1, 0 },
+	{ { { "x-ratelimit-limit-requests: 60",
+	      "x-ratelimit-remaining-requests: 30",
+	      "x-ratelimit-reset-requests: 10s",
+	      "anthropic-ratelimit-requests-limit: 50",
+	      "x-ratelimit-limit-tokens: 1000",
+	      "anthropic-ratelimit-tokens-limit: 2000" } }, 0,
+	  { 50, -1, -1, 60000 }, { 2000, -1, -1, 60000 }, 50.0 / 60, 0, -1,
+	  -1, 0 },
+	{ { { "X-RateLimit-Limit: 5000", "X-RateLimit-Remaining: 4999",
+	      "X-RateLimit-Reset: 60", "x-ratelimit-limit-requests: 60",
+	      "x-ratelimit-remaining-requests: 59",
+	      "x-ratelimit-reset-requests: 1s" } }, 0,
+	  { 60, 59, 1000, 60000 }, NO_QUOTA, 1, 59, 1000, -1, 0 },
+	{ { { "RateLimit-Limit: 100", "RateLimit-Remaining: 50",
+	      "RateLimit-Reset: 50", "x-ratelimit-limit-requests: 60" } },
+	  0, { 60, -1, -1, 60000 }, NO_QUOTA, 1, 0, -1, -1, 0 },
+	{ { { "X-RateLimit-Limit: 5000", "X-RateLimit-Remaining: 4999",
+	      "X-RateLimit-Reset: 60", "RateLimit-Limit: 100",
+	      "RateLimit-Remaining: 50", "RateLimit-Reset: 50" } }, 0,
+	  { 100, 50, 50000, -1 }, NO_QUOTA, 0, 1, 50000, -1, 0 },
+	/* The whole quota from one dialect, never mixed. */
+	{ { { "X-RateLimit-Limit: 5000", "X-RateLimit-Remaining: 4999",
+	      "X-RateLimit-Reset: 60",
+	      "x-ratelimit-limit-requests: 60" } }, 0,
+	  { 60, -1, -1, 60000 }, NO_QUOTA, 1, 0, -1, -1, 0 },
+
+	/* Bad values: counted, ignored; the rest still counts. */
+	{ { { "X-RateLimit-Limit: 1000000000000",
+	      "X-RateLimit-Remaining: 1000000000000",
+	      "X-RateLimit-Reset: 1" } }, 0,
+	  { 1000000000000LL, 1000000000000LL, 1000, -1 }, NO_QUOTA, 0,
+	  1e12, 1000, -1, 0 },
+	{ { { "X-RateLimit-Limit: 1000000000001",
+	      "X-RateLimit-Remaining: 99999999999999999999",
+	      "X-RateLimit-Reset: 1" } }, 0,
+	  { -1, -1, 1000, -1 }, NO_QUOTA, 0, 0, -1, -1, 2 },
+	{ { { "X-RateLimit-Limit: many", "X-RateLimit-Limit: -1",
+	      "X-RateLimit-Limit: 1.5", "X-RateLimit-Limit: 100, x;w=60",
+	      "X-RateLimit-Limit: 100, 100;w=0",
+	      "X-RateLimit-Limit: 100,", "X-RateLimit-Limit: " } }, 0,
+	  NO_QUOTA, NO_QUOTA, 0, 0, -1, -1, 7 },
+	{ { { "x-ratelimit-limit-requests: sixty",
+	      "x-ratelimit-remaining-requests: 59",
+	      "x-ratelimit-reset-requests: 1 s",
+	      "x-ratelimit-limit-tokens: 1e5" } }, 0,
+	  { -1, 59, -1, -1 }, NO_QUOTA, 0, 0, -1, -1, 3 },
+	{ { { "RateLimit-Policy: 10;w=0" } }, 0,
+	  NO_QUOTA, NO_QUOTA, 0, 0, -1, -1, 1 },
+	{ { { "RateLimit-Policy: \"month\";q=100000;w=2678400" } }, 0,
+	  { 100000, -1, -1, 2678400000LL }, NO_QUOTA, 100000 / 2678400.0,
+	  0, -1, -1, 0 },
+	{ { { "RateLimit-Policy: \"month\";q=100000;w=2678401" } }, 0,
+	  NO_QUOTA, NO_QUOTA, 0, 0, -1, -1, 1 },
+	{ { { "RateLimit-Policy: \"a\";q=x;w=1" } }, 0,
+	  NO_QUOTA, NO_QUOTA, 0, 0, -1, -1, 1 },
+	{ { { "RateLimit-Policy: \"a\";q=1000000000001;w=1" } }, 0,
+	  NO_QUOTA, NO_QUOTA, 0, 0, -1, -1, 1 },
+	{ { { "RateLimit: \"a\";r=1000000000001;t=1" } }, 0,
+	  NO_QUOTA, NO_QUOTA, 0, 0, -1, -1, 1 },
+	{ { { "RateLimit: limit=x, remaining=5, reset=1" } }, 0,
+	  NO_QUOTA, NO_QUOTA, 0, 0, -1, -1, 1 },
+	{ { { "anthropic-ratelimit-tokens-limit: 80000",
+	      "anthropic-ratelimit-tokens-remaining: -3",
+	      "anthropic-ratelimit-tokens-reset: 2026-12-06T12:00:00" } },
+	  AN_NOW, NO_QUOTA, { 80000, -1, -1, 60000 }, 0, 0, -1, -1, 2 },
+};
+
+START_TEST(test_quota_table)
+{
+	const struct quota_case *c;
+	struct learn_signals ls;
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(quota_cases); i++) {
+		c = &quota_cases[i];
+		feed_at(&ls, &c->resp, c->now ? c->now : NOW);
+		if (memcmp(&ls.requests, &c->requests, sizeof(c->requests)) ||
+		    memcmp(&ls.tokens, &c->tokens, sizeof(c->tokens)))
+			ck_abort_msg("case %zu ('%s'): requests %lld %lld %lld "
+			             "%lld tokens %lld %lld %lld %lld", i,
+			             c->resp.fields[0],
+			             (long long)ls.requests.limit,
+			             (long long)ls.requests.remaining,
+			             (long long)ls.requests.reset_ms,
+			             (long long)ls.requests.window_ms,
+			             (long long)ls.tokens.limit,
+			             (long long)ls.tokens.remaining,
+			             (long long)ls.tokens.reset_ms,
+			             (long long)ls.tokens.window_ms);
+		if (fabs(ls.quota_rps - c->quota_rps) > 1e-9 * c->quota_rps ||
+		    fabs(ls.spread_rps - c->spread_rps) >
+		    1e-9 * c->spread_rps || ls.spread_ms != c->spread_ms ||
+		    ls.pause_ms != c->pause_ms || ls.bad != c->bad)
+			ck_abort_msg("case %zu ('%s'): quota %.17g spread %.17g "
+			             "for %lld pause %lld bad %u", i,
+			             c->resp.fields[0], ls.quota_rps,
+			             ls.spread_rps, (long long)ls.spread_ms,
+			             (long long)ls.pause_ms, ls.bad);
+		/* Quota fields never touch the other signals. */
+		CHECK(ls.rps == 0 && ls.concurrency == 0);
+		CHECK(ls.retry_after_ms == -1);
+	}
+}
+END_TEST
+
+/* The quotas do not depend on the order of the fields. */
+START_TEST(test_quota_order)
+{
+	struct learn_signals fwd, rev;
+	struct response r;
+	size_t i, n, k;
+
+	for (i = 0; i < N_ELEMS(quota_cases); i++) {
+		const struct quota_case *c = &quota_cases[i];
+
+		for (n = 0; n < N_ELEMS(r.fields) && c->resp.fields[n]; n++)
+			;
+		memset(&r, 0, sizeof(r));
+		for (k = 0; k < n; k++)
+			r.fields[k] = c->resp.fields[n - 1 - k];
+		feed_at(&fwd, &c->resp, c->now ? c->now : NOW);
+		feed_at(&rev, &r, c->now ? c->now : NOW);
+		if (memcmp(&fwd.requests, &rev.requests,
+		           sizeof(fwd.requests)) ||
+		    memcmp(&fwd.tokens, &rev.tokens, sizeof(fwd.tokens)) ||
+		    fwd.quota_rps != rev.quota_rps ||
+		    fwd.spread_rps != rev.spread_rps ||
+		    fwd.spread_ms != rev.spread_ms ||
+		    fwd.pause_ms != rev.pause_ms || fwd.bad != rev.bad)
+			ck_abort_msg("case %zu ('%s') differs reversed", i,
+			             c->resp.fields[0]);
+	}
+}
+END_TEST
+
+/* learn_finish() again gives the same; learn_init() forgets. */
+START_TEST(test_quota_finish_again)
+{
+	struct learn_signals ls;
+	struct learn_quota req;
+	double quota, spread;
+
+	feed_at(&ls, &quota_cases[0].resp, GH_NOW);
+	req = ls.requests;
+	quota = ls.quota_rps;
+	spread = ls.spread_rps;
+	learn_finish(&ls, GH_NOW);
+	ck_assert(memcmp(&req, &ls.requests, sizeof(req)) == 0);
+	ck_assert(ls.quota_rps == quota && ls.spread_rps == spread);
+	ck_assert_int_eq(ls.spread_ms, 3000000);
+	learn_init(&ls);
+	learn_finish(&ls, NOW);
+	ck_assert_int_eq(ls.requests.limit, -1);
+	ck_assert_int_eq(ls.requests.remaining, -1);
+	ck_assert_int_eq(ls.requests.reset_ms, -1);
+	ck_assert_int_eq(ls.requests.window_ms, -1);
+	ck_assert_int_eq(ls.tokens.limit, -1);
+	ck_assert_int_eq(ls.tokens.window_ms, -1);
+	ck_assert(ls.quota_rps == 0 && ls.spread_rps == 0);
+	ck_assert_int_eq(ls.spread_ms, -1);
+	ck_assert_int_eq(ls.pause_ms, -1);
+}
+END_TEST
+
+/* "r=0" with no name waits out the only policy's window. */
+START_TEST(test_unnamed_pause)
+{
+	static const struct {
+		struct response resp;
+		int64_t pause_ms;
+	} cases[] = {
+		{ { { "RateLimit-Policy: 10;w=1", "RateLimit: r=0" } }, 1000 },
+		{ { { "RateLimit: r=0", "RateLimit-Policy: 10;w=1" } }, 1000 },
+		{ { { "RateLimit-Policy: 10;w=1", "RateLimit: r=0;t=2" } },
+		  2000 },
+		{ { { "RateLimit: r=0" } }, -1 },
+		{ { { "RateLimit-Policy: 10;w=1, 50;w=60",
+		      "RateLimit: r=0" } }, -1 },
+	};
+	struct learn_signals ls;
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(cases); i++) {
+		feed(&ls, &cases[i].resp);
+		ck_assert_msg(ls.pause_ms == cases[i].pause_ms && ls.bad == 0,
+		              "case %zu: pause %lld bad %u", i,
+		              (long long)ls.pause_ms, ls.bad);
 	}
 }
 END_TEST
@@ -760,6 +1356,17 @@ START_TEST(test_sf_members)
 	ck_assert(!m.key.p && sf_is(&m.t, "5"));
 	ck_assert(p == end);
 
+	/* q, qu and the item's text are kept too. */
+	s = "\"day\";q=1000;w=86400;qu=\"requests\";pk=:abc=:, 10;w=1";
+	p = s;
+	end = s + strlen(s);
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert(sf_is(&m.item, "\"day\"") && sf_is(&m.q, "1000"));
+	ck_assert(sf_is(&m.w, "86400") && sf_is(&m.qu, "\"requests\""));
+	ck_assert_int_eq(sf_member_parse(&p, end, &m), 0);
+	ck_assert(sf_is(&m.item, "10") && sf_is(&m.w, "1") && !m.q.p);
+	ck_assert(p == end);
+
 	/* An item's name is hashed without its quotes. */
 	s = "\"tok\", tok";
 	p = s;
@@ -771,6 +1378,7 @@ START_TEST(test_sf_members)
 	/* Errors leave the position alone. */
 	static const char *const bad[] = {
 		"a,", "\"open", ";r=0", "a;=1", "a b", "a;r=\"x", "",
+		"a;pk=:abc", "a;pk=:a b:", "a;pk=:a\":",
 	};
 	for (size_t i = 0; i < N_ELEMS(bad); i++) {
 		p = start = bad[i];
@@ -793,9 +1401,12 @@ START_TEST(test_junk)
 		"X-EZTHROTTLE-RPS", "X-EZTHROTTLE-MAX-CONCURRENT",
 		"Retry-After", "X-RateLimit-Remaining", "X-RateLimit-Reset",
 		"x-ratelimit-reset-requests", "RateLimit-Reset", "RateLimit",
-		"RateLimit-Policy",
+		"RateLimit-Policy", "retry-after-ms", "X-RateLimit-Limit",
+		"RateLimit-Limit", "x-ratelimit-limit-requests",
+		"anthropic-ratelimit-requests-reset",
+		"anthropic-ratelimit-tokens-remaining",
 	};
-	static const char alphabet[] = "0123456789.,;=\" -:?tTrRwWqms";
+	static const char alphabet[] = "0123456789.,;=\" -:?tTrRwWqmsZz+";
 	struct learn_signals ls;
 	char value[24];
 	size_t len, k;
@@ -816,6 +1427,19 @@ START_TEST(test_junk)
 		CHECK(ls.concurrency <= LEARN_MAX_CONCURRENCY);
 		CHECK(ls.retry_after_ms >= -1);
 		CHECK(ls.pause_ms >= -1);
+		CHECK(ls.requests.limit >= -1 &&
+		      ls.requests.limit <= LEARN_MAX_COUNT);
+		CHECK(ls.requests.remaining >= -1 &&
+		      ls.requests.remaining <= LEARN_MAX_COUNT);
+		CHECK(ls.requests.reset_ms >= -1);
+		CHECK(ls.requests.window_ms == -1 ||
+		      (ls.requests.window_ms >= 1 &&
+		       ls.requests.window_ms <= LEARN_MAX_WINDOW_MS));
+		CHECK(ls.quota_rps >= 0 && isfinite(ls.quota_rps));
+		CHECK(ls.spread_rps >= 0 && isfinite(ls.spread_rps));
+		CHECK((ls.spread_rps > 0) == (ls.spread_ms > 0));
+		CHECK(ls.spread_ms == -1 || ls.spread_ms > 0);
+		CHECK(ls.tokens.limit <= LEARN_MAX_COUNT);
 	}
 }
 END_TEST
@@ -831,6 +1455,8 @@ static Suite *learn_suite(void)
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_http_date_forms);
 	tcase_add_test(tc, test_http_date_random);
+	tcase_add_test(tc, test_rfc3339);
+	tcase_add_test(tc, test_rfc3339_random);
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_clamp);
@@ -840,7 +1466,12 @@ static Suite *learn_suite(void)
 	tc = tcase_create("fields");
 	tcase_add_test(tc, test_ezthrottle_fields);
 	tcase_add_test(tc, test_retry_after_field);
+	tcase_add_test(tc, test_retry_after_ms_field);
 	tcase_add_test(tc, test_pause_table);
+	tcase_add_test(tc, test_quota_table);
+	tcase_add_test(tc, test_quota_order);
+	tcase_add_test(tc, test_quota_finish_again);
+	tcase_add_test(tc, test_unnamed_pause);
 	tcase_add_test(tc, test_field_details);
 	tcase_add_test(tc, test_many_policies);
 	tcase_add_test(tc, test_junk);
