@@ -201,7 +201,20 @@ static bool parse_decimal(const char *v, uint64_t max, uint64_t *ret)
 	return true;
 }
 
-static json_t *row_json(const struct queue_row *row, int64_t wall)
+/* A quota's {limit, remaining, window_ms, reset_ms}, or null. */
+static json_t *quota_json(const struct quota_row *q)
+{
+	if (q->limit < 0 && q->remaining < 0)
+		return json_null();
+#define N(v) ((v) >= 0 ? json_integer(v) : json_null())
+	return json_pack("{s:o, s:o, s:o, s:o}", "limit", N(q->limit),
+	                 "remaining", N(q->remaining),
+	                 "window_ms", N(q->window_ms),
+	                 "reset_ms", N(q->reset_ms));
+#undef N
+}
+
+static json_t *row_json_base(const struct queue_row *row, int64_t wall)
 {
 	return json_pack("{s:s, s:s?, s:f, s:f, s:s, s:i, s:i, s:i, s:o, s:o, "
 	                 "s:i, s:i, s:I, s:o, s:I}",
@@ -226,6 +239,20 @@ static json_t *row_json(const struct queue_row *row, int64_t wall)
 	                                 ? json_integer(wall + row->paused_ms)
 	                                 : json_null(),
 	                 "idle_ms", (json_int_t)row->idle_ms);
+}
+
+static json_t *row_json(const struct queue_row *row, int64_t wall)
+{
+	json_t *o = row_json_base(row, wall);
+
+	if (o && (json_object_set_new(o, "quota_requests",
+	                              quota_json(&row->requests)) < 0 ||
+	          json_object_set_new(o, "quota_tokens",
+	                              quota_json(&row->tokens)) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* What CONNECT did: tunnels, interceptions, handshake failures. */

@@ -145,6 +145,26 @@ static uint64_t rng_next(struct engine *e)
 	return e->rng * 0x2545F4914F6CDD1DULL;
 }
 
+/* A stated quota as /queues keeps it: its reset on the engine's clock. */
+static struct sched_quota stated_quota(const struct learn_quota *l, int64_t now)
+{
+	return (struct sched_quota){
+		.limit = l->limit,
+		.remaining = l->remaining,
+		.window_ms = l->window_ms,
+		.reset_at = l->reset_ms >= 0 ? now + l->reset_ms * 1000 : -1,
+	};
+}
+
+static void note_quotas(struct sched_queue *q, const struct verdict_learned *v,
+                        int64_t now)
+{
+	struct sched_quota req = stated_quota(&v->requests, now);
+	struct sched_quota tok = stated_quota(&v->tokens, now);
+
+	sched_note_quotas(q, &req, &tok);
+}
+
 /* r's answer's header block: learn, pause; its Retry-After, or -1. */
 static int64_t learn_from(struct engine *e, struct request *r)
 {
@@ -155,6 +175,7 @@ static int64_t learn_from(struct engine *e, struct request *r)
 	verdict_learn(e->cfg, r->resp_headers.data, r->n_resp_headers,
 	              r->status, clock_wall_ms(), &v);
 	e->stats.learn_bad += v.bad;
+	note_quotas(q, &v, now);
 	if (v.rps > 0 || v.concurrency > 0) {
 		if (e->cfg->learn.scope == LEARN_SCOPE_DESTINATION)
 			sched_learn_dest(e->sched, sched_queue_dest(q), v.rps,

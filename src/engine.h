@@ -47,6 +47,11 @@ void engine_unpause(struct engine *e, struct request *r);
 #define ENGINE_PAGE_DEFAULT 1000    /* queues in a /queues page */
 #define ENGINE_PAGE_MAX 10000
 
+/* A quota an API stated; -1 members: not stated. reset_ms from now. */
+struct quota_row {
+	int64_t limit, remaining, window_ms, reset_ms;
+};
+
 /* One queue of a /queues page, copied on the engine thread. */
 struct queue_row {
 	uint64_t id;
@@ -58,6 +63,7 @@ struct queue_row {
 	unsigned concurrency, concurrency_learned, burst, weight;
 	unsigned waiting, in_flight;
 	int64_t paused_ms, idle_ms;
+	struct quota_row requests, tokens; /* its answers stated */
 };
 
 /*

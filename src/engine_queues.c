@@ -130,6 +130,19 @@ void engine_backlog_retry(struct engine *e)
 	}
 }
 
+/* A stated quota as a row shows it: the reset as ms from now. */
+static struct quota_row quota_of(const struct sched_quota *sq, int64_t now)
+{
+	return (struct quota_row){
+		.limit = sq->limit,
+		.remaining = sq->remaining,
+		.window_ms = sq->window_ms,
+		.reset_ms = sq->reset_at < 0 ? -1
+		            : sq->reset_at > now ? (sq->reset_at - now + 999) / 1000
+		            : 0,
+	};
+}
+
 /* --- /queues --- */
 
 static void snap_row(const struct sched_queue_info *qi, void *arg)
@@ -159,6 +172,8 @@ static void snap_row(const struct sched_queue_info *qi, void *arg)
 	                 ? (qi->paused_until - pg->now + 999) / 1000 : 0;
 	row->idle_ms = pg->now > qi->last_active
 	               ? (pg->now - qi->last_active) / 1000 : 0;
+	row->requests = quota_of(&qi->requests, pg->now);
+	row->tokens = quota_of(&qi->tokens, pg->now);
 }
 
 /* On the engine thread: O(log n + limit) copying, no JSON. */

@@ -28,8 +28,27 @@ void verdict_learn(const struct config *cfg, const char *block, size_t n,
 	*ret = (struct verdict_learned){
 		.retry_after_ms = ls.retry_after_ms,
 		.bad = ls.bad,
+		.requests = ls.requests,
+		.tokens = ls.tokens,
 	};
+	/*
+	 * A quota the API states is its limit: limit over its window, and
+	 * no faster than what remains spread evenly until the reset, so a
+	 * windowed quota is used fully and never overrun.
+	 */
+	if (cfg->learn.ratelimit_headers) {
+		double q = ls.quota_rps;
+
+		if (ls.spread_rps > 0 && (q <= 0 || ls.spread_rps < q))
+			q = ls.spread_rps;
+		if (q > 0) {
+			ret->rps = learn_clamp_rps(q, cfg->learn.min_rps,
+			                           cfg->learn.max_rps);
+			ret->rps_source = SCHED_RATE_QUOTA;
+		}
+	}
 	if (cfg->learn.ezthrottle_headers) {
+		/* Said for this proxy: over any quota. */
 		if (ls.rps > 0) {
 			ret->rps = learn_clamp_rps(ls.rps, cfg->learn.min_rps,
 			                           cfg->learn.max_rps);

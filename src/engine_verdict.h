@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "learn.h"
 #include "sched.h"
 
 struct config;
@@ -23,6 +24,8 @@ struct verdict_learned {
 	int64_t pause_ms;            /* > 0: pause the queue this long */
 	int64_t retry_after_ms;      /* Retry-After as a delay; -1 absent */
 	unsigned bad;                /* unparsable signals, ignored */
+	/* The quotas the answer stated, for /queues (learn.h); -1 absent. */
+	struct learn_quota requests, tokens;
 };
 
 /*

@@ -165,6 +165,23 @@ void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
                       int64_t now);
 
 /*
+ * A quota an API stated in its answers, kept for /queues. Members -1
+ * when not stated; reset_at in the scheduler's clock (us).
+ */
+struct sched_quota {
+	int64_t limit, remaining, window_ms;
+	int64_t reset_at;
+};
+
+/*
+ * Keeps the request and token quotas q's last answer stated (NULL, or a
+ * quota with neither limit nor remaining: the older one stays).
+ */
+void sched_note_quotas(struct sched_queue *q,
+                       const struct sched_quota *requests,
+                       const struct sched_quota *tokens);
+
+/*
  * How long an item enqueued on q now would wait, in us, by q's rate and
  * pause alone: the items ahead of it go one interval apart from when the
  * next may go. A prediction: concurrency caps, the destination's shares
@@ -207,6 +224,7 @@ struct sched_queue_info {
 	unsigned waiting, in_flight;
 	int64_t paused_until;        /* us, 0 = not paused */
 	int64_t last_active;         /* us */
+	struct sched_quota requests, tokens; /* stated by its answers */
 };
 
 /* Calls fn for every queue. */

@@ -47,6 +47,7 @@ struct sched_queue {
 	double rps_learned;          /* 0 = none */
 	enum sched_rate_source rps_source; /* of rps_learned */
 	unsigned conc_learned;       /* 0 = none */
+	struct sched_quota quota_req, quota_tok; /* for /queues */
 
 	/*
 	 * FIFO with an explicit tail (not utlist: its append reads the

@@ -32,6 +32,16 @@ void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
 	sched_q_eval(s, q, now);
 }
 
+void sched_note_quotas(struct sched_queue *q,
+                       const struct sched_quota *requests,
+                       const struct sched_quota *tokens)
+{
+	if (requests && (requests->limit >= 0 || requests->remaining >= 0))
+		q->quota_req = *requests;
+	if (tokens && (tokens->limit >= 0 || tokens->remaining >= 0))
+		q->quota_tok = *tokens;
+}
+
 int64_t sched_predict_wait(const struct sched_queue *q, int64_t now)
 {
 	double t = 1e6 / sched_q_rps(q);

@@ -185,6 +185,7 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 	q->d = d;
 	q->lim = *lim;
 	sched_limits_fix(&q->lim);
+	q->quota_req = q->quota_tok = (struct sched_quota){ -1, -1, -1, -1 };
 	heap_node_init(&q->timer.node);
 	HASH_ADD(hh, s->queues, key, sizeof(q->key), q);
 	DL_PREPEND2(d->queues, q, dprev, dnext);
@@ -312,6 +313,8 @@ static void queue_info(const struct sched_queue *q,
 		.in_flight = q->in_flight,
 		.paused_until = q->paused_until,
 		.last_active = q->last_active,
+		.requests = q->quota_req,
+		.tokens = q->quota_tok,
 	};
 }
 

@@ -155,6 +155,81 @@ static void rules_init(unsigned max_retries)
 	retry_rules_init(&rules, max_retries, on, 3, false);
 }
 
+START_TEST(quota_openai)
+{
+	/* OpenAI: 60 requests a minute, 59 left, whole again in 1 s. */
+	field("x-ratelimit-limit-requests", "60");
+	field("x-ratelimit-remaining-requests", "59");
+	field("x-ratelimit-reset-requests", "1s");
+	field("x-ratelimit-limit-tokens", "150000");
+	field("x-ratelimit-remaining-tokens", "149984");
+	field("x-ratelimit-reset-tokens", "6m0s");
+	learn(200);
+	ck_assert_double_eq_tol(v.rps, 1.0, 1e-9);
+	ck_assert_int_eq(v.rps_source, SCHED_RATE_QUOTA);
+	ck_assert_int_eq(v.requests.limit, 60);
+	ck_assert_int_eq(v.requests.remaining, 59);
+	ck_assert_int_eq(v.tokens.limit, 150000);
+	ck_assert_int_eq(v.tokens.remaining, 149984);
+	ck_assert_int_eq(v.pause_ms, 0);
+}
+END_TEST
+
+START_TEST(quota_spread)
+{
+	/* GitHub: no window stated; 4999 left for the next hour. */
+	field("x-ratelimit-limit", "5000");
+	field("x-ratelimit-remaining", "4999");
+	field("x-ratelimit-reset", "1800003600");
+	learn(200);
+	ck_assert_double_eq_tol(v.rps, 4999.0 / 3600, 1e-6);
+	ck_assert_int_eq(v.rps_source, SCHED_RATE_QUOTA);
+
+	/* IETF: 10 a second, 3 left for the next second: 3/s. */
+	n_fields = used = 0;
+	field("RateLimit-Policy", "\"default\";q=10;w=1");
+	field("RateLimit", "\"default\";r=3;t=1");
+	learn(200);
+	ck_assert_double_eq_tol(v.rps, 3.0, 1e-9);
+
+	/* Nothing left: a pause, not a rate. */
+	n_fields = used = 0;
+	field("RateLimit-Policy", "\"default\";q=10;w=1");
+	field("RateLimit", "\"default\";r=0;t=1");
+	learn(200);
+	ck_assert_int_eq(v.pause_ms, 1000);
+}
+END_TEST
+
+START_TEST(quota_under_ezthrottle_and_off)
+{
+	/* X-EZTHROTTLE-RPS is said for this proxy: it wins. */
+	field("x-ratelimit-limit-requests", "60");
+	field("x-ratelimit-remaining-requests", "59");
+	field("x-ratelimit-reset-requests", "1s");
+	field("X-EZTHROTTLE-RPS", "5");
+	learn(200);
+	ck_assert(v.rps == 5);
+	ck_assert_int_eq(v.rps_source, SCHED_RATE_EZTHROTTLE);
+
+	/* Clamped like any learned rate. */
+	n_fields = used = 0;
+	field("RateLimit-Policy", "100000;w=1");
+	learn(200);
+	ck_assert(v.rps == cfg->learn.max_rps);
+
+	/* learn.ratelimit_headers: false: quotas are only shown. */
+	cfg->learn.ratelimit_headers = false;
+	n_fields = used = 0;
+	field("x-ratelimit-limit-requests", "60");
+	field("x-ratelimit-remaining-requests", "59");
+	field("x-ratelimit-reset-requests", "1s");
+	learn(200);
+	ck_assert(v.rps == 0);
+	ck_assert_int_eq(v.requests.limit, 60);
+}
+END_TEST
+
 START_TEST(retry_by_rules)
 {
 	rules_init(2);
@@ -202,6 +277,9 @@ static Suite *verdict_suite(void)
 	tcase_add_test(tc, nothing);
 	tcase_add_test(tc, ezthrottle_clamped);
 	tcase_add_test(tc, ezthrottle_off);
+	tcase_add_test(tc, quota_openai);
+	tcase_add_test(tc, quota_spread);
+	tcase_add_test(tc, quota_under_ezthrottle_and_off);
 	tcase_add_test(tc, bad_counted);
 	tcase_add_test(tc, retry_after_pauses_429_and_503_only);
 	tcase_add_test(tc, ratelimit_pause_longer_wins);
