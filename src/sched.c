@@ -52,6 +52,31 @@ static int64_t gcra_allow(int64_t tat, double rps, unsigned burst)
 	return tat - t * (int64_t)(burst > 0 ? burst - 1 : 0);
 }
 
+/*
+ * TAT after a dispatch at now. The max() keeps the promise that no window
+ * of length W holds more than rps * W + burst dispatches, and no rule that
+ * keeps it can make up more of a late dispatch's lateness.
+ *
+ * For dispatches t_1 <= ... <= t_n, burst b and I = 1e6 / rps <= T (the
+ * interval), the promise is t_k - t_j >= (k - j + 1 - b) I for all j < k:
+ * the fullest windows begin and end at dispatches. Unrolled, the max()
+ * makes the TAT before dispatch k the largest of t_j + (k - j) T over
+ * j < k (or a rescaled TAT advanced since), and gcra_allow() holds
+ * dispatch k until that TAT minus (b - 1) T: the promise for every j at
+ * once. A TAT kept below that largest term, to make up lateness, lets
+ * dispatch k go before t_j + (k - j + 1 - b) T for the j that gave it:
+ * one window too full (T - I, under 1 us an interval, is all the slack). At
+ * 1000 req/s, burst 1: a dispatch due at 1000 and made at 1100, the next
+ * allowed at 2000 instead of 2100 and made at 2010: two in 910 us.
+ *
+ * So lateness is made up within the burst's tolerance and lost beyond
+ * it: a backlogged queue dispatches as soon as it has one token, and
+ * lateness refills its bucket up to b, so (b - 1) T of it costs nothing.
+ * With burst 1 every late us is lost and a backlog runs at 1 / (T + mean
+ * lateness); only dispatching less late raises that. The max() also caps
+ * what an idle queue banks at b dispatches. A destination's agg_tat is
+ * the same GCRA at aggregate_rps and aggregate_burst.
+ */
 static int64_t gcra_advance(int64_t tat, double rps, int64_t now)
 {
 	return (tat > now ? tat : now) + interval(rps);

@@ -1,7 +1,7 @@
 /*
- * check_sched.c - the scheduler: GCRA pacing against a reference shaper,
- * concurrency caps against a model, DRR fairness, learning, pauses,
- * retries, removal, bounds and collection.
+ * check_sched.c - the scheduler: GCRA pacing against a reference shaper
+ * and with late dispatches, concurrency caps against a model, DRR
+ * fairness, learning, pauses, retries, removal, bounds and collection.
  *
  * Every test drives the scheduler as the engine's event loop does: it
  * enqueues at an arrival time, calls sched_next() until it returns NULL,
@@ -195,6 +195,31 @@ static void check_windows(const int64_t *t, size_t n, double rps,
 }
 
 /*
+ * No window of any length W holds more than rps * W + burst of the sorted
+ * times t. The fullest windows begin and end at dispatches, so this is
+ * t[k] - t[j] >= (k - j + 1 - burst) * I for all j < k, with I = 1e6 /
+ * rps exactly; a GCRA at I checks every j at once, since its TAT before
+ * k is the largest t[j] + (k - j) * I.
+ */
+static void check_every_window(const int64_t *t, size_t n, double rps,
+                               unsigned burst, const char *what)
+{
+	long double I = 1e6L / (long double)rps, tat = -1e30L;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		long double allow = tat - (long double)(burst - 1) * I;
+
+		CHECKF((long double)t[k] >= allow - 1e-6L,
+		       "%s: dispatch %zu at %lld, %.3Lf us before rps %g "
+		       "burst %u allows it: a window holds one too many",
+		       what, k, (long long)t[k], allow - (long double)t[k],
+		       rps, burst);
+		tat = (tat > (long double)t[k] ? tat : (long double)t[k]) + I;
+	}
+}
+
+/*
  * n arrival times, non-decreasing, in one of several shapes relative to
  * the interval I: Poisson, clumps at one instant, on/off, and periodic on
  * and around the (rounded) interval.
@@ -349,6 +374,7 @@ static void gcra_run(uint64_t seed)
 		       burst, k, (long long)disp[k], hi[k]);
 	}
 	check_windows(disp, GCRA_N, rps, burst, "queue");
+	check_every_window(disp, GCRA_N, rps, burst, "queue");
 }
 
 START_TEST(test_gcra_random)
@@ -411,7 +437,195 @@ START_TEST(test_gcra_backlog_rate)
 			       "rps %g burst %u: measured %.6g/s", rates[r],
 			       burst, measured);
 			check_windows(disp, N, rates[r], burst, "backlog");
+			check_every_window(disp, N, rates[r], burst, "backlog");
 			sched_free(s);
+		}
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* GCRA: dispatches that come late                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The engine dispatches some time after the wakeup it asked for: the
+ * timer fires late, the thread is busy. Here every round comes a random
+ * 0 .. late us after sched_next_wakeup(). The scheduler must let through,
+ * at each round, exactly what the recurrence TAT = max(TAT, t) + T run
+ * on the actual dispatch times allows, and wake exactly when it next
+ * allows: then it loses no lateness the window bound does not force it
+ * to lose (src/sched.c, gcra_advance()).
+ */
+#define LATE_N 2000                  /* dispatches per run */
+
+struct late_run {
+	double rps;
+	unsigned burst;
+	int64_t late;                /* us, the most a round is late */
+	bool agg;                    /* the rate is the destination's */
+	int64_t idle;                /* us idle halfway through; 0: none */
+	int64_t disp[LATE_N];        /* out: dispatch times */
+	double lost;                 /* out: us of lateness lost, in all */
+};
+
+static void late_run(struct late_run *r)
+{
+	static struct titem items[LATE_N];
+	struct sched_dest_limits dl = no_agg;
+	struct sched_limits l = qlim(r->rps, r->burst, UINT_MAX, 1);
+	struct sched_queue *qs[3];
+	struct sched *s;
+	struct sched_dest *d;
+	struct sched_item *it;
+	int64_t T = (int64_t)ceil(1e6 / r->rps);
+	int64_t tol = (int64_t)(r->burst - 1) * T;
+	int64_t now = 1000 * SEC, tat = 0;
+	size_t nd = 0, queued, k;
+	unsigned nq = 1, want, got;
+
+	if (r->agg) {
+		dl.aggregate_rps = r->rps;
+		dl.aggregate_burst = r->burst;
+		l = unlimited(1);
+		nq = 3;
+	}
+	s = sched_new(UINT_MAX, UINT_MAX, IDLE_RESET);
+	CHECK(s != NULL);
+	d = sched_dest_get(s, "http://late:80", &dl);
+	CHECK(d != NULL);
+	for (k = 0; k < nq; k++)
+		qs[k] = queue_n(s, d, (unsigned)k, &l);
+	queued = r->idle ? LATE_N / 2 : LATE_N;
+	for (k = 0; k < queued; k++)
+		CHECK(sched_enqueue(s, qs[k % nq], &items[k].si, now) == 0);
+	r->lost = 0;
+	for (;;) {
+		/* What the recurrence lets through now, one by one. */
+		for (want = 0; nd + want < queued && tat - tol <= now; want++) {
+			if (now > tat)
+				r->lost += (double)(now - tat);
+			tat = (tat > now ? tat : now) + T;
+		}
+		for (got = 0; (it = sched_next(s, now)) != NULL; got++) {
+			r->disp[nd++] = now;
+			sched_done(s, it->q, now);
+		}
+		CHECKF(got == want, "rps %g burst %u late %lld: %u at %lld, "
+		       "the recurrence allows %u", r->rps, r->burst,
+		       (long long)r->late, got, (long long)now, want);
+		if (nd == LATE_N)
+			break;
+		if (nd < queued) {
+			CHECKF(sched_next_wakeup(s) == tat - tol,
+			       "rps %g burst %u: wakeup %lld, the recurrence "
+			       "allows %lld", r->rps, r->burst,
+			       (long long)sched_next_wakeup(s),
+			       (long long)(tat - tol));
+			now = sched_next_wakeup(s) +
+			      (int64_t)rng_below((uint64_t)r->late + 1);
+			continue;
+		}
+		/* Emptied: the rest arrive after the idle time, at once. */
+		now += r->idle;
+		for (k = queued; k < LATE_N; k++)
+			CHECK(sched_enqueue(s, qs[k % nq], &items[k].si, now) ==
+			      0);
+		queued = LATE_N;
+	}
+	sched_free(s);
+}
+
+/* The most dispatches at one instant. */
+static unsigned most_at_once(const int64_t *t, size_t n)
+{
+	unsigned most = 0, run = 0;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		run = k > 0 && t[k] == t[k - 1] ? run + 1 : 1;
+		if (run > most)
+			most = run;
+	}
+	return most;
+}
+
+static const double late_rates[] = { 1, 10, 100, 1000 };
+static const unsigned late_bursts[] = { 1, 2, 5 };
+#define LATE_LOOPS 8                 /* 4 rates x queue or aggregate */
+
+/*
+ * Backlogged at rps with burst, every round late by up to late_t
+ * intervals: never a window over rps * W + burst; lateness up to the
+ * burst's tolerance, (burst - 1) intervals, costs no rate at all, and
+ * beyond it the rate is what the lost lateness leaves, 1 / (T + lost).
+ */
+static void late_backlog(double rps, unsigned burst, double late_t, bool agg)
+{
+	static struct late_run r;
+	const char *what = agg ? "late, aggregate" : "late, queue";
+	double T = ceil(1e6 / rps), measured, left;
+
+	r.rps = rps;
+	r.burst = burst;
+	r.late = (int64_t)(late_t * T);
+	r.agg = agg;
+	r.idle = 0;
+	late_run(&r);
+	check_every_window(r.disp, LATE_N, rps, burst, what);
+	check_windows(r.disp, LATE_N, rps, burst, what);
+	CHECK(most_at_once(r.disp, LATE_N) <= burst);
+	/* Past the first burst, one per interval at most. */
+	measured = (double)(LATE_N - burst) * 1e6 /
+	           (double)(r.disp[LATE_N - 1] - r.disp[0]);
+	left = 1e6 / (T + r.lost / (double)(LATE_N - burst));
+	CHECKF(measured <= rps * (1 + 1e-12) && measured >= left * 0.995 &&
+	       (r.late > (int64_t)(burst - 1) * (int64_t)T ||
+	        measured >= rps * 0.995),
+	       "%s: rps %g burst %u late <= %lld us: %.6g/s, lost %.1f us "
+	       "per dispatch", what, rps, burst, (long long)r.late, measured,
+	       r.lost / (double)(LATE_N - burst));
+}
+
+/* Late by up to 1 % of an interval to 3 intervals. */
+START_TEST(test_gcra_late)
+{
+	static const double late_t[] = { 0.01, 0.5, 0.99, 1.5, 3 };
+	size_t bi, li;
+
+	rng_seed(4242 + (uint64_t)_i);
+	for (bi = 0; bi < sizeof(late_bursts) / sizeof(late_bursts[0]); bi++)
+		for (li = 0; li < sizeof(late_t) / sizeof(late_t[0]); li++)
+			late_backlog(late_rates[_i / 2], late_bursts[bi],
+			             late_t[li], _i % 2);
+}
+END_TEST
+
+/*
+ * Busy, then idle for idle_t intervals (less than one to very long), then
+ * busy again, every busy round late by up to 1.5 intervals: idleness
+ * banks no more than the burst, not even across the gap.
+ */
+START_TEST(test_gcra_late_idle)
+{
+	static const double idle_t[] = { 0.5, 1, 1.5, 7, 1000 };
+	static struct late_run r;
+	const char *what = _i % 2 ? "idle, aggregate" : "idle, queue";
+	size_t bi, ii;
+
+	rng_seed(2424 + (uint64_t)_i);
+	r.rps = late_rates[_i / 2];
+	r.late = (int64_t)(1.5 * ceil(1e6 / r.rps));
+	r.agg = _i % 2;
+	for (bi = 0; bi < sizeof(late_bursts) / sizeof(late_bursts[0]); bi++) {
+		for (ii = 0; ii < sizeof(idle_t) / sizeof(idle_t[0]); ii++) {
+			r.burst = late_bursts[bi];
+			r.idle = (int64_t)(idle_t[ii] * ceil(1e6 / r.rps));
+			late_run(&r);
+			check_every_window(r.disp, LATE_N, r.rps, r.burst,
+			                   what);
+			check_windows(r.disp, LATE_N, r.rps, r.burst, what);
+			CHECK(most_at_once(r.disp, LATE_N) <= r.burst);
 		}
 	}
 }
@@ -499,10 +713,15 @@ static void agg_run(uint64_t seed)
 
 	check_windows(disp, AGG_N, dl.aggregate_rps, dl.aggregate_burst,
 	              "aggregate");
+	check_every_window(disp, AGG_N, dl.aggregate_rps, dl.aggregate_burst,
+	                   "aggregate");
 	if (limited) {
-		for (i = 0; i < nq; i++)
+		for (i = 0; i < nq; i++) {
 			check_windows(qdisp[i], qn[i], qrps[i], qburst[i],
 			              "queue of an aggregate");
+			check_every_window(qdisp[i], qn[i], qrps[i],
+			                   qburst[i], "queue of an aggregate");
+		}
 		return;
 	}
 	/* Queues without limits of their own: the aggregate is the shaper. */
@@ -2129,6 +2348,8 @@ static Suite *sched_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_gcra_random, 0, GCRA_LOOPS);
 	tcase_add_test(tc, test_gcra_backlog_rate);
+	tcase_add_loop_test(tc, test_gcra_late, 0, LATE_LOOPS);
+	tcase_add_loop_test(tc, test_gcra_late_idle, 0, LATE_LOOPS);
 	tcase_add_test(tc, test_aggregate_rps);
 	suite_add_tcase(s, tc);
 
