@@ -216,13 +216,14 @@ static json_t *quota_json(const struct quota_row *q)
 
 static json_t *row_json_base(const struct queue_row *row, int64_t wall)
 {
-	return json_pack("{s:s, s:s?, s:f, s:f, s:s, s:i, s:i, s:i, s:o, s:o, "
-	                 "s:i, s:i, s:I, s:o, s:I}",
+	return json_pack("{s:s, s:s?, s:f, s:f, s:s, s:s, s:i, s:i, s:i, s:o, "
+	                 "s:o, s:i, s:i, s:I, s:o, s:I}",
 	                 "destination", row->dest,
 	                 "key", row->key[0] ? row->key : NULL,
 	                 "rps", row->rps,
 	                 "rate", row->rate,
 	                 "rate_source", row->rate_source,
+	                 "mode", row->mode,
 	                 "concurrency", (json_int_t)row->concurrency,
 	                 "burst", (json_int_t)row->burst,
 	                 "weight", (json_int_t)row->weight,

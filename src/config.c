@@ -113,6 +113,7 @@ struct config *config_new(void)
 	cfg->learn.max_rps = 10000;
 	cfg->learn.max_concurrency = 1024;
 	cfg->learn.idle_reset = 300 * 1000;
+	cfg->learn.probe_interval = 5 * 1000;
 	cfg->retry.max_retries = 5;
 	cfg->retry.backoff_base = 500;
 	cfg->retry.backoff_cap = 30 * 1000;
@@ -248,6 +249,8 @@ void config_limits_for(const struct config *cfg, const char *host,
 				r->limits.aggregate_concurrency;
 		if (r->set & LIMIT_MAX_RPS)
 			l.max_rps = r->limits.max_rps;
+		if (r->set & LIMIT_MODE)
+			l.mode = r->limits.mode;
 		if (r->set & LIMIT_WEIGHT)
 			l.weight = r->limits.weight;
 	}

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "rate_ctl.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/sluice/sluice.yaml"
 
@@ -32,6 +33,7 @@ struct limits {
 	unsigned aggregate_concurrency; /* destination-wide; 0 = unlimited */
 	unsigned weight;             /* DRR quantum, >= 1 */
 	double max_rps;              /* learned rates above are cut; 0: none */
+	enum rate_mode mode;         /* paced, frugal, adaptive */
 };
 
 /* Bits of struct dest_rule.set: which fields the rule gives. */
@@ -44,6 +46,7 @@ enum {
 	LIMIT_AGGREGATE_CONCURRENCY = 1 << 5,
 	LIMIT_WEIGHT = 1 << 6,
 	LIMIT_MAX_RPS = 1 << 7,
+	LIMIT_MODE = 1 << 8,
 };
 
 /*
@@ -105,6 +108,7 @@ struct config {
 		double max_rps;
 		unsigned max_concurrency;
 		int64_t idle_reset;  /* ms */
+		int64_t probe_interval; /* ms, adaptive mode */
 	} learn;
 
 	struct {

@@ -473,8 +473,15 @@ static int parse_keys(struct parse *p, const struct key_def *k,
 	LIMIT("aggregate_concurrency", v_uint, base, \
 	      aggregate_concurrency, 1, 1e6, LIMIT_AGGREGATE_CONCURRENCY), \
 	LIMIT("weight", v_uint, base, weight, 1, 1e6, LIMIT_WEIGHT), \
-	LIMIT("max_rps", v_rate, base, max_rps, 0, 1e9, LIMIT_MAX_RPS)
+	LIMIT("max_rps", v_rate, base, max_rps, 0, 1e9, LIMIT_MAX_RPS), \
+	{ .name = "mode", .parse = parse_scalar, .value = v_enum, \
+	  .offset = (base) + offsetof(struct limits, mode), \
+	  .names = mode_names, .bit = LIMIT_MODE }
 
+static const char *const mode_names[] = {
+	[RATE_PACED] = "paced", [RATE_FRUGAL] = "frugal",
+	[RATE_ADAPTIVE] = "adaptive", NULL
+};
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARN] = "warn",
 	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug", NULL
@@ -518,6 +525,7 @@ static const struct key_def learn_keys[] = {
 	VAL("max_rps", v_rate, C(learn.max_rps), 0, 1e9),
 	VAL("max_concurrency", v_uint, C(learn.max_concurrency), 1, 1e6),
 	VAL("idle_reset", v_duration, C(learn.idle_reset), 1, 0),
+	VAL("probe_interval", v_duration, C(learn.probe_interval), 1, 0),
 	END
 };
 

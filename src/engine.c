@@ -186,6 +186,15 @@ static int64_t learn_from(struct engine *e, struct request *r)
 	}
 	if (v.pause_ms > 0)
 		sched_pause(e->sched, q, now + v.pause_ms * 1000, now);
+	/*
+	 * Pushback, for frugal and adaptive mode: a 429 or 503, or a quota
+	 * with nothing left; bare when nothing says how long to wait.
+	 */
+	if (r->status == 429 || r->status == 503 || v.pause_ms > 0)
+		sched_pushback(e->sched, q,
+		               r->status == 429 && v.retry_after_ms < 0 &&
+		               v.pause_ms <= 0 &&
+		               v.rps_source != SCHED_RATE_QUOTA, now);
 	return v.retry_after_ms;
 }
 
@@ -411,6 +420,8 @@ static void on_submit(struct engine *e, struct request *r)
 		return;
 	}
 	q = engine_queue_for(e, r);
+	if (q && r->mode >= 0)
+		sched_set_mode(e->sched, q, (enum rate_mode)r->mode, now);
 	if (!q || (!r->policy.no_deadline &&
 	           curlloop_timer_add(e->loop, &r->timer,
 	                              r->deadline * 1000) < 0)) {
@@ -632,6 +643,7 @@ static int64_t engine_round(void *arg)
 	engine_answer_page(e);
 	if (clock_now_ms() >= e->next_collect) {
 		engine_backlog_retry(e);
+		sched_modes_tick(e->sched, clock_now_us());
 		dispatch(e);
 		sched_collect(e->sched, clock_now_us());
 		e->next_collect = clock_now_ms() + 1000;
@@ -674,6 +686,13 @@ struct engine *engine_new(const struct config *cfg)
 	e->loop = curlloop_new(&engine_loop, e,
 	                       cfg->max_in_flight > 64 ? cfg->max_in_flight
 	                                               : 64);
+	if (e->sched)
+		sched_set_rate_ctl(e->sched, &(struct rate_ctl_cfg){
+			.probe_interval = cfg->learn.probe_interval * 1000,
+			.idle_reset = cfg->learn.idle_reset * 1000,
+			.min_rps = cfg->learn.min_rps,
+			.max_rps = cfg->learn.max_rps,
+		});
 	if (!e->loop || !e->sched) {
 		engine_free(e);
 		return NULL;

@@ -60,6 +60,7 @@ struct queue_row {
 	double rps, rps_learned;
 	double rate;                 /* in force */
 	const char *rate_source;     /* "configured", "quota", ... */
+	const char *mode;            /* "paced", "frugal", "adaptive" */
 	unsigned concurrency, concurrency_learned, burst, weight;
 	unsigned waiting, in_flight;
 	int64_t paused_ms, idle_ms;

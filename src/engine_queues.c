@@ -79,6 +79,7 @@ struct sched_queue *engine_queue_for(struct engine *e, struct request *r)
 	ql = (struct sched_limits){
 		.rps = lim.rps,
 		.max_rps = lim.max_rps,
+		.mode = lim.mode,
 		.burst = lim.burst,
 		.concurrency = lim.concurrency,
 		.max_queued = lim.max_queued,
@@ -162,6 +163,7 @@ static void snap_row(const struct sched_queue_info *qi, void *arg)
 	row->rps_learned = qi->rps_learned;
 	row->rate = qi->rate;
 	row->rate_source = sched_rate_source_name(qi->rate_source);
+	row->mode = rate_mode_name(qi->mode);
 	row->concurrency = qi->concurrency;
 	row->concurrency_learned = qi->concurrency_learned;
 	row->burst = qi->burst;

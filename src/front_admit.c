@@ -17,6 +17,7 @@
 #include "cred.h"
 #include "front_admit.h"
 #include "headers.h"
+#include "rate_ctl.h"
 #include "request.h"
 #include "retry.h"
 
@@ -179,6 +180,18 @@ int admit_classify(const struct admit_ctx *ctx,
 			return -EINVAL;
 		}
 		r->deadline = r->t_arrival + (int64_t)(secs * 1000 + 0.5);
+	}
+
+	v = lookup(hf, "X-EZTHROTTLE-MODE");
+	if (v) {
+		enum rate_mode m;
+
+		if (rate_mode_parse(v, &m) < 0) {
+			snprintf(msg, size, "X-EZTHROTTLE-MODE must be paced, "
+			         "frugal or adaptive");
+			return -EINVAL;
+		}
+		r->mode = (int)m;
 	}
 
 	idempotent = retry_method_idempotent(r->method) ||

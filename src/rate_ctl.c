@@ -148,6 +148,11 @@ bool rate_ctl_tick(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
 		}
 		break;
 	case RATE_ADAPTIVE:
+		/* The first tick starts the clock: a whole interval at base. */
+		if (!c->next_probe) {
+			c->next_probe = now + cfg->probe_interval;
+			break;
+		}
 		if (now < c->next_probe)
 			break;
 		/* The last probe held: probe at the full pace again. */

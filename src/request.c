@@ -53,6 +53,7 @@ int request_init(struct request *r, const char *raw_target)
 	r->content_length = -1;
 	r->tunnel_fd = -1;
 	r->err_wait_ms = -1;
+	r->mode = -1;
 	heap_node_init(&r->timer);
 	pthread_mutex_init(&r->lock, NULL);
 	for (int i = 0; i < REQ_MSG_COUNT; i++) {

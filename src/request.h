@@ -125,6 +125,7 @@ struct request {
 	char dest_key[DEST_HOST_MAX + 32]; /* "scheme://host:port" */
 	unsigned char cred[CRED_HASH_LEN]; /* keyed hash of the credential */
 	bool has_cred;
+	int mode;                    /* X-EZTHROTTLE-MODE (enum rate_mode), -1 */
 	struct retry_rules rules;
 
 	/* Engine-private. */

@@ -39,7 +39,11 @@
 /* GCRA emission interval in us, rounded up so pacing never runs fast. */
 static int64_t interval(double rps)
 {
-	double t = ceil(1e6 / rps);
+	double t;
+
+	if (rps <= 0)
+		return 0; /* unpaced (frugal mode) */
+	t = ceil(1e6 / rps);
 
 	return t < 1 ? 1 : t > 1e15 ? (int64_t)1e15 : (int64_t)t;
 }
@@ -94,8 +98,12 @@ void sched_gcra_rescale(struct sched_queue *q, double old_rps, int64_t now)
 	int64_t t_old = interval(old_rps), t_new = interval(sched_q_rps(q));
 	double owed;
 
-	if (t_old == t_new || q->tat <= now)
+	if (t_old == t_new || q->tat <= now || t_old == 0)
 		return;
+	if (t_new == 0) {
+		q->tat = now; /* unpaced: nothing is owed */
+		return;
+	}
 	owed = ceil((double)(q->tat - now) / (double)t_old * (double)t_new);
 	q->tat = now + (owed > 1e18 ? (int64_t)1e18 : (int64_t)owed);
 }
@@ -186,6 +194,10 @@ void sched_q_eval(struct sched *s, struct sched_queue *q, int64_t now)
 		if (q->head->not_before > when)
 			when = q->head->not_before;
 		want = when > now ? S_TIMER : S_READY;
+		/* Held by its rate: what adaptive mode probes on. */
+		if (want == S_TIMER && when > q->paused_until &&
+		    when > q->head->not_before)
+			q->rate_bound = true;
 	}
 	if (want == S_IDLE)
 		q->deficit = 0;
@@ -282,6 +294,7 @@ void sched_reset_idle(struct sched *s, struct sched_queue *q, int64_t now)
 	q->rps_learned = 0;
 	q->rps_source = SCHED_RATE_CONFIGURED;
 	q->conc_learned = 0;
+	rate_ctl_init(&q->ctl, q->ctl.mode, q->lim.rps, now);
 	if (q->d->agg_in_flight == 0 &&
 	    now - q->d->last_active >= s->idle_reset) {
 		q->d->rps_learned = 0;
@@ -427,6 +440,8 @@ struct sched_item *sched_next(struct sched *s, int64_t now)
 	d->agg_in_flight++;
 	s->in_flight++;
 	q->tat = gcra_advance(q->tat, sched_q_rps(q), now);
+	if (q->ctl.mode == RATE_FRUGAL)
+		rate_ctl_dispatch(&q->ctl, now);
 	if (d->lim.aggregate_rps > 0)
 		d->agg_tat = gcra_advance(d->agg_tat, d->lim.aggregate_rps,
 		                          now);

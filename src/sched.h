@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "heap.h"
+#include "rate_ctl.h"
 
 #define SCHED_KEY_MAX 64             /* bytes of a queue's key */
 /*
@@ -50,6 +51,7 @@ struct sched_item {
 struct sched_limits {
 	double rps;                  /* > 0 */
 	double max_rps;              /* learned rates above are cut; 0: none */
+	enum rate_mode mode;         /* how much to trust silence */
 	unsigned burst;              /* >= 1 */
 	unsigned concurrency;        /* >= 1 */
 	unsigned max_queued;         /* >= 1, waiting items */
@@ -165,6 +167,37 @@ void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
                       int64_t now);
 
 /*
+ * Frugal and adaptive mode (rate_ctl.h): the bounds of their rates, the
+ * probe interval, and how long frugal stays paced without a pushback.
+ * Times in us. Until set: 5 s, idle_reset, [0.1, 10000].
+ */
+void sched_set_rate_ctl(struct sched *s, const struct rate_ctl_cfg *cfg);
+
+/*
+ * Puts q in mode m (a request's X-EZTHROTTLE-MODE); its rate starts
+ * over from the configured one when the mode changes.
+ */
+void sched_set_mode(struct sched *s, struct sched_queue *q, enum rate_mode m,
+                    int64_t now);
+
+/*
+ * q's API pushed back at now: a 429 or 503 (bare: with no usable
+ * Retry-After nor quota). Frugal mode paces from any pushback, adaptive
+ * mode cuts its rate on a bare one; paced mode ignores both (its pause
+ * comes from sched_pause).
+ */
+void sched_pushback(struct sched *s, struct sched_queue *q, bool bare,
+                    int64_t now);
+
+/*
+ * Time passes for the queues in frugal or adaptive mode: adaptive ones
+ * that waited for their rate since the last tick (not for a pause or a
+ * concurrency cap) probe up, frugal ones long without a
+ * pushback go unpaced. About once a second; cost in those queues.
+ */
+void sched_modes_tick(struct sched *s, int64_t now);
+
+/*
  * A quota an API stated in its answers, kept for /queues. Members -1
  * when not stated; reset_at in the scheduler's clock (us).
  */
@@ -217,8 +250,9 @@ struct sched_queue_info {
 	const unsigned char *key;
 	size_t key_len;
 	double rps, rps_learned;     /* configured; learned (0: none) */
-	double rate;                 /* in force */
+	double rate;                 /* in force; 0: unpaced (frugal) */
 	enum sched_rate_source rate_source; /* of rate */
+	enum rate_mode mode;
 	unsigned concurrency, concurrency_learned;
 	unsigned burst, weight;
 	unsigned waiting, in_flight;

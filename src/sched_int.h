@@ -13,6 +13,7 @@
 #include <uthash.h>
 
 #include "heap.h"
+#include "rate_ctl.h"
 
 enum state { S_IDLE, S_READY, S_TIMER, S_CAPPED };
 
@@ -48,6 +49,9 @@ struct sched_queue {
 	enum sched_rate_source rps_source; /* of rps_learned */
 	unsigned conc_learned;       /* 0 = none */
 	struct sched_quota quota_req, quota_tok; /* for /queues */
+	struct rate_ctl ctl;         /* its mode and the rate it found */
+	bool rate_bound;             /* waited for its rate since the tick */
+	struct sched_queue *mprev, *mnext; /* sched.moded: not paced */
 
 	/*
 	 * FIFO with an explicit tail (not utlist: its append reads the
@@ -109,6 +113,8 @@ struct sched {
 	/* Idle queues, each list by last_active (head, tail: as items). */
 	struct sched_queue *quiet_head, *quiet_tail;
 	struct sched_queue *idle_head, *idle_tail; /* kept */
+	struct sched_queue *moded;   /* queues not paced (utlist DL) */
+	struct rate_ctl_cfg ctl_cfg;
 	/* Every queue by id, ascending, for /queues pages. */
 	struct slot *slots;
 	size_t n_slots, cap_slots, n_holes;
@@ -125,12 +131,30 @@ static inline double sched_q_rps_with(const struct sched_queue *q,
 		return q->rps_learned;
 	if (d_rps > 0)
 		return d_rps;
+	/* What the API says beats what its mode finds; 0: unpaced. */
+	if (q->ctl.mode != RATE_PACED)
+		return q->ctl.rate;
 	return q->lim.rps;
 }
 
 static inline double sched_q_rps(const struct sched_queue *q)
 {
 	return sched_q_rps_with(q, q->d->rps_learned);
+}
+
+/* Where q's rate comes from when it learned none: its mode's doing. */
+static inline enum sched_rate_source sched_ctl_source(
+	const struct sched_queue *q)
+{
+	if (q->ctl.mode == RATE_PACED || q->ctl.rate == 0)
+		return SCHED_RATE_CONFIGURED;
+	/* Frugal paces only after a pushback. */
+	if (q->ctl.mode == RATE_FRUGAL)
+		return SCHED_RATE_BACKOFF;
+	if (q->ctl.rate == q->lim.rps)
+		return SCHED_RATE_CONFIGURED;
+	return q->ctl.rate > q->lim.rps ? SCHED_RATE_PROBE
+	                                : SCHED_RATE_BACKOFF;
 }
 
 static inline unsigned sched_q_conc(const struct sched_queue *q)

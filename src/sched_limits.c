@@ -6,6 +6,7 @@
  * dispatch.
  */
 #include <stdint.h>
+#include <utlist.h>
 
 #include "log.h"
 #include "sched.h"
@@ -32,6 +33,67 @@ void sched_pause(struct sched *s, struct sched_queue *q, int64_t until,
 	sched_q_eval(s, q, now);
 }
 
+void sched_set_rate_ctl(struct sched *s, const struct rate_ctl_cfg *cfg)
+{
+	s->ctl_cfg = *cfg;
+}
+
+/* q's mode changed its rate from old_rps: the schedule follows. */
+static void ctl_moved(struct sched *s, struct sched_queue *q, double old_rps,
+                      int64_t now)
+{
+	double rps = sched_q_rps(q);
+
+	if (rps == old_rps)
+		return;
+	log_debug("rate dest=%s rps=%g source=%s mode=%s (was %g)",
+	          q->d->key, rps, sched_rate_source_name(sched_ctl_source(q)),
+	          rate_mode_name(q->ctl.mode), old_rps);
+	sched_gcra_rescale(q, old_rps, now);
+	sched_q_eval(s, q, now);
+}
+
+void sched_set_mode(struct sched *s, struct sched_queue *q, enum rate_mode m,
+                    int64_t now)
+{
+	double old_rps = sched_q_rps(q);
+
+	if (q->ctl.mode == m)
+		return;
+	if (q->ctl.mode != RATE_PACED)
+		DL_DELETE2(s->moded, q, mprev, mnext);
+	rate_ctl_init(&q->ctl, m, q->lim.rps, now);
+	if (m != RATE_PACED)
+		DL_APPEND2(s->moded, q, mprev, mnext);
+	ctl_moved(s, q, old_rps, now);
+}
+
+void sched_pushback(struct sched *s, struct sched_queue *q, bool bare,
+                    int64_t now)
+{
+	double old_rps = sched_q_rps(q);
+
+	if (q->ctl.mode == RATE_PACED ||
+	    (q->ctl.mode == RATE_ADAPTIVE && !bare))
+		return;
+	if (rate_ctl_pushback(&q->ctl, &s->ctl_cfg, now))
+		ctl_moved(s, q, old_rps, now);
+}
+
+void sched_modes_tick(struct sched *s, int64_t now)
+{
+	struct sched_queue *q, *tmp;
+
+	DL_FOREACH_SAFE2(s->moded, q, tmp, mnext) {
+		double old_rps = sched_q_rps(q);
+		bool waited = q->rate_bound;
+
+		q->rate_bound = false;
+		if (rate_ctl_tick(&q->ctl, &s->ctl_cfg, waited, now))
+			ctl_moved(s, q, old_rps, now);
+	}
+}
+
 void sched_note_quotas(struct sched_queue *q,
                        const struct sched_quota *requests,
                        const struct sched_quota *tokens)
@@ -44,7 +106,8 @@ void sched_note_quotas(struct sched_queue *q,
 
 int64_t sched_predict_wait(const struct sched_queue *q, int64_t now)
 {
-	double t = 1e6 / sched_q_rps(q);
+	double rps = sched_q_rps(q);
+	double t = rps > 0 ? 1e6 / rps : 0;
 	double burst = q->lim.burst > 0 ? q->lim.burst - 1 : 0;
 	double first = (double)q->tat - t * burst;
 	double at;

@@ -29,6 +29,12 @@ struct sched *sched_new(unsigned max_in_flight, unsigned max_queued,
 	s->max_in_flight = max_in_flight ? max_in_flight : 1;
 	s->max_queued = max_queued ? max_queued : 1;
 	s->idle_reset = idle_reset_us;
+	s->ctl_cfg = (struct rate_ctl_cfg){
+		.probe_interval = 5000000,
+		.idle_reset = idle_reset_us,
+		.min_rps = 0.1,
+		.max_rps = 10000,
+	};
 	return s;
 }
 
@@ -79,6 +85,8 @@ static void queue_free(struct sched *s, struct sched_queue *q)
 
 	sched_q_detach(s, q);
 	sched_idle_remove(s, q);
+	if (q->ctl.mode != RATE_PACED)
+		DL_DELETE2(s->moded, q, mprev, mnext);
 	HASH_DEL(s->queues, q);
 	DL_DELETE2(q->d->queues, q, dprev, dnext);
 	q->d->n_queues--;
@@ -186,6 +194,9 @@ struct sched_queue *sched_queue_get(struct sched *s, struct sched_dest *d,
 	q->lim = *lim;
 	sched_limits_fix(&q->lim);
 	q->quota_req = q->quota_tok = (struct sched_quota){ -1, -1, -1, -1 };
+	rate_ctl_init(&q->ctl, q->lim.mode, q->lim.rps, 0);
+	if (q->ctl.mode != RATE_PACED)
+		DL_APPEND2(s->moded, q, mprev, mnext);
 	heap_node_init(&q->timer.node);
 	HASH_ADD(hh, s->queues, key, sizeof(q->key), q);
 	DL_PREPEND2(d->queues, q, dprev, dnext);
@@ -303,7 +314,8 @@ static void queue_info(const struct sched_queue *q,
 		.rate = sched_q_rps(q),
 		.rate_source = q->rps_learned ? q->rps_source
 		               : q->d->rps_learned ? q->d->rps_source
-		               : SCHED_RATE_CONFIGURED,
+		               : sched_ctl_source(q),
+		.mode = q->ctl.mode,
 		.concurrency = q->lim.concurrency,
 		.concurrency_learned = q->conc_learned ? q->conc_learned
 		                                       : q->d->conc_learned,

@@ -155,6 +155,7 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_uint_eq(la->aggregate_concurrency, lb->aggregate_concurrency);
 	ck_assert_uint_eq(la->weight, lb->weight);
 	ck_assert_double_eq(la->max_rps, lb->max_rps);
+	ck_assert_int_eq(la->mode, lb->mode);
 	ck_assert_int_eq(a->defaults.queue_by, b->defaults.queue_by);
 	assert_strv(a->defaults.key_headers, a->defaults.n_key_headers,
 	            (const char *const *)b->defaults.key_headers,
@@ -170,6 +171,7 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_double_eq(a->learn.max_rps, b->learn.max_rps);
 	ck_assert_uint_eq(a->learn.max_concurrency, b->learn.max_concurrency);
 	ck_assert_int_eq(a->learn.idle_reset, b->learn.idle_reset);
+	ck_assert_int_eq(a->learn.probe_interval, b->learn.probe_interval);
 
 	ck_assert_uint_eq(a->retry.max_retries, b->retry.max_retries);
 	ck_assert_uint_eq(a->retry.n_on, b->retry.n_on);
@@ -283,6 +285,8 @@ START_TEST(test_defaults)
 	ck_assert_double_eq(cfg->learn.max_rps, 10000);
 	ck_assert_uint_eq(cfg->learn.max_concurrency, 1024);
 	ck_assert_int_eq(cfg->learn.idle_reset, 300000);
+	ck_assert_int_eq(cfg->learn.probe_interval, 5000);
+	ck_assert_int_eq(cfg->defaults.limits.mode, RATE_PACED);
 
 	ck_assert_uint_eq(cfg->retry.max_retries, 5);
 	ck_assert_uint_eq(cfg->retry.n_on, 4);
@@ -428,6 +432,7 @@ START_TEST(test_every_key)
 	ck_assert_double_eq(cfg->learn.max_rps, 100);
 	ck_assert_uint_eq(cfg->learn.max_concurrency, 16);
 	ck_assert_int_eq(cfg->learn.idle_reset, 3600000);
+	ck_assert_int_eq(cfg->learn.probe_interval, 2000);
 
 	ck_assert_uint_eq(cfg->retry.max_retries, 0);
 	ck_assert_uint_eq(cfg->retry.n_on, 2);
@@ -445,8 +450,9 @@ START_TEST(test_every_key)
 	ck_assert(!d->wildcard);
 	ck_assert_uint_eq(d->set, LIMIT_RPS | LIMIT_CONCURRENCY |
 	                  LIMIT_AGGREGATE_RPS | LIMIT_AGGREGATE_CONCURRENCY |
-	                  LIMIT_WEIGHT | LIMIT_MAX_RPS);
+	                  LIMIT_WEIGHT | LIMIT_MAX_RPS | LIMIT_MODE);
 	ck_assert_double_eq(d->limits.max_rps, 40);
+	ck_assert_int_eq(d->limits.mode, RATE_ADAPTIVE);
 	ck_assert_double_eq(d->limits.rps, 10);
 	ck_assert_uint_eq(d->limits.concurrency, 4);
 	ck_assert_double_eq(d->limits.aggregate_rps, 20);
@@ -656,6 +662,8 @@ static const struct bad_case bad_cases[] = {
 	  "2:18: 'aggregate_rps' must be a number > 0, got '0'" },
 	{ "destinations:\n  a.example:\n    max_rps: -1\n",
 	  "3:14: 'max_rps' must be a number > 0, got '-1'" },
+	{ "defaults:\n  mode: fast\n",
+	  "2:9: 'mode' must be paced, frugal or adaptive, got 'fast'" },
 	{ "defaults:\n  aggregate_concurrency: 0\n",
 	  "2:26: 'aggregate_concurrency' must be an integer >= 1, got '0'" },
 	{ "defaults:\n  queue_by: user\n",

@@ -121,7 +121,8 @@ START_TEST(test_adaptive_steps)
 	ck_assert(rate_ctl_pushback(&c, &cfg, SEC));
 	ck_assert(rate_ctl_rate(&c) == 0.1);
 	rate_ctl_init(&c, RATE_ADAPTIVE, 8000, 0);
-	ck_assert(rate_ctl_tick(&c, &cfg, true, 5 * SEC));
+	ck_assert(!rate_ctl_tick(&c, &cfg, true, 1));
+	ck_assert(rate_ctl_tick(&c, &cfg, true, 5 * SEC + 1));
 	ck_assert(rate_ctl_rate(&c) == 10000);
 	/* A small rate doubles at most. */
 	rate_ctl_init(&c, RATE_ADAPTIVE, 1, 0);

@@ -1680,6 +1680,111 @@ START_TEST(test_predict_wait)
 }
 END_TEST
 
+struct mode_view {
+	double rate;
+	enum sched_rate_source src;
+	enum rate_mode mode;
+};
+
+static void mode_info(const struct sched_queue_info *qi, void *arg)
+{
+	struct mode_view *v = arg;
+
+	v->rate = qi->rate;
+	v->src = qi->rate_source;
+	v->mode = qi->mode;
+}
+
+/* Frugal: unpaced until a pushback, then the pace it sustained. */
+START_TEST(test_mode_frugal)
+{
+	struct sched *s = sched_new(100, 1000, IDLE_RESET);
+	struct sched_dest *d = sched_dest_get(s, "d", &no_agg);
+	struct sched_limits l = qlim(1, 1, 1000, 1);
+	struct sched_queue *q;
+	struct titem it[50];
+	struct sched_item *x;
+	struct mode_view v;
+	int i;
+
+	l.mode = RATE_FRUGAL;
+	q = queue_n(s, d, 1, &l);
+	memset(it, 0, sizeof(it));
+	for (i = 0; i < 50; i++)
+		ck_assert_int_eq(sched_enqueue(s, q, &it[i].si, 0), 0);
+	/* At 1 req/s paced; frugal sends all 20 it has room for now. */
+	for (i = 0; i < 20; i++) {
+		ck_assert_ptr_nonnull(x = sched_next(s, 0));
+		sched_done(s, q, 0);
+	}
+	sched_foreach(s, mode_info, &v);
+	ck_assert(v.rate == 0);
+	ck_assert_int_eq(v.mode, RATE_FRUGAL);
+	/* Pushed back in the first second: paced at 20 a second... */
+	sched_pushback(s, q, false, 500000);
+	sched_foreach(s, mode_info, &v);
+	ck_assert_double_eq_tol(v.rate, 40, 1e-9);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "backoff");
+	ck_assert_ptr_nonnull(sched_next(s, 500000));
+	sched_done(s, q, 500000);
+	ck_assert_ptr_null(sched_next(s, 500001));
+	ck_assert_ptr_nonnull(sched_next(s, 525000));
+	sched_free(s);
+}
+END_TEST
+
+/* Adaptive: probes up while its rate holds requests back; a bare 429 cuts. */
+START_TEST(test_mode_adaptive)
+{
+	struct sched *s = sched_new(100, 1000, IDLE_RESET);
+	struct sched_dest *d = sched_dest_get(s, "d", &no_agg);
+	struct sched_limits l = qlim(2, 1, 1000, 1);
+	struct sched_queue *q;
+	struct titem it[200];
+	struct mode_view v;
+	int64_t t = 0;
+	int i, n = 0;
+
+	l.mode = RATE_ADAPTIVE;
+	q = queue_n(s, d, 1, &l);
+	memset(it, 0, sizeof(it));
+	for (i = 0; i < 200; i++)
+		ck_assert_int_eq(sched_enqueue(s, q, &it[i].si, 0), 0);
+	/* 12 s of dispatching at whatever the rate is, ticking each second. */
+	for (int64_t sec = 0; sec < 12; sec++) {
+		for (; t < (sec + 1) * SEC; t += 1000) {
+			while (sched_next(s, t)) {
+				sched_done(s, q, t);
+				n++;
+			}
+		}
+		sched_modes_tick(s, t);
+	}
+	sched_foreach(s, mode_info, &v);
+	/* The first tick at 1 s, probes at 6 s and 11 s: 2, 4, 6 req/s. */
+	ck_assert_double_eq_tol(v.rate, 6, 1e-9);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "probe");
+	ck_assert_int_ge(n, 2 * 6 + 4 * 5 + 6 - 3);
+	/* A 429 with Retry-After (not bare) does not cut; a bare one does. */
+	sched_pushback(s, q, false, t);
+	sched_foreach(s, mode_info, &v);
+	ck_assert_double_eq_tol(v.rate, 6, 1e-9);
+	sched_pushback(s, q, true, t);
+	sched_foreach(s, mode_info, &v);
+	ck_assert_double_eq_tol(v.rate, 4, 1e-9);
+	/* A learned rate wins over what the mode found. */
+	sched_learn_queue(s, q, 3, SCHED_RATE_QUOTA, 0, t);
+	sched_foreach(s, mode_info, &v);
+	ck_assert_double_eq_tol(v.rate, 3, 1e-9);
+	ck_assert_str_eq(sched_rate_source_name(v.src), "quota");
+	/* Back to paced: the configured rate. */
+	sched_set_mode(s, q, RATE_PACED, t);
+	sched_foreach(s, mode_info, &v);
+	ck_assert_int_eq(v.mode, RATE_PACED);
+	sched_free(s);
+}
+END_TEST
+
 /* idle_reset: a queue idle that long starts again from its configuration. */
 START_TEST(test_idle_reset)
 {
@@ -2376,6 +2481,8 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_learn_dest);
 	tcase_add_test(tc, test_learn_max_rps);
 	tcase_add_test(tc, test_predict_wait);
+	tcase_add_test(tc, test_mode_frugal);
+	tcase_add_test(tc, test_mode_adaptive);
 	tcase_add_test(tc, test_learn_concurrency);
 	tcase_add_test(tc, test_idle_reset);
 	suite_add_tcase(s, tc);
