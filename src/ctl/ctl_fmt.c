@@ -161,6 +161,40 @@ static char *limit_str(const json_t *q, const char *name,
 	return s;
 }
 
+/*
+ * The rate column: "2", or with the rate in force when something other
+ * than the configuration set it: "2 (quota 10)", "2 (probe 6)",
+ * "2 (frugal: unpaced)". A daemon that names no source: limit_str().
+ */
+static char *rate_str(const json_t *q)
+{
+	const char *src = json_string_value(json_object_get(q, "rate_source"));
+	const char *mode = json_string_value(json_object_get(q, "mode"));
+	const json_t *rate = json_object_get(q, "rate");
+	char *v, *r, *s = NULL;
+
+	if (!src)
+		return limit_str(q, "rps", "learned_rps");
+	v = num_str(json_object_get(q, "rps"));
+	if (!v)
+		return NULL;
+	if (mode && strcmp(mode, "frugal") == 0 && json_is_number(rate) &&
+	    json_number_value(rate) == 0) {
+		if (asprintf(&s, "%s (frugal: unpaced)", v) < 0)
+			s = NULL;
+		free(v);
+		return s;
+	}
+	if (strcmp(src, "configured") == 0 || !rate)
+		return v;
+	r = num_str(rate);
+	if (r && asprintf(&s, "%s (%s %s)", v, src, r) < 0)
+		s = NULL;
+	free(v);
+	free(r);
+	return s;
+}
+
 static char *duration_str(json_int_t ms, bool dash_when_zero)
 {
 	char buf[CTL_DURATION_LEN];
@@ -175,7 +209,7 @@ static int queue_row(const json_t *q, char *row[STATUS_COLS])
 
 	row[0] = num_str(json_object_get(q, "destination"));
 	row[1] = json_is_string(key) ? num_str(key) : strdup("-");
-	row[2] = limit_str(q, "rps", "learned_rps");
+	row[2] = rate_str(q);
 	row[3] = limit_str(q, "concurrency", "learned_concurrency");
 	row[4] = num_str(json_object_get(q, "waiting"));
 	row[5] = num_str(json_object_get(q, "in_flight"));

@@ -155,6 +155,34 @@ START_TEST(test_queues)
 }
 END_TEST
 
+/* The rate in force and its source, as a daemon that names them says. */
+START_TEST(test_queues_rate_source)
+{
+	json_t *j = load(
+		"{\"queues\": 3, \"list\": ["
+		"{\"destination\": \"https://a.example:443\", \"key\": null,"
+		" \"rps\": 2.0, \"rate\": 10.0, \"rate_source\": \"quota\","
+		" \"mode\": \"paced\", \"concurrency\": 2, \"waiting\": 0,"
+		" \"in_flight\": 0, \"paused_ms\": 0, \"idle_ms\": 5},"
+		"{\"destination\": \"https://b.example:443\", \"key\": null,"
+		" \"rps\": 2.0, \"rate\": 0.0, \"rate_source\": \"configured\","
+		" \"mode\": \"frugal\", \"concurrency\": 2, \"waiting\": 0,"
+		" \"in_flight\": 0, \"paused_ms\": 0, \"idle_ms\": 5},"
+		"{\"destination\": \"https://c.example:443\", \"key\": null,"
+		" \"rps\": 2.0, \"rate\": 2.0, \"rate_source\": \"configured\","
+		" \"mode\": \"paced\", \"concurrency\": 2, \"waiting\": 0,"
+		" \"in_flight\": 0, \"paused_ms\": 0, \"idle_ms\": 5}]}");
+	const char *s;
+
+	ck_assert_int_eq(ctl_print_queues(out, j), 0);
+	s = printed();
+	ck_assert_msg(strstr(s, "  2 (quota 10)  "), "%s", s);
+	ck_assert_msg(strstr(s, "  2 (frugal: unpaced)  "), "%s", s);
+	ck_assert_msg(strstr(s, "https://c.example:443  -    2  "), "%s", s);
+	json_decref(j);
+}
+END_TEST
+
 START_TEST(test_queues_empty_and_bad)
 {
 	json_t *j = load("{\"queues\": 0, \"list\": []}");
@@ -261,6 +289,7 @@ static Suite *ctl_suite(void)
 	tc = tcase_create("views");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_queues);
+	tcase_add_test(tc, test_queues_rate_source);
 	tcase_add_test(tc, test_queues_empty_and_bad);
 	tcase_add_test(tc, test_control_chars);
 	tcase_add_test(tc, test_job);
