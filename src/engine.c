@@ -188,13 +188,15 @@ static int64_t learn_from(struct engine *e, struct request *r)
 		sched_pause(e->sched, q, now + v.pause_ms * 1000, now);
 	/*
 	 * Pushback, for frugal and adaptive mode: a 429 or 503, or a quota
-	 * with nothing left; bare when nothing says how long to wait.
+	 * with nothing left. Bare: a 429 that states no quota (a
+	 * Retry-After only says how long to wait, not how fast to go).
 	 */
 	if (r->status == 429 || r->status == 503 || v.pause_ms > 0)
 		sched_pushback(e->sched, q,
-		               r->status == 429 && v.retry_after_ms < 0 &&
-		               v.pause_ms <= 0 &&
-		               v.rps_source != SCHED_RATE_QUOTA, now);
+		               r->status == 429 && v.requests.limit < 0 &&
+		               v.requests.remaining < 0 &&
+		               v.rps_source != SCHED_RATE_QUOTA &&
+		               v.rps_source != SCHED_RATE_EZTHROTTLE, now);
 	return v.retry_after_ms;
 }
 

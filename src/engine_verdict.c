@@ -32,15 +32,20 @@ void verdict_learn(const struct config *cfg, const char *block, size_t n,
 		.tokens = ls.tokens,
 	};
 	/*
-	 * A quota the API states is its limit: limit over its window, and
-	 * no faster than what remains spread evenly until the reset, so a
-	 * windowed quota is used fully and never overrun.
+	 * A quota the API states is its limit. With its window known, the
+	 * limit over the window: evenly spaced, that never puts more than
+	 * the limit in a window, wherever the windows start (a reset in
+	 * whole seconds, as the IETF fields give it, would only understate
+	 * the time left). Without, what remains spread evenly until the
+	 * reset, one more for the next window's first at the reset: paced
+	 * at R/T the answers keep saying R-1 over a shrinking T, and the
+	 * rate would settle one request a window short.
 	 */
 	if (cfg->learn.ratelimit_headers) {
 		double q = ls.quota_rps;
 
-		if (ls.spread_rps > 0 && (q <= 0 || ls.spread_rps < q))
-			q = ls.spread_rps;
+		if (q <= 0 && ls.spread_rps > 0)
+			q = ls.spread_rps + 1000.0 / (double)ls.spread_ms;
 		if (q > 0) {
 			ret->rps = learn_clamp_rps(q, cfg->learn.min_rps,
 			                           cfg->learn.max_rps);

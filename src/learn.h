@@ -29,8 +29,11 @@
  *   (recent drafts; without t, the named policy's window w is the pause).
  * Other fields (X-RateLimit-Used, X-RateLimit-Resource...) are ignored.
  *
- * Pause: a quota with nothing remaining and a known reset gives a pause;
- * when several do, the longest wins.
+ * Pause: a quota with nothing remaining and a known reset gives a pause
+ * until the reset; OpenAI's and Anthropic's request quotas are buckets
+ * whose reset is when they are full again, so theirs is one request's
+ * worth, window / limit, when shorter. When several pause, the longest
+ * wins.
  *
  * Quotas: requests is the request quota of the first dialect present of
  * (1) RateLimit / RateLimit-Policy, with the older IETF fields they

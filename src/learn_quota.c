@@ -35,6 +35,24 @@ static int64_t quota_pause(const struct learn_quota *q)
 }
 
 /*
+ * The same for a request bucket (OpenAI's and Anthropic's request
+ * quotas): its reset is when it is full again, but the next request may
+ * go once one request is back, a window / limit later.
+ */
+static int64_t bucket_pause(const struct learn_quota *q)
+{
+	/* Their limits are per minute unless a window was stated. */
+	int64_t w = q->window_ms > 0 ? q->window_ms : 60000, one;
+
+	if (q->remaining != 0)
+		return -1;
+	if (q->limit <= 0)
+		return q->reset_ms;
+	one = (w + q->limit - 1) / q->limit;
+	return q->reset_ms >= 0 && q->reset_ms < one ? q->reset_ms : one;
+}
+
+/*
  * The rate a quota allows, in requests per second, to rank quotas: 0 when
  * nothing remains, INFINITY when nothing is known.
  */
@@ -220,9 +238,16 @@ static struct learn_quota tokens_quota(const struct learn_signals *ls)
 /* The longest pause any exhausted quota asks for, or -1. */
 static int64_t pause_of(const struct learn_signals *ls)
 {
+	/*
+	 * Token quotas wait for their reset: a request takes many tokens,
+	 * one back is not enough for it.
+	 */
 	const struct learn_quota *const quotas[] = {
-		&ls->x, &ls->x_req, &ls->x_tok, &ls->an_req, &ls->an_tok,
-		&ls->an_in, &ls->an_out, &ls->ietf, &ls->dict,
+		&ls->x, &ls->ietf, &ls->dict, &ls->x_tok, &ls->an_tok,
+		&ls->an_in, &ls->an_out,
+	};
+	const struct learn_quota *const buckets[] = {
+		&ls->x_req, &ls->an_req,
 	};
 	const struct learn_policy *pol;
 	int64_t pause = ls->list_pause_ms;
@@ -230,6 +255,8 @@ static int64_t pause_of(const struct learn_signals *ls)
 
 	for (i = 0; i < sizeof(quotas) / sizeof(quotas[0]); i++)
 		pause = max64(pause, quota_pause(quotas[i]));
+	for (i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++)
+		pause = max64(pause, bucket_pause(buckets[i]));
 	/* r=0 without t: wait out the named policy's window. */
 	for (i = 0; i < ls->n_want; i++)
 		for (j = 0; j < ls->n_policy; j++)

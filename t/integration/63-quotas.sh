@@ -9,7 +9,8 @@
 # once: the queue's rate_source becomes "quota" and, sampled from /queues
 # after the first window, its median rate is 0.5 to 1.1 x the limit; at
 # the origin the calls after the first window reach at least
-# QUOTA_MIN_RATIO (0.8) x the limit, and none of them is answered 429;
+# QUOTA_MIN_RATIO (0.9; SPEC 3a asks 0.95, measured 0.99 to 1.0) x the
+# limit, and none of them is answered 429;
 # /queues shows the request quota (limit, remaining, window) and, for
 # OpenAI and Anthropic, the token quota. A destination's max_rps: 4 caps
 # a stated quota of 10/s (rate 4, source quota; at most 5 calls in any
@@ -17,35 +18,20 @@
 # same answers leave the queue at its configured rate.
 #
 # IETF over 1 s windows is held to QUOTA_MIN_RATIO_IETF (0.5): its t is
-# whole seconds (always 1 here), and the daemon spreads what remains
-# over t, so it reaches about 0.6 x the limit, short of SPEC 3a's 0.95.
+# whole seconds, so at the end of each window "r=0;t=1" pauses the queue
+# up to a second where the window turns a little later; about 0.6 x the
+# limit. Over the minute-long windows real APIs state, that rounding
+# costs under 2 %.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
-LIMIT_ORIGIN_PY=$LIB_DIR/limit_origin.py
 LIMIT_CLIENT_PY=$LIB_DIR/limit_client.py
 SECS=6              # seconds the clients send for
 CLIENTS=20
-MIN_RATIO=${QUOTA_MIN_RATIO:-0.8}
+MIN_RATIO=${QUOTA_MIN_RATIO:-0.9}
 MIN_RATIO_IETF=${QUOTA_MIN_RATIO_IETF:-0.5}
 KEY='Authorization: Bearer shared-quota-key'
-
-# limit_origin NAME ARG...: starts limit_origin.py with ARGs; sets LPORT.
-# Files as for start_origin: $TMP/NAME.port, .pid, .requests, .stderr.
-limit_origin() {
-	local name=$1
-	shift
-	rm -f "$TMP/$name.port"
-	timeout -k 5 120 "$PYTHON" "$LIMIT_ORIGIN_PY" \
-		--port-file "$TMP/$name.port" --pid-file "$TMP/$name.pid" \
-		--log "$TMP/$name.requests" "$@" 2> "$TMP/$name.stderr" &
-	echo $! > "$TMP/$name-timeout.pid"
-	wait_file "$TMP/$name.port" ||
-		error "origin '$name' did not start: $(cat "$TMP/$name.stderr")"
-	LPORT=$(cat "$TMP/$name.port")
-	say "origin $name ($*) on 127.0.0.1:$LPORT"
-}
 
 # clients NAME PORT: CLIENTS clients call origin NAME on PORT through the
 # proxy for SECS seconds, in the background; their summary goes to

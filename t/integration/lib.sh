@@ -253,6 +253,23 @@ start_origin_tls() {
 	say "TLS origin $name on $bind:$TLS_ORIGIN_PORT ($(basename "$cert"))"
 }
 
+# limit_origin NAME ARG...: starts limit_origin.py (an origin that enforces
+# a limit and states it in one dialect) with ARGs; sets LPORT.
+# Files as for start_origin: $TMP/NAME.port, .pid, .requests, .stderr.
+limit_origin() {
+	local name=$1
+	shift
+	rm -f "$TMP/$name.port"
+	timeout -k 5 120 "$PYTHON" "$LIB_DIR/limit_origin.py" \
+		--port-file "$TMP/$name.port" --pid-file "$TMP/$name.pid" \
+		--log "$TMP/$name.requests" "$@" 2> "$TMP/$name.stderr" &
+	echo $! > "$TMP/$name-timeout.pid"
+	wait_file "$TMP/$name.port" ||
+		error "origin '$name' did not start: $(cat "$TMP/$name.stderr")"
+	LPORT=$(cat "$TMP/$name.port")
+	say "origin $name ($*) on 127.0.0.1:$LPORT"
+}
+
 # make_test_ca DIR: a throwaway PKI in DIR, made with the openssl CLI (EC
 # P-256 keys, valid 30 days, keys mode 0600):
 #   testca.pem, testca.key        a CA, "sluice test CA" (CA:TRUE

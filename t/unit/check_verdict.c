@@ -177,20 +177,40 @@ END_TEST
 
 START_TEST(quota_spread)
 {
-	/* GitHub: no window stated; 4999 left for the next hour. */
+	/*
+	 * GitHub: no window stated; 4999 left for the next hour, spread
+	 * over it, and the next hour's first at its start.
+	 */
 	field("x-ratelimit-limit", "5000");
 	field("x-ratelimit-remaining", "4999");
 	field("x-ratelimit-reset", "1800003600");
 	learn(200);
-	ck_assert_double_eq_tol(v.rps, 4999.0 / 3600, 1e-6);
+	ck_assert_double_eq_tol(v.rps, 5000.0 / 3600, 1e-6);
 	ck_assert_int_eq(v.rps_source, SCHED_RATE_QUOTA);
 
-	/* IETF: 10 a second, 3 left for the next second: 3/s. */
+	/*
+	 * IETF: 10 a second, 3 left "within 1 s" (whole seconds): the
+	 * window is known, evenly 10/s never overruns it.
+	 */
 	n_fields = used = 0;
 	field("RateLimit-Policy", "\"default\";q=10;w=1");
 	field("RateLimit", "\"default\";r=3;t=1");
 	learn(200);
-	ck_assert_double_eq_tol(v.rps, 3.0, 1e-9);
+	ck_assert_double_eq_tol(v.rps, 10.0, 1e-9);
+
+	/* A token bucket empty: one token back, not the whole bucket. */
+	n_fields = used = 0;
+	field("x-ratelimit-limit-requests", "60");
+	field("x-ratelimit-remaining-requests", "0");
+	field("x-ratelimit-reset-requests", "6m0s");
+	learn(429);
+	ck_assert_int_eq(v.pause_ms, 1000);
+	n_fields = used = 0;
+	field("anthropic-ratelimit-requests-limit", "50");
+	field("anthropic-ratelimit-requests-remaining", "0");
+	field("anthropic-ratelimit-requests-reset", "2027-01-15T08:01:00Z");
+	learn(429);
+	ck_assert_int_eq(v.pause_ms, 1200);
 
 	/* Nothing left: a pause, not a rate. */
 	n_fields = used = 0;
