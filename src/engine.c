@@ -191,6 +191,8 @@ static int64_t learn_from(struct engine *e, struct request *r)
 	 * with nothing left. Bare: a 429 that states no quota (a
 	 * Retry-After only says how long to wait, not how fast to go).
 	 */
+	if (r->status >= 200 && r->status < 400)
+		sched_took(q, now);
 	if (r->status == 429 || r->status == 503 || v.pause_ms > 0)
 		sched_pushback(e->sched, q,
 		               r->status == 429 && v.requests.limit < 0 &&

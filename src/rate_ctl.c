@@ -72,25 +72,25 @@ static void count_to(struct rate_ctl *c, int64_t now)
 	c->sec = sec;
 }
 
-void rate_ctl_dispatch(struct rate_ctl *c, int64_t now)
+void rate_ctl_success(struct rate_ctl *c, int64_t now)
 {
 	count_to(c, now);
 	c->n_sec++;
 }
 
 /*
- * What the queue sustained up to now: the last whole second's
- * dispatches, or this second's so far when it is the first.
+ * What the queue sustained up to now: the answers the API took in the
+ * last second (this second's, and the share of the one before that the
+ * last second still covers). Not extrapolated: an API that took 10 in
+ * the first 200 ms of its window has a limit of 10, not 50.
  */
 static double sustained(struct rate_ctl *c, int64_t now)
 {
 	double frac;
 
 	count_to(c, now);
-	if (c->n_prev > 0)
-		return c->n_prev;
 	frac = (double)(now % US_PER_S) / US_PER_S;
-	return frac > 0.1 ? c->n_sec / frac : c->n_sec;
+	return c->n_sec + c->n_prev * (1 - frac);
 }
 
 bool rate_ctl_pushback(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
@@ -164,7 +164,8 @@ bool rate_ctl_tick(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
 			break;
 		c->probing = true;
 		c->good = c->rate;
-		up = c->rate + c->step;
+		/* Doubling until the first pushback, then by steps. */
+		up = c->pushback_at ? c->rate + c->step : 2 * c->rate;
 		if (up > 2 * c->rate)
 			up = 2 * c->rate;
 		c->rate = clamp(up, cfg);

@@ -6,11 +6,12 @@
  * paced     the configured or learned rate; nothing here changes it.
  * frugal    unpaced (rate 0: only the concurrency cap) until the API
  *           pushes back; then paced at the rate it was seen to sustain
- *           (dispatches in the last full second before the pushback);
+ *           (answers it took in the last second before the pushback);
  *           unpaced again after idle_reset without a pushback.
  * adaptive  paced from the base rate, and the rate is discovered: each
  *           probe_interval in which requests waited and nothing pushed
- *           back adds step (at most doubling); a pushback goes back to
+ *           back raises it, doubling it until the first pushback (as a
+ *           TCP slow start), then adding step; a pushback goes back to
  *           the last rate that worked (at most halving, never below
  *           min_rps), halves the step and doubles the wait before the
  *           next probe (up to 16 intervals; a probe that holds brings it
@@ -48,9 +49,9 @@ struct rate_ctl {
 	                                first: probe_interval */
 	bool probing;                /* adaptive: the last move was up */
 	int64_t pushback_at;         /* the last pushback; 0: none */
-	/* Dispatches per whole second, for the rate sustained (frugal). */
+	/* Answers taken per whole second, for the rate sustained (frugal). */
 	int64_t sec;                 /* the second counted now (us / 1e6) */
-	unsigned n_sec, n_prev;      /* dispatches in it, in the one before */
+	unsigned n_sec, n_prev;      /* answers in it, in the one before */
 };
 
 /* Starts in mode at the base rate (frugal: unpaced). */
@@ -63,8 +64,8 @@ static inline double rate_ctl_rate(const struct rate_ctl *c)
 	return c->rate;
 }
 
-/* A request of the queue was dispatched at now. */
-void rate_ctl_dispatch(struct rate_ctl *c, int64_t now);
+/* The API took a request of the queue (a 2xx or 3xx answer) at now. */
+void rate_ctl_success(struct rate_ctl *c, int64_t now);
 
 /*
  * The API pushed back at now (a 429 or 503 without a usable Retry-After

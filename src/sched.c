@@ -440,8 +440,6 @@ struct sched_item *sched_next(struct sched *s, int64_t now)
 	d->agg_in_flight++;
 	s->in_flight++;
 	q->tat = gcra_advance(q->tat, sched_q_rps(q), now);
-	if (q->ctl.mode == RATE_FRUGAL)
-		rate_ctl_dispatch(&q->ctl, now);
 	if (d->lim.aggregate_rps > 0)
 		d->agg_tat = gcra_advance(d->agg_tat, d->lim.aggregate_rps,
 		                          now);

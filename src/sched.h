@@ -180,6 +180,9 @@ void sched_set_rate_ctl(struct sched *s, const struct rate_ctl_cfg *cfg);
 void sched_set_mode(struct sched *s, struct sched_queue *q, enum rate_mode m,
                     int64_t now);
 
+/* q's API took one of its requests (a 2xx or 3xx answer) at now. */
+void sched_took(struct sched_queue *q, int64_t now);
+
 /*
  * q's API pushed back at now: a 429 or 503 (bare: with no usable
  * Retry-After nor quota). Frugal mode paces from any pushback, adaptive

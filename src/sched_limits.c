@@ -68,6 +68,12 @@ void sched_set_mode(struct sched *s, struct sched_queue *q, enum rate_mode m,
 	ctl_moved(s, q, old_rps, now);
 }
 
+void sched_took(struct sched_queue *q, int64_t now)
+{
+	if (q->ctl.mode == RATE_FRUGAL)
+		rate_ctl_success(&q->ctl, now);
+}
+
 void sched_pushback(struct sched *s, struct sched_queue *q, bool bare,
                     int64_t now)
 {

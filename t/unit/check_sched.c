@@ -1716,19 +1716,20 @@ START_TEST(test_mode_frugal)
 	for (i = 0; i < 20; i++) {
 		ck_assert_ptr_nonnull(x = sched_next(s, 0));
 		sched_done(s, q, 0);
+		sched_took(q, 0);
 	}
 	sched_foreach(s, mode_info, &v);
 	ck_assert(v.rate == 0);
 	ck_assert_int_eq(v.mode, RATE_FRUGAL);
-	/* Pushed back in the first second: paced at 20 a second... */
+	/* Pushed back in the first second: paced at the 20 it took. */
 	sched_pushback(s, q, false, 500000);
 	sched_foreach(s, mode_info, &v);
-	ck_assert_double_eq_tol(v.rate, 40, 1e-9);
+	ck_assert_double_eq_tol(v.rate, 20, 1e-9);
 	ck_assert_str_eq(sched_rate_source_name(v.src), "backoff");
 	ck_assert_ptr_nonnull(sched_next(s, 500000));
 	sched_done(s, q, 500000);
 	ck_assert_ptr_null(sched_next(s, 500001));
-	ck_assert_ptr_nonnull(sched_next(s, 525000));
+	ck_assert_ptr_nonnull(sched_next(s, 550000));
 	sched_free(s);
 }
 END_TEST
@@ -1761,14 +1762,14 @@ START_TEST(test_mode_adaptive)
 		sched_modes_tick(s, t);
 	}
 	sched_foreach(s, mode_info, &v);
-	/* The first tick at 1 s, probes at 6 s and 11 s: 2, 4, 6 req/s. */
-	ck_assert_double_eq_tol(v.rate, 6, 1e-9);
+	/* The first tick at 1 s, probes at 6 s and 11 s: 2, 4, 8 req/s. */
+	ck_assert_double_eq_tol(v.rate, 8, 1e-9);
 	ck_assert_str_eq(sched_rate_source_name(v.src), "probe");
 	ck_assert_int_ge(n, 2 * 6 + 4 * 5 + 6 - 3);
-	/* A 429 with Retry-After (not bare) does not cut; a bare one does. */
+	/* A pushback that states a quota does not cut; a bare one does. */
 	sched_pushback(s, q, false, t);
 	sched_foreach(s, mode_info, &v);
-	ck_assert_double_eq_tol(v.rate, 6, 1e-9);
+	ck_assert_double_eq_tol(v.rate, 8, 1e-9);
 	sched_pushback(s, q, true, t);
 	sched_foreach(s, mode_info, &v);
 	ck_assert_double_eq_tol(v.rate, 4, 1e-9);
