@@ -4,7 +4,8 @@ states it in the response header fields of one API dialect, for sluice's
 quota tests and bench/limits.sh (standard library only).
 
     limit_origin.py --port-file F --log F [--pid-file F] [--bind ADDR]
-                    --dialect xratelimit|ietf|openai|anthropic|bare
+                    --dialect xratelimit|ietf|openai|anthropic|bare|
+                              ezthrottle
                     --limit L --window W [--burst B] [--coarse] [--epoch]
                     [--retry-after]
 
@@ -77,6 +78,8 @@ default rounded up to the millisecond):
                rounded up, as the API sends.
   bare         no field on a 200; a 429 has Retry-After: seconds until the
                window ends, rounded up.
+  ezthrottle   X-EZTHROTTLE-RPS: limit / window on every answer (fixed
+               windows, as bare; a 429 has Retry-After).
 
 On a 429 every dialect but bare shows remaining 0 with its reset; with
 --retry-after every dialect adds Retry-After (seconds until a call is
@@ -266,7 +269,10 @@ def dialect_fields(ok, remaining, reset, more, now_wall, token_state):
                   (p + "tokens-reset", rfc3339(now_wall + tight[3], c))]
         if not ok:
             f.append(("retry-after", "%d" % max(1, math.ceil(more - 1e-9))))
-    if not ok and (d == "bare" or (CFG.retry_after and d != "anthropic")):
+    elif d == "ezthrottle":
+        f.append(("X-EZTHROTTLE-RPS", "%g" % (L / CFG.window)))
+    if not ok and (d in ("bare", "ezthrottle") or
+                   (CFG.retry_after and d != "anthropic")):
         f.append(("Retry-After", "%d" % max(1, math.ceil(more - 1e-9))))
     return f
 
@@ -407,7 +413,8 @@ def main():
     ap.add_argument("--pid-file")
     ap.add_argument("--log", required=True)
     ap.add_argument("--dialect", required=True, choices=[
-        "xratelimit", "ietf", "openai", "anthropic", "bare"])
+        "xratelimit", "ietf", "openai", "anthropic", "bare",
+        "ezthrottle"])
     ap.add_argument("--limit", type=int, required=True,
                     help="calls allowed per window")
     ap.add_argument("--window", type=float, required=True,
