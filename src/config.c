@@ -233,26 +233,18 @@ void config_limits_for(const struct config *cfg, const char *host,
 	const struct dest_rule *r = config_match_destination(cfg, host, port);
 	struct limits l = cfg->defaults.limits;
 
-	if (r) {
-		if (r->set & LIMIT_RPS)
-			l.rps = r->limits.rps;
-		if (r->set & LIMIT_CONCURRENCY)
-			l.concurrency = r->limits.concurrency;
-		if (r->set & LIMIT_BURST)
-			l.burst = r->limits.burst;
-		if (r->set & LIMIT_MAX_QUEUED)
-			l.max_queued = r->limits.max_queued;
-		if (r->set & LIMIT_AGGREGATE_RPS)
-			l.aggregate_rps = r->limits.aggregate_rps;
-		if (r->set & LIMIT_AGGREGATE_CONCURRENCY)
-			l.aggregate_concurrency =
-				r->limits.aggregate_concurrency;
-		if (r->set & LIMIT_MAX_RPS)
-			l.max_rps = r->limits.max_rps;
-		if (r->set & LIMIT_MODE)
-			l.mode = r->limits.mode;
-		if (r->set & LIMIT_WEIGHT)
-			l.weight = r->limits.weight;
-	}
+	/* The fields the rule gives replace the defaults'. */
+#define OVERLAY(bit, f) \
+	do { if (r && (r->set & (bit))) l.f = r->limits.f; } while (0)
+	OVERLAY(LIMIT_RPS, rps);
+	OVERLAY(LIMIT_CONCURRENCY, concurrency);
+	OVERLAY(LIMIT_BURST, burst);
+	OVERLAY(LIMIT_MAX_QUEUED, max_queued);
+	OVERLAY(LIMIT_AGGREGATE_RPS, aggregate_rps);
+	OVERLAY(LIMIT_AGGREGATE_CONCURRENCY, aggregate_concurrency);
+	OVERLAY(LIMIT_MAX_RPS, max_rps);
+	OVERLAY(LIMIT_MODE, mode);
+	OVERLAY(LIMIT_WEIGHT, weight);
+#undef OVERLAY
 	*ret = l;
 }
