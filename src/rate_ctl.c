@@ -96,7 +96,7 @@ static double sustained(struct rate_ctl *c, int64_t now)
 bool rate_ctl_pushback(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
                        int64_t now)
 {
-	double old = c->rate, r;
+	double old = c->rate, r, s;
 
 	if (c->mode == RATE_PACED)
 		return false;
@@ -112,8 +112,16 @@ bool rate_ctl_pushback(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
 		c->rate = clamp(r > 0 ? r : c->base, cfg);
 		break;
 	case RATE_ADAPTIVE:
-		/* Back to what worked, at most halving; probe finer. */
+		/*
+		 * Back to what worked, or to what the API was seen to take
+		 * in the last second if that is more (a probe that doubled
+		 * past the limit shows where the limit is); at most halving;
+		 * probe finer.
+		 */
 		r = c->good < c->rate ? c->good : c->rate * 0.5;
+		s = sustained(c, now);
+		if (s > r && s < c->rate)
+			r = s;
 		if (r < c->rate * 0.5)
 			r = c->rate * 0.5;
 		c->rate = clamp(r, cfg);

@@ -12,7 +12,8 @@
  *           probe_interval in which requests waited and nothing pushed
  *           back raises it, doubling it until the first pushback (as a
  *           TCP slow start), then adding step; a pushback goes back to
- *           the last rate that worked (at most halving, never below
+ *           the last rate that worked, or to what the API took in the
+ *           last second when that is more (at most halving, never below
  *           min_rps), halves the step and doubles the wait before the
  *           next probe (up to 16 intervals; a probe that holds brings it
  *           back), so the probes close in on the API's limit instead of

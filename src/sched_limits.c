@@ -70,7 +70,7 @@ void sched_set_mode(struct sched *s, struct sched_queue *q, enum rate_mode m,
 
 void sched_took(struct sched_queue *q, int64_t now)
 {
-	if (q->ctl.mode == RATE_FRUGAL)
+	if (q->ctl.mode != RATE_PACED)
 		rate_ctl_success(&q->ctl, now);
 }
 

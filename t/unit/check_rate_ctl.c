@@ -171,6 +171,32 @@ START_TEST(test_adaptive_converges)
 }
 END_TEST
 
+/* A probe past the limit: back to what the API took, not further. */
+START_TEST(test_adaptive_sustained)
+{
+	struct rate_ctl c;
+	int64_t t;
+
+	rate_ctl_init(&c, RATE_ADAPTIVE, 2, 0);
+	ck_assert(!rate_ctl_tick(&c, &cfg, true, 1));
+	ck_assert(rate_ctl_tick(&c, &cfg, true, 5 * SEC + 1));   /* 4 */
+	ck_assert(rate_ctl_tick(&c, &cfg, true, 10 * SEC + 1));  /* 8 */
+	ck_assert(rate_ctl_tick(&c, &cfg, true, 15 * SEC + 1));  /* 16 */
+	ck_assert(rate_ctl_rate(&c) == 16);
+	/* The API takes 10 a second; at 16 it pushes back. */
+	for (t = 15 * SEC; t < 16 * SEC; t += 100000)
+		rate_ctl_success(&c, t);
+	ck_assert(rate_ctl_pushback(&c, &cfg, 16 * SEC));
+	ck_assert_double_eq_tol(rate_ctl_rate(&c), 10, 0.01);
+	/* Never above the rate that failed, never below half of it. */
+	rate_ctl_init(&c, RATE_ADAPTIVE, 8, 0);
+	for (t = 0; t < SEC; t += 10000)
+		rate_ctl_success(&c, t);
+	ck_assert(rate_ctl_pushback(&c, &cfg, SEC));
+	ck_assert(rate_ctl_rate(&c) == 4);
+}
+END_TEST
+
 static Suite *rate_ctl_suite(void)
 {
 	Suite *s = suite_create("rate_ctl");
@@ -181,6 +207,7 @@ static Suite *rate_ctl_suite(void)
 	tcase_add_test(tc, test_frugal);
 	tcase_add_test(tc, test_adaptive_steps);
 	tcase_add_test(tc, test_adaptive_converges);
+	tcase_add_test(tc, test_adaptive_sustained);
 	suite_add_tcase(s, tc);
 	return s;
 }
