@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "http.h"
+#include "log.h"
 
 char *http_error_json(const char *code, const char *message, size_t *ret_len)
 {
@@ -45,6 +47,21 @@ char *http_error_json_n(const char *code, const char *message,
 	nl[len + 1] = '\0';
 	*ret_len = len + 1;
 	return nl;
+}
+
+void http_refuse(int fd, unsigned status, const char *code,
+                 const char *message, unsigned rounds)
+{
+	char buf[4096];
+	int n;
+
+	for (unsigned i = 0; i < rounds; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	n = http_error_raw(buf, sizeof(buf), status, code, message, NULL);
+	if (n > 0 && send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+		log_debug("refusal not sent, ignoring");
+	shutdown(fd, SHUT_WR);
 }
 
 void http_date(char buf[30])

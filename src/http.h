@@ -43,6 +43,16 @@ struct MHD_Response *http_error_response_n(const char *code,
 int http_error_raw(char *buf, size_t size, unsigned status, const char *code,
                    const char *message, const char *extra);
 
+/*
+ * Refuses a client on a socket MHD does not own: reads what has arrived
+ * (at most rounds reads of 4 KiB, so a fast sender cannot hold the
+ * caller: unread input would turn the close into a reset that loses the
+ * answer), sends http_error_raw()'s response and shuts the write side.
+ * The caller closes fd.
+ */
+void http_refuse(int fd, unsigned status, const char *code,
+                 const char *message, unsigned rounds);
+
 /* Writes an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into buf[30]. */
 void http_date(char buf[30]);
 

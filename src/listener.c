@@ -113,20 +113,7 @@ static void answer_and_close(struct listener *l, struct pending *p,
                              unsigned status, const char *code,
                              const char *msg)
 {
-	char buf[4096];
-	int n;
-
-	/*
-	 * Unread input would turn our close into a reset; read what has
-	 * arrived, up to a bound, so a fast sender cannot hold this thread.
-	 */
-	for (int i = 0; i < 16; i++)
-		if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-			break;
-	n = http_error_raw(buf, sizeof(buf), status, code, msg, NULL);
-	if (n > 0 && send(p->fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
-		log_debug("refusal not sent, ignoring");
-	shutdown(p->fd, SHUT_WR);
+	http_refuse(p->fd, status, code, msg, 16);
 	pending_close(l, p);
 }
 

@@ -164,25 +164,12 @@ static void free_dead(struct tunnels *t)
 	}
 }
 
-/*
- * Answers c with a proxy-made error before any 200, and closes it. Reads
- * what the client sent, up to a bound, so that the close is not a reset
- * that loses the answer.
- */
+/* Answers c with a proxy-made error before any 200, and closes it. */
 static void refuse(struct tconn *c, unsigned status, const char *code,
                    const char *msg)
 {
-	char buf[4096];
-	int n;
-
 	atomic_fetch_add(&c->t->stats.refused, 1);
-	for (int i = 0; i < 16; i++)
-		if (recv(c->client.fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-			break;
-	n = http_error_raw(buf, sizeof(buf), status, code, msg, NULL);
-	if (n > 0 && send(c->client.fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
-		log_debug("tunnel: refusal not sent, ignoring");
-	shutdown(c->client.fd, SHUT_WR);
+	http_refuse(c->client.fd, status, code, msg, 16);
 	tconn_close(c);
 }
 
@@ -664,26 +651,14 @@ void tunnels_add(struct tunnels *t, int fd, const struct sockaddr *sa,
 {
 	struct tconn *c;
 	uint64_t one = 1;
-	char buf[512];
-	int n, one_i = 1;
+	int one_i = 1;
 
 	if (atomic_load(&t->stats.open) >= t->max_open ||
 	    !(c = calloc(1, sizeof(*c)))) {
-		/*
-		 * Over the bound: refused here, on the caller's thread. What
-		 * arrived is read first (a bounded amount), so the close is
-		 * not a reset that loses the answer.
-		 */
+		/* Over the bound: refused here, on the caller's thread. */
 		atomic_fetch_add(&t->stats.refused, 1);
-		for (int i = 0; i < 4; i++)
-			if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-				break;
-		n = http_error_raw(buf, sizeof(buf), 503, "overloaded",
-		                   "too many CONNECT tunnels are open; try "
-		                   "again later", NULL);
-		if (n > 0 && send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
-			log_debug("tunnel: refusal not sent, ignoring");
-		shutdown(fd, SHUT_WR);
+		http_refuse(fd, 503, "overloaded", "too many CONNECT tunnels "
+		            "are open; try again later", 4);
 		close(fd);
 		return;
 	}
