@@ -288,10 +288,27 @@ void ttls_minted(struct tunnels *t, struct mint_done *d)
 
 /* --- the pump --- */
 
+/*
+ * After an SSL_read or SSL_write of c that returned n <= 0: true when it
+ * would block (OpenSSL may want to write to read and the reverse), else
+ * the session is over, closed cleanly or not, and so is c (false).
+ */
+static bool ssl_would_block(struct tconn *c, int n)
+{
+	int err = SSL_get_error(c->ssl, n);
+
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		return true;
+	/* The front sees its end close. */
+	ERR_clear_error();
+	tconn_close(c);
+	return false;
+}
+
 /* Client -> front: decrypts into c->in. False when c was closed. */
 static bool from_client(struct tconn *c, bool *progress)
 {
-	int n, err;
+	int n;
 
 	if (c->in.off == c->in.len)
 		c->in.off = c->in.len = 0;
@@ -305,13 +322,7 @@ static bool from_client(struct tconn *c, bool *progress)
 		*progress = true;
 		return true;
 	}
-	err = SSL_get_error(c->ssl, n);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-		return true;
-	/* Closed, cleanly or not: the front sees its end close. */
-	ERR_clear_error();
-	tconn_close(c);
-	return false;
+	return ssl_would_block(c, n);
 }
 
 static bool to_front(struct tconn *c, bool *progress)
@@ -357,7 +368,7 @@ static bool from_front(struct tconn *c, bool *progress)
 
 static bool to_client(struct tconn *c, bool *progress)
 {
-	int n, err;
+	int n;
 
 	if (c->out.off == c->out.len)
 		return true;
@@ -369,12 +380,7 @@ static bool to_client(struct tconn *c, bool *progress)
 		*progress = true;
 		return true;
 	}
-	err = SSL_get_error(c->ssl, n);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-		return true;
-	ERR_clear_error();
-	tconn_close(c);
-	return false;
+	return ssl_would_block(c, n);
 }
 
 /*
