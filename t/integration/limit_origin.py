@@ -108,6 +108,8 @@ import threading
 import time
 import http.server
 
+from origin import write_atomic   # beside this file
+
 LOCK = threading.Lock()
 LOG_FILE = None
 CFG = None          # argparse namespace
@@ -116,13 +118,6 @@ TOKENS = []         # [(name, Bucket, cost)], openai and anthropic
 COUNTS = {"ok": 0, "limited": 0, "first": None, "last": None}
 START_WALL = 0.0
 START_MONO = 0.0
-
-
-def write_atomic(path, text):
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
 
 
 def ceil_ms(secs):
