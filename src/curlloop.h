@@ -50,6 +50,15 @@ struct curlloop;
 struct curlloop *curlloop_new(const struct curlloop_ops *ops, void *arg,
                               long maxconnects);
 
+/*
+ * Makes the loop run round() on the microsecond of its deadline: it wakes
+ * early and spins the rest, at most 5 % of a core. Before it starts.
+ */
+void curlloop_precise(struct curlloop *l);
+
+/* Microseconds a precise loop has spun in all. Any thread. */
+int64_t curlloop_spun_us(struct curlloop *l);
+
 /* Starts the thread. 0 or negative errno. */
 int curlloop_start(struct curlloop *l);
 

@@ -184,8 +184,29 @@ static int64_t learn_from(struct engine *e, struct request *r)
 			sched_learn_queue(e->sched, q, v.rps, v.rps_source,
 			                  v.concurrency, now);
 	}
-	if (v.pause_ms > 0)
-		sched_pause(e->sched, q, now + v.pause_ms * 1000, now);
+	if (v.pause_ms > 0) {
+		int64_t until = now + v.pause_ms * 1000;
+		int64_t end = sched_quota_window_end(q, v.requests.limit,
+		                                     v.requests.remaining,
+		                                     v.requests.window_ms * 1000,
+		                                     now);
+
+		/*
+		 * Nothing left until a reset in whole seconds (the IETF
+		 * fields) may be most of a second early: the window's end
+		 * as the answers show it is sooner. Not for a 429, nor
+		 * when the tokens ran out.
+		 */
+		if (end >= 0 && end < until && r->status < 400 &&
+		    v.requests.remaining == 0 && v.tokens.remaining != 0)
+			until = end;
+		if (until > now)
+			sched_pause(e->sched, q, until, now);
+	} else {
+		sched_quota_window_end(q, v.requests.limit,
+		                       v.requests.remaining,
+		                       v.requests.window_ms * 1000, now);
+	}
 	/*
 	 * Pushback, for frugal and adaptive mode: a 429 or 503, or a quota
 	 * with nothing left. Bare: a 429 that states no quota (a
@@ -697,6 +718,8 @@ struct engine *engine_new(const struct config *cfg)
 			.min_rps = cfg->learn.min_rps,
 			.max_rps = cfg->learn.max_rps,
 		});
+	if (e->loop)
+		curlloop_precise(e->loop); /* pacing to the microsecond */
 	if (!e->loop || !e->sched) {
 		engine_free(e);
 		return NULL;

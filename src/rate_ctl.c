@@ -2,6 +2,7 @@
  * rate_ctl.c - the rate of a queue in frugal and adaptive mode; see
  * rate_ctl.h.
  */
+#include <math.h>
 #include <strings.h>
 
 #include "rate_ctl.h"
@@ -140,6 +141,29 @@ bool rate_ctl_pushback(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
 	return c->rate != old;
 }
 
+/*
+ * Before the first pushback: up by 2^(dt / probe_interval) for the dt
+ * since the last tick, when requests waited. Growing a little each tick
+ * instead of doubling once an interval, the rate nears the limit sooner
+ * (in 12 s from 2 to 10 req/s, not 15) and passes it by a step of a few
+ * percent, not by up to twice.
+ */
+static void slow_start(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
+                       bool waiting, int64_t now)
+{
+	int64_t dt = c->ticked ? now - c->ticked : 0;
+
+	c->ticked = now;
+	if (!waiting || dt <= 0 || cfg->probe_interval <= 0)
+		return;
+	if (dt > cfg->probe_interval)
+		dt = cfg->probe_interval;
+	c->good = c->rate;
+	c->probing = true;
+	c->rate = clamp(c->rate * exp2((double)dt /
+	                               (double)cfg->probe_interval), cfg);
+}
+
 bool rate_ctl_tick(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
                    bool waiting, int64_t now)
 {
@@ -156,9 +180,8 @@ bool rate_ctl_tick(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
 		}
 		break;
 	case RATE_ADAPTIVE:
-		/* The first tick starts the clock: a whole interval at base. */
-		if (!c->next_probe) {
-			c->next_probe = now + cfg->probe_interval;
+		if (!c->pushback_at) {
+			slow_start(c, cfg, waiting, now);
 			break;
 		}
 		if (now < c->next_probe)
@@ -172,8 +195,7 @@ bool rate_ctl_tick(struct rate_ctl *c, const struct rate_ctl_cfg *cfg,
 			break;
 		c->probing = true;
 		c->good = c->rate;
-		/* Doubling until the first pushback, then by steps. */
-		up = c->pushback_at ? c->rate + c->step : 2 * c->rate;
+		up = c->rate + c->step;
 		if (up > 2 * c->rate)
 			up = 2 * c->rate;
 		c->rate = clamp(up, cfg);

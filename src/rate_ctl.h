@@ -8,10 +8,12 @@
  *           pushes back; then paced at the rate it was seen to sustain
  *           (answers it took in the last second before the pushback);
  *           unpaced again after idle_reset without a pushback.
- * adaptive  paced from the base rate, and the rate is discovered: each
- *           probe_interval in which requests waited and nothing pushed
- *           back raises it, doubling it until the first pushback (as a
- *           TCP slow start), then adding step; a pushback goes back to
+ * adaptive  paced from the base rate, and the rate is discovered: until
+ *           the first pushback (as a TCP slow start) it grows as fast as
+ *           allowed, doubling per probe_interval, a little at each tick
+ *           in which requests waited; after it, each probe_interval in
+ *           which requests waited and nothing pushed back adds step; a
+ *           pushback goes back to
  *           the last rate that worked, or to what the API took in the
  *           last second when that is more (at most halving, never below
  *           min_rps), halves the step and doubles the wait before the
@@ -46,6 +48,7 @@ struct rate_ctl {
 	double good;                 /* adaptive: the last rate that worked */
 	double step;                 /* adaptive: the next increase */
 	int64_t next_probe;          /* adaptive: no increase before */
+	int64_t ticked;              /* adaptive: the last tick; 0: none */
 	int64_t wait;                /* adaptive: between probes, us; 0 at
 	                                first: probe_interval */
 	bool probing;                /* adaptive: the last move was up */

@@ -218,6 +218,19 @@ void sched_note_quotas(struct sched_queue *q,
                        const struct sched_quota *tokens);
 
 /*
+ * Takes the request quota of an answer that came at now, and says when
+ * the quota's window ends at the latest: an answer that left limit - 1
+ * opened it no later than it came, so it ends within window_us of that,
+ * whether the API counts in fixed windows or a sliding log. Trusted only
+ * while every answer since stepped remaining down by one, so answers
+ * that crossed on the way, or another client on the same quota, fall
+ * back to the reset the API stated. -1: not known.
+ */
+int64_t sched_quota_window_end(struct sched_queue *q, int64_t limit,
+                               int64_t remaining, int64_t window_us,
+                               int64_t now);
+
+/*
  * How long an item enqueued on q now would wait, in us, by q's rate and
  * pause alone: the items ahead of it go one interval apart from when the
  * next may go. A prediction: concurrency caps, the destination's shares

@@ -49,6 +49,8 @@ struct sched_queue {
 	enum sched_rate_source rps_source; /* of rps_learned */
 	unsigned conc_learned;       /* 0 = none */
 	struct sched_quota quota_req, quota_tok; /* for /queues */
+	int64_t win_open;            /* us: an answer left limit - 1 */
+	int64_t win_seen;            /* answers since, in step; 0: none */
 	struct rate_ctl ctl;         /* its mode and the rate it found */
 	bool rate_bound;             /* waited for its rate since the tick */
 	struct sched_queue *mprev, *mnext; /* sched.moded: not paced */

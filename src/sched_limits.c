@@ -110,6 +110,24 @@ void sched_note_quotas(struct sched_queue *q,
 		q->quota_tok = *tokens;
 }
 
+int64_t sched_quota_window_end(struct sched_queue *q, int64_t limit,
+                               int64_t remaining, int64_t window_us,
+                               int64_t now)
+{
+	if (limit <= 0 || remaining < 0 || remaining >= limit ||
+	    window_us <= 0)
+		return -1;
+	if (remaining == limit - 1) {
+		q->win_open = now;
+		q->win_seen = 1;
+	} else if (q->win_seen > 0 && remaining == limit - q->win_seen - 1) {
+		q->win_seen++;
+	} else {
+		q->win_seen = 0;
+	}
+	return q->win_seen > 0 ? q->win_open + window_us : -1;
+}
+
 int64_t sched_predict_wait(const struct sched_queue *q, int64_t now)
 {
 	double rps = sched_q_rps(q);

@@ -2,7 +2,8 @@
  * check_curlloop.c - the loop without network: messages posted from
  * other threads arrive in order and once; timers fire in time order, not
  * before their time, and a disarmed one never; round() asks for the next
- * round at a time of its choosing; a stop hands over the last messages
+ * round at a time of its choosing, and a precise loop keeps each such time
+ * within its spinning budget; a stop hands over the last messages
  * before stopped(), once, also for a loop that never ran; a post after
  * the stop is refused. A transfer to a file:// URL shows done().
  */
@@ -47,6 +48,8 @@ struct seen {
 	bool early;
 	int n_rounds;
 	int64_t want;               /* round(): the time to ask for */
+	int64_t every;              /* then ask again this much later */
+	int n_want;                 /* that many times */
 	atomic_int n_round_at;      /* rounds at or after want */
 	int stopped;
 	int msgs_at_stop;           /* messages handed over before stopped() */
@@ -105,7 +108,8 @@ static int64_t on_round(void *arg)
 	sn.n_rounds++;
 	if (sn.want && clock_now_us() >= sn.want) {
 		atomic_fetch_add(&sn.n_round_at, 1);
-		sn.want = 0;
+		sn.want = atomic_load(&sn.n_round_at) < sn.n_want ?
+		          sn.want + sn.every : 0;
 	}
 	return sn.want ? sn.want : INT64_MAX;
 }
@@ -277,6 +281,28 @@ START_TEST(round_asks_for_a_time)
 }
 END_TEST
 
+/*
+ * A precise loop keeps every deadline of round(), and however many come
+ * (here one every 100 us, 0.6 s long), spins at most its budget: 50 ms in
+ * each second, so under 100 ms here.
+ */
+START_TEST(precise_within_budget)
+{
+	loop = curlloop_new(&ops, NULL, 8);
+	ck_assert_ptr_nonnull(loop);
+	curlloop_precise(loop);
+	sn.every = 100;
+	sn.n_want = 6000;
+	sn.want = clock_now_us() + 10 * 1000;
+	ck_assert_int_eq(curlloop_start(loop), 0);
+	for (int i = 0; i < 1000 && atomic_load(&sn.n_round_at) < 6000; i++)
+		usleep(10 * 1000);
+	curlloop_stop(loop);
+	ck_assert_int_eq(atomic_load(&sn.n_round_at), 6000);
+	ck_assert_int_le(curlloop_spun_us(loop), 100 * 1000);
+}
+END_TEST
+
 START_TEST(transfer_done)
 {
 	char path[] = "/tmp/check_curlloop.XXXXXX", url[64];
@@ -316,6 +342,7 @@ static Suite *curlloop_suite(void)
 	tcase_add_test(tc, never_started);
 	tcase_add_test(tc, timers_in_order_never_early);
 	tcase_add_test(tc, round_asks_for_a_time);
+	tcase_add_test(tc, precise_within_budget);
 	tcase_add_test(tc, transfer_done);
 	suite_add_tcase(s, tc);
 	return s;

@@ -91,34 +91,43 @@ END_TEST
 START_TEST(test_adaptive_steps)
 {
 	struct rate_ctl c;
+	int64_t t;
 
 	rate_ctl_init(&c, RATE_ADAPTIVE, 2, 0);
 	ck_assert(rate_ctl_rate(&c) == 2);
 	/* Nothing waiting: no probe. */
+	ck_assert(!rate_ctl_tick(&c, &cfg, false, 1 * SEC));
 	ck_assert(!rate_ctl_tick(&c, &cfg, false, 5 * SEC));
-	/* Waiting: doubled each probe interval until a pushback. */
-	ck_assert(!rate_ctl_tick(&c, &cfg, true, 6 * SEC));
-	ck_assert(rate_ctl_tick(&c, &cfg, true, 10 * SEC));
-	ck_assert(rate_ctl_rate(&c) == 4);
-	ck_assert(!rate_ctl_tick(&c, &cfg, true, 12 * SEC));
-	ck_assert(rate_ctl_tick(&c, &cfg, true, 15 * SEC));
-	ck_assert(rate_ctl_rate(&c) == 8);
+	/*
+	 * Waiting, until a pushback: up a little each tick, doubled in a
+	 * probe interval (5 s), never more, however long between ticks.
+	 */
+	for (t = 6 * SEC; t <= 10 * SEC; t += SEC) {
+		double before = rate_ctl_rate(&c);
+
+		ck_assert(rate_ctl_tick(&c, &cfg, true, t));
+		ck_assert_double_eq_tol(rate_ctl_rate(&c), before * exp2(0.2),
+		                        1e-9);
+	}
+	ck_assert_double_eq_tol(rate_ctl_rate(&c), 4, 1e-9);
+	ck_assert(rate_ctl_tick(&c, &cfg, true, 30 * SEC));
+	ck_assert_double_eq_tol(rate_ctl_rate(&c), 8, 1e-9);
 	/*
 	 * A pushback: back to the last rate that worked, finer steps, and
 	 * twice the wait before the next probe.
 	 */
-	ck_assert(rate_ctl_pushback(&c, &cfg, 16 * SEC));
-	ck_assert(rate_ctl_rate(&c) == 4);
-	ck_assert(!rate_ctl_tick(&c, &cfg, true, 25 * SEC));
-	ck_assert(rate_ctl_tick(&c, &cfg, true, 26 * SEC));
-	ck_assert(rate_ctl_rate(&c) == 5);
-	/* It held: the next after the same wait, then one interval. */
-	ck_assert(!rate_ctl_tick(&c, &cfg, true, 35 * SEC));
-	ck_assert(rate_ctl_tick(&c, &cfg, true, 36 * SEC));
-	ck_assert(rate_ctl_rate(&c) == 6);
+	ck_assert(rate_ctl_pushback(&c, &cfg, 31 * SEC));
+	ck_assert_double_eq_tol(rate_ctl_rate(&c), 4, 1e-9);
 	ck_assert(!rate_ctl_tick(&c, &cfg, true, 40 * SEC));
 	ck_assert(rate_ctl_tick(&c, &cfg, true, 41 * SEC));
-	ck_assert(rate_ctl_rate(&c) == 7);
+	ck_assert_double_eq_tol(rate_ctl_rate(&c), 5, 1e-9);
+	/* It held: the next after the same wait, then one interval. */
+	ck_assert(!rate_ctl_tick(&c, &cfg, true, 50 * SEC));
+	ck_assert(rate_ctl_tick(&c, &cfg, true, 51 * SEC));
+	ck_assert_double_eq_tol(rate_ctl_rate(&c), 6, 1e-9);
+	ck_assert(!rate_ctl_tick(&c, &cfg, true, 55 * SEC));
+	ck_assert(rate_ctl_tick(&c, &cfg, true, 56 * SEC));
+	ck_assert_double_eq_tol(rate_ctl_rate(&c), 7, 1e-9);
 	/* Never below min_rps, never above max_rps. */
 	rate_ctl_init(&c, RATE_ADAPTIVE, 0.15, 0);
 	ck_assert(rate_ctl_pushback(&c, &cfg, SEC));

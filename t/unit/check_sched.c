@@ -1680,6 +1680,43 @@ START_TEST(test_predict_wait)
 }
 END_TEST
 
+/*
+ * The end of a quota window by the answers: from the one that left
+ * limit - 1, while each later one steps remaining down by one.
+ */
+START_TEST(test_quota_window_end)
+{
+	struct sched *s = sched_new(100, 100, IDLE_RESET);
+	struct sched_dest *d = sched_dest_get(s, "d", &no_agg);
+	struct sched_limits l = qlim(2, 1, 100, 1);
+	struct sched_queue *q = queue_n(s, d, 1, &l);
+
+	/* Nothing stated, no window, or nonsense: unknown. */
+	ck_assert_int_eq(sched_quota_window_end(q, -1, -1, SEC, 0), -1);
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 1, -1000, 0), -1);
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 3, SEC, 0), -1);
+	/* Mid-window first: when it opened is not known. */
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 1, SEC, 0), -1);
+	/* 2, 1, 0 of 3: one window from the answer that left 2. */
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 2, SEC, 100), 100 + SEC);
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 1, SEC, 400), 100 + SEC);
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 0, SEC, 700), 100 + SEC);
+	/* A new window. */
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 2, SEC, SEC + 200),
+	                 2 * SEC + 200);
+	/* Answers that crossed (or another client): not trusted... */
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 0, SEC, SEC + 300), -1);
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 1, SEC, SEC + 400), -1);
+	/* ... until a window opens again. */
+	ck_assert_int_eq(sched_quota_window_end(q, 3, 2, SEC, 3 * SEC),
+	                 4 * SEC);
+	/* A limit of 1: each answer opens its window. */
+	ck_assert_int_eq(sched_quota_window_end(q, 1, 0, SEC, 5 * SEC),
+	                 6 * SEC);
+	sched_free(s);
+}
+END_TEST
+
 struct mode_view {
 	double rate;
 	enum sched_rate_source src;
@@ -1762,17 +1799,20 @@ START_TEST(test_mode_adaptive)
 		sched_modes_tick(s, t);
 	}
 	sched_foreach(s, mode_info, &v);
-	/* The first tick at 1 s, probes at 6 s and 11 s: 2, 4, 8 req/s. */
-	ck_assert_double_eq_tol(v.rate, 8, 1e-9);
+	/*
+	 * The first tick at 1 s starts the clock; each later one (11 of
+	 * them) multiplies by 2^(1/5): 2 * 2^2.2 req/s; about 50 sent.
+	 */
+	ck_assert_double_eq_tol(v.rate, 2 * exp2(2.2), 1e-9);
 	ck_assert_str_eq(sched_rate_source_name(v.src), "probe");
-	ck_assert_int_ge(n, 2 * 6 + 4 * 5 + 6 - 3);
+	ck_assert_int_ge(n, 50 - 3);
 	/* A pushback that states a quota does not cut; a bare one does. */
 	sched_pushback(s, q, false, t);
 	sched_foreach(s, mode_info, &v);
-	ck_assert_double_eq_tol(v.rate, 8, 1e-9);
+	ck_assert_double_eq_tol(v.rate, 2 * exp2(2.2), 1e-9);
 	sched_pushback(s, q, true, t);
 	sched_foreach(s, mode_info, &v);
-	ck_assert_double_eq_tol(v.rate, 4, 1e-9);
+	ck_assert_double_eq_tol(v.rate, 2 * exp2(2.0), 1e-9);  /* the tick before */
 	/* A learned rate wins over what the mode found. */
 	sched_learn_queue(s, q, 3, SCHED_RATE_QUOTA, 0, t);
 	sched_foreach(s, mode_info, &v);
@@ -2482,6 +2522,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_learn_dest);
 	tcase_add_test(tc, test_learn_max_rps);
 	tcase_add_test(tc, test_predict_wait);
+	tcase_add_test(tc, test_quota_window_end);
 	tcase_add_test(tc, test_mode_frugal);
 	tcase_add_test(tc, test_mode_adaptive);
 	tcase_add_test(tc, test_learn_concurrency);
