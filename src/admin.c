@@ -27,14 +27,50 @@
 #include "wire.h"
 
 struct admin {
-	const struct config *cfg;
+	const struct config *cfg;    /* the admin thread's; a reference */
+	struct config_slot cfg_next; /* a reload's, taken at a callback */
 	struct engine *engine;
 	const struct tunnels *tunnels; /* NULL: none */
 	struct jobs *store;          /* NULL: no jobs */
-	struct admin_token token;
+	struct admin_token token;    /* the admin thread's */
 	struct wire_limits wire;     /* byte checks of every connection */
 	struct MHD_Daemon *mhd;
+
+	pthread_mutex_t lock;        /* guards what follows */
+	struct admin_token next_token; /* a reload's, with cfg_next */
+	admin_reload_fn *reload;
+	void *reload_arg;
 };
+
+/* Before each callback, on the admin thread: a reload's settings. */
+static void take_config(struct admin *a)
+{
+	if (!config_slot_swap(&a->cfg_next, &a->cfg))
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->token = a->next_token;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void admin_reconfigure(struct admin *a, const struct config *cfg,
+                       const struct admin_token *token)
+{
+	pthread_mutex_lock(&a->lock);
+	if (token)
+		a->next_token = *token;
+	else
+		OPENSSL_cleanse(&a->next_token, sizeof(a->next_token));
+	pthread_mutex_unlock(&a->lock);
+	config_slot_offer(&a->cfg_next, config_ref(cfg));
+}
+
+void admin_set_reload(struct admin *a, admin_reload_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&a->lock);
+	a->reload = fn;
+	a->reload_arg = arg;
+	pthread_mutex_unlock(&a->lock);
+}
 
 int admin_token_load(const char *path, struct admin_token *ret)
 {
@@ -115,9 +151,10 @@ static enum MHD_Result reply_unauthorized(struct MHD_Connection *c)
 static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa,
                                      socklen_t len)
 {
-	const struct admin *a = cls;
+	struct admin *a = cls;
 
 	(void)len;
+	take_config(a);
 	return cidr_list_match(&a->cfg->admin_allow, sa) ? MHD_YES : MHD_NO;
 }
 
@@ -362,6 +399,50 @@ static enum MHD_Result reply_queues(struct admin *a, struct MHD_Connection *c)
 	return reply_json(c, json);
 }
 
+/* POST /reload: main reloads; the answer says how it went. */
+static enum MHD_Result reply_reload(struct admin *a, struct MHD_Connection *c)
+{
+	char msg[1024], restart[512];
+	admin_reload_fn *fn;
+	json_t *o, *names;
+	void *arg;
+	char *json;
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	fn = a->reload;
+	arg = a->reload_arg;
+	pthread_mutex_unlock(&a->lock);
+	if (!fn)
+		return reply_error(c, 404, "not_found",
+		                   "no such admin endpoint");
+	msg[0] = restart[0] = '\0';
+	r = fn(arg, msg, sizeof(msg), restart, sizeof(restart));
+	if (r == -EBUSY)
+		return reply_error(c, 503, "reload_in_progress",
+		                   "a reload is under way; try again");
+	if (r == -EINVAL)
+		return reply_error(c, 400, "invalid_configuration", msg);
+	if (r < 0)
+		return reply_error(c, 503, "reload_failed",
+		                   msg[0] ? msg : "the reload failed");
+	names = json_array();
+	for (char *p = restart, *end; names && *p; p = end) {
+		end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		json_array_append_new(names, json_stringn(p, (size_t)(end - p)));
+		while (*end == ',' || *end == ' ')
+			end++;
+	}
+	o = json_pack("{s:b, s:o*}", "reloaded", 1, "restart_needed", names);
+	json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!json)
+		return reply_error(c, 503, "overloaded", "out of memory");
+	return reply_json(c, json);
+}
+
 /* GET /jobs/<id>: never the request's fields or body (credentials). */
 static enum MHD_Result reply_job(struct admin *a, struct MHD_Connection *c,
                                  const char *id)
@@ -399,6 +480,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	static int started;
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
+	take_config(a);
 	/* A head the byte checks refused (wire.c): say why, and close. */
 	if (!*ctx && strcmp(method, WIRE_REJECT_METHOD) == 0) {
 		const struct wire_error *we = wire_rejection(conn_fd(c));
@@ -426,8 +508,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	}
 	wire_body_clock(conn_fd(c), false); /* the body is whole */
 	if ((strcmp(url, "/queues") == 0 || strncmp(url, "/jobs/", 6) == 0 ||
-	     strcmp(url, "/jobs") == 0) && !token_ok(a, c))
+	     strcmp(url, "/jobs") == 0 || strcmp(url, "/reload") == 0) &&
+	    !token_ok(a, c))
 		return reply_unauthorized(c);
+	if (strcmp(url, "/reload") == 0) {
+		if (strcmp(method, "POST") != 0)
+			return reply_error(c, 405, "method_not_allowed",
+			                   "use POST");
+		return reply_reload(a, c);
+	}
 	if (strcmp(url, "/healthz") == 0) {
 		if (!get)
 			return reply_error(c, 405, "method_not_allowed",
@@ -484,7 +573,8 @@ struct admin *admin_start(const struct config *cfg, int fd,
 		close(fd);
 		return NULL;
 	}
-	a->cfg = cfg;
+	a->cfg = config_ref(cfg);
+	pthread_mutex_init(&a->lock, NULL);
 	a->wire = (struct wire_limits){
 		.max_head = ADMIN_POOL - 512,
 		.min_body_rate = cfg->min_body_rate,
@@ -513,7 +603,7 @@ struct admin *admin_start(const struct config *cfg, int fd,
 		MHD_OPTION_END);
 	if (!a->mhd) {
 		close(fd);
-		free(a);
+		admin_free(a);
 		return NULL;
 	}
 	return a;
@@ -523,7 +613,12 @@ void admin_free(struct admin *a)
 {
 	if (!a)
 		return;
-	MHD_stop_daemon(a->mhd);
+	if (a->mhd)
+		MHD_stop_daemon(a->mhd);
 	OPENSSL_cleanse(&a->token, sizeof(a->token));
+	OPENSSL_cleanse(&a->next_token, sizeof(a->next_token));
+	config_slot_done(&a->cfg_next);
+	config_free(a->cfg);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

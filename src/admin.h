@@ -39,14 +39,35 @@ int admin_token_load(const char *path, struct admin_token *ret);
  * failure): clients outside cfg->admin_allow get 403, and with a token
  * (NULL or unset: none) /jobs and /queues want it as a bearer token. At
  * most ADMIN_CONNECTION_LIMIT connections, ADMIN_PER_IP_LIMIT per client
- * address, each closed after cfg->admin_timeout idle. cfg, e, store
- * (NULL: no jobs) and tunnels (NULL: none) must outlive it. NULL on
- * error.
+ * address, each closed after cfg->admin_timeout idle. It holds a
+ * reference to cfg; e, store (NULL: no jobs) and tunnels (NULL: none)
+ * must outlive it. NULL on error.
  */
 struct admin *admin_start(const struct config *cfg, int fd,
                           struct engine *e, struct jobs *store,
                           const struct tunnels *tunnels,
                           const struct admin_token *token);
+
+/*
+ * POST /reload: reload the configuration (main does it, on its thread)
+ * and say how it went: 0 when applied, the settings only a restart
+ * applies named in restart ("listen, state_dir", "" for none); -EINVAL
+ * when invalid, why in msg ("file:line:column: message"); -EBUSY when a
+ * reload is under way.
+ */
+typedef int admin_reload_fn(void *arg, char *msg, size_t msg_size,
+                            char *restart, size_t restart_size);
+
+/* Serves POST /reload with fn (NULL: 404). Any thread. */
+void admin_set_reload(struct admin *a, admin_reload_fn *fn, void *arg);
+
+/*
+ * A reload: admin_allow and the rest of cfg (a reference of its own) and
+ * the token (copied; NULL: none asked for) hold from the next request.
+ * Any thread.
+ */
+void admin_reconfigure(struct admin *a, const struct config *cfg,
+                       const struct admin_token *token);
 
 /* Stops and frees. Takes NULL. */
 void admin_free(struct admin *a);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,8 +199,36 @@ static int apply_flags(struct config *cfg, const struct args *fl)
 	return bad ? -EINVAL : 0;
 }
 
+/*
+ * What is wrong: to stderr, or with msg (size > 0) appended there, "; "
+ * between two.
+ */
+static void say(char *msg, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(char *msg, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	va_start(ap, fmt);
+	if (!size) {
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		len = strlen(msg);
+		if (len && len + 2 < size) {
+			memcpy(msg + len, "; ", 3);
+			len += 2;
+		}
+		if (len + 1 < size)
+			vsnprintf(msg + len, size - len, fmt, ap);
+	}
+	va_end(ap);
+}
+
 /* Loads the file (if any) and the flags. Exit status + 1, or 0. */
-int args_load_config(const struct args *fl, struct config **ret)
+static int load_config(const struct args *fl, struct config **ret,
+                       char *msg, size_t size)
 {
 	const char *path = fl->config ? fl->config : CONFIG_DEFAULT_PATH;
 	struct config_errors errs = { 0 };
@@ -210,7 +239,7 @@ int args_load_config(const struct args *fl, struct config **ret)
 
 	cfg = config_new();
 	if (!cfg) {
-		fprintf(stderr, "sluiced: out of memory\n");
+		say(msg, size, "sluiced: out of memory");
 		return 2 + 1;
 	}
 	r = config_load(cfg, path, &errs);
@@ -220,22 +249,22 @@ int args_load_config(const struct args *fl, struct config **ret)
 	}
 	if (r < 0) {
 		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
+			say(msg, size, "%s", errs.msgs[i]);
 		if (errs.n == 0)
-			fprintf(stderr, "%s: %s\n", path, strerror(-r));
+			say(msg, size, "%s: %s", path, strerror(-r));
 		status = 1 + 1;
 	}
 	config_errors_done(&errs);
 	if (!status && apply_flags(cfg, fl) < 0)
 		status = 1 + 1;
 	if (!status && netaddr_parse(cfg->listen, &ss, &len) < 0) {
-		fprintf(stderr, "sluiced: listen address '%s' is not "
-		        "ADDR:PORT\n", cfg->listen);
+		say(msg, size, "sluiced: listen address '%s' is not "
+		    "ADDR:PORT", cfg->listen);
 		status = 1 + 1;
 	}
 	if (!status && netaddr_parse(cfg->admin_listen, &ss, &len) < 0) {
-		fprintf(stderr, "sluiced: admin listen address '%s' is not "
-		        "ADDR:PORT\n", cfg->admin_listen);
+		say(msg, size, "sluiced: admin listen address '%s' is not "
+		    "ADDR:PORT", cfg->admin_listen);
 		status = 1 + 1;
 	}
 	if (status) {
@@ -244,4 +273,17 @@ int args_load_config(const struct args *fl, struct config **ret)
 	}
 	*ret = cfg;
 	return 0;
+}
+
+int args_load_config(const struct args *fl, struct config **ret)
+{
+	return load_config(fl, ret, NULL, 0);
+}
+
+int args_reload_config(const struct args *fl, struct config **ret,
+                       char *msg, size_t size)
+{
+	if (size)
+		msg[0] = '\0';
+	return load_config(fl, ret, msg, size) ? -EINVAL : 0;
 }

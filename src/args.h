@@ -41,4 +41,11 @@ int args_parse(int argc, char **argv, struct args *fl);
  */
 int args_load_config(const struct args *fl, struct config **ret);
 
+/*
+ * The same for a reload: 0 and *ret, or -EINVAL with what is wrong in
+ * msg ("file:line:column: message", "; " between two).
+ */
+int args_reload_config(const struct args *fl, struct config **ret,
+                       char *msg, size_t size);
+
 #endif

@@ -4,6 +4,7 @@
  * syntax of values is config_value.c's.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,7 @@ struct config *config_new(void)
 
 	if (!cfg)
 		return NULL;
+	atomic_init(&cfg->refs, 1);
 	cfg->max_in_flight = 512;
 	cfg->max_queued = 100000;
 	cfg->max_queues = 100000;
@@ -154,9 +156,101 @@ fail:
 	return NULL;
 }
 
-void config_free(struct config *cfg)
+const struct config *config_ref(const struct config *cfg)
 {
-	if (!cfg)
+	/* Shared configurations are read-only but for their count. */
+	struct config *c = (struct config *)(uintptr_t)cfg;
+
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	return cfg;
+}
+
+void config_slot_offer(struct config_slot *s, const struct config *cfg)
+{
+	config_free(atomic_exchange(&s->next, cfg));
+}
+
+const struct config *config_slot_take(struct config_slot *s)
+{
+	if (!atomic_load_explicit(&s->next, memory_order_relaxed))
+		return NULL;
+	return atomic_exchange(&s->next, NULL);
+}
+
+bool config_slot_swap(struct config_slot *s, const struct config **cur)
+{
+	const struct config *n = config_slot_take(s);
+
+	if (!n)
+		return false;
+	config_free(*cur);
+	*cur = n;
+	return true;
+}
+
+void config_slot_done(struct config_slot *s)
+{
+	config_free(atomic_exchange(&s->next, NULL));
+}
+
+/* Keeps old's string in *next's place; true when they differed. */
+static bool keep_str(char *const *old, char **next)
+{
+	char *copy;
+
+	if ((!*old && !*next) || (*old && *next && strcmp(*old, *next) == 0))
+		return false;
+	copy = *old ? strdup(*old) : NULL;
+	if (*old && !copy)
+		return true; /* reported, next keeps its own: never reached */
+	free(*next);
+	*next = copy;
+	return true;
+}
+
+unsigned config_restart_only(const struct config *old, struct config *next,
+                             char *names, size_t size)
+{
+	unsigned n = 0;
+	size_t len = 0;
+
+	if (size)
+		names[0] = '\0';
+#define NAME(s) \
+	do { \
+		int w = snprintf(names + len, size - len, "%s%s", \
+		                 n ? ", " : "", (s)); \
+		n++; \
+		if (w > 0 && (size_t)w < size - len) \
+			len += (size_t)w; \
+	} while (0)
+#define KEEP_STR(f, s) \
+	do { if (keep_str(&old->f, &next->f)) NAME(s); } while (0)
+#define KEEP(f, s) \
+	do { if (old->f != next->f) { next->f = old->f; NAME(s); } } while (0)
+	KEEP_STR(listen, "listen");
+	KEEP_STR(admin_listen, "admin_listen");
+	KEEP_STR(state_dir, "state_dir");
+	KEEP_STR(redis.url, "redis.url");
+	KEEP(max_in_flight, "max_in_flight");
+	KEEP(max_header, "max_header");
+	KEEP(client_timeout, "client_timeout");
+	KEEP(admin_timeout, "admin_timeout");
+	KEEP(tls.max_tunnels, "tls.max_tunnels");
+	KEEP(tls.max_handshakes, "tls.max_handshakes");
+	KEEP(tls.leaf_cache, "tls.leaf_cache");
+#undef KEEP
+#undef KEEP_STR
+#undef NAME
+	return n;
+}
+
+void config_free(const struct config *cfg_const)
+{
+	struct config *cfg = (struct config *)(uintptr_t)cfg_const;
+
+	if (!cfg || atomic_fetch_sub(&cfg->refs, 1) != 1)
 		return;
 	free(cfg->path);
 	free(cfg->listen);

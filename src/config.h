@@ -9,6 +9,7 @@
 #ifndef SLUICE_CONFIG_H
 #define SLUICE_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,7 @@ struct key_rule {
 };
 
 struct config {
+	atomic_uint refs;            /* config_ref / config_free */
 	char *path;                  /* file loaded, or NULL for defaults */
 
 	char *listen;                /* "ADDR:PORT", "[::1]:PORT" */
@@ -176,8 +178,49 @@ struct config *config_new(void);
 int config_load(struct config *cfg, const char *path,
                 struct config_errors *errs);
 
-/* Frees cfg and everything it owns. Takes NULL. */
-void config_free(struct config *cfg);
+/*
+ * A configuration is shared by reference: each thread that reads one
+ * holds a reference to the one it reads, and a reload hands each a new
+ * one (a config_slot) that it takes between two pieces of work, so no
+ * thread ever sees a configuration change under it. config_new() gives
+ * the first reference. Both any thread.
+ */
+const struct config *config_ref(const struct config *cfg);
+
+/* Drops a reference; the last frees cfg and everything it owns. Takes NULL. */
+void config_free(const struct config *cfg);
+
+/*
+ * A configuration offered to a thread, to take when it is between two
+ * pieces of work. One at most: a newer offer replaces one not taken.
+ */
+struct config_slot {
+	_Atomic(const struct config *) next;
+};
+
+/* Any thread: offers a reference to cfg (taken from the caller). */
+void config_slot_offer(struct config_slot *s, const struct config *cfg);
+
+/*
+ * The owner's thread: the offer waiting (the reference is the caller's
+ * now), or NULL. Cheap when there is none: one relaxed load.
+ */
+const struct config *config_slot_take(struct config_slot *s);
+
+/* The owner's thread: takes an offer into *cur, dropping *cur. True if one. */
+bool config_slot_swap(struct config_slot *s, const struct config **cur);
+
+/* Drops an offer not taken (at teardown). */
+void config_slot_done(struct config_slot *s);
+
+/*
+ * A reload: the settings of next that only a restart applies (listeners,
+ * state directory, sizes fixed at start) are set back to old's, and their
+ * names written to names as "listen, state_dir" ("" when none). The
+ * number of such settings.
+ */
+unsigned config_restart_only(const struct config *old, struct config *next,
+                             char *names, size_t size);
 
 /* Frees the messages, leaves errs empty. */
 void config_errors_done(struct config_errors *errs);

@@ -41,14 +41,16 @@
 #endif
 
 struct delivery {
-	const struct config *cfg;
+	const struct config *cfg;     /* the thread's; a reference */
+	struct config_slot cfg_next;  /* a reload's, taken at a round */
 	struct jobs *store;
-	struct webhook_secret secret;
+	struct webhook_secret secret; /* the thread's */
 	bool sign;
 	struct curlloop *loop;
 
-	pthread_mutex_t lock;         /* stats */
+	pthread_mutex_t lock;         /* stats, next_secret */
 	struct delivery_stats stats;
+	struct webhook_secret next_secret; /* a reload's, with cfg_next */
 
 	/* Thread only. */
 	struct target *ready;         /* FIFO of due targets (utlist DL) */
@@ -355,11 +357,36 @@ static bool can_start(const struct delivery *d)
 	                          dj->payload != NULL, dj->body_len);
 }
 
+/* A reload's configuration and secret, on the thread. */
+static void take_config(struct delivery *d)
+{
+	if (!config_slot_swap(&d->cfg_next, &d->cfg))
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->secret = d->next_secret;
+	pthread_mutex_unlock(&d->lock);
+	d->sign = d->secret.len > 0;
+}
+
+void delivery_reconfigure(struct delivery *d, const struct config *cfg,
+                          const struct webhook_secret *secret)
+{
+	pthread_mutex_lock(&d->lock);
+	if (secret && secret->len)
+		d->next_secret = *secret;
+	else
+		OPENSSL_cleanse(&d->next_secret, sizeof(d->next_secret));
+	pthread_mutex_unlock(&d->lock);
+	config_slot_offer(&d->cfg_next, config_ref(cfg));
+	curlloop_wake(d->loop);
+}
+
 /* Starts the ready targets that may start. */
 static int64_t delivery_round(void *arg)
 {
 	struct delivery *d = arg;
 
+	take_config(d);
 	while (can_start(d)) {
 		struct target *t = d->ready;
 
@@ -403,7 +430,7 @@ struct delivery *delivery_new(const struct config *cfg, struct jobs *store,
 
 	if (!d)
 		return NULL;
-	d->cfg = cfg;
+	d->cfg = config_ref(cfg);
 	d->store = store;
 	if (secret && secret->len) {
 		d->secret = *secret;
@@ -446,6 +473,9 @@ void delivery_free(struct delivery *d)
 	}
 	curlloop_free(d->loop);
 	OPENSSL_cleanse(&d->secret, sizeof(d->secret));
+	OPENSSL_cleanse(&d->next_secret, sizeof(d->next_secret));
+	config_slot_done(&d->cfg_next);
+	config_free(d->cfg);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }

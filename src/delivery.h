@@ -82,11 +82,19 @@ void delivery_job_stored(struct delivery_job *dj);
 void delivery_job_free(struct delivery_job *dj);
 
 /*
- * The thread. cfg and store must outlive it; secret (NULL: unsigned) is
- * copied. NULL on error.
+ * The thread, with a reference to cfg; store must outlive it; secret
+ * (NULL: unsigned) is copied. NULL on error.
  */
 struct delivery *delivery_new(const struct config *cfg, struct jobs *store,
                               const struct webhook_secret *secret);
+
+/*
+ * A reload: the thread signs with secret (copied; NULL: unsigned) and
+ * follows cfg (a reference of its own) from its next round. Deliveries
+ * already under way finish as they began. Any thread.
+ */
+void delivery_reconfigure(struct delivery *d, const struct config *cfg,
+                          const struct webhook_secret *secret);
 
 /* Starts the thread. 0 or negative errno. */
 int delivery_start(struct delivery *d);

@@ -343,6 +343,7 @@ static void start(struct engine *e, struct request *r)
 
 	r->attempts++;
 	r->queue_us += now - r->enqueued_us;
+	r->attempt_us = now;
 	r->status = 0;
 	r->retrying = false;
 	r->denied = false;
@@ -351,7 +352,7 @@ static void start(struct engine *e, struct request *r)
 	r->resp_headers.len = r->resp_headers.off = 0;
 	r->n_resp_headers = 0;
 	e->stats.attempts++;
-	if (!c || upstream_setup(c, r, e->cfg, &upstream_hooks) < 0 ||
+	if (!c || upstream_setup(c, r, &e->cfg, &upstream_hooks) < 0 ||
 	    curlloop_add(e->loop, c) < 0) {
 		if (c)
 			easy_put(e, c);
@@ -588,6 +589,9 @@ static void engine_done(void *arg, CURL *easy, CURLcode rc)
 	bool no_answer;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+	pthread_mutex_lock(&r->lock);
+	r->upstream_us += clock_now_us() - r->attempt_us;
+	pthread_mutex_unlock(&r->lock);
 	if (rc == CURLE_OK && r->policy.connect_only) {
 		connected(e, r, easy);
 		release(e, r);
@@ -658,11 +662,39 @@ static void fail_all(struct engine *e)
  * requests whose state changed, answer a /queues page, and once a second
  * retry the backlog and reclaim idle queues.
  */
+/* The limits that follow the configuration, from e->cfg. */
+static void set_sched_params(struct engine *e)
+{
+	const struct config *cfg = e->cfg;
+
+	sched_set_caps(e->sched, cfg->max_queued, cfg->learn.idle_reset * 1000);
+	sched_set_rate_ctl(e->sched, &(struct rate_ctl_cfg){
+		.probe_interval = cfg->learn.probe_interval * 1000,
+		.idle_reset = cfg->learn.idle_reset * 1000,
+		.min_rps = cfg->learn.min_rps,
+		.max_rps = cfg->learn.max_rps,
+	});
+}
+
+static void take_config(struct engine *e)
+{
+	const struct config *old = e->cfg;
+	const struct config *n = config_slot_take(&e->cfg_next);
+
+	if (!n)
+		return;
+	e->cfg = n;
+	set_sched_params(e);
+	engine_queues_reconfigure(e, old);
+	config_free(old);
+}
+
 static int64_t engine_round(void *arg)
 {
 	struct engine *e = arg;
 	int64_t next;
 
+	take_config(e);
 	dispatch(e);
 	flush_touched(e);
 	engine_answer_page(e);
@@ -700,7 +732,7 @@ struct engine *engine_new(const struct config *cfg)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
-	e->cfg = cfg;
+	e->cfg = config_ref(cfg);
 	pthread_mutex_init(&e->snap_lock, NULL);
 	pthread_cond_init(&e->snap_cond, NULL);
 	if (getrandom(&e->rng, sizeof(e->rng), 0) != sizeof(e->rng) ||
@@ -712,12 +744,7 @@ struct engine *engine_new(const struct config *cfg)
 	                       cfg->max_in_flight > 64 ? cfg->max_in_flight
 	                                               : 64);
 	if (e->sched)
-		sched_set_rate_ctl(e->sched, &(struct rate_ctl_cfg){
-			.probe_interval = cfg->learn.probe_interval * 1000,
-			.idle_reset = cfg->learn.idle_reset * 1000,
-			.min_rps = cfg->learn.min_rps,
-			.max_rps = cfg->learn.max_rps,
-		});
+		set_sched_params(e);
 	if (e->loop)
 		curlloop_precise(e->loop); /* pacing to the microsecond */
 	if (!e->loop || !e->sched) {
@@ -737,6 +764,12 @@ void engine_stop(struct engine *e)
 	curlloop_stop(e->loop);
 }
 
+void engine_reconfigure(struct engine *e, const struct config *cfg)
+{
+	config_slot_offer(&e->cfg_next, config_ref(cfg));
+	curlloop_wake(e->loop);
+}
+
 void engine_free(struct engine *e)
 {
 	if (!e)
@@ -746,6 +779,8 @@ void engine_free(struct engine *e)
 	while (e->n_easy_pool > 0)
 		curl_easy_cleanup(e->easy_pool[--e->n_easy_pool]);
 	sched_free(e->sched);
+	config_slot_done(&e->cfg_next);
+	config_free(e->cfg);
 	pthread_cond_destroy(&e->snap_cond);
 	pthread_mutex_destroy(&e->snap_lock);
 	free(e);

@@ -22,8 +22,14 @@ struct request;
 
 struct engine;
 
-/* A new, not yet running engine. cfg must outlive it. NULL on error. */
+/* A new, not yet running engine, with a reference to cfg. NULL on error. */
 struct engine *engine_new(const struct config *cfg);
+
+/*
+ * A reload: the engine takes cfg (a reference of its own) at its next
+ * round. Waiting requests keep their place. Any thread.
+ */
+void engine_reconfigure(struct engine *e, const struct config *cfg);
 
 /* Starts the engine thread. 0 or negative errno. */
 int engine_start(struct engine *e);

@@ -21,7 +21,8 @@
 enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
 
 struct engine {
-	const struct config *cfg;
+	const struct config *cfg;    /* the engine thread's; a reference */
+	struct config_slot cfg_next; /* a reload's, taken at a round's start */
 	struct curlloop *loop;       /* the thread, its transfers, deadlines */
 	atomic_uint active;          /* any thread */
 	atomic_uint jobs_held;       /* of active: webhook jobs */
@@ -93,6 +94,13 @@ struct sched_queue *engine_queue_for(struct engine *e, struct request *r);
 
 /* Jobs whose queue was full: they wait on the backlog for room. */
 void engine_backlog_push(struct engine *e, struct request *r);
+
+/*
+ * A reload: e->cfg is the new configuration, old the one before. Every
+ * queue and destination takes the limits, mode and weight it now has;
+ * those whose limits changed forget what they learned.
+ */
+void engine_queues_reconfigure(struct engine *e, const struct config *old);
 void engine_backlog_retry(struct engine *e);
 
 /* Fills the /queues page another thread asked for, if any. */

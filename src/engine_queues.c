@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <utlist.h>
@@ -44,6 +45,42 @@ static void overflow(struct engine *e, const struct request *r)
 	         e->cfg->max_queues, r->dest_key, e->stats.overflow);
 }
 
+static struct sched_dest_limits dest_limits(const struct limits *lim)
+{
+	return (struct sched_dest_limits){
+		.aggregate_rps = lim->aggregate_rps,
+		.aggregate_burst = lim->burst,
+		.aggregate_concurrency = lim->aggregate_concurrency,
+		.weight = lim->weight,
+	};
+}
+
+/* A queue's limits; cred (CRED_HASH_LEN bytes) picks its key's weight. */
+static struct sched_limits queue_limits(const struct config *cfg,
+                                        const struct limits *lim,
+                                        const unsigned char *cred)
+{
+	struct sched_limits ql = {
+		.rps = lim->rps,
+		.max_rps = lim->max_rps,
+		.mode = lim->mode,
+		.burst = lim->burst,
+		.concurrency = lim->concurrency,
+		.max_queued = lim->max_queued,
+		.weight = lim->weight,
+	};
+
+	if (cred && cfg->n_keys > 0) {
+		char shown[CRED_DISPLAY_LEN + 1];
+
+		cred_display(cred, shown);
+		for (size_t i = 0; i < cfg->n_keys; i++)
+			if (strcmp(cfg->keys[i].hash, shown) == 0)
+				ql.weight = cfg->keys[i].weight;
+	}
+	return ql;
+}
+
 /*
  * A queue that exists is found in two hash lookups; the destination's
  * limits and the key's weight are looked up only for a new one.
@@ -66,39 +103,118 @@ struct sched_queue *engine_queue_for(struct engine *e, struct request *r)
 		return q;
 	config_limits_for(cfg, dst->host, dst->port, &lim);
 	if (!d) {
-		dl = (struct sched_dest_limits){
-			.aggregate_rps = lim.aggregate_rps,
-			.aggregate_burst = lim.burst,
-			.aggregate_concurrency = lim.aggregate_concurrency,
-			.weight = lim.weight,
-		};
+		dl = dest_limits(&lim);
 		d = sched_dest_get(e->sched, r->dest_key, &dl);
 		if (!d)
 			return NULL;
 	}
-	ql = (struct sched_limits){
-		.rps = lim.rps,
-		.max_rps = lim.max_rps,
-		.mode = lim.mode,
-		.burst = lim.burst,
-		.concurrency = lim.concurrency,
-		.max_queued = lim.max_queued,
-		.weight = lim.weight,
-	};
 	if (by_cred && sched_n_queues(e->sched) >= cfg->max_queues) {
 		overflow(e, r);
+		ql = queue_limits(cfg, &lim, NULL);
 		return sched_queue_get(e->sched, d, OVERFLOW_KEY,
 		                       OVERFLOW_KEY_LEN, &ql);
 	}
-	if (by_cred && cfg->n_keys > 0) {
-		char shown[CRED_DISPLAY_LEN + 1];
-
-		cred_display(r->cred, shown);
-		for (size_t i = 0; i < cfg->n_keys; i++)
-			if (strcmp(cfg->keys[i].hash, shown) == 0)
-				ql.weight = cfg->keys[i].weight;
-	}
+	ql = queue_limits(cfg, &lim, by_cred ? r->cred : NULL);
 	return sched_queue_get(e->sched, d, r->cred, key_len, &ql);
+}
+
+/*
+ * "scheme://host:port" or "scheme://[v6]:port" (destination_format) into
+ * host, without brackets, and port. -1 when it is not one.
+ */
+static int dest_key_split(const char *key, char *host, size_t size,
+                          unsigned *port)
+{
+	const char *h = strstr(key, "://"), *colon, *end;
+	char *stop;
+	unsigned long p;
+
+	if (!h)
+		return -1;
+	h += 3;
+	colon = strrchr(h, ':');
+	if (!colon)
+		return -1;
+	end = colon;
+	if (*h == '[' && end > h && end[-1] == ']') {
+		h++;
+		end--;
+	}
+	if ((size_t)(end - h) >= size)
+		return -1;
+	p = strtoul(colon + 1, &stop, 10);
+	if (*stop || p == 0 || p > 65535)
+		return -1;
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+static bool limits_equal(const struct limits *a, const struct limits *b)
+{
+	return a->rps == b->rps && a->max_rps == b->max_rps &&
+	       a->mode == b->mode && a->burst == b->burst &&
+	       a->concurrency == b->concurrency &&
+	       a->max_queued == b->max_queued &&
+	       a->aggregate_rps == b->aggregate_rps &&
+	       a->aggregate_concurrency == b->aggregate_concurrency &&
+	       a->weight == b->weight;
+}
+
+struct reconf {
+	const struct config *old, *cfg;
+	int64_t now;
+	unsigned dests, queues;      /* changed */
+};
+
+static void reconf_one(struct sched *s, struct sched_dest *d,
+                       struct sched_queue *q, void *arg)
+{
+	struct reconf *rc = arg;
+	char host[DEST_HOST_MAX + 1];
+	const unsigned char *key;
+	struct limits ol, nl;
+	struct sched_limits oq, nq;
+	struct sched_dest_limits dl;
+	unsigned port;
+	size_t len;
+
+	if (dest_key_split(sched_dest_key(d), host, sizeof(host), &port) < 0)
+		return;
+	config_limits_for(rc->old, host, port, &ol);
+	config_limits_for(rc->cfg, host, port, &nl);
+	if (!q) {
+		if (limits_equal(&ol, &nl))
+			return;
+		dl = dest_limits(&nl);
+		sched_dest_set_limits(s, d, &dl, rc->now);
+		rc->dests++;
+		return;
+	}
+	key = sched_queue_key(q, &len);
+	if (len != CRED_HASH_LEN)
+		key = NULL; /* no credential, or the overflow queue */
+	oq = queue_limits(rc->old, &ol, key);
+	nq = queue_limits(rc->cfg, &nl, key);
+	if (limits_equal(&ol, &nl) && oq.weight == nq.weight)
+		return;
+	sched_queue_set_limits(s, q, &nq, rc->now);
+	sched_set_mode(s, q, nq.mode, rc->now);
+	/* What it learned holds unless its destination's limits changed. */
+	if (!limits_equal(&ol, &nl))
+		sched_forget(s, q, true, rc->now);
+	rc->queues++;
+}
+
+void engine_queues_reconfigure(struct engine *e, const struct config *old)
+{
+	struct reconf rc = { .old = old, .cfg = e->cfg,
+	                     .now = clock_now_us() };
+
+	sched_each(e->sched, reconf_one, &rc);
+	log_info("reload: limits changed for destinations=%u queues=%u",
+	         rc.dests, rc.queues);
 }
 
 void engine_backlog_push(struct engine *e, struct request *r)

@@ -43,6 +43,7 @@
 #include "front_watch.h"
 #include "jobrun_intake.h"
 #include "log.h"
+#include "netaddr.h"
 #include "request.h"
 #include "wire.h"
 
@@ -58,7 +59,8 @@
 #define BODY_LOW_WATER (64 * 1024)
 
 struct front {
-	const struct config *cfg;
+	const struct config *cfg;    /* the shards thread's; a reference */
+	struct config_slot cfg_next; /* a reload's, taken between rounds */
 	struct engine *engine;
 	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
 	struct shards *shards;
@@ -75,6 +77,10 @@ struct front {
 	_Atomic(struct destination *) *via;
 
 	atomic_uint busy;            /* requests begun, not completed */
+
+	char admin[NETADDR_STRLEN];  /* the admin listener, "" unknown */
+	bool admin_wild;             /* bound to 0.0.0.0 or :: */
+	unsigned admin_port;
 };
 
 /* --- sleep and wake --- */
@@ -539,6 +545,38 @@ static enum MHD_Result on_final(struct front *f, struct front_req *fr)
 	return MHD_YES;
 }
 
+/*
+ * "http://ADDR:PORT" of the admin listener for a client on fd: its bound
+ * address, or, bound to a wildcard, the address the client reached the
+ * proxy at (loopback for an intercepted tunnel's socketpair).
+ */
+static void admin_base(const struct front *f, int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[NETADDR_STRLEN];
+
+	if (!f->admin_wild) {
+		snprintf(buf, size, "http://%s", f->admin[0] ? f->admin
+		                                             : "127.0.0.1:8081");
+		return;
+	}
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port =
+				htons((uint16_t)f->admin_port);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port =
+				htons((uint16_t)f->admin_port);
+		netaddr_format((const struct sockaddr *)&ss, addr,
+		               sizeof(addr));
+	} else {
+		snprintf(addr, sizeof(addr), "127.0.0.1:%u", f->admin_port);
+	}
+	snprintf(buf, size, "http://%s", addr);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version,
@@ -548,6 +586,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	struct front *f = cls;
 	struct front_req *fr = *ctx;
 	struct request *r = &fr->req;
+	char base[FRONT_ADMIN_BASE_MAX];
 	enum req_phase phase;
 
 	if (!fr)
@@ -569,7 +608,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	phase = r->phase;
 	if (phase == REQ_WAITING && fr->intake && fr->intake->done) {
 		pthread_mutex_unlock(&r->lock);
-		return reply_job(fr);
+		admin_base(f, fr->fd, base, sizeof(base));
+		return reply_job(fr, base);
 	}
 	if (phase == REQ_WAITING) {
 		/* Woken with nothing to send: sleep again. */
@@ -634,6 +674,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", buf);
 }
 
+void front_set_admin(struct front *f, const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+
+	snprintf(f->admin, sizeof(f->admin), "%s", addr);
+	f->admin_port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+	f->admin_wild = strncmp(addr, "0.0.0.0:", 8) == 0 ||
+	                strncmp(addr, "[::]:", 5) == 0;
+}
+
 /* --- lifecycle --- */
 
 struct front *front_new(const struct config *cfg, struct engine *e,
@@ -646,7 +696,7 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 	if (!f)
 		return NULL;
 	memcpy(f->salt, salt, CRED_SALT_LEN);
-	f->cfg = cfg;
+	f->cfg = config_ref(cfg);
 	/* Leave room in MHD's pool for the response's head. */
 	f->wire.max_head = (size_t)cfg->max_header - REPLY_HEAD_SLACK;
 	f->wire.min_body_rate = cfg->min_body_rate;
@@ -687,6 +737,22 @@ static struct MHD_Daemon *make_daemon(void *arg, unsigned max_conns)
 		MHD_OPTION_END);
 }
 
+/* Between the shards thread's rounds: a reload's configuration. */
+static void take_config(void *arg)
+{
+	struct front *f = arg;
+
+	if (config_slot_swap(&f->cfg_next, &f->cfg))
+		f->wire.min_body_rate = f->cfg->min_body_rate;
+}
+
+void front_reconfigure(struct front *f, const struct config *cfg)
+{
+	config_slot_offer(&f->cfg_next, config_ref(cfg));
+	if (f->shards)
+		shards_kick(f->shards);
+}
+
 int front_start(struct front *f)
 {
 	/* fds for upstream work, and two (epoll, eventfd) per shard. */
@@ -700,6 +766,7 @@ int front_start(struct front *f)
 	f->shards = shards_new(make_daemon, f, SHARD_CONNS, (unsigned)limit);
 	if (!f->shards)
 		return -ENOMEM;
+	shards_set_between(f->shards, take_config);
 	return shards_start(f->shards);
 }
 
@@ -741,5 +808,7 @@ void front_free(struct front *f)
 			free(atomic_load(&f->via[i]));
 	free(f->via);
 	wire_done();
+	config_slot_done(&f->cfg_next);
+	config_free(f->cfg);
 	free(f);
 }

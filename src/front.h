@@ -24,12 +24,25 @@ struct request;
 struct front;
 
 /*
- * A new front. cfg, e and jr (the webhook job runner, NULL: none) must
- * outlive it; salt (CRED_SALT_LEN bytes) keys the credential hashes and
+ * A new front, with a reference to cfg. e and jr (the webhook job
+ * runner, NULL: none) must outlive it; salt (CRED_SALT_LEN bytes) keys the credential hashes and
  * is copied. NULL on error.
  */
 struct front *front_new(const struct config *cfg, struct engine *e,
                         struct jobrun *jr, const unsigned char *salt);
+
+/*
+ * A reload: the front takes cfg (a reference of its own) between two
+ * rounds of its thread; requests admitted from then on follow it. Any
+ * thread.
+ */
+void front_reconfigure(struct front *f, const struct config *cfg);
+
+/*
+ * The admin listener's bound "ADDR:PORT", for the Location of accepted
+ * jobs (an absolute URL there). Before front_start().
+ */
+void front_set_admin(struct front *f, const char *addr);
 
 /* Starts the shards thread. 0 or negative errno. */
 int front_start(struct front *f);

@@ -37,7 +37,7 @@ struct admit_fields {
 struct admit_ctx {
 	const struct config *cfg;
 	const unsigned char *salt;   /* CRED_SALT_LEN bytes */
-	const struct jobrun *jobs;   /* takes webhook jobs */
+	struct jobrun *jobs;         /* takes webhook jobs */
 };
 
 /* What the head's framing fields decide, before any body is read. */

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "clock.h"
+#include "cred.h"
 #include "front_reply.h"
 #include "front_req.h"
 #include "headers.h"
@@ -195,13 +197,13 @@ enum MHD_Result reply_upstream(struct front_req *fr, uint64_t max_header,
 	return ret;
 }
 
-enum MHD_Result reply_job(struct front_req *fr)
+enum MHD_Result reply_job(struct front_req *fr, const char *admin_base)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	unsigned status;
 	bool location;
-	char *body, loc[JOB_ID_LEN + 8];
+	char *body, loc[FRONT_ADMIN_BASE_MAX + JOB_ID_LEN + 8];
 
 	body = job_intake_answer(fr->intake, &status, &location);
 	if (!body)
@@ -217,8 +219,9 @@ enum MHD_Result reply_job(struct front_req *fr)
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
 	if (location) {
-		/* Relative to the admin listener, where GET /jobs/<id> is. */
-		snprintf(loc, sizeof(loc), "/jobs/%s", fr->intake->id);
+		/* On the admin listener, where GET /jobs/<id> is. */
+		snprintf(loc, sizeof(loc), "%s/jobs/%s", admin_base,
+		         fr->intake->id);
 		MHD_add_response_header(resp, "Location", loc);
 	}
 	ret = MHD_queue_response(fr->conn, status, resp);
@@ -227,13 +230,39 @@ enum MHD_Result reply_job(struct front_req *fr)
 	return ret;
 }
 
+/* s[0..n) as a logfmt value in double quotes, cut to fit out. */
+static void logfmt_quote(const char *s, size_t n, char *out, size_t size)
+{
+	size_t o = 0;
+
+	out[o++] = '"';
+	for (size_t i = 0; i < n && o + 4 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			out[o++] = '?'; /* never reached: wire.c refuses them */
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
 void reply_log(struct front_req *fr)
 {
-	const struct request *r = &fr->req;
-	char client[NETADDR_STRLEN];
-	char dest[DEST_HOST_MAX + 32];
+	struct request *r = &fr->req;
+	char client[NETADDR_STRLEN], when[32];
+	char dest[DEST_HOST_MAX + 32], path[512], key[CRED_DISPLAY_LEN + 1];
+	int64_t wall = clock_wall_ms(), queue_us, upstream_us;
+	unsigned attempts;
 	const char *q;
-	int plen;
+	struct tm tm;
+	time_t secs = (time_t)(wall / 1000);
+	size_t plen;
 
 	netaddr_format((const struct sockaddr *)&fr->client, client,
 	               sizeof(client));
@@ -243,10 +272,26 @@ void reply_log(struct front_req *fr)
 	/* The query may hold credentials: log the path only. */
 	q = r->target.path ? memchr(r->target.path, '?', r->target.path_len)
 	                   : NULL;
-	plen = q ? (int)(q - r->target.path) : (int)r->target.path_len;
-	log_info("access client=%s method=%s dest=%s path='%.*s' status=%u "
-	         "bytes=%" PRIu64 " ms=%" PRId64,
-	         client, r->method ? r->method : "-", dest, plen,
-	         r->target.path ? r->target.path : "", fr->sent_status,
-	         fr->sent_bytes, clock_now_ms() - r->t_arrival);
+	plen = q ? (size_t)(q - r->target.path) : r->target.path_len;
+	logfmt_quote(r->target.path ? r->target.path : "", plen, path,
+	             sizeof(path));
+	/* The keyed hash /queues shows, never the credential. */
+	if (r->has_cred)
+		cred_display(r->cred, key);
+	else
+		snprintf(key, sizeof(key), "-");
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	pthread_mutex_lock(&r->lock);
+	attempts = r->attempts;
+	queue_us = r->queue_us;
+	upstream_us = r->upstream_us;
+	pthread_mutex_unlock(&r->lock);
+	log_info("access time=%s.%03dZ client=%s method=%s dest=%s path=%s "
+	         "status=%u attempts=%u queue_ms=%" PRId64 " upstream_ms=%"
+	         PRId64 " bytes=%" PRIu64 " ms=%" PRId64 " key=%s",
+	         when, (int)(wall % 1000), client,
+	         r->method ? r->method : "-", dest, path, fr->sent_status,
+	         attempts, queue_us / 1000, upstream_us / 1000,
+	         fr->sent_bytes, clock_now_ms() - r->t_arrival, key);
 }

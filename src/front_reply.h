@@ -33,8 +33,14 @@ enum MHD_Result reply_error(struct front_req *fr, unsigned status,
 enum MHD_Result reply_upstream(struct front_req *fr, uint64_t max_header,
                                MHD_ContentReaderCallback reader);
 
-/* The answer of a job whose intake is done: 202, 200 duplicate, 503... */
-enum MHD_Result reply_job(struct front_req *fr);
+/* "http://" and the admin listener's address: room for both. */
+#define FRONT_ADMIN_BASE_MAX 80
+
+/*
+ * The answer of a job whose intake is done: 202, 200 duplicate, 503...
+ * A Location under admin_base ("http://127.0.0.1:8081").
+ */
+enum MHD_Result reply_job(struct front_req *fr, const char *admin_base);
 
 /*
  * The access log line of a finished request: client, method, destination,

@@ -54,6 +54,7 @@ struct shards {
 	int64_t next_sweep;
 
 	int ep, efd;
+	void (*between)(void *arg);
 	pthread_t thread;
 	bool running;
 	atomic_bool stop;
@@ -222,6 +223,8 @@ static void *shards_main(void *arg)
 		else
 			timeout = (int)(s->next_sweep - now);
 		n = epoll_wait(s->ep, ev, 64, timeout);
+		if (s->between)
+			s->between(s->arg);
 		now = clock_now_ms();
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr)
@@ -247,6 +250,16 @@ static void wake_thread(struct shards *s)
 	/* EAGAIN: the counter is full, so the thread is due to wake anyway. */
 	if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_debug("shards: eventfd write: %s", strerror(errno));
+}
+
+void shards_set_between(struct shards *s, void (*fn)(void *arg))
+{
+	s->between = fn;
+}
+
+void shards_kick(struct shards *s)
+{
+	wake_thread(s);
 }
 
 struct shards *shards_new(shards_make_fn *make, void *arg,

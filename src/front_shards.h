@@ -36,6 +36,13 @@ struct shards *shards_new(shards_make_fn *make, void *arg,
 int shards_start(struct shards *s);
 
 /*
+ * fn(arg) runs on the shards thread between two rounds of work (before
+ * shards_start()); shards_kick() makes it run soon, from any thread.
+ */
+void shards_set_between(struct shards *s, void (*fn)(void *arg));
+void shards_kick(struct shards *s);
+
+/*
  * Hands an accepted socket to a shard. Any thread. Ownership of fd passes
  * to the set even on failure (closed). 0 or negative errno.
  */

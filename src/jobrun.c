@@ -22,13 +22,36 @@ struct jobrun *jobrun_new(const struct config *cfg, struct jobs *store,
 
 	if (!jr)
 		return NULL;
-	jr->cfg = cfg;
+	jr->cfg = config_ref(cfg);
+	pthread_mutex_init(&jr->cfg_lock, NULL);
 	jr->store = store;
 	jr->engine = e;
 	jr->delivery = d;
 	pthread_mutex_init(&jr->lock, NULL);
 	pthread_cond_init(&jr->wake, NULL);
 	return jr;
+}
+
+const struct config *jobrun_config(struct jobrun *jr)
+{
+	const struct config *cfg;
+
+	pthread_mutex_lock(&jr->cfg_lock);
+	cfg = config_ref(jr->cfg);
+	pthread_mutex_unlock(&jr->cfg_lock);
+	return cfg;
+}
+
+void jobrun_reconfigure(struct jobrun *jr, const struct config *cfg)
+{
+	const struct config *old;
+
+	config_ref(cfg);
+	pthread_mutex_lock(&jr->cfg_lock);
+	old = jr->cfg;
+	jr->cfg = cfg;
+	pthread_mutex_unlock(&jr->cfg_lock);
+	config_free(old);
 }
 
 void jobrun_stop(struct jobrun *jr)
@@ -51,6 +74,8 @@ void jobrun_free(struct jobrun *jr)
 	jobrun_stop(jr);
 	pthread_cond_destroy(&jr->wake);
 	pthread_mutex_destroy(&jr->lock);
+	pthread_mutex_destroy(&jr->cfg_lock);
+	config_free(jr->cfg);
 	free(jr);
 }
 
@@ -67,11 +92,13 @@ void jobrun_pending(struct jobrun *jr, struct jobrun_pending *ret)
 
 int jobrun_reserve(struct jobrun *jr, size_t len)
 {
-	const struct config *cfg = jr->cfg;
+	const struct config *cfg = jobrun_config(jr);
 	int err = 0;
 
-	if (len > cfg->jobs.max_pending_bytes)
+	if (len > cfg->jobs.max_pending_bytes) {
+		config_free(cfg);
 		return -EFBIG;
+	}
 	pthread_mutex_lock(&jr->lock);
 	if (jr->pending >= cfg->jobs.max_pending) {
 		err = -EDQUOT;
@@ -85,6 +112,7 @@ int jobrun_reserve(struct jobrun *jr, size_t len)
 		jr->held_bytes += len;
 	}
 	pthread_mutex_unlock(&jr->lock);
+	config_free(cfg);
 	return err;
 }
 

@@ -30,10 +30,14 @@ struct jobs;
 struct jobrun;
 
 /*
- * The glue; cfg, store, e and d must outlive it. NULL on OOM.
+ * The glue, with a reference to cfg; store, e and d must outlive it.
+ * NULL on OOM.
  */
 struct jobrun *jobrun_new(const struct config *cfg, struct jobs *store,
                           struct engine *e, struct delivery *d);
+
+/* A reload: jobs accepted from now on follow cfg. Any thread. */
+void jobrun_reconfigure(struct jobrun *jr, const struct config *cfg);
 
 /*
  * Stops the pager thread (stored jobs loaded as room frees): call before

@@ -17,7 +17,12 @@ struct engine;
 struct jobs;
 
 struct jobrun {
+	/*
+	 * Used from several threads (the front's, the store's, the
+	 * pager's): read it with jobrun_config(), which holds a reference.
+	 */
 	const struct config *cfg;
+	pthread_mutex_t cfg_lock;
 	struct jobs *store;
 	struct engine *engine;
 	struct delivery *delivery;
@@ -38,6 +43,9 @@ struct jobrun {
 	pthread_t pager;
 	bool pager_started;
 };
+
+/* The configuration in force, a reference: config_free() it. */
+const struct config *jobrun_config(struct jobrun *jr);
 
 /*
  * Counts in one more accepted job of len body bytes, held in memory, or

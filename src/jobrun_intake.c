@@ -55,7 +55,7 @@ static bool key_ok(const char *s)
 	return true;
 }
 
-int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
+int job_intake_new(struct jobrun *jr, const struct job_fields *f,
                    struct job_intake **ret, const char **ret_code,
                    char *msg, size_t size)
 {
@@ -68,13 +68,18 @@ int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
 	*ret_code = "invalid_webhook";
 	r = webhook_parse_urls(f->webhooks, f->n_webhooks, &ji->urls, msg,
 	                       size);
-	for (size_t i = 0; r == 0 && i < ji->urls.n; i++) {
-		if (literal_denied(jr->cfg, ji->urls.url[i])) {
-			*ret_code = "webhook_denied";
-			snprintf(msg, size, "webhook %zu: its address is in "
-			         "deny_destinations", i + 1);
-			r = -EINVAL;
+	if (r == 0) {
+		const struct config *cfg = jobrun_config(jr);
+
+		for (size_t i = 0; r == 0 && i < ji->urls.n; i++) {
+			if (literal_denied(cfg, ji->urls.url[i])) {
+				*ret_code = "webhook_denied";
+				snprintf(msg, size, "webhook %zu: its address "
+				         "is in deny_destinations", i + 1);
+				r = -EINVAL;
+			}
 		}
+		config_free(cfg);
 	}
 	ji->quorum = 1;
 	if (r == 0 && f->quorum) {
@@ -223,12 +228,19 @@ static void intake_done(void *arg, int err, const char *id, bool duplicate)
 int job_intake_submit(struct jobrun *jr, struct job_intake *ji,
                       struct request *r, void (*ready)(struct request *r))
 {
+	const struct config *cfg;
+	bool dedupe_anonymous;
 	int err;
 
 	if (!jr) {
 		err = -ENODEV;
 		goto fail;
 	}
+	cfg = jobrun_config(jr);
+	ji->max_pending = cfg->jobs.max_pending;
+	ji->max_pending_bytes = cfg->jobs.max_pending_bytes;
+	dedupe_anonymous = cfg->jobs.dedupe_anonymous;
+	config_free(cfg);
 	ji->jr = jr;
 	ji->ready = ready;
 	ji->headers_json = intake_headers_json(r, ji, &err);
@@ -250,7 +262,7 @@ int job_intake_submit(struct jobrun *jr, struct job_intake *ji,
 		/* Scoped by (credential, destination); keyless clients
 		 * share a scope only when configured to. */
 		.dest = r->dest_key,
-		.dedupe = r->has_cred || jr->cfg->jobs.dedupe_anonymous,
+		.dedupe = r->has_cred || dedupe_anonymous,
 		.metadata_json = ji->metadata_json,
 		.webhooks = (const char *const *)ji->urls.url,
 		.n_webhooks = ji->urls.n, .quorum = ji->quorum,
@@ -293,22 +305,21 @@ char *job_intake_answer(const struct job_intake *ji, unsigned *ret_status,
 		*ret_status = 503;
 		snprintf(msg, sizeof(msg), "%u jobs are pending, the limit "
 		         "(jobs.max_pending); try again later",
-		         ji->jr->cfg->jobs.max_pending);
+		         ji->max_pending);
 		return http_error_json("jobs_pending_full", msg, &len);
 	}
 	if (ji->refused == -ENOBUFS) {
 		*ret_status = 503;
 		snprintf(msg, sizeof(msg), "the pending jobs' bodies would "
 		         "pass %" PRIu64 " bytes (jobs.max_pending_bytes); "
-		         "try again later",
-		         ji->jr->cfg->jobs.max_pending_bytes);
+		         "try again later", ji->max_pending_bytes);
 		return http_error_json("jobs_pending_bytes_full", msg, &len);
 	}
 	if (ji->refused == -EFBIG) {
 		*ret_status = 413;
 		snprintf(msg, sizeof(msg), "a job's body may be at most %"
 		         PRIu64 " bytes (jobs.max_pending_bytes)",
-		         ji->jr->cfg->jobs.max_pending_bytes);
+		         ji->max_pending_bytes);
 		return http_error_json("job_too_large", msg, &len);
 	}
 	if (ji->err == -EILSEQ) {

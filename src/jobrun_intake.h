@@ -55,6 +55,8 @@ struct job_intake {
 	bool done;
 	int err;
 	int refused;                   /* the pending caps' -errno, or 0 */
+	unsigned max_pending;          /* the caps then, for the answer */
+	uint64_t max_pending_bytes;
 	bool duplicate;
 	char id[JOB_ID_LEN + 1];
 };
@@ -64,7 +66,7 @@ struct job_intake {
  * -EINVAL with the status (400), a static error code and a message for
  * the client; -ENOMEM.
  */
-int job_intake_new(const struct jobrun *jr, const struct job_fields *f,
+int job_intake_new(struct jobrun *jr, const struct job_fields *f,
                    struct job_intake **ret, const char **ret_code,
                    char *msg, size_t size);
 

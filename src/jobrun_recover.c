@@ -129,18 +129,20 @@ static int page_one(void *arg, struct job *jb)
 }
 
 /* Room in memory for a page: jobs and bytes below the caps. */
-static bool page_room(const struct jobrun *jr, size_t *ret_jobs,
+static bool page_room(struct jobrun *jr, size_t *ret_jobs,
                       uint64_t *ret_bytes)
 {
-	const struct config *cfg = jr->cfg;
+	const struct config *cfg = jobrun_config(jr);
+	uint64_t max_jobs = cfg->jobs.max_pending;
+	uint64_t max_bytes = cfg->jobs.max_pending_bytes;
 
-	if (jr->held >= cfg->jobs.max_pending ||
-	    jr->held_bytes >= cfg->jobs.max_pending_bytes)
+	config_free(cfg);
+	if (jr->held >= max_jobs || jr->held_bytes >= max_bytes)
 		return false;
-	*ret_jobs = cfg->jobs.max_pending - jr->held;
+	*ret_jobs = max_jobs - jr->held;
 	if (*ret_jobs > PAGE_JOBS)
 		*ret_jobs = PAGE_JOBS;
-	*ret_bytes = cfg->jobs.max_pending_bytes - jr->held_bytes;
+	*ret_bytes = max_bytes - jr->held_bytes;
 	/* Alone, a job bigger than the cap still runs, by itself. */
 	if (jr->held == 0) {
 		*ret_jobs = 1;

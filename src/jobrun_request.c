@@ -114,8 +114,9 @@ static int replay_headers(struct request *r, const struct config *cfg,
 	return err;
 }
 
-int job_request_new(struct jobrun *jr, const struct job_spec *s,
-                    const char *id, struct request **ret)
+static int request_of(struct jobrun *jr, const struct config *cfg,
+                      const struct job_spec *s, const char *id,
+                      struct request **ret)
 {
 	struct request *r = request_new(s->url);
 	struct job_run *jrun;
@@ -141,7 +142,7 @@ int job_request_new(struct jobrun *jr, const struct job_spec *s,
 	 */
 	r->policy = (struct req_policy){
 		.body_cap = JOB_RESPONSE_MAX,
-		.attempt_timeout_ms = jr->cfg->sync_timeout,
+		.attempt_timeout_ms = cfg->sync_timeout,
 		.no_deadline = true,
 		.wait_when_full = true,
 		.durable = true,
@@ -160,7 +161,7 @@ int job_request_new(struct jobrun *jr, const struct job_spec *s,
 			err = -EINVAL;
 	}
 	if (err == 0)
-		err = replay_headers(r, jr->cfg, s->headers_json,
+		err = replay_headers(r, cfg, s->headers_json,
 		                     s->idempotent_key != NULL);
 	if (err == 0 && s->body_len)
 		err = buf_append(&r->body, s->body, s->body_len);
@@ -180,6 +181,16 @@ int job_request_new(struct jobrun *jr, const struct job_spec *s,
 	r->submitted = true;
 	*ret = r;
 	return 0;
+}
+
+int job_request_new(struct jobrun *jr, const struct job_spec *s,
+                    const char *id, struct request **ret)
+{
+	const struct config *cfg = jobrun_config(jr);
+	int err = request_of(jr, cfg, s, id, ret);
+
+	config_free(cfg);
+	return err;
 }
 
 /* The owner's started and finished, on the engine thread. */

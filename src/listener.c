@@ -47,7 +47,8 @@ struct hdr_deadline {
 };
 
 struct listener {
-	const struct config *cfg;
+	const struct config *cfg;    /* the listener thread's; a reference */
+	struct config_slot cfg_next; /* a reload's, taken after each wait */
 	struct front *front;
 	struct tunnels *tunnels;
 	int lfd;
@@ -270,6 +271,7 @@ static void *listener_main(void *arg)
 		if (timeout < 0 || timeout > FRONT_WATCH_TICK_MS)
 			timeout = FRONT_WATCH_TICK_MS;
 		n = epoll_wait(l->ep, ev, 64, timeout);
+		config_slot_swap(&l->cfg_next, &l->cfg);
 		for (int i = 0; i < n; i++) {
 			void *tag = ev[i].data.ptr;
 
@@ -314,7 +316,7 @@ struct listener *listener_new(const struct config *cfg, int fd,
 		close(fd);
 		return NULL;
 	}
-	l->cfg = cfg;
+	l->cfg = config_ref(cfg);
 	l->front = front;
 	l->tunnels = tunnels;
 	l->lfd = fd;
@@ -355,6 +357,12 @@ static void wake(struct listener *l)
 		log_debug("listener wakeup failed, ignoring");
 }
 
+void listener_reconfigure(struct listener *l, const struct config *cfg)
+{
+	config_slot_offer(&l->cfg_next, config_ref(cfg));
+	wake(l);
+}
+
 void listener_stop_accepting(struct listener *l)
 {
 	atomic_store(&l->stop_accepting, true);
@@ -381,5 +389,7 @@ void listener_free(struct listener *l)
 	if (l->wake_fd >= 0)
 		close(l->wake_fd);
 	free(l->ring);
+	config_slot_done(&l->cfg_next);
+	config_free(l->cfg);
 	free(l);
 }

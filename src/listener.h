@@ -35,11 +35,17 @@ enum listener_verdict listener_first_bytes(const char *buf, size_t n,
                                            bool denied);
 
 /*
- * Takes ownership of the listening socket fd; front and tunnels must
- * outlive it. NULL on error.
+ * Takes ownership of the listening socket fd, and a reference to cfg;
+ * front and tunnels must outlive it. NULL on error.
  */
 struct listener *listener_new(const struct config *cfg, int fd,
                               struct front *front, struct tunnels *tunnels);
+
+/*
+ * A reload: the listener thread takes cfg (a reference of its own; its
+ * allow list) after its next wait. Any thread.
+ */
+void listener_reconfigure(struct listener *l, const struct config *cfg);
 
 /* Starts the thread. 0 or negative errno. */
 int listener_start(struct listener *l);

@@ -5,13 +5,15 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 
-static enum log_level current_level = LOG_LEVEL_INFO;
+/* Set again by a reload while other threads log: relaxed atomics. */
+static _Atomic int current_level = LOG_LEVEL_INFO;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -22,12 +24,13 @@ static const char *const level_names[] = {
 
 void log_set_level(enum log_level level)
 {
-	current_level = level;
+	atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
 }
 
 enum log_level log_get_level(void)
 {
-	return current_level;
+	return (enum log_level)atomic_load_explicit(&current_level,
+	                                            memory_order_relaxed);
 }
 
 int log_level_parse(const char *s, enum log_level *ret)
@@ -48,7 +51,8 @@ static void log_line(enum log_level level, int errnum, const char *fmt,
 	char buf[2048];
 	int n, m;
 
-	if (level > current_level)
+	if ((int)level > atomic_load_explicit(&current_level,
+	                                      memory_order_relaxed))
 		return;
 	n = snprintf(buf, sizeof(buf), "%s: ", level_names[level]);
 	m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +40,27 @@
 #define LISTEN_BACKLOG 4096
 #define PRUNE_EVERY_S 60             /* finished jobs past jobs.retain */
 
+/*
+ * POST /reload asks main, which reloads on its own thread (as for
+ * SIGHUP), and waits for the outcome.
+ */
+struct reload_ask {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	pthread_t main_thread;
+	bool asked;                  /* an answer is awaited */
+	bool stopping;               /* main reloads no more */
+	int result;
+	char msg[1024], restart[512];
+};
+
 /* The daemon: everything main() builds and tears down. */
 struct sluiced {
-	struct config *cfg;
+	struct config *cfg;          /* main's; each thread holds its own */
+	const struct args *flags;    /* the command line, again at reload */
+	int pfd, afd;                /* the listeners (theirs), for deny */
+	struct reload_ask ask;
+	unsigned reloads, reload_failures;
 	struct engine *engine;
 	struct front *front;
 	struct tunnels *tunnels;
@@ -92,11 +111,11 @@ static void notify(const char *state)
 
 /*
  * The webhook secrets: the primary signs; the secondary (rotation) is
- * only checked here, receivers are the ones that accept either. Prints
- * what is wrong; 0 or -EINVAL.
+ * only checked here, receivers are the ones that accept either. What is
+ * wrong goes to msg; 0 or -EINVAL.
  */
-static int load_secrets(const struct config *cfg,
-                        struct webhook_secret *ret)
+static int load_secrets(const struct config *cfg, struct webhook_secret *ret,
+                        char *msg, size_t size)
 {
 	const char *paths[2] = { cfg->webhooks.secret_file,
 	                         cfg->webhooks.secondary_secret_file };
@@ -111,8 +130,8 @@ static int load_secrets(const struct config *cfg,
 		r = webhook_secret_load(paths[i], i == 0 ? ret : &tmp,
 		                        &exposed);
 		if (r < 0) {
-			fprintf(stderr, "sluiced: webhook secret file '%s' %s\n",
-			        paths[i], webhook_secret_error_str(r));
+			snprintf(msg, size, "webhook secret file '%s' %s",
+			         paths[i], webhook_secret_error_str(r));
 			webhook_secret_done(ret);
 			return -EINVAL;
 		}
@@ -125,22 +144,23 @@ static int load_secrets(const struct config *cfg,
 	return 0;
 }
 
-/* admin_token_file, if set. Prints what is wrong; 0 or -EINVAL. */
+/* admin_token_file, if set. What is wrong goes to msg; 0 or -EINVAL. */
 static int load_admin_token(const struct config *cfg,
-                            struct admin_token *ret)
+                            struct admin_token *ret, char *msg, size_t size)
 {
 	int r;
 
+	memset(ret, 0, sizeof(*ret));
 	if (!cfg->admin_token_file)
 		return 0;
 	r = admin_token_load(cfg->admin_token_file, ret);
 	if (r == -EINVAL)
-		fprintf(stderr, "sluiced: admin token file '%s' must hold one "
-		        "line of printable characters without spaces, at most "
-		        "%d bytes\n", cfg->admin_token_file, ADMIN_TOKEN_MAX);
+		snprintf(msg, size, "admin token file '%s' must hold one line "
+		         "of printable characters without spaces, at most %d "
+		         "bytes", cfg->admin_token_file, ADMIN_TOKEN_MAX);
 	else if (r < 0)
-		fprintf(stderr, "sluiced: cannot read admin token file '%s': "
-		        "%s\n", cfg->admin_token_file, strerror(-r));
+		snprintf(msg, size, "cannot read admin token file '%s': %s",
+		         cfg->admin_token_file, strerror(-r));
 	return r < 0 ? -EINVAL : 0;
 }
 
@@ -260,6 +280,114 @@ static int ca_setup(const struct config *cfg, struct tls_ca **ret)
 	return -1;
 }
 
+/*
+ * Reloads the configuration: the file and the flags are read and checked
+ * whole first, with the secrets they name, so an invalid one changes
+ * nothing; then each thread takes the new one between two pieces of work,
+ * and nothing waiting is dropped or reordered. Settings only a restart
+ * applies keep their old values and are named in restart. 0, or -EINVAL
+ * with why in msg.
+ */
+static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
+                  size_t restart_size)
+{
+	struct webhook_secret secret = { 0 };
+	struct admin_token token = { 0 };
+	struct config *n = NULL;
+	int r;
+
+	restart[0] = '\0';
+	notify("RELOADING=1");
+	r = args_reload_config(d->flags, &n, msg, size);
+	if (r == 0 && (load_secrets(n, &secret, msg, size) < 0 ||
+	               load_admin_token(n, &token, msg, size) < 0))
+		r = -EINVAL;
+	if (r == 0 && deny_self(n, d->pfd, d->afd) < 0) {
+		snprintf(msg, size, "out of memory");
+		r = -ENOMEM;
+	}
+	if (r < 0) {
+		d->reload_failures++;
+		log_error("reload: %s; the configuration in force stays", msg);
+		config_free(n);
+		webhook_secret_done(&secret);
+		OPENSSL_cleanse(&token, sizeof(token));
+		notify("READY=1");
+		return r;
+	}
+	config_restart_only(d->cfg, n, restart, restart_size);
+	log_set_level(n->log_level);
+	engine_reconfigure(d->engine, n);
+	jobrun_reconfigure(d->jobrun, n);
+	front_reconfigure(d->front, n);
+	tunnels_reconfigure(d->tunnels, n);
+	listener_reconfigure(d->listener, n);
+	delivery_reconfigure(d->delivery, n, secret.len ? &secret : NULL);
+	admin_reconfigure(d->admin, n, token.set ? &token : NULL);
+	webhook_secret_done(&secret);
+	OPENSSL_cleanse(&token, sizeof(token));
+	config_free(d->cfg);
+	d->cfg = n;
+	d->reloads++;
+	log_info("reload: configuration from '%s' in force",
+	         n->path ? n->path : "built-in defaults");
+	if (restart[0])
+		log_warn("reload: changed settings that only a restart applies, "
+		         "kept as they were: %s", restart);
+	notify("READY=1");
+	return 0;
+}
+
+/* SIGHUP: reload, and answer a POST /reload that asked for it. */
+static void reload_signalled(struct sluiced *d)
+{
+	struct reload_ask *ask = &d->ask;
+	char msg[sizeof(ask->msg)], restart[sizeof(ask->restart)];
+	int r = reload(d, msg, sizeof(msg), restart, sizeof(restart));
+
+	pthread_mutex_lock(&ask->lock);
+	if (ask->asked) {
+		ask->result = r;
+		memcpy(ask->msg, msg, sizeof(msg));
+		memcpy(ask->restart, restart, sizeof(restart));
+		ask->asked = false;
+		pthread_cond_broadcast(&ask->done);
+	}
+	pthread_mutex_unlock(&ask->lock);
+}
+
+/* POST /reload, on the admin thread: main reloads, this waits (10 s). */
+static int reload_asked(void *arg, char *msg, size_t size, char *restart,
+                        size_t restart_size)
+{
+	struct reload_ask *ask = arg;
+	struct timespec until;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&ask->lock);
+	if (ask->asked || ask->stopping) {
+		pthread_mutex_unlock(&ask->lock);
+		return -EBUSY;
+	}
+	ask->asked = true;
+	pthread_kill(ask->main_thread, SIGHUP);
+	while (ask->asked && r == 0)
+		r = pthread_cond_timedwait(&ask->done, &ask->lock, &until);
+	if (ask->asked) {
+		ask->asked = false;
+		pthread_mutex_unlock(&ask->lock);
+		snprintf(msg, size, "the reload did not finish in time");
+		return -ETIMEDOUT;
+	}
+	snprintf(msg, size, "%s", ask->msg);
+	snprintf(restart, restart_size, "%s", ask->restart);
+	r = ask->result;
+	pthread_mutex_unlock(&ask->lock);
+	return r;
+}
+
 static int start(struct sluiced *d)
 {
 	const struct config *cfg = d->cfg;
@@ -283,6 +411,8 @@ static int start(struct sluiced *d)
 	}
 	netaddr_local(pfd, proxy_addr, sizeof(proxy_addr));
 	netaddr_local(afd, admin_addr, sizeof(admin_addr));
+	d->pfd = pfd;
+	d->afd = afd;
 	r = deny_self(d->cfg, pfd, afd);
 	if (r < 0) {
 		close(pfd);
@@ -330,6 +460,7 @@ static int start(struct sluiced *d)
 		log_error("cannot set up the proxy");
 		return -1;
 	}
+	front_set_admin(d->front, admin_addr);
 	if (ca_setup(cfg, &ca) < 0) {
 		close(pfd);
 		close(afd);
@@ -349,6 +480,7 @@ static int start(struct sluiced *d)
 		log_error("cannot set up the listeners");
 		return -1;
 	}
+	admin_set_reload(d->admin, reload_asked, &d->ask);
 	if (engine_start(d->engine) < 0 || delivery_start(d->delivery) < 0) {
 		log_error("cannot start the proxy threads");
 		return -1;
@@ -426,10 +558,26 @@ static void teardown(struct sluiced *d)
 	config_free(d->cfg);
 }
 
+/* Stopping: no more reloads; one awaited is told so. */
+static void reload_stop(struct reload_ask *ask)
+{
+	pthread_mutex_lock(&ask->lock);
+	ask->stopping = true;
+	if (ask->asked) {
+		ask->asked = false;
+		ask->result = -ESHUTDOWN;
+		snprintf(ask->msg, sizeof(ask->msg), "sluiced is stopping");
+		ask->restart[0] = '\0';
+		pthread_cond_broadcast(&ask->done);
+	}
+	pthread_mutex_unlock(&ask->lock);
+}
+
 int main(int argc, char **argv)
 {
 	struct sluiced d = { 0 };
 	struct args fl = { 0 };
+	char msg[1024];
 	sigset_t set;
 	int status, sig;
 
@@ -439,22 +587,30 @@ int main(int argc, char **argv)
 		return status - 1;
 	}
 	status = args_load_config(&fl, &d.cfg);
-	free(fl.allow);
-	if (status)
+	if (status) {
+		free(fl.allow);
 		return status - 1;
+	}
 	if (fl.check_config) {
 		printf("%s: configuration ok\n",
 		       d.cfg->path ? d.cfg->path : "built-in defaults");
 		config_free(d.cfg);
+		free(fl.allow);
 		return 0;
 	}
 	log_set_level(d.cfg->log_level);
-	if (load_secrets(d.cfg, &d.secret) < 0 ||
-	    load_admin_token(d.cfg, &d.admin_token) < 0) {
+	if (load_secrets(d.cfg, &d.secret, msg, sizeof(msg)) < 0 ||
+	    load_admin_token(d.cfg, &d.admin_token, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "sluiced: %s\n", msg);
 		webhook_secret_done(&d.secret);
 		config_free(d.cfg);
+		free(fl.allow);
 		return 1;
 	}
+	d.flags = &fl;
+	pthread_mutex_init(&d.ask.lock, NULL);
+	pthread_cond_init(&d.ask.done, NULL);
+	d.ask.main_thread = pthread_self();
 	environment_setup();
 
 	/* Signals are taken by sigwait here, never by the other threads. */
@@ -467,11 +623,14 @@ int main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
 		log_error("cannot initialise libcurl");
 		config_free(d.cfg);
+		free(fl.allow);
 		return 2;
 	}
 	if (start(&d) < 0) {
+		reload_stop(&d.ask);
 		teardown(&d);
 		curl_global_cleanup();
+		free(fl.allow);
 		return 2;
 	}
 	notify("READY=1");
@@ -486,17 +645,18 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			log_warn("reload on SIGHUP is not supported yet, "
-			         "ignoring");
+			reload_signalled(&d);
 			continue;
 		}
 		break;
 	}
 	log_info("stopping signal=%s", sig == SIGINT ? "INT" : "TERM");
 	notify("STOPPING=1");
+	reload_stop(&d.ask);
 	drain(&d, &set);
 	teardown(&d);
 	curl_global_cleanup();
+	free(fl.allow);
 	log_info("stopped");
 	return 0;
 }

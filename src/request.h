@@ -133,6 +133,7 @@ struct request {
 	struct sched_item item;      /* place in its queue */
 	void *easy;                  /* CURL * while running */
 	int64_t enqueued_us;         /* when it last entered its queue */
+	int64_t attempt_us;          /* when the last attempt started */
 	bool retrying;               /* this attempt's answer is discarded */
 	int64_t retry_delay_ms;
 	struct heap_node timer;
@@ -144,7 +145,7 @@ struct request {
 	bool got_bytes;              /* this attempt saw a response byte */
 	bool resp_too_large;         /* the response passed policy.body_cap */
 	const struct upstream_hooks *up_hooks; /* set by upstream_setup */
-	const struct config *up_cfg;
+	const struct config *const *up_cfg; /* the engine's e->cfg */
 	char err_buf[256];           /* CURLOPT_ERRORBUFFER */
 
 	struct req_msg msg[REQ_MSG_COUNT];
@@ -163,6 +164,8 @@ struct request {
 	bool paused;                 /* transfer paused: buffer full */
 	unsigned attempts;           /* upstream attempts so far */
 	int64_t queue_us;            /* time spent queued, all attempts */
+	int64_t upstream_us;         /* time attempts took, all but a
+	                                running one */
 	unsigned err_status;
 	const char *err_code;
 	char *err_msg;

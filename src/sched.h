@@ -238,6 +238,34 @@ int64_t sched_quota_window_end(struct sched_queue *q, int64_t limit,
  */
 int64_t sched_predict_wait(const struct sched_queue *q, int64_t now);
 
+/*
+ * A configuration reload. sched_each() calls fn for every destination
+ * (q NULL), then for each of its queues; fn may change their limits with
+ * the functions below, which never drop nor reorder a waiting item.
+ */
+typedef void sched_each_fn(struct sched *s, struct sched_dest *d,
+                           struct sched_queue *q, void *arg);
+void sched_each(struct sched *s, sched_each_fn *fn, void *arg);
+
+/* The key a destination was made with; a queue's key bytes and length. */
+const char *sched_dest_key(const struct sched_dest *d);
+const unsigned char *sched_queue_key(const struct sched_queue *q,
+                                     size_t *len);
+
+/* Replaces a destination's configured limits. */
+void sched_dest_set_limits(struct sched *s, struct sched_dest *d,
+                           const struct sched_dest_limits *lim, int64_t now);
+
+/*
+ * Forgets what q (and with dest_too its destination) learned: rates,
+ * concurrency, what its mode found.
+ */
+void sched_forget(struct sched *s, struct sched_queue *q, bool dest_too,
+                  int64_t now);
+
+/* The daemon-wide cap on waiting items and idle_reset (us). */
+void sched_set_caps(struct sched *s, unsigned max_queued, int64_t idle_reset);
+
 /* Replaces the configured limits (configuration reload). */
 void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
                             const struct sched_limits *lim, int64_t now);

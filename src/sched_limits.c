@@ -228,6 +228,65 @@ void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
 	sched_d_eval(s, d, now);
 }
 
+void sched_each(struct sched *s, sched_each_fn *fn, void *arg)
+{
+	struct sched_dest *d, *dtmp;
+	struct sched_queue *q, *qtmp;
+
+	HASH_ITER(hh, s->dests, d, dtmp) {
+		fn(s, d, NULL, arg);
+		DL_FOREACH_SAFE2(d->queues, q, qtmp, dnext)
+			fn(s, d, q, arg);
+	}
+}
+
+const char *sched_dest_key(const struct sched_dest *d)
+{
+	return d->key;
+}
+
+const unsigned char *sched_queue_key(const struct sched_queue *q,
+                                     size_t *len)
+{
+	*len = q->key.len;
+	return q->key.bytes;
+}
+
+void sched_dest_set_limits(struct sched *s, struct sched_dest *d,
+                           const struct sched_dest_limits *lim, int64_t now)
+{
+	d->lim = *lim;
+	if (d->lim.weight == 0)
+		d->lim.weight = 1;
+	if (d->lim.aggregate_burst == 0)
+		d->lim.aggregate_burst = 1;
+	sched_d_eval(s, d, now);
+}
+
+void sched_forget(struct sched *s, struct sched_queue *q, bool dest_too,
+                  int64_t now)
+{
+	double old_rps = sched_q_rps(q);
+
+	q->rps_learned = 0;
+	q->rps_source = SCHED_RATE_CONFIGURED;
+	q->conc_learned = 0;
+	rate_ctl_init(&q->ctl, q->ctl.mode, q->lim.rps, now);
+	if (dest_too) {
+		q->d->rps_learned = 0;
+		q->d->rps_source = SCHED_RATE_CONFIGURED;
+		q->d->conc_learned = 0;
+	}
+	sched_gcra_rescale(q, old_rps, now);
+	sched_q_eval(s, q, now);
+}
+
+void sched_set_caps(struct sched *s, unsigned max_queued, int64_t idle_reset)
+{
+	s->max_queued = max_queued;
+	s->idle_reset = idle_reset;
+}
+
 void sched_queue_set_limits(struct sched *s, struct sched_queue *q,
                             const struct sched_limits *lim, int64_t now)
 {

@@ -527,6 +527,7 @@ static void *tunnels_main(void *arg)
 		if (t->again)
 			timeout = 0;
 		n = epoll_wait(t->ep, ev, 64, timeout);
+		config_slot_swap(&t->cfg_next, &t->cfg);
 		for (int i = 0; i < n; i++) {
 			struct tend *e = ev[i].data.ptr;
 
@@ -613,7 +614,7 @@ struct tunnels *tunnels_new(const struct config *cfg, struct engine *e,
 		tls_ca_free(ca);
 		return NULL;
 	}
-	t->cfg = cfg;
+	t->cfg = config_ref(cfg);
 	t->engine = e;
 	t->front = f;
 	t->ca = ca;
@@ -631,6 +632,15 @@ struct tunnels *tunnels_new(const struct config *cfg, struct engine *e,
 		return NULL;
 	}
 	return t;
+}
+
+void tunnels_reconfigure(struct tunnels *t, const struct config *cfg)
+{
+	uint64_t one = 1;
+
+	config_slot_offer(&t->cfg_next, config_ref(cfg));
+	if (write(t->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("tunnel: wakeup failed, ignoring");
 }
 
 int tunnels_start(struct tunnels *t)
@@ -727,6 +737,8 @@ void tunnels_free(struct tunnels *t)
 	if (t->wake_fd >= 0)
 		close(t->wake_fd);
 	tls_ca_free(t->ca);
+	config_slot_done(&t->cfg_next);
+	config_free(t->cfg);
 	free(t->scratch);
 	pthread_mutex_destroy(&t->lock);
 	free(t);

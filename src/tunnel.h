@@ -48,11 +48,18 @@ struct tunnels_stats {
 };
 
 /*
- * A new set of tunnels. cfg, e and f must outlive it; ca (NULL: no
- * interception) is taken over. NULL on error, with a message logged.
+ * A new set of tunnels, with a reference to cfg. e and f must outlive
+ * it; ca (NULL: no interception) is taken over. NULL on error, with a
+ * message logged.
  */
 struct tunnels *tunnels_new(const struct config *cfg, struct engine *e,
                             struct front *f, struct tls_ca *ca);
+
+/*
+ * A reload: the tunnels thread takes cfg (a reference of its own) after
+ * its next wait; tunnels already open keep their course. Any thread.
+ */
+void tunnels_reconfigure(struct tunnels *t, const struct config *cfg);
 
 /* Starts the thread (and the certificate minter). 0 or negative errno. */
 int tunnels_start(struct tunnels *t);

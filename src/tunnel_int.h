@@ -94,7 +94,8 @@ struct tconn {
 };
 
 struct tunnels {
-	const struct config *cfg;
+	const struct config *cfg;    /* the tunnels thread's; a reference */
+	struct config_slot cfg_next; /* a reload's, taken after each wait */
 	struct engine *engine;
 	struct front *front;
 	struct tls_ca *ca;           /* NULL: no interception */

@@ -113,7 +113,8 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 {
 	struct request *r = arg;
 
-	return upstream_socket(&r->up_cfg->deny_destinations, a, &r->denied);
+	return upstream_socket(&(*r->up_cfg)->deny_destinations, a,
+	                       &r->denied);
 }
 
 curl_socket_t upstream_socket(const struct cidr_list *deny,
@@ -157,9 +158,11 @@ static int setup_connect_only(CURL *c, struct request *r)
 	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-int upstream_setup(CURL *c, struct request *r, const struct config *cfg,
+int upstream_setup(CURL *c, struct request *r,
+                   const struct config *const *cfgp,
                    const struct upstream_hooks *hooks)
 {
+	const struct config *cfg = *cfgp;
 	const struct target *t = &r->target;
 	char base[DEST_HOST_MAX + 32];
 	const char *path = t->path;
@@ -167,7 +170,7 @@ int upstream_setup(CURL *c, struct request *r, const struct config *cfg,
 	CURLcode rc = CURLE_OK;
 
 	r->up_hooks = hooks;
-	r->up_cfg = cfg;
+	r->up_cfg = cfgp;
 	if (r->policy.connect_only)
 		return setup_connect_only(c, r);
 	if (destination_format(&t->dest, base, sizeof(base) - 1) < 0)

@@ -39,10 +39,14 @@ struct upstream_hooks {
 };
 
 /*
- * Sets every option of c for r, whose transfer reports to hooks; cfg and
- * hooks must outlive the transfer. 0 or negative errno.
+ * Sets every option of c for r, whose transfer reports to hooks, with the
+ * configuration *cfgp: the caller's own pointer, read again when curl
+ * opens the connection (a reload may have replaced it since, and freed
+ * the old one). cfgp and hooks must outlive the transfer; curl calls back
+ * on the caller's thread only. 0 or negative errno.
  */
-int upstream_setup(CURL *c, struct request *r, const struct config *cfg,
+int upstream_setup(CURL *c, struct request *r,
+                   const struct config *const *cfgp,
                    const struct upstream_hooks *hooks);
 
 /*

@@ -163,7 +163,7 @@ stop_sluiced
 start_sluiced --access-log
 pcurl -o /dev/null -H 'Authorization: Bearer SECRET-TOKEN-1' \
 	-H 'X-Api-Key: SECRET-KEY-2' \
-	"http://127.0.0.1:$ORIGIN_PORT/echo/access-probe"
+	"http://127.0.0.1:$ORIGIN_PORT/echo/access-probe?token=SECRET-QUERY-3"
 stop_sluiced
 cat "$TMP"/sluiced*.log > "$TMP/all.log"
 assert_no_grep 'quiet-probe' "$TMP/all.log" "request logged without --access-log"
@@ -171,6 +171,9 @@ assert_eq 1 "$(grep -c 'access-probe' "$TMP/sluiced.log")" \
 	"access log lines for one request"
 assert_grep 'access-probe.*200|200.*access-probe' "$TMP/sluiced.log" \
 	"access log line has the status"
+# logfmt, every field: the path without its query, the key's hash.
+assert_grep '^info: access time=20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z client=127\.0\.0\.1:[0-9]+ method=GET dest=http://127\.0\.0\.1:'"$ORIGIN_PORT"' path="/echo/access-probe" status=200 attempts=1 queue_ms=[0-9]+ upstream_ms=[0-9]+ bytes=[0-9]+ ms=[0-9]+ key=[0-9a-f]{12}$' \
+	"$TMP/sluiced.log" "access log line, field by field"
 assert_no_grep 'SECRET' "$TMP/all.log" "credential in the log"
 
 say "ok"

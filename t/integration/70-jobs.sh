@@ -38,7 +38,8 @@ id=$(json "$TMP/body" 'd["job_id"]')
 assert_match '^job_[0-9a-f]{44}$' "$id" "job id"
 assert_eq queued "$(json "$TMP/body" 'd["status"]')" "status"
 assert_eq order-7 "$(json "$TMP/body" 'd["idempotent_key"]')" "idempotent_key"
-assert_eq "/jobs/$id" "$(header Location)" "Location"
+assert_eq "http://127.0.0.1:$ADMIN_PORT/jobs/$id" "$(header Location)" \
+	"Location: absolute, on the admin listener"
 header Content-Type | grep -qi application/json ||
 	fail "202 Content-Type: $(header Content-Type)"
 
@@ -118,7 +119,8 @@ s=$(job -X POST --data-binary '{"amount": 42}' \
 assert_eq 200 "$s" "duplicate submission"
 assert_eq "$id" "$(json "$TMP/body" 'd["job_id"]')" "duplicate: first job's id"
 assert_eq true "$(json "$TMP/body" 'd["duplicate"]')" "duplicate: true"
-assert_eq "/jobs/$id" "$(header Location)" "duplicate: Location"
+assert_eq "http://127.0.0.1:$ADMIN_PORT/jobs/$id" "$(header Location)" \
+	"duplicate: Location"
 say "... another credential, same key: a new job"
 s=$(job -X POST --data-binary x -H 'Authorization: Bearer other-70' \
 	-H "X-EZTHROTTLE-WEBHOOK: $R/hook" \

@@ -1080,6 +1080,70 @@ START_TEST(test_tunnel_match)
 }
 END_TEST
 
+/*
+ * Shared by reference: the last config_free() frees (ASan sees a leak or a
+ * double free otherwise); a slot holds one offer, a newer one replaces it.
+ */
+START_TEST(test_refs_and_slot)
+{
+	struct config *a = config_new(), *b = config_new(), *c = config_new();
+	const struct config *cur = a, *n;
+	struct config_slot slot = { NULL };
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_eq(config_ref(a), a);     /* cur's own reference */
+	ck_assert_ptr_null(config_slot_take(&slot));
+	ck_assert(!config_slot_swap(&slot, &cur));
+	config_slot_offer(&slot, config_ref(b));
+	config_slot_offer(&slot, config_ref(c)); /* b's offer dropped */
+	ck_assert(config_slot_swap(&slot, &cur)); /* a's reference dropped */
+	ck_assert_ptr_eq(cur, c);
+	ck_assert_ptr_null(config_slot_take(&slot));
+	config_slot_offer(&slot, config_ref(b));
+	n = config_slot_take(&slot);
+	ck_assert_ptr_eq(n, b);
+	config_free(n);
+	config_slot_offer(&slot, config_ref(a));
+	config_slot_done(&slot);                 /* an offer never taken */
+	config_free(cur);
+	config_free(a);
+	config_free(b);
+	config_free(c);
+}
+END_TEST
+
+/* A reload keeps what only a restart applies, and names it. */
+START_TEST(test_restart_only)
+{
+	struct config *old = config_new(), *next = config_new();
+	char names[256];
+
+	ck_assert_uint_eq(config_restart_only(old, next, names, sizeof(names)),
+	                  0);
+	ck_assert_str_eq(names, "");
+	ck_assert_int_eq(config_replace_str(&next->listen, "127.0.0.1:9"), 0);
+	ck_assert_int_eq(config_replace_str(&next->redis.url,
+	                                    "redis://127.0.0.1/"), 0);
+	next->max_in_flight = 7;
+	next->defaults.limits.rps = 99;          /* reloadable */
+	ck_assert_uint_eq(config_restart_only(old, next, names, sizeof(names)),
+	                  3);
+	ck_assert_str_eq(names, "listen, redis.url, max_in_flight");
+	ck_assert_str_eq(next->listen, old->listen);
+	ck_assert_ptr_null(next->redis.url);
+	ck_assert_uint_eq(next->max_in_flight, old->max_in_flight);
+	ck_assert(next->defaults.limits.rps == 99);
+	/* A small buffer: cut, still terminated, still counted. */
+	next->max_header = 1;
+	ck_assert_uint_eq(config_restart_only(old, next, names, 4), 1);
+	ck_assert_uint_lt(strlen(names), 4);
+	config_free(old);
+	config_free(next);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1100,6 +1164,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_null_lists_are_empty);
 	tcase_add_test(tc, test_listen_forms);
 	tcase_add_test(tc, test_example_file_is_defaults);
+	tcase_add_test(tc, test_refs_and_slot);
+	tcase_add_test(tc, test_restart_only);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
