@@ -8,6 +8,7 @@ libsqlite3-dev libjansson-dev libsystemd-dev uthash-dev"
 # nodejs and npm: undici for the HTTPS tests (t/integration/lib.sh
 # node_undici installs it); python3-requests for https_client.py.
 SLUICE_TEST_DEPS="check mandoc python3 curl wget openssl nodejs npm \
+python3-prometheus-client \
 python3-requests"
 SLUICE_BENCH_DEPS="wrk tinyproxy"
 

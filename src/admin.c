@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "admin_metrics.h"
 #include "clock.h"
 #include "config.h"
 #include "engine.h"
@@ -40,6 +41,7 @@ struct admin {
 	struct admin_token next_token; /* a reload's, with cfg_next */
 	admin_reload_fn *reload;
 	void *reload_arg;
+	struct admin_sources src;
 };
 
 /* Before each callback, on the admin thread: a reload's settings. */
@@ -62,6 +64,13 @@ void admin_reconfigure(struct admin *a, const struct config *cfg,
 		OPENSSL_cleanse(&a->next_token, sizeof(a->next_token));
 	pthread_mutex_unlock(&a->lock);
 	config_slot_offer(&a->cfg_next, config_ref(cfg));
+}
+
+void admin_set_sources(struct admin *a, const struct admin_sources *src)
+{
+	pthread_mutex_lock(&a->lock);
+	a->src = *src;
+	pthread_mutex_unlock(&a->lock);
 }
 
 void admin_set_reload(struct admin *a, admin_reload_fn *fn, void *arg)
@@ -399,6 +408,80 @@ static enum MHD_Result reply_queues(struct admin *a, struct MHD_Connection *c)
 	return reply_json(c, json);
 }
 
+/*
+ * GET /metrics: the engine copies its counters between two rounds, in
+ * O(queues); the rest is read here and formatted as Prometheus text.
+ */
+static enum MHD_Result reply_metrics(struct admin *a, struct MHD_Connection *c)
+{
+	const struct config *cfg = a->cfg;
+	struct metrics_input in = { .version = PACKAGE_VERSION };
+	struct engine_metrics m = { 0 };
+	struct admin_sources src;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len;
+	char *text;
+	int err;
+
+	pthread_mutex_lock(&a->lock);
+	src = a->src;
+	pthread_mutex_unlock(&a->lock);
+	m.cap_dests = cfg->metrics.max_destinations + 1;
+	m.dests = calloc(m.cap_dests, sizeof(*m.dests));
+	if (cfg->metrics.per_key) {
+		m.cap_keys = cfg->metrics.max_keys;
+		m.keys = calloc(m.cap_keys, sizeof(*m.keys));
+	}
+	if (!m.dests || (cfg->metrics.per_key && !m.keys)) {
+		free(m.dests);
+		free(m.keys);
+		return reply_error(c, 503, "overloaded", "out of memory");
+	}
+	err = engine_metrics(a->engine, &m);
+	if (err < 0) {
+		free(m.dests);
+		free(m.keys);
+		return reply_error(c, 503, "busy",
+		                   "the engine did not answer in time");
+	}
+	in.eng = &m;
+	in.per_key = cfg->metrics.per_key;
+	if (src.jobrun && a->store) {
+		in.have_jobs = true;
+		jobrun_pending(src.jobrun, &in.jobs);
+		jobs_stats(a->store, &in.store);
+	}
+	if (src.delivery) {
+		in.have_delivery = true;
+		delivery_stats(src.delivery, &in.delivery);
+	}
+	if (a->tunnels) {
+		in.have_tls = true;
+		tunnels_stats(a->tunnels, &in.tls);
+	}
+	if (src.reloads)
+		in.reloads = atomic_load(src.reloads);
+	if (src.reload_failures)
+		in.reload_failures = atomic_load(src.reload_failures);
+	text = metrics_text(&in, &len);
+	free(m.dests);
+	free(m.keys);
+	if (!text)
+		return reply_error(c, 503, "overloaded", "out of memory");
+	r = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type",
+	                        "text/plain; version=0.0.4; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* POST /reload: main reloads; the answer says how it went. */
 static enum MHD_Result reply_reload(struct admin *a, struct MHD_Connection *c)
 {
@@ -508,9 +591,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	}
 	wire_body_clock(conn_fd(c), false); /* the body is whole */
 	if ((strcmp(url, "/queues") == 0 || strncmp(url, "/jobs/", 6) == 0 ||
-	     strcmp(url, "/jobs") == 0 || strcmp(url, "/reload") == 0) &&
-	    !token_ok(a, c))
+	     strcmp(url, "/jobs") == 0 || strcmp(url, "/reload") == 0 ||
+	     strcmp(url, "/metrics") == 0) && !token_ok(a, c))
 		return reply_unauthorized(c);
+	if (strcmp(url, "/metrics") == 0) {
+		if (!get)
+			return reply_error(c, 405, "method_not_allowed",
+			                   "use GET");
+		return reply_metrics(a, c);
+	}
 	if (strcmp(url, "/reload") == 0) {
 		if (strcmp(method, "POST") != 0)
 			return reply_error(c, 405, "method_not_allowed",

@@ -6,6 +6,7 @@
 #ifndef SLUICE_ADMIN_H
 #define SLUICE_ADMIN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #define ADMIN_TOKEN_DIGEST_LEN 32    /* SHA-256 */
@@ -60,6 +61,16 @@ typedef int admin_reload_fn(void *arg, char *msg, size_t msg_size,
 
 /* Serves POST /reload with fn (NULL: 404). Any thread. */
 void admin_set_reload(struct admin *a, admin_reload_fn *fn, void *arg);
+
+/* What /metrics reads besides the engine, the store and the tunnels. */
+struct admin_sources {
+	struct delivery *delivery;   /* NULL: none */
+	struct jobrun *jobrun;       /* NULL: none */
+	const atomic_uint *reloads, *reload_failures; /* NULL: none */
+};
+
+/* Before serving: *src is copied; what it points to must outlive a. */
+void admin_set_sources(struct admin *a, const struct admin_sources *src);
 
 /*
  * A reload: admin_allow and the rest of cfg (a reference of its own) and

@@ -123,6 +123,8 @@ struct config *config_new(void)
 	cfg->webhooks.timeout = 10 * 1000;
 	cfg->webhooks.give_up_after = 24 * 3600 * 1000;
 	cfg->jobs.retain = 7 * 86400 * 1000LL;
+	cfg->metrics.max_destinations = 100;
+	cfg->metrics.max_keys = 100;
 	cfg->jobs.dedupe_anonymous = false;
 	cfg->jobs.max_pending = 100000;
 	cfg->jobs.max_pending_bytes = 1ULL << 30;

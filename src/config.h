@@ -145,6 +145,12 @@ struct config {
 	} jobs;
 
 	struct {
+		unsigned max_destinations; /* labelled apart; the rest "other" */
+		bool per_key;            /* series per key hash */
+		unsigned max_keys;       /* at most this many keys' series */
+	} metrics;
+
+	struct {
 		bool intercept;
 		char **tunnel;
 		size_t n_tunnel;

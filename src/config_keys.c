@@ -558,6 +558,13 @@ static const struct key_def jobs_keys[] = {
 	END
 };
 
+static const struct key_def metrics_keys[] = {
+	VAL("max_destinations", v_uint, C(metrics.max_destinations), 1, 100000),
+	VAL("per_key", v_bool, C(metrics.per_key), 0, 0),
+	VAL("max_keys", v_uint, C(metrics.max_keys), 1, 100000),
+	END
+};
+
 static const struct key_def tls_keys[] = {
 	VAL("intercept", v_bool, C(tls.intercept), 0, 0),
 	LIST("tunnel", tls.tunnel, tls.n_tunnel, v_pattern, char *, 0, true),
@@ -605,6 +612,7 @@ const struct key_def config_top_keys[] = {
 	MAP("keys", parse_keys, 0, key_rule_keys),
 	MAP("webhooks", parse_section, 0, webhooks_keys),
 	MAP("jobs", parse_section, 0, jobs_keys),
+	MAP("metrics", parse_section, 0, metrics_keys),
 	MAP("tls", parse_section, 0, tls_keys),
 	MAP("redis", parse_section, 0, redis_keys),
 	END

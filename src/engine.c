@@ -186,6 +186,9 @@ static int64_t learn_from(struct engine *e, struct request *r)
 	}
 	if (v.pause_ms > 0) {
 		int64_t until = now + v.pause_ms * 1000;
+		bool by_retry_after = v.retry_after_ms >= 0 &&
+		                      (r->status == 429 || r->status == 503) &&
+		                      v.pause_ms <= v.retry_after_ms;
 		int64_t end = sched_quota_window_end(q, v.requests.limit,
 		                                     v.requests.remaining,
 		                                     v.requests.window_ms * 1000,
@@ -200,8 +203,13 @@ static int64_t learn_from(struct engine *e, struct request *r)
 		if (end >= 0 && end < until && r->status < 400 &&
 		    v.requests.remaining == 0 && v.tokens.remaining != 0)
 			until = end;
-		if (until > now)
+		if (until > now) {
 			sched_pause(e->sched, q, until, now);
+			if (by_retry_after)
+				e->ms.pauses_retry_after++;
+			else
+				e->ms.pauses_quota++;
+		}
 	} else {
 		sched_quota_window_end(q, v.requests.limit,
 		                       v.requests.remaining,
@@ -316,6 +324,9 @@ static void release(struct engine *e, struct request *r)
 {
 	int64_t now = clock_now_us();
 
+	/* A job kept for the next start has not ended. */
+	if (!(e->abandon && r->policy.durable))
+		engine_metrics_end(e, r);
 	curlloop_timer_del(e->loop, &r->timer);
 	if (r->eng_state == ENG_WAITING) {
 		sched_remove(e->sched, &r->item, now);
@@ -343,6 +354,7 @@ static void start(struct engine *e, struct request *r)
 
 	r->attempts++;
 	r->queue_us += now - r->enqueued_us;
+	engine_metrics_attempt(e, r, now - r->enqueued_us);
 	r->attempt_us = now;
 	r->status = 0;
 	r->retrying = false;
@@ -392,6 +404,7 @@ static void requeue(struct engine *e, struct request *r, int64_t delay_ms)
 
 	log_debug("retrying dest=%s status=%u attempt=%u in=%" PRId64 "ms",
 	          r->dest_key, r->status, r->attempts, delay_ms);
+	engine_metrics_retry(e, r);
 	stop_transfer(e, r);
 	r->eng_state = ENG_WAITING;
 	r->retrying = false;
@@ -603,6 +616,8 @@ static void engine_done(void *arg, CURL *easy, CURLcode rc)
 		requeue(e, r, r->retry_delay_ms);
 		return;
 	}
+	if (rc != CURLE_OK)
+		engine_metrics_error(e, r, rc);
 	pthread_mutex_lock(&r->lock);
 	no_answer = r->phase == REQ_WAITING;
 	if (rc == CURLE_OK && !no_answer)
@@ -779,6 +794,7 @@ void engine_free(struct engine *e)
 	while (e->n_easy_pool > 0)
 		curl_easy_cleanup(e->easy_pool[--e->n_easy_pool]);
 	sched_free(e->sched);
+	engine_metrics_free(e);
 	config_slot_done(&e->cfg_next);
 	config_free(e->cfg);
 	pthread_cond_destroy(&e->snap_cond);

@@ -16,6 +16,7 @@
 
 #include "classify.h"
 #include "cred.h"
+#include "metrics_types.h"
 
 struct config;
 struct request;
@@ -109,6 +110,22 @@ unsigned engine_active(const struct engine *e);
 
 /* Of those, webhook jobs (they need no client and survive a stop). */
 unsigned engine_jobs_held(const struct engine *e);
+
+/* --- /metrics --- */
+
+/* Upper bounds (seconds) of the queue wait histogram's buckets. */
+extern const double engine_wait_le[ENGINE_WAIT_BUCKETS];
+
+/* "dns", "connect", ...; "2xx" .. "5xx", "none". */
+const char *engine_error_name(enum upstream_error k);
+const char *engine_class_name(unsigned c);
+
+/*
+ * Fills m (its arrays the caller's) on the engine's thread, in O(queues),
+ * between two rounds. 0, or -ETIMEDOUT when the engine did not answer
+ * within 2 s. Any thread but the engine's.
+ */
+int engine_metrics(struct engine *e, struct engine_metrics *m);
 
 /*
  * Stops the thread: every request still held fails (503) or, if its

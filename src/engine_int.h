@@ -14,11 +14,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uthash.h>
+
+#include "metrics_types.h"
 #include "request.h"
 
 #define EASY_POOL_MAX 256
 
 enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
+
+/* A destination's counters for /metrics, kept for the daemon's life. */
+struct dest_stats {
+	UT_hash_handle hh;           /* by m.dest */
+	unsigned idx;                /* in creation order; other: the cap */
+	struct dest_metrics m;       /* counters only; gauges at a scrape */
+};
+
+struct engine_mstate {
+	struct dest_stats *by_dest;  /* hash */
+	unsigned n_dests;
+	struct dest_stats other;     /* every destination past the cap */
+	uint64_t wait[ENGINE_WAIT_BUCKETS + 1];
+	uint64_t wait_count;
+	double wait_sum;
+	uint64_t pauses_retry_after, pauses_quota;
+};
 
 struct engine {
 	const struct config *cfg;    /* the engine thread's; a reference */
@@ -53,12 +73,15 @@ struct engine {
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy_pool;
 
-	/* /queues: another thread asks, the engine fills its page. */
+	struct engine_mstate ms;     /* /metrics counters */
+
+	/* /queues, /metrics: another thread asks, the engine fills in. */
 	pthread_mutex_t snap_lock;
 	pthread_cond_t snap_cond;
 	atomic_bool snap_wanted;
 	bool snap_busy, snap_ready;
 	struct queues_page *snap_page; /* the asker's, while snap_busy */
+	struct engine_metrics *snap_metrics; /* or this */
 };
 
 /* Puts r at the end of the held list. */
@@ -101,6 +124,20 @@ void engine_backlog_push(struct engine *e, struct request *r);
  * those whose limits changed forget what they learned.
  */
 void engine_queues_reconfigure(struct engine *e, const struct config *old);
+
+/*
+ * /metrics accounting, on the engine thread (engine_metrics.c). The
+ * stats of r's destination: its own up to metrics.max_destinations, then
+ * the shared "other".
+ */
+struct dest_stats *engine_dest_stats(struct engine *e, const char *dest);
+void engine_metrics_attempt(struct engine *e, struct request *r,
+                            int64_t waited_us);
+void engine_metrics_retry(struct engine *e, struct request *r);
+void engine_metrics_error(struct engine *e, struct request *r, int rc);
+void engine_metrics_end(struct engine *e, struct request *r);
+void engine_metrics_fill(struct engine *e, struct engine_metrics *m);
+void engine_metrics_free(struct engine *e);
 void engine_backlog_retry(struct engine *e);
 
 /* Fills the /queues page another thread asked for, if any. */

@@ -107,6 +107,7 @@ struct sched_queue *engine_queue_for(struct engine *e, struct request *r)
 		d = sched_dest_get(e->sched, r->dest_key, &dl);
 		if (!d)
 			return NULL;
+		sched_dest_set_user(d, engine_dest_stats(e, r->dest_key));
 	}
 	if (by_cred && sched_n_queues(e->sched) >= cfg->max_queues) {
 		overflow(e, r);
@@ -321,19 +322,22 @@ void engine_answer_page(struct engine *e)
 	if (e->snap_page && !e->snap_ready) {
 		snap_fill(e, e->snap_page);
 		e->snap_ready = true;
+	} else if (e->snap_metrics && !e->snap_ready) {
+		engine_metrics_fill(e, e->snap_metrics);
+		e->snap_ready = true;
 	}
 	atomic_store(&e->snap_wanted, false);
 	pthread_cond_broadcast(&e->snap_cond);
 	pthread_mutex_unlock(&e->snap_lock);
 }
 
-int engine_queues_page(struct engine *e, struct queues_page *pg)
+/* Has the engine fill pg or m between two of its rounds; waits 2 s. */
+static int snap_ask(struct engine *e, struct queues_page *pg,
+                    struct engine_metrics *m)
 {
 	struct timespec until;
 	bool ready = false;
 
-	if (pg->limit == 0 || pg->limit > ENGINE_PAGE_MAX)
-		return -EINVAL;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;
 	pthread_mutex_lock(&e->snap_lock);
@@ -345,6 +349,7 @@ int engine_queues_page(struct engine *e, struct queues_page *pg)
 	e->snap_busy = true;
 	e->snap_ready = false;
 	e->snap_page = pg;
+	e->snap_metrics = m;
 	atomic_store(&e->snap_wanted, true);
 	pthread_mutex_unlock(&e->snap_lock);
 	curlloop_wake(e->loop);
@@ -356,6 +361,7 @@ int engine_queues_page(struct engine *e, struct queues_page *pg)
 	/* Filled under the lock or not at all: pg is ours again. */
 	ready = e->snap_ready;
 	e->snap_page = NULL;
+	e->snap_metrics = NULL;
 	e->snap_ready = false;
 	atomic_store(&e->snap_wanted, false);
 	e->snap_busy = false;
@@ -363,4 +369,16 @@ int engine_queues_page(struct engine *e, struct queues_page *pg)
 out:
 	pthread_mutex_unlock(&e->snap_lock);
 	return ready ? 0 : -ETIMEDOUT;
+}
+
+int engine_queues_page(struct engine *e, struct queues_page *pg)
+{
+	if (pg->limit == 0 || pg->limit > ENGINE_PAGE_MAX)
+		return -EINVAL;
+	return snap_ask(e, pg, NULL);
+}
+
+int engine_metrics(struct engine *e, struct engine_metrics *m)
+{
+	return snap_ask(e, NULL, m);
 }

@@ -87,6 +87,8 @@ void jobrun_pending(struct jobrun *jr, struct jobrun_pending *ret)
 	ret->held = jr->held;
 	ret->held_bytes = jr->held_bytes;
 	ret->stored = jr->pending - jr->held;
+	ret->succeeded = atomic_load(&jr->succeeded);
+	ret->failed = atomic_load(&jr->failed);
 	pthread_mutex_unlock(&jr->lock);
 }
 

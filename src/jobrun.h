@@ -53,6 +53,7 @@ struct jobrun_pending {
 	uint64_t jobs, bytes;        /* all of them; bytes of request body */
 	uint64_t held, held_bytes;   /* of those, in memory (the engine) */
 	uint64_t stored;             /* of those, only in the store */
+	uint64_t succeeded, failed;  /* jobs ended since the start */
 };
 
 /* A snapshot of the counts. Any thread. */

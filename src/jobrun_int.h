@@ -7,6 +7,7 @@
 #define SLUICE_JOBRUN_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,7 @@ struct jobrun {
 	bool stopping;
 	pthread_t pager;
 	bool pager_started;
+	atomic_uint_fast64_t succeeded, failed; /* jobs ended */
 };
 
 /* The configuration in force, a reference: config_free() it. */

@@ -319,6 +319,8 @@ int job_end(struct jobrun *jr, const char *id, const struct job_spec *s,
 	}
 	err = jobs_finish_async(jr->store, id, res,
 	                        fc ? finished_durable : NULL, fc);
+	if (err == 0)
+		atomic_fetch_add(res->failed ? &jr->failed : &jr->succeeded, 1);
 	if (err < 0 && fc) {
 		delivery_job_free(fc->dj);
 		free(fc);

@@ -4,10 +4,12 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,8 @@
 #include "wire.h"
 
 #define LISTEN_BACKLOG 4096
-#define PRUNE_EVERY_S 60             /* finished jobs past jobs.retain */
+#define PRUNE_EVERY_MS 60000         /* finished jobs past jobs.retain */
+#define STATUS_EVERY_MS 5000         /* systemd STATUS= */
 
 /*
  * POST /reload asks main, which reloads on its own thread (as for
@@ -60,7 +63,7 @@ struct sluiced {
 	const struct args *flags;    /* the command line, again at reload */
 	int pfd, afd;                /* the listeners (theirs), for deny */
 	struct reload_ask ask;
-	unsigned reloads, reload_failures;
+	atomic_uint reloads, reload_failures; /* for /metrics */
 	struct engine *engine;
 	struct front *front;
 	struct tunnels *tunnels;
@@ -294,10 +297,13 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 	struct webhook_secret secret = { 0 };
 	struct admin_token token = { 0 };
 	struct config *n = NULL;
+	char state[64];
 	int r;
 
 	restart[0] = '\0';
-	notify("RELOADING=1");
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%" PRId64,
+	         clock_now_us());
+	notify(state);
 	r = args_reload_config(d->flags, &n, msg, size);
 	if (r == 0 && (load_secrets(n, &secret, msg, size) < 0 ||
 	               load_admin_token(n, &token, msg, size) < 0))
@@ -307,7 +313,7 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 		r = -ENOMEM;
 	}
 	if (r < 0) {
-		d->reload_failures++;
+		atomic_fetch_add(&d->reload_failures, 1);
 		log_error("reload: %s; the configuration in force stays", msg);
 		config_free(n);
 		webhook_secret_done(&secret);
@@ -328,7 +334,7 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 	OPENSSL_cleanse(&token, sizeof(token));
 	config_free(d->cfg);
 	d->cfg = n;
-	d->reloads++;
+	atomic_fetch_add(&d->reloads, 1);
 	log_info("reload: configuration from '%s' in force",
 	         n->path ? n->path : "built-in defaults");
 	if (restart[0])
@@ -336,6 +342,46 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 		         "kept as they were: %s", restart);
 	notify("READY=1");
 	return 0;
+}
+
+/*
+ * How often systemd wants WATCHDOG=1 (half its WatchdogSec=), in ms; 0
+ * when it does not.
+ */
+static int64_t watchdog_every_ms(void)
+{
+#ifdef HAVE_LIBSYSTEMD
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+		return (int64_t)(usec / 2000) > 0 ? (int64_t)(usec / 2000) : 1;
+#endif
+	return 0;
+}
+
+/*
+ * systemd's STATUS= line with live counts, and WATCHDOG=1 only when the
+ * engine answered: a wedged engine thread, not just a live main thread,
+ * is what the watchdog must catch.
+ */
+static void heartbeat(struct sluiced *d, bool watchdog)
+{
+	struct queue_row row;
+	struct queues_page pg = { .limit = 1, .rows = &row };
+	char status[256];
+
+	if (engine_queues_page(d->engine, &pg) < 0) {
+		log_warn("the engine did not answer within 2 s");
+		return;
+	}
+	snprintf(status, sizeof(status),
+	         "STATUS=queues=%zu waiting=%u in_flight=%u requests=%" PRIu64
+	         " retries=%" PRIu64 " reloads=%u", pg.queues, pg.waiting,
+	         pg.in_flight, pg.requests, pg.retries,
+	         atomic_load(&d->reloads));
+	notify(status);
+	if (watchdog)
+		notify("WATCHDOG=1");
 }
 
 /* SIGHUP: reload, and answer a POST /reload that asked for it. */
@@ -481,6 +527,11 @@ static int start(struct sluiced *d)
 		return -1;
 	}
 	admin_set_reload(d->admin, reload_asked, &d->ask);
+	admin_set_sources(d->admin, &(struct admin_sources){
+		.delivery = d->delivery, .jobrun = d->jobrun,
+		.reloads = &d->reloads,
+		.reload_failures = &d->reload_failures,
+	});
 	if (engine_start(d->engine) < 0 || delivery_start(d->delivery) < 0) {
 		log_error("cannot start the proxy threads");
 		return -1;
@@ -577,6 +628,7 @@ int main(int argc, char **argv)
 {
 	struct sluiced d = { 0 };
 	struct args fl = { 0 };
+	int64_t watchdog_ms, beat_ms, next_prune, next_beat;
 	char msg[1024];
 	sigset_t set;
 	int status, sig;
@@ -635,15 +687,31 @@ int main(int argc, char **argv)
 	}
 	notify("READY=1");
 
+	watchdog_ms = watchdog_every_ms();
+	beat_ms = watchdog_ms && watchdog_ms < STATUS_EVERY_MS
+	          ? watchdog_ms : STATUS_EVERY_MS;
+	next_prune = clock_now_ms() + PRUNE_EVERY_MS;
+	next_beat = clock_now_ms();
 	for (;;) {
-		struct timespec tick = { PRUNE_EVERY_S, 0 };
+		int64_t now = clock_now_ms(), wait;
+		struct timespec tick;
 
-		sig = sigtimedwait(&set, NULL, &tick);
-		if (sig < 0) {
-			if (errno == EAGAIN)
-				jobs_prune_old(&d);
-			continue;
+		if (now >= next_beat) {
+			heartbeat(&d, watchdog_ms > 0);
+			next_beat = now + beat_ms;
 		}
+		if (now >= next_prune) {
+			jobs_prune_old(&d);
+			next_prune = now + PRUNE_EVERY_MS;
+		}
+		wait = (next_beat < next_prune ? next_beat : next_prune) - now;
+		if (wait < 1)
+			wait = 1;
+		tick.tv_sec = wait / 1000;
+		tick.tv_nsec = (wait % 1000) * 1000000;
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig < 0)
+			continue;
 		if (sig == SIGHUP) {
 			reload_signalled(&d);
 			continue;

@@ -148,6 +148,18 @@ enum sched_rate_source {
 	SCHED_RATE_PROBE,            /* found by probing (adaptive mode) */
 	SCHED_RATE_BACKOFF,          /* cut after a pushback (adaptive) */
 };
+#define SCHED_RATE_SOURCES (SCHED_RATE_BACKOFF + 1)
+
+/*
+ * Changes of a queue's (or, with scope destination, a destination's)
+ * learned rate, by the source of the new one, since the start.
+ */
+void sched_rate_changes(const struct sched *s,
+                        uint64_t ret[SCHED_RATE_SOURCES]);
+
+/* A pointer the owner keeps with a destination (NULL at first). */
+void sched_dest_set_user(struct sched_dest *d, void *user);
+void *sched_dest_user(const struct sched_dest *d);
 
 /* "configured", "ezthrottle", "quota", "probe" or "backoff". */
 const char *sched_rate_source_name(enum sched_rate_source src);
@@ -291,6 +303,7 @@ size_t sched_n_queues(const struct sched *s);
 struct sched_queue_info {
 	uint64_t id;                 /* creation order, > 0, never reused */
 	const char *dest;            /* the destination's key */
+	void *dest_user;             /* sched_dest_set_user()'s */
 	const unsigned char *key;
 	size_t key_len;
 	double rps, rps_learned;     /* configured; learned (0: none) */

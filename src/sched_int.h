@@ -80,6 +80,7 @@ struct sched_queue {
 
 struct sched_dest {
 	char *key;
+	void *user;                  /* the owner's */
 	UT_hash_handle hh;
 	struct sched_dest_limits lim;
 	double rps_learned;
@@ -121,6 +122,7 @@ struct sched {
 	struct slot *slots;
 	size_t n_slots, cap_slots, n_holes;
 	uint64_t next_id;
+	uint64_t rate_changes[SCHED_RATE_SOURCES];
 };
 
 /* --- limits in force --- */

@@ -46,6 +46,7 @@ static void ctl_moved(struct sched *s, struct sched_queue *q, double old_rps,
 
 	if (rps == old_rps)
 		return;
+	s->rate_changes[sched_ctl_source(q)]++;
 	log_debug("rate dest=%s rps=%g source=%s mode=%s (was %g)",
 	          q->d->key, rps, sched_rate_source_name(sched_ctl_source(q)),
 	          rate_mode_name(q->ctl.mode), old_rps);
@@ -183,9 +184,11 @@ void sched_learn_queue(struct sched *s, struct sched_queue *q, double rps,
 	if (q->rps_learned == rps && q->rps_source == src &&
 	    q->conc_learned == concurrency)
 		return; /* upstreams repeat themselves on every response */
-	if (q->rps_learned != rps)
+	if (q->rps_learned != rps) {
+		s->rate_changes[src]++;
 		log_debug("rate dest=%s rps=%g source=%s (was %g)", q->d->key,
 		          rps, sched_rate_source_name(src), old_rps);
+	}
 	q->rps_learned = rps;
 	q->rps_source = src;
 	q->conc_learned = concurrency;
@@ -212,10 +215,12 @@ void sched_learn_dest(struct sched *s, struct sched_dest *d, double rps,
 	if (d->rps_learned == rps && d->rps_source == src &&
 	    d->conc_learned == concurrency)
 		return;
-	if (d->rps_learned != rps)
+	if (d->rps_learned != rps) {
+		s->rate_changes[src]++;
 		log_debug("rate dest=%s rps=%g source=%s (was %g, every queue)",
 		          d->key, rps, sched_rate_source_name(src),
 		          d->rps_learned);
+	}
 	old_rps = d->rps_learned;
 	d->rps_learned = rps;
 	d->rps_source = src;
@@ -238,6 +243,23 @@ void sched_each(struct sched *s, sched_each_fn *fn, void *arg)
 		DL_FOREACH_SAFE2(d->queues, q, qtmp, dnext)
 			fn(s, d, q, arg);
 	}
+}
+
+void sched_rate_changes(const struct sched *s,
+                        uint64_t ret[SCHED_RATE_SOURCES])
+{
+	for (unsigned i = 0; i < SCHED_RATE_SOURCES; i++)
+		ret[i] = s->rate_changes[i];
+}
+
+void sched_dest_set_user(struct sched_dest *d, void *user)
+{
+	d->user = user;
+}
+
+void *sched_dest_user(const struct sched_dest *d)
+{
+	return d->user;
 }
 
 const char *sched_dest_key(const struct sched_dest *d)

@@ -306,6 +306,7 @@ static void queue_info(const struct sched_queue *q,
 	*ret = (struct sched_queue_info){
 		.id = q->id,
 		.dest = q->d->key,
+		.dest_user = q->d->user,
 		.key = q->key.bytes,
 		.key_len = q->key.len,
 		.rps = q->lim.rps,

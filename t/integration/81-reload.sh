@@ -51,32 +51,26 @@ start_sluiced
 
 say "$N requests wait at 4 req/s; a reload to 50 req/s after about 2 s"
 timeout 90 "$PYTHON" - "$PROXY_PORT" "$ORIGIN_PORT" "$N" "$TMP/sent" <<'EOF' &
-import http.client, json, sys, threading, time
+import http.client, json, sys, time
 port, oport, n, out = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
                        sys.argv[4])
-res = [None] * n
-
-def run(i, conn):
-    r = {"i": i, "status": 0}
-    try:
-        conn.request("GET", "http://127.0.0.1:%d/echo/order?i=%d" % (oport, i))
-        resp = conn.getresponse()
-        resp.read()
-        r["status"] = resp.status
-    except (OSError, http.client.HTTPException) as e:
-        r["error"] = repr(e)
-    res[i] = r
-
-threads = []
+res = [{"i": i, "status": 0} for i in range(n)]
+conns = []
+# Sent from this one thread, in order, 20 ms apart: the order the requests
+# reach the proxy is known. The answers are read after, in the same order.
 for i in range(n):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=80)
     c.connect()
-    t = threading.Thread(target=run, args=(i, c))
-    t.start()
-    threads.append(t)
+    c.request("GET", "http://127.0.0.1:%d/echo/order?i=%d" % (oport, i))
+    conns.append(c)
     time.sleep(0.02)
-for t in threads:
-    t.join()
+for i, c in enumerate(conns):
+    try:
+        resp = c.getresponse()
+        resp.read()
+        res[i]["status"] = resp.status
+    except (OSError, http.client.HTTPException) as e:
+        res[i]["error"] = repr(e)
 with open(out, "w") as f:
     json.dump(res, f)
 EOF

@@ -198,6 +198,10 @@ static void assert_config_equal(const struct config *a,
 	ck_assert_int_eq(a->jobs.dedupe_anonymous, b->jobs.dedupe_anonymous);
 	ck_assert_uint_eq(a->jobs.max_pending, b->jobs.max_pending);
 	ck_assert_uint_eq(a->jobs.max_pending_bytes, b->jobs.max_pending_bytes);
+	ck_assert_uint_eq(a->metrics.max_destinations,
+	                  b->metrics.max_destinations);
+	ck_assert_int_eq(a->metrics.per_key, b->metrics.per_key);
+	ck_assert_uint_eq(a->metrics.max_keys, b->metrics.max_keys);
 	ck_assert_int_eq(a->tls.intercept, b->tls.intercept);
 	assert_strv(a->tls.tunnel, a->tls.n_tunnel,
 	            (const char *const *)b->tls.tunnel, b->tls.n_tunnel);
@@ -312,6 +316,9 @@ START_TEST(test_defaults)
 	ck_assert(!cfg->jobs.dedupe_anonymous);
 	ck_assert_uint_eq(cfg->jobs.max_pending, 100000);
 	ck_assert_uint_eq(cfg->jobs.max_pending_bytes, 1ULL << 30);
+	ck_assert_uint_eq(cfg->metrics.max_destinations, 100);
+	ck_assert(!cfg->metrics.per_key);
+	ck_assert_uint_eq(cfg->metrics.max_keys, 100);
 	ck_assert(cfg->tls.intercept);
 	ck_assert_uint_eq(cfg->tls.n_tunnel, 0);
 	ck_assert_ptr_null(cfg->tls.upstream_ca_file);
@@ -492,6 +499,9 @@ START_TEST(test_every_key)
 	ck_assert(cfg->jobs.dedupe_anonymous);
 	ck_assert_uint_eq(cfg->jobs.max_pending, 500);
 	ck_assert_uint_eq(cfg->jobs.max_pending_bytes, 64 << 20);
+	ck_assert_uint_eq(cfg->metrics.max_destinations, 7);
+	ck_assert(cfg->metrics.per_key);
+	ck_assert_uint_eq(cfg->metrics.max_keys, 9);
 	ck_assert(!cfg->tls.intercept);
 	assert_strv(cfg->tls.tunnel, cfg->tls.n_tunnel, tunnel, N(tunnel));
 	ck_assert_str_eq(cfg->tls.upstream_ca_file, "/etc/ssl/ca.pem");
