@@ -235,9 +235,9 @@ static const char *unreachable_hint(int r)
 }
 
 /*
- * method (GET or POST) path; *ret is filled only on success. On a
- * failure says why and returns the exit status: 3 when the listener
- * cannot be reached.
+ * GET path, or POST it (empty) when post; *ret is filled only on
+ * success. On a failure says why and returns the exit status: 3 when
+ * the listener cannot be reached.
  */
 static int ask(const struct ctl *c, bool post, const char *path,
                struct ctl_reply *ret)
@@ -364,8 +364,15 @@ static int check_health(const struct ctl *c)
 
 	if (status)
 		return status;
-	if (r.status != 200)
+	if (r.status == 404) {
+		/* sluiced always serves it: something else listens there. */
+		fprintf(stderr, "sluicectl: %s answered 404 to /healthz: is it "
+		        "sluiced's admin listener? (-a ADDR:PORT to use "
+		        "another)\n", c->addr);
+		status = EXIT_FAILED;
+	} else if (r.status != 200) {
 		status = say_refused(c, "/healthz", &r);
+	}
 	ctl_reply_done(&r);
 	return status;
 }

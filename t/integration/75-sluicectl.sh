@@ -360,6 +360,12 @@ done
 assert_eq "POST /reload Bearer adm-5ecret-T0KEN" \
 	"$(tail -n 1 "$TMP/standin.requests")" "reload -T: the bearer token sent"
 
+answer 404 'Not Found'
+ctl other -a "$SI" status
+assert_rc 1 other "status, another HTTP server"
+assert_grep "^sluicectl: $SI answered 404 to /healthz: is it sluiced's admin listener\\?" \
+	"$TMP/other.err" "status, another HTTP server: message"
+
 say "a server that closes at once, or does not speak HTTP: exit 3"
 answer CLOSE
 ctl closed -a "$SI" status
