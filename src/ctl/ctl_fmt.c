@@ -1,5 +1,6 @@
 /*
- * ctl_fmt.c - readable views of /queues and /jobs/<id>, for sluicectl.
+ * ctl_fmt.c - readable views of /queues and /jobs/<id>, and the meaning
+ * of an answer to POST /reload, for sluicectl.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,8 +11,9 @@
 
 #include "ctl_fmt.h"
 
-#define STATUS_COLS 8
 #define JOB_LABEL_WIDTH 11
+#define RESTART_MAX 1024             /* bytes of the restart_needed list */
+#define MESSAGE_MAX 4096             /* bytes of a reload error shown */
 /* A timestamp below this is in seconds, above it in milliseconds. */
 #define SECONDS_MAX 100000000000.0
 
@@ -122,6 +124,9 @@ static char *url_redact(const char *url)
 
 /* --- /queues --- */
 
+enum { COL_DEST, COL_KEY, COL_MODE, COL_RATE, COL_CONC, COL_WAITING,
+       COL_IN_FLIGHT, COL_PAUSED, COL_IDLE, STATUS_COLS };
+
 struct table {
 	char **cells;                /* rows * STATUS_COLS, malloc'd */
 	size_t rows;
@@ -129,70 +134,67 @@ struct table {
 };
 
 static const char *const status_head[STATUS_COLS] = {
-	"DESTINATION", "KEY", "RPS", "CONCURRENCY", "WAITING", "IN FLIGHT",
-	"PAUSED", "IDLE",
+	"DESTINATION", "KEY", "MODE", "RATE", "CONCURRENCY", "WAITING",
+	"IN FLIGHT", "PAUSED", "IDLE",
 };
-/* Counts are right-aligned; text, and values with a note, left. */
+/* Counts and durations are right-aligned, the rest left. */
 static const bool status_right[STATUS_COLS] = {
-	false, false, false, false, true, true, true, true,
+	false, false, false, false, false, true, true, true, true,
 };
 
 static void table_done(struct table *t)
 {
-	for (size_t i = 0; i < t->rows * STATUS_COLS; i++)
+	for (size_t i = 0; t->cells && i < t->rows * STATUS_COLS; i++)
 		free(t->cells[i]);
 	free(t->cells);
 }
 
-/* "2", or "2 (learned 0.5)" when the daemon learned a value. */
-static char *limit_str(const json_t *q, const char *name,
-                       const char *learned_name)
+/* "VALUE NOTE", or VALUE alone when note is NULL. malloc'd. */
+static char *noted(const json_t *v, const char *note)
 {
-	const json_t *learned = json_object_get(q, learned_name);
-	char *v = num_str(json_object_get(q, name)), *l, *s = NULL;
+	char *n = num_str(v), *s = NULL, *shown;
 
-	if (!v || json_is_null(learned) || !learned)
-		return v;
-	l = num_str(learned);
-	if (l && asprintf(&s, "%s (learned %s)", v, l) < 0)
+	if (!n || !note)
+		return n;
+	shown = strdup(note);
+	if (shown && asprintf(&s, "%s %s", n, ctl_defang(shown)) < 0)
 		s = NULL;
-	free(v);
-	free(l);
+	free(shown);
+	free(n);
 	return s;
 }
 
 /*
- * The rate column: "2", or with the rate in force when something other
- * than the configuration set it: "2 (quota 10)", "2 (probe 6)",
- * "2 (frugal: unpaced)". A daemon that names no source: limit_str().
+ * The rate in force and where it comes from: "2 configured", "10 quota",
+ * "6 probe"; "unpaced" for a frugal queue not yet pushed back. A daemon
+ * that names no source: its learned rate ("0.5 learned"), else the
+ * configured one.
  */
 static char *rate_str(const json_t *q)
 {
 	const char *src = json_string_value(json_object_get(q, "rate_source"));
 	const char *mode = json_string_value(json_object_get(q, "mode"));
 	const json_t *rate = json_object_get(q, "rate");
-	char *v, *r, *s = NULL;
+	const json_t *learned = json_object_get(q, "learned_rps");
 
-	if (!src)
-		return limit_str(q, "rps", "learned_rps");
-	v = num_str(json_object_get(q, "rps"));
-	if (!v)
-		return NULL;
 	if (mode && strcmp(mode, "frugal") == 0 && json_is_number(rate) &&
-	    json_number_value(rate) == 0) {
-		if (asprintf(&s, "%s (frugal: unpaced)", v) < 0)
-			s = NULL;
-		free(v);
-		return s;
-	}
-	if (strcmp(src, "configured") == 0 || !rate)
-		return v;
-	r = num_str(rate);
-	if (r && asprintf(&s, "%s (%s %s)", v, src, r) < 0)
-		s = NULL;
-	free(v);
-	free(r);
-	return s;
+	    json_number_value(rate) == 0)
+		return strdup("unpaced");
+	if (src && json_is_number(rate))
+		return noted(rate, src);
+	if (json_is_number(learned))
+		return noted(learned, "learned");
+	return noted(json_object_get(q, "rps"), "configured");
+}
+
+/* The cap in force: "4", or "1 learned". */
+static char *concurrency_str(const json_t *q)
+{
+	const json_t *learned = json_object_get(q, "learned_concurrency");
+
+	if (json_is_number(learned))
+		return noted(learned, "learned");
+	return num_str(json_object_get(q, "concurrency"));
 }
 
 static char *duration_str(json_int_t ms, bool dash_when_zero)
@@ -206,24 +208,47 @@ static char *duration_str(json_int_t ms, bool dash_when_zero)
 static int queue_row(const json_t *q, char *row[STATUS_COLS])
 {
 	const json_t *key = json_object_get(q, "key");
+	const json_t *mode = json_object_get(q, "mode");
 
-	row[0] = num_str(json_object_get(q, "destination"));
-	row[1] = json_is_string(key) ? num_str(key) : strdup("-");
-	row[2] = rate_str(q);
-	row[3] = limit_str(q, "concurrency", "learned_concurrency");
-	row[4] = num_str(json_object_get(q, "waiting"));
-	row[5] = num_str(json_object_get(q, "in_flight"));
-	row[6] = duration_str(int_member(q, "paused_ms", 0), true);
-	row[7] = duration_str(int_member(q, "idle_ms", -1), false);
+	row[COL_DEST] = num_str(json_object_get(q, "destination"));
+	row[COL_KEY] = json_is_string(key) ? num_str(key) : strdup("-");
+	row[COL_MODE] = json_is_string(mode) ? num_str(mode) : strdup("-");
+	row[COL_RATE] = rate_str(q);
+	row[COL_CONC] = concurrency_str(q);
+	row[COL_WAITING] = num_str(json_object_get(q, "waiting"));
+	row[COL_IN_FLIGHT] = num_str(json_object_get(q, "in_flight"));
+	row[COL_PAUSED] = duration_str(int_member(q, "paused_ms", 0), true);
+	row[COL_IDLE] = duration_str(int_member(q, "idle_ms", -1), false);
 	for (size_t c = 0; c < STATUS_COLS; c++)
 		if (!row[c])
 			return -ENOMEM;
 	return 0;
 }
 
+/* A string member, or "" (an anonymous queue's null key sorts first). */
+static const char *str_member(const json_t *o, const char *name)
+{
+	const char *v = json_string_value(json_object_get(o, name));
+
+	return v ? v : "";
+}
+
+/* Rows by destination, then key: the same order every time. */
+static int queue_cmp(const void *a, const void *b)
+{
+	const json_t *qa = *(const json_t *const *)a;
+	const json_t *qb = *(const json_t *const *)b;
+	int r = strcmp(str_member(qa, "destination"),
+	               str_member(qb, "destination"));
+
+	return r ? r : strcmp(str_member(qa, "key"), str_member(qb, "key"));
+}
+
 static int table_fill(struct table *t, const json_t *list)
 {
 	size_t n = json_array_size(list);
+	const json_t **sorted;
+	int r = 0;
 
 	t->cells = calloc((n + 1) * STATUS_COLS, sizeof(*t->cells));
 	if (!t->cells)
@@ -234,14 +259,22 @@ static int table_fill(struct table *t, const json_t *list)
 		if (!t->cells[c])
 			return -ENOMEM;
 	}
+	sorted = calloc(n ? n : 1, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const json_t *q = json_array_get(list, i);
-
-		if (!json_is_object(q))
+		sorted[i] = json_array_get(list, i);
+		if (!json_is_object(sorted[i])) {
+			free(sorted);
 			return -EINVAL;
-		if (queue_row(q, t->cells + (i + 1) * STATUS_COLS) < 0)
-			return -ENOMEM;
+		}
 	}
+	qsort(sorted, n, sizeof(*sorted), queue_cmp);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = queue_row(sorted[i], t->cells + (i + 1) * STATUS_COLS);
+	free(sorted);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < t->rows * STATUS_COLS; i++) {
 		size_t len = strlen(t->cells[i]);
 
@@ -465,27 +498,87 @@ static void print_delivery(FILE *out, const json_t *d)
 	free(u);
 }
 
-static void print_deliveries(FILE *out, const json_t *list)
+/*
+ * Whether the quorum is met: "quorum 1 met", "quorum 2 not met yet"
+ * while deliveries are pending, "quorum 1 missed" when none is. NULL
+ * when the job does not say.
+ */
+static const char *quorum_state(const json_t *job, size_t pending)
 {
-	size_t n = json_array_size(list), done = 0, i;
+	const json_t *delivered = json_object_get(job, "delivered");
+
+	if (!json_is_boolean(delivered) ||
+	    !json_is_integer(json_object_get(job, "quorum")))
+		return NULL;
+	if (json_is_true(delivered))
+		return "met";
+	return pending ? "not met yet" : "missed";
+}
+
+static void print_deliveries(FILE *out, const json_t *job)
+{
+	const json_t *list = json_object_get(job, "deliveries");
+	size_t n = json_array_size(list), done = 0, pending = 0, i;
 	const json_t *d;
+	const char *quorum;
 
 	json_array_foreach(list, i, d) {
-		const json_t *s = json_object_get(d, "state");
+		const char *s = json_string_value(json_object_get(d, "state"));
 
-		if (json_is_string(s) &&
-		    strcmp(json_string_value(s), "delivered") == 0)
-			done++;
+		done += s && strcmp(s, "delivered") == 0;
+		pending += s && strcmp(s, "pending") == 0;
 	}
 	print_label(out, "deliveries");
 	if (!json_is_array(list)) {
 		fprintf(out, "-\n");
 		return;
 	}
-	fprintf(out, "%zu of %zu delivered\n", done, n);
+	fprintf(out, "%zu of %zu delivered", done, n);
+	quorum = quorum_state(job, pending);
+	if (quorum)
+		fprintf(out, ", quorum %" JSON_INTEGER_FORMAT " %s",
+		        int_member(job, "quorum", 0), quorum);
+	fputc('\n', out);
 	json_array_foreach(list, i, d)
 		if (json_is_object(d))
 			print_delivery(out, d);
+}
+
+/* "request    POST http://api.example.com:80/v1/items", when known. */
+static void print_request(FILE *out, const json_t *job)
+{
+	const json_t *method = json_object_get(job, "method");
+	char *m, *d, *p;
+
+	if (!json_is_string(method))
+		return;
+	m = num_str(method);
+	d = num_str(json_object_get(job, "destination"));
+	p = json_is_string(json_object_get(job, "path"))
+	    ? num_str(json_object_get(job, "path")) : strdup("");
+	print_label(out, "request");
+	fprintf(out, "%s %s%s\n", m ? m : "?", d ? d : "?", p ? p : "");
+	free(m);
+	free(d);
+	free(p);
+}
+
+/* "error      upstream_connect: ...", when the job ended with one. */
+static void print_error(FILE *out, const json_t *job)
+{
+	const json_t *e = json_object_get(job, "error");
+	const json_t *msg = json_object_get(e, "message");
+	char *code, *m;
+
+	if (!json_is_object(e))
+		return;
+	code = num_str(json_object_get(e, "code"));
+	m = json_is_string(msg) ? num_str(msg) : NULL;
+	print_label(out, "error");
+	fprintf(out, "%s%s%s\n", code ? code : "?", m ? ": " : "",
+	        m ? m : "");
+	free(code);
+	free(m);
 }
 
 int ctl_print_job(FILE *out, const json_t *job)
@@ -496,12 +589,110 @@ int ctl_print_job(FILE *out, const json_t *job)
 	if (!json_is_object(job))
 		return -EINVAL;
 	print_str_line(out, "job", id ? id : json_object_get(job, "id"));
+	print_request(out, job);
 	print_state(out, job);
 	print_str_line(out, "attempts", json_object_get(job, "attempts"));
 	print_time_line(out, "created", job, "created");
 	print_time_line(out, "finished", job, "finished");
 	print_str_line(out, "status", json_is_object(resp)
 	               ? json_object_get(resp, "status_code") : NULL);
-	print_deliveries(out, json_object_get(job, "deliveries"));
+	print_error(out, job);
+	print_deliveries(out, job);
 	return 0;
+}
+
+/* --- POST /reload --- */
+
+/* The "error" member of an answer, or "". */
+static const char *error_code(const json_t *j)
+{
+	const char *v = json_string_value(json_object_get(j, "error"));
+
+	return v ? v : "";
+}
+
+/* "listen, state_dir": the names of restart_needed; NULL when none. */
+static int restart_list(const json_t *list, char **ret)
+{
+	char *s = NULL;
+	size_t len = 0, i;
+	const json_t *v;
+
+	*ret = NULL;
+	json_array_foreach(list, i, v) {
+		const char *name = json_string_value(v);
+		size_t n = name ? strlen(name) : 0;
+		char *p;
+
+		if (n == 0 || len + n + 2 >= RESTART_MAX)
+			continue;
+		p = realloc(s, len + n + 3);
+		if (!p) {
+			free(s);
+			return -ENOMEM;
+		}
+		s = p;
+		len += (size_t)sprintf(s + len, "%s%s", len ? ", " : "", name);
+	}
+	*ret = s ? ctl_defang(s) : NULL;
+	return 0;
+}
+
+/* The message with every control character but '\n' as '?'. */
+static char *message_lines(const char *m)
+{
+	char *s = strndup(m, MESSAGE_MAX);
+	size_t n;
+
+	if (!s)
+		return NULL;
+	for (char *p = s; *p; p++)
+		if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
+			*p = '?';
+	n = strlen(s);
+	while (n > 0 && s[n - 1] == '\n')
+		s[--n] = '\0';
+	return s;
+}
+
+int ctl_reload_parse(long status, const char *body, size_t len,
+                     struct ctl_reload *ret)
+{
+	json_t *j = json_loadb(body, len, 0, NULL);
+	const char *m = json_string_value(json_object_get(j, "message"));
+	struct ctl_reload r = { CTL_RELOAD_UNEXPECTED, NULL, NULL };
+	int err = 0;
+
+	if (status == 200 && json_is_true(json_object_get(j, "reloaded"))) {
+		r.outcome = CTL_RELOADED;
+		err = restart_list(json_object_get(j, "restart_needed"),
+		                   &r.restart);
+	} else if (status == 400 &&
+	           strcmp(error_code(j), "invalid_configuration") == 0 &&
+	           m && *m) {
+		r.outcome = CTL_RELOAD_INVALID;
+		r.message = message_lines(m);
+		if (!r.message)
+			err = -ENOMEM;
+	} else if (status == 503 &&
+	           strcmp(error_code(j), "reload_in_progress") == 0) {
+		r.outcome = CTL_RELOAD_BUSY;
+	}
+	json_decref(j);
+	if (err < 0) {
+		ctl_reload_done(&r);
+		return err;
+	}
+	*ret = r;
+	return 0;
+}
+
+void ctl_reload_done(struct ctl_reload *r)
+{
+	if (!r)
+		return;
+	free(r->restart);
+	free(r->message);
+	r->restart = NULL;
+	r->message = NULL;
 }

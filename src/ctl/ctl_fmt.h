@@ -1,5 +1,6 @@
 /*
- * ctl_fmt.h - sluicectl's readable views of the admin listener's JSON.
+ * ctl_fmt.h - sluicectl's readable views of the admin listener's JSON,
+ * and what its answers to POST /reload mean.
  *
  * Everything printed comes from the daemon: control characters in it are
  * shown as '?', so a hostile host name cannot drive the terminal, and the
@@ -34,16 +35,53 @@ void ctl_fmt_duration(int64_t ms, char buf[CTL_DURATION_LEN]);
 
 /*
  * The answer of GET /queues (parsed) as totals, counters and an aligned
- * table, one row per queue. 0; -EINVAL when q does not look like that
- * answer; -ENOMEM.
+ * table, one row per queue, sorted by destination, then key: mode, the
+ * rate in force and its source ("10 quota"), the concurrency cap in force,
+ * waiting, in flight, the time left of a pause and since the queue was
+ * last active. 0; -EINVAL when q does not look like that answer; -ENOMEM.
  */
 int ctl_print_queues(FILE *out, json_t *q);
 
 /*
- * The answer of GET /jobs/<id> (parsed) as a summary: state, attempts,
- * times, final status, one line per delivery. 0; -EINVAL when job is not
- * an object.
+ * The answer of GET /jobs/<id> (parsed) as a summary: request (method,
+ * destination, path), state, attempts, times, final status, error, the
+ * deliveries and their quorum, one line per delivery. 0; -EINVAL when job
+ * is not an object.
  */
 int ctl_print_job(FILE *out, const json_t *job);
+
+/* What an answer to POST /reload says. */
+enum ctl_reload_outcome {
+	CTL_RELOADED,                /* 200 {"reloaded": true, ...} */
+	CTL_RELOAD_INVALID,          /* 400 invalid_configuration */
+	CTL_RELOAD_BUSY,             /* 503 reload_in_progress */
+	CTL_RELOAD_UNEXPECTED,       /* anything else */
+};
+
+struct ctl_reload {
+	enum ctl_reload_outcome outcome;
+	/*
+	 * CTL_RELOADED: the keys that wait for a restart, "listen,
+	 * state_dir"; NULL when none. malloc'd.
+	 */
+	char *restart;
+	/*
+	 * CTL_RELOAD_INVALID: the daemon's "FILE:LINE:COL: message", one
+	 * error a line, without a final newline. malloc'd.
+	 */
+	char *message;
+};
+
+/*
+ * Reads the answer to POST /reload: its status and body (len bytes, not
+ * necessarily JSON). Control characters of the daemon's text are shown as
+ * '?' (but the newlines between errors). 0 with *ret filled, to be freed
+ * with ctl_reload_done(); -ENOMEM.
+ */
+int ctl_reload_parse(long status, const char *body, size_t len,
+                     struct ctl_reload *ret);
+
+/* Frees the contents of r. */
+void ctl_reload_done(struct ctl_reload *r);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * ctl_http.c - GET from the admin listener, for sluicectl.
+ * ctl_http.c - GET and POST to the admin listener, for sluicectl.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -116,6 +116,52 @@ static int set_options(CURL *h, const char *url, struct sink *s,
 	return 0;
 }
 
+/*
+ * What a failed transfer means, as a negative errno and a short reason:
+ * the people reading it want to know whether the daemon runs, not
+ * libcurl's words for it.
+ */
+static int transport_error(CURL *h, CURLcode rc, const char *errbuf,
+                           char err[CTL_ERR_LEN])
+{
+	long os_errno = 0;
+
+	curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+		if (os_errno == ECONNREFUSED || os_errno == 0) {
+			snprintf(err, CTL_ERR_LEN, "connection refused");
+			return -ECONNREFUSED;
+		}
+		if (os_errno == ENETUNREACH || os_errno == EHOSTUNREACH) {
+			snprintf(err, CTL_ERR_LEN, "%s",
+			         strerror((int)os_errno));
+			return -EHOSTUNREACH;
+		}
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		snprintf(err, CTL_ERR_LEN, "timed out");
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		snprintf(err, CTL_ERR_LEN, "cannot resolve the host name");
+		return -EHOSTUNREACH;
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		snprintf(err, CTL_ERR_LEN, "closed without an answer");
+		return -ECONNRESET;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL: /* an HTTP/0.9 answer: not HTTP */
+		snprintf(err, CTL_ERR_LEN, "the answer is not HTTP");
+		return -EPROTO;
+	default:
+		break;
+	}
+	snprintf(err, CTL_ERR_LEN, "%s",
+	         errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	return -EIO;
+}
+
 /* Runs the transfer; 0, or the errno with a reason in err. */
 static int perform(CURL *h, struct sink *s, const char *errbuf,
                    char err[CTL_ERR_LEN])
@@ -129,14 +175,31 @@ static int perform(CURL *h, struct sink *s, const char *errbuf,
 		         CTL_BODY_MAX);
 		return -EFBIG;
 	}
-	snprintf(err, CTL_ERR_LEN, "%s",
-	         errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	return rc == CURLE_WRITE_ERROR || rc == CURLE_OUT_OF_MEMORY
-	       ? -ENOMEM : -ECONNREFUSED;
+	if (rc == CURLE_WRITE_ERROR || rc == CURLE_OUT_OF_MEMORY) {
+		snprintf(err, CTL_ERR_LEN, "out of memory");
+		return -ENOMEM;
+	}
+	return transport_error(h, rc, errbuf, err);
 }
 
-int ctl_get(const char *addr, const char *path, const char *token,
-            struct ctl_reply *ret, char err[CTL_ERR_LEN])
+/* An empty POST body, without the form Content-Type libcurl would add. */
+static int set_post(CURL *h, struct curl_slist **hdrs)
+{
+	struct curl_slist *l = curl_slist_append(*hdrs, "Content-Type:");
+
+	if (!l)
+		return -ENOMEM;
+	*hdrs = l;
+	if (curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "") != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L) != CURLE_OK)
+		return -ENOMEM;
+	return 0;
+}
+
+static int request(const char *addr, bool post, const char *path,
+                   const char *token, struct ctl_reply *ret,
+                   char err[CTL_ERR_LEN])
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct sink s = { NULL, 0, 0, false };
@@ -152,23 +215,25 @@ int ctl_get(const char *addr, const char *path, const char *token,
 		goto fail;
 	}
 	r = set_options(h, url, &s, errbuf);
+	if (r == 0 && post)
+		r = set_post(h, &hdrs);
 	if (r < 0)
 		goto fail;
+	r = -ENOMEM;
 	if (token) {
 		struct curl_slist *l;
 
-		r = -ENOMEM;
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 			auth = NULL;
 			goto fail;
 		}
-		l = curl_slist_append(NULL, auth);
+		l = curl_slist_append(hdrs, auth);
 		if (!l)
 			goto fail;
 		hdrs = l;
-		if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK)
-			goto fail;
 	}
+	if (hdrs && curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK)
+		goto fail;
 	r = perform(h, &s, errbuf, err);
 	if (r < 0)
 		goto fail;
@@ -196,6 +261,18 @@ fail:
 	curl_slist_free_all(hdrs);
 	free(auth);
 	return r;
+}
+
+int ctl_get(const char *addr, const char *path, const char *token,
+            struct ctl_reply *ret, char err[CTL_ERR_LEN])
+{
+	return request(addr, false, path, token, ret, err);
+}
+
+int ctl_post(const char *addr, const char *path, const char *token,
+             struct ctl_reply *ret, char err[CTL_ERR_LEN])
+{
+	return request(addr, true, path, token, ret, err);
 }
 
 void ctl_reply_done(struct ctl_reply *r)

@@ -1,5 +1,5 @@
 /*
- * ctl_http.h - sluicectl's one HTTP verb: GET from the admin listener.
+ * ctl_http.h - sluicectl's HTTP: GET and POST to the admin listener.
  *
  * Plain HTTP to ADDR:PORT with libcurl, never through a proxy (the
  * http_proxy of the environment is ignored), no redirects, bounded in
@@ -32,12 +32,23 @@ bool ctl_addr_valid(const char *addr);
  * GET http://ADDR/PATH, with "Authorization: Bearer TOKEN" when token is
  * not NULL. path starts with '/' and is already escaped.
  * 0 with *ret filled (any status, even 404: the caller decides), or a
- * negative errno with why in err (NUL-terminated, CTL_ERR_LEN bytes):
- * -ECONNREFUSED for every transport failure, -EFBIG for an answer over
- * CTL_BODY_MAX, -ENOMEM.
+ * negative errno with a short reason in err (NUL-terminated, CTL_ERR_LEN
+ * bytes, such as "connection refused"). The transport failures:
+ *   -ECONNREFUSED  nothing listens at addr ("connection refused")
+ *   -ETIMEDOUT     no connection or no answer in time ("timed out")
+ *   -EHOSTUNREACH  the host name does not resolve, or no route to it
+ *   -ECONNRESET    the connection was closed without an answer (what
+ *                  sluiced does to a client outside admin_allow)
+ *   -EPROTO        the answer is not HTTP
+ *   -EIO           any other (err has libcurl's words)
+ * and -EFBIG for an answer over CTL_BODY_MAX, -ENOMEM.
  */
 int ctl_get(const char *addr, const char *path, const char *token,
             struct ctl_reply *ret, char err[CTL_ERR_LEN]);
+
+/* The same as ctl_get, with POST and an empty body. */
+int ctl_post(const char *addr, const char *path, const char *token,
+             struct ctl_reply *ret, char err[CTL_ERR_LEN]);
 
 /* Frees the contents of r; takes a zeroed struct. */
 void ctl_reply_done(struct ctl_reply *r);

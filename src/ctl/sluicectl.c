@@ -1,11 +1,12 @@
 /*
- * sluicectl.c - the control tool: reads sluiced's admin listener, and
- * makes and shows the local CA in the state directory (without the
- * daemon).
+ * sluicectl.c - the control tool: asks sluiced's admin listener for its
+ * state and to reload, and makes and shows the local CA in the state
+ * directory (without the daemon).
  *
- * Exit status: 0 done, 1 usage error or a refused request (no such job,
- * no CA, a CA that exists), 2 the daemon cannot be reached or answered
- * something unexpected, or the CA cannot be written or read.
+ * Exit status (sluicectl(1)): 0 done; 1 the daemon answered with an
+ * error or a refusal (no such job, an invalid configuration, a wrong
+ * token, ...) or the CA command failed; 2 usage error; 3 the admin
+ * listener cannot be reached.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -26,8 +27,9 @@
 
 #define ADMIN_DEFAULT "127.0.0.1:8081"
 #define STATE_DIR_DEFAULT "/var/lib/sluice" /* sluiced's (config.c) */
-#define EXIT_USAGE 1
-#define EXIT_RUNTIME 2
+#define EXIT_FAILED 1                /* the daemon said no; a CA failure */
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
 #define SHOWN_MAX 200                /* bytes of a server message shown */
 #define TOKEN_MAX 4096               /* bytes of an admin token file */
 #define PAGE "10000"                 /* queues asked for per /queues page */
@@ -42,6 +44,7 @@ struct ctl {
 	const char *addr;            /* admin listener, ADDR:PORT */
 	bool json;                   /* print the daemon's JSON as is */
 	char *token;                 /* admin bearer token; NULL: none */
+	const char *token_file;      /* where it was read; NULL: none */
 	const char *state_dir;       /* for ca; never NULL after the flags */
 	bool state_dir_flag;         /* -s given */
 	bool force;                  /* ca init --force */
@@ -57,6 +60,7 @@ static void usage_short(FILE *out)
 	fprintf(out,
 "usage: sluicectl [-a ADDR:PORT] [-T FILE] [-j] status\n"
 "       sluicectl [-a ADDR:PORT] [-T FILE] [-j] job ID\n"
+"       sluicectl [-a ADDR:PORT] [-T FILE] [-j] reload\n"
 "       sluicectl ca init [-s DIR] [--force]\n"
 "       sluicectl ca show [-s DIR]\n"
 "Try 'sluicectl --help'.\n");
@@ -67,13 +71,20 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: sluicectl [options] command\n"
 "\n"
-"Shows the state of a running sluiced through its admin listener, and\n"
-"makes the local CA for HTTPS interception.\n"
+"Shows the state of a running sluiced through its admin listener, asks\n"
+"it to reload its configuration, and makes the local CA for HTTPS\n"
+"interception.\n"
 "\n"
 "commands:\n"
-"  status                     health, totals and one line per queue\n"
-"  job ID                     state, attempts, times and deliveries of a\n"
-"                             webhook job\n"
+"  status                     health, totals and one line per queue:\n"
+"                             destination, key, mode, rate and its\n"
+"                             source, concurrency, waiting, in flight,\n"
+"                             pause left, idle time\n"
+"  job ID                     request, state, attempts, times, final\n"
+"                             status and deliveries of a webhook job\n"
+"  reload                     make sluiced read its configuration file\n"
+"                             again (as SIGHUP does); an invalid file is\n"
+"                             reported as FILE:LINE:COL and not applied\n"
 "  ca init                    create the CA that sluiced signs the\n"
 "                             certificates of intercepted hosts with\n"
 "                             (DIR/ca.pem, mode 0644, and DIR/ca-key.pem,\n"
@@ -87,7 +98,9 @@ static void usage(FILE *out)
 "                             --admin-listen, as for sluiced\n"
 "  -T, --token-file FILE      send the admin token in FILE (sluiced's\n"
 "                             admin_token_file) as a bearer token\n"
-"  -j, --json                 print the daemon's JSON as it is\n"
+"  -j, --json                 print the daemon's JSON answer instead\n"
+"                             (status: the pages of /queues joined, 2-space\n"
+"                             indented; job, reload: as the daemon sent it)\n"
 "  -s, --state-dir DIR        for ca: sluiced's state directory (default\n"
 "                             $SLUICE_STATE_DIR, else " STATE_DIR_DEFAULT ")\n"
 "      --force                for ca init: replace an existing CA\n"
@@ -97,9 +110,10 @@ static void usage(FILE *out)
 "The ca commands do not ask the daemon; sluiced loads a new CA when it\n"
 "restarts.\n"
 "\n"
-"Exit status: 0 done, 1 usage error, no such job, no CA or a CA that\n"
-"exists already, 2 the daemon cannot be reached or answered an error, or\n"
-"the CA cannot be written or read. See sluicectl(1).\n");
+"Exit status: 0 done; 1 the daemon answered with an error or refused\n"
+"(no such job, an invalid configuration, a wrong token), or a ca command\n"
+"failed; 2 usage error; 3 the admin listener cannot be reached.\n"
+"See sluicectl(1).\n");
 }
 
 static const struct option long_options[] = {
@@ -166,6 +180,7 @@ static int parse_flags(int argc, char **argv, struct ctl *c)
 		case 'T':
 			free(c->token);
 			c->token = read_token(optarg);
+			c->token_file = optarg;
 			if (!c->token)
 				return EXIT_USAGE + 1;
 			break;
@@ -203,22 +218,53 @@ static int parse_flags(int argc, char **argv, struct ctl *c)
 
 /* --- talking to the daemon --- */
 
+/* What to try when the admin listener cannot be reached with error r. */
+static const char *unreachable_hint(int r)
+{
+	switch (r) {
+	case -ECONNRESET:
+		return "is this host in sluiced's admin_allow?";
+	case -EPROTO:
+		return "is it sluiced's admin listener? (-a ADDR:PORT to use "
+		       "another)";
+	case -EHOSTUNREACH:
+		return "check the address (-a ADDR:PORT)";
+	default:
+		return "is sluiced running? (-a ADDR:PORT to use another)";
+	}
+}
+
 /*
- * GET path; on a transport failure says so and returns -1 (the caller
- * exits 2). *ret is filled only on success.
+ * GET path, or POST it (empty) when post; *ret is filled only on
+ * success. On a failure says why and returns the exit status: 3 when
+ * the listener cannot be reached.
  */
-static int fetch(const struct ctl *c, const char *path,
-                 struct ctl_reply *ret)
+static int ask(const struct ctl *c, bool post, const char *path,
+               struct ctl_reply *ret)
 {
 	char err[CTL_ERR_LEN];
-	int r = ctl_get(c->addr, path, c->token, ret, err);
+	int r = post ? ctl_post(c->addr, path, c->token, ret, err)
+	             : ctl_get(c->addr, path, c->token, ret, err);
 
-	if (r < 0) {
-		fprintf(stderr, "sluicectl: cannot reach admin listener at "
-		        "%s: %s\n", c->addr, ctl_defang(err));
-		return -1;
+	if (r == 0)
+		return 0;
+	if (r == -ENOMEM || r == -EFBIG) {
+		fprintf(stderr, "sluicectl: %s %s from %s: %s\n",
+		        post ? "POST" : "GET", path, c->addr, ctl_defang(err));
+		return EXIT_FAILED;
 	}
-	return 0;
+	fprintf(stderr, "sluicectl: cannot reach sluiced's admin listener at "
+	        "%s (%s): %s\n", c->addr, ctl_defang(err),
+	        unreachable_hint(r));
+	return EXIT_UNREACHABLE;
+}
+
+/* The "error" code of a JSON error body; "" when there is none. */
+static const char *reply_code(const json_t *j)
+{
+	const char *v = json_string_value(json_object_get(j, "error"));
+
+	return v ? v : "";
 }
 
 /*
@@ -240,15 +286,38 @@ static char *reply_message(const struct ctl_reply *r)
 	return s ? ctl_defang(s) : NULL;
 }
 
-/* "sluicectl: admin listener at A answered 503 to /queues: busy". */
-static void say_unexpected(const struct ctl *c, const char *path,
-                           const struct ctl_reply *r)
+/*
+ * An answer other than the one hoped for, said in words: a 401 asks for
+ * the token, a 404 "not_found" means an older daemon. Returns 1.
+ */
+static int say_refused(const struct ctl *c, const char *what,
+                       const struct ctl_reply *r)
 {
+	json_t *j = json_loadb(r->body, r->len, 0, NULL);
 	char *m = reply_message(r);
 
-	fprintf(stderr, "sluicectl: admin listener at %s answered %ld to "
-	        "%s: %s\n", c->addr, r->status, path, m ? m : "");
+	if (r->status == 401 && c->token_file)
+		fprintf(stderr, "sluicectl: sluiced's admin listener at %s "
+		        "answered 401 to %s: it refused the token in '%s'; "
+		        "give the file of its admin_token_file\n", c->addr,
+		        what, c->token_file);
+	else if (r->status == 401)
+		fprintf(stderr, "sluicectl: sluiced's admin listener at %s "
+		        "answered 401 to %s: it wants the admin token of its "
+		        "admin_token_file; give that file with -T FILE\n",
+		        c->addr, what);
+	else if ((r->status == 404 &&
+	          strcmp(reply_code(j), "not_found") == 0) ||
+	         r->status == 405)
+		fprintf(stderr, "sluicectl: sluiced at %s does not serve %s "
+		        "(an older version?)\n", c->addr, what);
+	else
+		fprintf(stderr, "sluicectl: sluiced's admin listener at %s "
+		        "answered %ld to %s: %s\n", c->addr, r->status, what,
+		        m ? m : "");
 	free(m);
+	json_decref(j);
+	return EXIT_FAILED;
 }
 
 /* The body as is, with a final newline. */
@@ -274,17 +343,35 @@ static json_t *parse(const struct ctl *c, const char *path,
 
 /* --- commands --- */
 
+/* Says what is wrong with argv (the arguments after the command). */
+static int bad_args(const char *cmd, int argc, char **argv, int want)
+{
+	if (argc < want)
+		fprintf(stderr, "sluicectl: %s: missing %s\n", cmd,
+		        strcmp(cmd, "job") == 0 ? "job id" : "argument");
+	else
+		fprintf(stderr, "sluicectl: %s: unexpected argument '%.*s'\n",
+		        cmd, SHOWN_MAX, ctl_defang(argv[want]));
+	usage_short(stderr);
+	return EXIT_USAGE;
+}
+
 /* GET /healthz; 0 when it answers 200, else an exit status. */
 static int check_health(const struct ctl *c)
 {
 	struct ctl_reply r = { 0, NULL, 0 };
-	int status = 0;
+	int status = ask(c, false, "/healthz", &r);
 
-	if (fetch(c, "/healthz", &r) < 0)
-		return EXIT_RUNTIME;
-	if (r.status != 200) {
-		say_unexpected(c, "/healthz", &r);
-		status = EXIT_RUNTIME;
+	if (status)
+		return status;
+	if (r.status == 404) {
+		/* sluiced always serves it: something else listens there. */
+		fprintf(stderr, "sluicectl: %s answered 404 to /healthz: is it "
+		        "sluiced's admin listener? (-a ADDR:PORT to use "
+		        "another)\n", c->addr);
+		status = EXIT_FAILED;
+	} else if (r.status != 200) {
+		status = say_refused(c, "/healthz", &r);
 	}
 	ctl_reply_done(&r);
 	return status;
@@ -300,7 +387,7 @@ static int show_queues(const struct ctl *c, json_t *j)
 		fprintf(stderr, "sluicectl: /queues from %s: %s\n", c->addr,
 		        err == -ENOMEM ? "out of memory"
 		                       : "not the expected JSON");
-		return EXIT_RUNTIME;
+		return EXIT_FAILED;
 	}
 	return 0;
 }
@@ -324,16 +411,19 @@ static json_t *fetch_queues(const struct ctl *c, int *ret_status)
 	json_t *all = NULL;
 	char path[64] = "/queues?limit=" PAGE;
 
-	*ret_status = EXIT_RUNTIME;
+	*ret_status = EXIT_FAILED;
 	for (unsigned n = 0; n < PAGES_MAX; n++) {
 		struct ctl_reply r = { 0, NULL, 0 };
 		json_t *page, *list;
 		const char *next;
+		int st = ask(c, false, path, &r);
 
-		if (fetch(c, path, &r) < 0)
+		if (st) {
+			*ret_status = st;
 			goto fail;
+		}
 		if (r.status != 200) {
-			say_unexpected(c, "/queues", &r);
+			say_refused(c, "/queues", &r);
 			ctl_reply_done(&r);
 			goto fail;
 		}
@@ -374,12 +464,8 @@ static int cmd_status(const struct ctl *c, int argc, char **argv)
 	json_t *j;
 	int status;
 
-	if (argc > 0) {
-		fprintf(stderr, "sluicectl: status: unexpected argument "
-		        "'%s'\n", ctl_defang(argv[0]));
-		usage_short(stderr);
-		return EXIT_USAGE;
-	}
+	if (argc > 0)
+		return bad_args("status", argc, argv, 0);
 	status = check_health(c);
 	if (status)
 		return status;
@@ -392,29 +478,13 @@ static int cmd_status(const struct ctl *c, int argc, char **argv)
 		if (s)
 			puts(s);
 		else
-			status = EXIT_RUNTIME;
+			status = EXIT_FAILED;
 		free(s);
 	} else {
 		status = show_queues(c, j);
 	}
 	json_decref(j);
 	return status;
-}
-
-/* A 404 or 400 to GET /jobs/ID: exit 1 with why. */
-static int job_refused(const char *id, const struct ctl_reply *r)
-{
-	char *m = reply_message(r);
-
-	if (r->status == 404 && m && strcmp(m, "no such admin endpoint") == 0)
-		fprintf(stderr, "sluicectl: no such job: %s (this sluiced "
-		        "does not serve /jobs)\n", id);
-	else if (r->status == 404)
-		fprintf(stderr, "sluicectl: no such job: %s\n", id);
-	else
-		fprintf(stderr, "sluicectl: %s\n", m ? m : "bad request");
-	free(m);
-	return EXIT_USAGE;
 }
 
 static int show_job(const struct ctl *c, const char *path,
@@ -424,32 +494,36 @@ static int show_job(const struct ctl *c, const char *path,
 	int err;
 
 	if (!j)
-		return EXIT_RUNTIME;
+		return EXIT_FAILED;
 	err = ctl_print_job(stdout, j);
 	json_decref(j);
 	if (err < 0) {
 		fprintf(stderr, "sluicectl: %s from %s: not the expected "
 		        "JSON\n", path, c->addr);
-		return EXIT_RUNTIME;
+		return EXIT_FAILED;
 	}
 	return 0;
+}
+
+/* A job the daemon does not have: 404 job_not_found. */
+static bool no_such_job(const struct ctl_reply *r)
+{
+	json_t *j = json_loadb(r->body, r->len, 0, NULL);
+	bool v = r->status == 404 &&
+	         strcmp(reply_code(j), "job_not_found") == 0;
+
+	json_decref(j);
+	return v;
 }
 
 static int cmd_job(const struct ctl *c, int argc, char **argv)
 {
 	struct ctl_reply r = { 0, NULL, 0 };
 	char path[sizeof("/jobs/") + 4 + CTL_JOB_ID_HEX];
-	int status = 0;
+	int status;
 
-	if (argc != 1) {
-		if (argc == 0)
-			fprintf(stderr, "sluicectl: job: missing job id\n");
-		else
-			fprintf(stderr, "sluicectl: job: unexpected argument "
-			        "'%s'\n", ctl_defang(argv[1]));
-		usage_short(stderr);
-		return EXIT_USAGE;
-	}
+	if (argc != 1)
+		return bad_args("job", argc, argv, 1);
 	/* Checked here, so that nothing else ever reaches the URL. */
 	if (!ctl_job_id_valid(argv[0])) {
 		fprintf(stderr, "sluicectl: malformed job id '%.*s': expected "
@@ -458,17 +532,79 @@ static int cmd_job(const struct ctl *c, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "/jobs/%s", argv[0]);
-	if (fetch(c, path, &r) < 0)
-		return EXIT_RUNTIME;
-	if (r.status == 404 || r.status == 400)
-		status = job_refused(argv[0], &r);
-	else if (r.status != 200) {
-		say_unexpected(c, path, &r);
-		status = EXIT_RUNTIME;
-	} else if (c->json)
+	status = ask(c, false, path, &r);
+	if (status)
+		return status;
+	if (no_such_job(&r)) {
+		fprintf(stderr, "sluicectl: no job %s at %s (no such job, or "
+		        "it finished longer ago than jobs.retain)\n", argv[0],
+		        c->addr);
+		status = EXIT_FAILED;
+	} else if (r.status != 200) {
+		status = say_refused(c, "/jobs", &r);
+	} else if (c->json) {
 		print_raw(&r);
-	else
+	} else {
 		status = show_job(c, path, &r);
+	}
+	ctl_reply_done(&r);
+	return status;
+}
+
+/* Prints what a 200, 400 or 503 to POST /reload says; the exit status. */
+static int reload_result(const struct ctl *c, const struct ctl_reply *r,
+                         const struct ctl_reload *rl)
+{
+	switch (rl->outcome) {
+	case CTL_RELOADED:
+		if (c->json)
+			print_raw(r);
+		else
+			printf("sluiced at %s: configuration reloaded\n",
+			       c->addr);
+		if (rl->restart)
+			fprintf(stderr, "sluicectl: warning: changes to %s "
+			        "take effect only when sluiced restarts\n",
+			        rl->restart);
+		return 0;
+	case CTL_RELOAD_INVALID:
+		fprintf(stderr, "sluicectl: configuration not reloaded, "
+		        "sluiced goes on with the one it has: %s\n",
+		        rl->message);
+		return EXIT_FAILED;
+	case CTL_RELOAD_BUSY:
+		fprintf(stderr, "sluicectl: sluiced at %s is already "
+		        "reloading; try again in a moment\n", c->addr);
+		return EXIT_FAILED;
+	default:
+		if (r->status == 200) {
+			fprintf(stderr, "sluicectl: sluiced's admin listener "
+			        "at %s answered 200 to POST /reload without "
+			        "\"reloaded\": true\n", c->addr);
+			return EXIT_FAILED;
+		}
+		return say_refused(c, "POST /reload", r);
+	}
+}
+
+static int cmd_reload(const struct ctl *c, int argc, char **argv)
+{
+	struct ctl_reply r = { 0, NULL, 0 };
+	struct ctl_reload rl;
+	int status;
+
+	if (argc > 0)
+		return bad_args("reload", argc, argv, 0);
+	status = ask(c, true, "/reload", &r);
+	if (status)
+		return status;
+	if (ctl_reload_parse(r.status, r.body, r.len, &rl) < 0) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		status = EXIT_FAILED;
+	} else {
+		status = reload_result(c, &r, &rl);
+		ctl_reload_done(&rl);
+	}
 	ctl_reply_done(&r);
 	return status;
 }
@@ -508,11 +644,11 @@ static int ca_init(const struct ctl *c)
 		fprintf(stderr, "sluicectl: ca init: %s; 'sluicectl ca init "
 		        "--force' replaces the CA (clients must then trust "
 		        "the new one)\n", err);
-		return EXIT_USAGE;
+		return EXIT_FAILED;
 	}
 	if (r < 0) {
 		fprintf(stderr, "sluicectl: ca init: %s\n", err);
-		return EXIT_RUNTIME;
+		return EXIT_FAILED;
 	}
 	snprintf(cert, sizeof(cert), "%s/%s", c->state_dir, TLS_CA_CERT_FILE);
 	printf("created a CA in %s\n", c->state_dir);
@@ -536,11 +672,11 @@ static int ca_show(const struct ctl *c)
 	if (r == -ENOENT) {
 		fprintf(stderr, "sluicectl: no CA in %s; run 'sluicectl ca "
 		        "init'\n", c->state_dir);
-		return EXIT_USAGE;
+		return EXIT_FAILED;
 	}
 	if (r < 0) {
 		fprintf(stderr, "sluicectl: ca show: %s\n", err);
-		return EXIT_RUNTIME;
+		return EXIT_FAILED;
 	}
 	fputs(desc, stdout);
 	return 0;
@@ -578,6 +714,7 @@ static int cmd_ca(const struct ctl *c, int argc, char **argv)
 static const struct command commands[] = {
 	{ "status", cmd_status },
 	{ "job", cmd_job },
+	{ "reload", cmd_reload },
 	{ "ca", cmd_ca },
 };
 
@@ -605,7 +742,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct ctl c = { NULL, false, NULL, NULL, false, false };
+	struct ctl c = { NULL, false, NULL, NULL, NULL, false, false };
 	int status = parse_flags(argc, argv, &c);
 
 	if (status) {
@@ -615,11 +752,11 @@ int main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "sluicectl: cannot initialise libcurl\n");
 		free(c.token);
-		return EXIT_RUNTIME;
+		return EXIT_FAILED;
 	}
 	status = run(&c, argc - optind, argv + optind);
 	curl_global_cleanup();
 	free(c.token);
 	fflush(stdout);
-	return ferror(stdout) ? EXIT_RUNTIME : status;
+	return ferror(stdout) ? EXIT_FAILED : status;
 }

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# 75-sluicectl: the control tool against a real daemon (SPEC section 11).
-# status shows the health, the totals and a queue table whose waiting and
-# in-flight counts match /queues; --json is /queues as is; the admin
-# address comes from -a or SLUICE_ADMIN, and proxy variables are ignored.
-# job refuses a malformed id without asking the daemon and says "no such
-# job" when the daemon answers 404. Usage errors exit 1 with a usage
-# message, unknown commands (reload: not implemented) too; a daemon
-# that is down means exit 2 and "cannot reach admin listener". The
-# credential of a queue is never printed.
+# 75-sluicectl: the control tool (SPEC section 11), against a real daemon
+# and against a stand-in admin listener that answers what the test says.
+# status shows the health, the totals and a queue table (mode, rate and
+# its source) whose waiting and in-flight counts match /queues; --json is
+# /queues as is; the admin address comes from -a or SLUICE_ADMIN, and
+# proxy variables are ignored. job refuses a malformed id without asking
+# the daemon and says "no job ID" when the daemon answers 404. reload
+# POSTs /reload and says in one line what the answer means (the stand-in
+# plays the answers the daemon does not give at will: 503
+# reload_in_progress, 401, an older daemon's 404, ...). Exit status: 0
+# done, 1 the daemon said no, 2 usage error (with a usage message), 3
+# the admin listener cannot be reached (and the message says what to
+# try). The credential of a queue and the admin token are never printed.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -33,12 +37,12 @@ assert_rc() {
 		"stderr: $(head -c 500 "$TMP/$2.err")"
 }
 
-# usage_error NAME ERE ARGS...: exit 1, ERE and a usage message on stderr.
+# usage_error NAME ERE ARGS...: exit 2, ERE and a usage message on stderr.
 usage_error() {
 	local name=$1 ere=$2
 	shift 2
 	ctl "$name" "$@"
-	assert_rc 1 "$name" "sluicectl $*"
+	assert_rc 2 "$name" "sluicectl $*"
 	assert_grep "$ere" "$TMP/$name.err" "sluicectl $*: message"
 	assert_grep '^usage: sluicectl' "$TMP/$name.err" "sluicectl $*: usage"
 }
@@ -49,37 +53,46 @@ assert_rc 0 help "-h"
 assert_grep '^usage: sluicectl' "$TMP/help.out" "-h"
 assert_grep '^  status ' "$TMP/help.out" "-h lists status"
 assert_grep '^  job ID ' "$TMP/help.out" "-h lists job"
+assert_grep '^  reload ' "$TMP/help.out" "-h lists reload"
+assert_grep '2 usage error; 3 the admin listener cannot be reached' \
+	"$TMP/help.out" "-h: exit status"
 ctl version --version
 assert_rc 0 version "--version"
 assert_eq "$("$SLUICED" -V | sed 's/^sluiced /sluicectl /')" \
 	"$(cat "$TMP/version.out")" "version, the same as sluiced's"
 usage_error none 'missing command'
 usage_error unknown "^sluicectl: unknown command 'frobnicate'$" frobnicate
-usage_error reload "^sluicectl: unknown command 'reload'$" reload
+usage_error reload "^sluicectl: reload: unexpected argument 'now'$" \
+	reload now
 usage_error ca "^sluicectl: ca: unknown command 'reload'$" ca reload
 usage_error flag 'unrecognized option|invalid option' --frobnicate status
 usage_error extra "unexpected argument 'now'" status now
 usage_error noid 'missing job id' job
 usage_error twoids "unexpected argument" job "$GOOD_ID" "$GOOD_ID"
 ctl badaddr -a nope status
-assert_rc 1 badaddr "-a nope"
+assert_rc 2 badaddr "-a nope"
 assert_grep "^sluicectl: -a must be ADDR:PORT, got 'nope'" \
 	"$TMP/badaddr.err" "-a nope"
 RC=0
 SLUICE_ADMIN='u@h:1' timeout 30 "$SLUICECTL" status \
 	> "$TMP/badenv.out" 2> "$TMP/badenv.err" || RC=$?
-assert_rc 1 badenv "SLUICE_ADMIN=u@h:1"
+assert_rc 2 badenv "SLUICE_ADMIN=u@h:1"
 assert_grep '^sluicectl: SLUICE_ADMIN must be ADDR:PORT' "$TMP/badenv.err" \
 	"SLUICE_ADMIN=u@h:1"
 
+ctl notoken -T "$TMP/no-such-token" status
+assert_rc 2 notoken "-T with a missing file"
+assert_grep "^sluicectl: cannot read token file '$TMP/no-such-token'" \
+	"$TMP/notoken.err" "-T with a missing file: message"
+
 say "a malformed job id never reaches the daemon"
-# Pointed at a closed port: asking it would exit 2, not 1.
+# Pointed at a closed port: asking it would exit 3, not 2.
 nobody=127.0.0.1:$(closed_port)
 for id in 'job_../queues' "${GOOD_ID}0" "${GOOD_ID%?}" \
 	"$(printf '%s' "$GOOD_ID" | tr a-f A-F)" \
 	'job_%2e%2e/../../healthz?0000000000000000000000000000000' ''; do
 	ctl badid -a "$nobody" job "$id"
-	assert_rc 1 badid "job '$id'"
+	assert_rc 2 badid "job '$id'"
 	assert_grep '^sluicectl: malformed job id' "$TMP/badid.err" \
 		"job '$id': message"
 done
@@ -123,11 +136,11 @@ assert_grep '^queues 1, waiting 3, in flight 1$' "$TMP/status.out" \
 	"status: totals"
 assert_grep '^requests [0-9]+, attempts [0-9]+, retries 0' \
 	"$TMP/status.out" "status: counters"
-assert_grep '^DESTINATION +KEY +RPS +CONCURRENCY +WAITING +IN FLIGHT +PAUSED +IDLE$' \
+assert_grep '^DESTINATION +KEY +MODE +RATE +CONCURRENCY +WAITING +IN FLIGHT +PAUSED +IDLE$' \
 	"$TMP/status.out" "status: table header"
 row=$(grep -F "http://$O " "$TMP/status.out" || true)
-assert_match "^http://$O +$key +0\\.1 +1 +3 +1 +- +[0-9.]+(ms|s)$" "$row" \
-	"status: the queue's row"
+assert_match "^http://$O +$key +paced +0\\.1 configured +1 +3 +1 +- +[0-9.]+(ms|s)$" \
+	"$row" "status: the queue's row"
 # The columns line up: the key starts under KEY, the in-flight count
 # ends under the end of IN FLIGHT (8 more characters).
 hdr=$(grep '^DESTINATION' "$TMP/status.out")
@@ -161,41 +174,213 @@ assert_rc 0 json2 "status -j --admin-listen (flags after the command)"
 	fail "status -j is not JSON: $(head -c 500 "$TMP/json2.out")"
 
 say "job: a well-formed id the daemon does not know"
-# Today every unknown admin path is a 404; later /jobs/<id> answers 404
-# for an unknown job. Both mean "no such job".
-s=$(direct_status "http://$ADMIN/jobs/$GOOD_ID")
 ctl job -a "$ADMIN" job "$GOOD_ID"
-if [ "$s" = 404 ]; then
-	assert_rc 1 job "job $GOOD_ID (daemon: 404)"
-	assert_grep "^sluicectl: no such job: $GOOD_ID" "$TMP/job.err" \
-		"job: message"
-	ctl jobj -a "$ADMIN" --json job "$GOOD_ID"
-	assert_rc 1 jobj "--json job $GOOD_ID (daemon: 404)"
-	assert_grep "^sluicectl: no such job: $GOOD_ID" "$TMP/jobj.err" \
-		"--json job: message"
-else
-	say "GET /jobs/$GOOD_ID answered $s, not 404: 'no such job' not checked"
-fi
+assert_rc 1 job "job $GOOD_ID (daemon: 404)"
+assert_grep "^sluicectl: no job $GOOD_ID at $ADMIN \\(no such job" \
+	"$TMP/job.err" "job: message"
+ctl jobj -a "$ADMIN" --json job "$GOOD_ID"
+assert_rc 1 jobj "--json job $GOOD_ID (daemon: 404)"
+assert_grep "^sluicectl: no job $GOOD_ID" "$TMP/jobj.err" "--json job: message"
+[ ! -s "$TMP/jobj.out" ] ||
+	fail "--json job, no such job: stdout: $(head -c 200 "$TMP/jobj.out")"
 ctl badid2 -a "$ADMIN" job 'job_../queues'
-assert_rc 1 badid2 "job with a malformed id, daemon up"
+assert_rc 2 badid2 "job with a malformed id, daemon up"
+
+say "reload: the real daemon"
+# Its contract (SPEC section 11; 81-reload tests what a reload changes):
+# 200 {"reloaded": true, "restart_needed": [...]}, or 400 {"error":
+# "invalid_configuration", "message": "FILE:LINE:COL: ..."} with the
+# running configuration kept.
+ctl e2e -a "$ADMIN" reload
+assert_rc 0 e2e "reload, the same configuration"
+assert_grep "^sluiced at $ADMIN: configuration reloaded\$" \
+	"$TMP/e2e.out" "reload: message"
+[ ! -s "$TMP/e2e.err" ] || fail "reload, the same configuration: stderr:" \
+	"$(head -c 500 "$TMP/e2e.err")"
+cp "$TMP/sluice.yaml" "$TMP/good.yaml"
+line=$(($(wc -l < "$TMP/sluice.yaml") + 1))
+echo 'no_such_key: 1' >> "$TMP/sluice.yaml"
+ctl e2ebad -a "$ADMIN" reload
+assert_rc 1 e2ebad "reload, an invalid configuration"
+assert_grep "^sluicectl: configuration not reloaded, sluiced goes on with the one it has: $TMP/sluice.yaml:$line:1: .*no_such_key" \
+	"$TMP/e2ebad.err" "reload, an invalid configuration: message"
+[ ! -s "$TMP/e2ebad.out" ] || fail "reload, invalid: stdout:" \
+	"$(head -c 200 "$TMP/e2ebad.out")"
+cp "$TMP/good.yaml" "$TMP/sluice.yaml"
+ctl e2eafter -a "$ADMIN" status
+assert_rc 0 e2eafter "status after a refused reload"
+assert_grep '^queues 1, waiting 3, in flight 1$' "$TMP/e2eafter.out" \
+	"status after a refused reload: nothing dropped"
+# A key that only a restart applies: a warning, exit status 0.
+sed -i 's/^max_in_flight: .*/max_in_flight: 4095/' "$TMP/sluice.yaml"
+ctl e2ejson -a "$ADMIN" --json reload
+assert_rc 0 e2ejson "--json reload"
+assert_eq "True ['max_in_flight']" "$(json "$TMP/e2ejson.out" \
+	'"%s %s" % (d["reloaded"], d["restart_needed"])' 2>&1)" \
+	"--json reload: the daemon's answer"
+assert_eq "sluicectl: warning: changes to max_in_flight take effect only when sluiced restarts" \
+	"$(cat "$TMP/e2ejson.err")" "reload, max_in_flight: the warning"
+cp "$TMP/good.yaml" "$TMP/sluice.yaml"
 
 say "the credential is never printed"
 hits=$(cd "$TMP" && grep -l -F -e "${SECRET#sekrit-}" ./*.out ./*.err || true)
 [ -z "$hits" ] || fail "credential found in: $hits"
 
-say "daemon down: exit 2"
+say "daemon down: exit 3, and what to try"
 stop_sluiced
+DOWN="^sluicectl: cannot reach sluiced's admin listener at $ADMIN \(connection refused\): is sluiced running\? \(-a ADDR:PORT to use another\)\$"
 ctl down -a "$ADMIN" status
-assert_rc 2 down "status, daemon down"
-assert_grep "^sluicectl: cannot reach admin listener at $ADMIN: .+" \
-	"$TMP/down.err" "status, daemon down: message"
+assert_rc 3 down "status, daemon down"
+assert_grep "$DOWN" "$TMP/down.err" "status, daemon down: message"
 ctl downjson -a "$ADMIN" --json status
-assert_rc 2 downjson "--json status, daemon down"
+assert_rc 3 downjson "--json status, daemon down"
 [ ! -s "$TMP/downjson.out" ] ||
 	fail "--json status, daemon down: stdout: $(head -c 200 "$TMP/downjson.out")"
 ctl downjob -a "$ADMIN" job "$GOOD_ID"
-assert_rc 2 downjob "job, daemon down"
-assert_grep "^sluicectl: cannot reach admin listener at $ADMIN: " \
-	"$TMP/downjob.err" "job, daemon down: message"
+assert_rc 3 downjob "job, daemon down"
+assert_grep "$DOWN" "$TMP/downjob.err" "job, daemon down: message"
+ctl downreload -a "$ADMIN" reload
+assert_rc 3 downreload "reload, daemon down"
+assert_grep "$DOWN" "$TMP/downreload.err" "reload, daemon down: message"
+[ ! -s "$TMP/downreload.out" ] ||
+	fail "reload, daemon down: stdout: $(head -c 200 "$TMP/downreload.out")"
+
+say "a stand-in admin listener: reload's answers, 401, odd servers"
+# It answers every request with $TMP/answer: "STATUS" on the first line,
+# the body after it; "CLOSE" closes without answering (as sluiced does
+# to a client outside admin_allow), "GARBAGE" answers something that is
+# not HTTP. Each request is logged as "METHOD PATH AUTHORIZATION".
+"$PYTHON" - "$TMP/standin.port" "$TMP/answer" "$TMP/standin.requests" \
+	<<'EOF' 2> "$TMP/standin.stderr" &
+import http.server, os, sys
+port_file, answer_file, log_file = sys.argv[1:4]
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        with open(log_file, "a") as f:
+            f.write("%s %s %s\n" % (self.command, self.path,
+                    self.headers.get("Authorization", "-")))
+        status, _, body = open(answer_file).read().partition("\n")
+        if status == "CLOSE":
+            self.close_connection = True
+            return
+        if status == "GARBAGE":
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.2\r\n")
+            self.close_connection = True
+            return
+        b = body.encode()
+        self.send_response(int(status))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    do_GET = do_POST = answer
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(port_file + ".tmp", "w").write(str(s.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+s.serve_forever()
+EOF
+echo $! > "$TMP/standin.pid"
+wait_file "$TMP/standin.port" ||
+	error "stand-in admin listener did not start: $(cat "$TMP/standin.stderr")"
+SI=127.0.0.1:$(cat "$TMP/standin.port")
+
+# answer STATUS [BODY]: what the stand-in answers from now on.
+answer() {
+	printf '%s\n%s' "$1" "${2:-}" > "$TMP/answer"
+}
+
+answer 200 '{"reloaded":true,"restart_needed":[]}'
+ctl rl -a "$SI" reload
+assert_rc 0 rl "reload, 200"
+assert_eq "sluiced at $SI: configuration reloaded" "$(cat "$TMP/rl.out")" \
+	"reload, 200: stdout"
+[ ! -s "$TMP/rl.err" ] || fail "reload, 200: stderr: $(cat "$TMP/rl.err")"
+assert_eq "POST /reload -" "$(tail -n 1 "$TMP/standin.requests")" \
+	"reload: the request"
+
+answer 200 '{"reloaded":true,"restart_needed":["listen","admin_listen"]}'
+ctl rlr -a "$SI" reload
+assert_rc 0 rlr "reload, 200 with restart_needed"
+assert_grep '^sluiced at .*: configuration reloaded$' "$TMP/rlr.out" \
+	"reload, restart_needed: stdout"
+assert_eq "sluicectl: warning: changes to listen, admin_listen take effect only when sluiced restarts" \
+	"$(cat "$TMP/rlr.err")" "reload, restart_needed: the warning"
+ctl rlj -a "$SI" --json reload
+assert_rc 0 rlj "--json reload"
+assert_eq '["listen", "admin_listen"]' \
+	"$(json "$TMP/rlj.out" 'd["restart_needed"]')" "--json reload: as is"
+
+answer 400 '{"error":"invalid_configuration","message":"/etc/sluice/sluice.yaml:12:7: unknown key '"'rpss'"' in '"'defaults'"'"}'
+ctl rlbad -a "$SI" reload
+assert_rc 1 rlbad "reload, 400"
+assert_eq "sluicectl: configuration not reloaded, sluiced goes on with the one it has: /etc/sluice/sluice.yaml:12:7: unknown key 'rpss' in 'defaults'" \
+	"$(cat "$TMP/rlbad.err")" "reload, 400: message"
+[ ! -s "$TMP/rlbad.out" ] || fail "reload, 400: stdout: $(cat "$TMP/rlbad.out")"
+
+answer 503 '{"error":"reload_in_progress"}'
+ctl rlbusy -a "$SI" reload
+assert_rc 1 rlbusy "reload, 503"
+assert_grep "^sluicectl: sluiced at $SI is already reloading; try again" \
+	"$TMP/rlbusy.err" "reload, 503: message"
+
+answer 404 '{"error":"not_found","message":"no such admin endpoint"}'
+ctl rlold -a "$SI" reload
+assert_rc 1 rlold "reload, an older daemon"
+assert_grep "^sluicectl: sluiced at $SI does not serve POST /reload" \
+	"$TMP/rlold.err" "reload, an older daemon: message"
+
+answer 500 '{"error":"internal_error","message":"something broke"}'
+ctl rl500 -a "$SI" reload
+assert_rc 1 rl500 "reload, 500"
+assert_grep "^sluicectl: sluiced's admin listener at $SI answered 500 to POST /reload: something broke$" \
+	"$TMP/rl500.err" "reload, 500: message"
+
+answer 200 'ok'
+ctl rlodd -a "$SI" reload
+assert_rc 1 rlodd "reload, a 200 that is not the contract"
+
+say "401: the message names the admin token"
+printf 'adm-%s\n' 5ecret-T0KEN > "$TMP/admin-token"
+answer 401 '{"error":"unauthorized","message":"this endpoint wants the admin bearer token"}'
+for cmd in status "job $GOOD_ID" reload; do
+	# shellcheck disable=SC2086 # split on purpose
+	ctl unauth -a "$SI" $cmd
+	assert_rc 1 unauth "$cmd, 401"
+	assert_grep "answered 401 to .*: it wants the admin token of its admin_token_file; give that file with -T FILE\$" \
+		"$TMP/unauth.err" "$cmd, 401: message"
+	# shellcheck disable=SC2086
+	ctl unauthT -a "$SI" -T "$TMP/admin-token" $cmd
+	assert_rc 1 unauthT "$cmd -T, 401"
+	assert_grep "answered 401 to .*: it refused the token in '$TMP/admin-token'" \
+		"$TMP/unauthT.err" "$cmd -T, 401: message"
+done
+assert_eq "POST /reload Bearer adm-5ecret-T0KEN" \
+	"$(tail -n 1 "$TMP/standin.requests")" "reload -T: the bearer token sent"
+
+answer 404 'Not Found'
+ctl other -a "$SI" status
+assert_rc 1 other "status, another HTTP server"
+assert_grep "^sluicectl: $SI answered 404 to /healthz: is it sluiced's admin listener\\?" \
+	"$TMP/other.err" "status, another HTTP server: message"
+
+say "a server that closes at once, or does not speak HTTP: exit 3"
+answer CLOSE
+ctl closed -a "$SI" status
+assert_rc 3 closed "status, connection closed"
+assert_grep "^sluicectl: cannot reach sluiced's admin listener at $SI \(closed without an answer\): is this host in sluiced's admin_allow\?\$" \
+	"$TMP/closed.err" "status, connection closed: message"
+answer GARBAGE
+ctl garbage -a "$SI" reload
+assert_rc 3 garbage "reload, not HTTP"
+assert_grep "^sluicectl: cannot reach sluiced's admin listener at $SI \(the answer is not HTTP\): is it sluiced's admin listener\?" \
+	"$TMP/garbage.err" "reload, not HTTP: message"
+
+hits=$(cd "$TMP" && grep -l -F -e "5ecret-T0KEN" ./*.out ./*.err || true)
+[ -z "$hits" ] || fail "admin token found in: $hits"
 
 say "ok"

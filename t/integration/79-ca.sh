@@ -5,7 +5,7 @@
 # certificate and says how to trust it; it refuses to replace a CA unless
 # --force. ca show prints the SHA-256 fingerprint openssl computes; with
 # no CA it exits 1 and says to run ca init. Misplaced arguments and flags
-# are usage errors.
+# are usage errors (exit 2).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -133,7 +133,7 @@ for args in "ca" "ca frobnicate" "ca show extra" "ca init extra" \
 	"ca show --force" "-s $D status" "--force status"; do
 	# shellcheck disable=SC2086
 	ctl usage $args
-	assert_rc 1 usage "sluicectl $args"
+	assert_rc 2 usage "sluicectl $args"
 	assert_grep '^usage: sluicectl' "$TMP/usage.err" "sluicectl $args: usage"
 done
 ctl help --help

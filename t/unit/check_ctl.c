@@ -1,6 +1,7 @@
 /*
  * check_ctl.c - sluicectl's checks and views: job ids, admin addresses,
- * times, durations, the /queues table and the job summary.
+ * times, durations, the /queues table, the job summary, what an answer
+ * to POST /reload means and what a closed port is called.
  */
 #include <check.h>
 #include <errno.h>
@@ -8,6 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <curl/curl.h>
 
 #include "ctl/ctl_fmt.h"
 #include "ctl/ctl_http.h"
@@ -120,17 +126,18 @@ START_TEST(test_duration)
 }
 END_TEST
 
+/* In the daemon's order, which is not the table's. */
 static const char queues_json[] =
 	"{\"queues\": 2, \"waiting\": 3, \"in_flight\": 1, \"requests\": 9,"
 	" \"attempts\": 10, \"queue_full\": 0, \"list\": ["
-	"{\"destination\": \"http://127.0.0.1:9000\", \"key\": null,"
-	" \"rps\": 1.0, \"concurrency\": 2, \"learned_rps\": null,"
-	" \"learned_concurrency\": null, \"waiting\": 3, \"in_flight\": 1,"
-	" \"paused_ms\": 0, \"idle_ms\": 33},"
 	"{\"destination\": \"https://api.example.com:443\","
 	" \"key\": \"3fa9c1d2e0b4\", \"rps\": 10.0, \"concurrency\": 4,"
 	" \"learned_rps\": 0.5, \"learned_concurrency\": 1, \"waiting\": 0,"
-	" \"in_flight\": 0, \"paused_ms\": 12000, \"idle_ms\": 187000}]}";
+	" \"in_flight\": 0, \"paused_ms\": 12000, \"idle_ms\": 187000},"
+	"{\"destination\": \"http://127.0.0.1:9000\", \"key\": null,"
+	" \"rps\": 1.0, \"concurrency\": 2, \"learned_rps\": null,"
+	" \"learned_concurrency\": null, \"waiting\": 3, \"in_flight\": 1,"
+	" \"paused_ms\": 0, \"idle_ms\": 33}]}";
 
 START_TEST(test_queues)
 {
@@ -142,14 +149,14 @@ START_TEST(test_queues)
 	ck_assert_msg(strstr(s, "queues 2, waiting 3, in flight 1\n"), "%s", s);
 	ck_assert_msg(strstr(s, "requests 9, attempts 10, queue full 0\n"),
 	              "%s", s);
-	ck_assert_msg(strstr(s, "DESTINATION                  KEY           "
-	                        "RPS               CONCURRENCY    WAITING  "
-	                        "IN FLIGHT  PAUSED   IDLE\n"), "%s", s);
-	ck_assert_msg(strstr(s, "http://127.0.0.1:9000        -             "
-	                        "1                 2                    3  "
-	                        "        1       -   33ms\n"), "%s", s);
-	ck_assert_msg(strstr(s, "https://api.example.com:443  3fa9c1d2e0b4  "
-	                        "10 (learned 0.5)  4 (learned 1)        0  "
+	ck_assert_msg(strstr(s, "\n\nDESTINATION                  KEY  "
+	                        "         MODE  RATE          CONCURRENCY  "
+	                        "WAITING  IN FLIGHT  PAUSED   IDLE\n"
+	                        "http://127.0.0.1:9000        -             "
+	                        "-     1 configured  2                  3  "
+	                        "        1       -   33ms\n"
+	                        "https://api.example.com:443  3fa9c1d2e0b4  "
+	                        "-     0.5 learned   1 learned          0  "
 	                        "        0   12.0s  3m07s\n"), "%s", s);
 	json_decref(j);
 }
@@ -163,22 +170,57 @@ START_TEST(test_queues_rate_source)
 		"{\"destination\": \"https://a.example:443\", \"key\": null,"
 		" \"rps\": 2.0, \"rate\": 10.0, \"rate_source\": \"quota\","
 		" \"mode\": \"paced\", \"concurrency\": 2, \"waiting\": 0,"
-		" \"in_flight\": 0, \"paused_ms\": 0, \"idle_ms\": 5},"
+		" \"in_flight\": 0, \"paused_ms\": 4250, \"idle_ms\": 5},"
 		"{\"destination\": \"https://b.example:443\", \"key\": null,"
 		" \"rps\": 2.0, \"rate\": 0.0, \"rate_source\": \"configured\","
 		" \"mode\": \"frugal\", \"concurrency\": 2, \"waiting\": 0,"
 		" \"in_flight\": 0, \"paused_ms\": 0, \"idle_ms\": 5},"
 		"{\"destination\": \"https://c.example:443\", \"key\": null,"
 		" \"rps\": 2.0, \"rate\": 2.0, \"rate_source\": \"configured\","
-		" \"mode\": \"paced\", \"concurrency\": 2, \"waiting\": 0,"
+		" \"mode\": \"adaptive\", \"concurrency\": 2, \"waiting\": 0,"
 		" \"in_flight\": 0, \"paused_ms\": 0, \"idle_ms\": 5}]}");
 	const char *s;
 
 	ck_assert_int_eq(ctl_print_queues(out, j), 0);
 	s = printed();
-	ck_assert_msg(strstr(s, "  2 (quota 10)  "), "%s", s);
-	ck_assert_msg(strstr(s, "  2 (frugal: unpaced)  "), "%s", s);
-	ck_assert_msg(strstr(s, "https://c.example:443  -    2  "), "%s", s);
+	ck_assert_msg(strstr(s, "https://a.example:443  -    paced     "
+	                        "10 quota      2"), "%s", s);
+	ck_assert_msg(strstr(s, "    4.2s   5ms\n"), "%s", s);
+	ck_assert_msg(strstr(s, "https://b.example:443  -    frugal    "
+	                        "unpaced       2"), "%s", s);
+	ck_assert_msg(strstr(s, "https://c.example:443  -    adaptive  "
+	                        "2 configured  2"), "%s", s);
+	json_decref(j);
+}
+END_TEST
+
+/*
+ * Rows by destination, then key (the anonymous queue first), whatever
+ * order the pages came in.
+ */
+START_TEST(test_queues_order)
+{
+	json_t *j = load(
+		"{\"list\": ["
+		"{\"destination\": \"http://b:80\", \"key\": \"overflow\"},"
+		"{\"destination\": \"http://b:80\", \"key\": \"00000000000f\"},"
+		"{\"destination\": \"http://a:80\", \"key\": \"aaaaaaaaaaaa\"},"
+		"{\"destination\": \"http://b:80\", \"key\": null},"
+		"{\"destination\": \"http://a:80\", \"key\": \"000000000000\"}"
+		"]}");
+	const char *s, *p[5];
+
+	ck_assert_int_eq(ctl_print_queues(out, j), 0);
+	s = printed();
+	p[0] = strstr(s, "http://a:80  000000000000");
+	p[1] = strstr(s, "http://a:80  aaaaaaaaaaaa");
+	p[2] = strstr(s, "http://b:80  -  ");
+	p[3] = strstr(s, "http://b:80  00000000000f");
+	p[4] = strstr(s, "http://b:80  overflow");
+	for (int i = 0; i < 5; i++) {
+		ck_assert_msg(p[i] != NULL, "row %d: %s", i, s);
+		ck_assert_msg(i == 0 || p[i - 1] < p[i], "row %d: %s", i, s);
+	}
 	json_decref(j);
 }
 END_TEST
@@ -210,6 +252,10 @@ END_TEST
 
 static const char job_json[] =
 	"{\"job_id\": \"job_" HEX44 "\", \"state\": \"running\","
+	" \"method\": \"POST\", \"destination\": \"http://api.example:80\","
+	" \"path\": \"/v1/items\", \"quorum\": 1, \"delivered\": true,"
+	" \"error\": {\"code\": \"upstream_connect\","
+	" \"message\": \"refused\"},"
 	" \"attempts\": 2, \"created_at\": 1795428000123,"
 	" \"finished_at\": null,"
 	" \"response\": {\"status_code\": 200, \"headers\": [],"
@@ -230,14 +276,18 @@ START_TEST(test_job)
 
 	ck_assert_int_eq(ctl_print_job(out, j), 0);
 	s = printed();
-	ck_assert_msg(strstr(s, "job        job_" HEX44 "\n"), "%s", s);
-	ck_assert_msg(strstr(s, "state      running\n"), "%s", s);
+	ck_assert_msg(strstr(s, "job        job_" HEX44 "\n"
+	                        "request    POST "
+	                        "http://api.example:80/v1/items\n"
+	                        "state      running\n"), "%s", s);
 	ck_assert_msg(strstr(s, "attempts   2\n"), "%s", s);
 	ck_assert_msg(strstr(s, "created    2026-11-23T10:00:00.123Z\n"), "%s",
 	              s);
 	ck_assert_msg(strstr(s, "finished   -\n"), "%s", s);
-	ck_assert_msg(strstr(s, "status     200\n"), "%s", s);
-	ck_assert_msg(strstr(s, "deliveries 1 of 2 delivered\n"), "%s", s);
+	ck_assert_msg(strstr(s, "status     200\n"
+	                        "error      upstream_connect: refused\n"
+	                        "deliveries 1 of 2 delivered, quorum 1 met\n"),
+	              "%s", s);
 	ck_assert_msg(strstr(s, "delivered  https://***@hooks.example/a?***\n"),
 	              "%s", s);
 	ck_assert_msg(strstr(s, "attempts 1, last status 200, delivered "
@@ -270,7 +320,120 @@ START_TEST(test_job_other_shapes)
 	ck_assert_msg(strstr(s, "finished   2026-11-23T09:21:00Z\n"), "%s", s);
 	ck_assert_msg(strstr(s, "status     -\n"), "%s", s);
 	ck_assert_msg(strstr(s, "deliveries -\n"), "%s", s);
+	ck_assert_msg(!strstr(s, "request"), "%s", s);
+	ck_assert_msg(!strstr(s, "error"), "%s", s);
 	json_decref(j);
+}
+END_TEST
+
+/* The quorum: met, not met while deliveries are pending, missed. */
+START_TEST(test_job_quorum)
+{
+	json_t *pending = load("{\"state\": \"done\", \"quorum\": 2,"
+	                       " \"delivered\": false, \"deliveries\": ["
+	                       "{\"state\": \"delivered\"},"
+	                       "{\"state\": \"pending\"}]}");
+	json_t *missed = load("{\"state\": \"done\", \"quorum\": 1,"
+	                      " \"delivered\": false, \"deliveries\": ["
+	                      "{\"state\": \"gave_up\"}]}");
+
+	ck_assert_int_eq(ctl_print_job(out, pending), 0);
+	ck_assert_int_eq(ctl_print_job(out, missed), 0);
+	printed();
+	ck_assert_msg(strstr(out_buf, "deliveries 1 of 2 delivered, quorum 2 "
+	                              "not met yet\n"), "%s", out_buf);
+	ck_assert_msg(strstr(out_buf, "deliveries 0 of 1 delivered, quorum 1 "
+	                              "missed\n"), "%s", out_buf);
+	ck_assert_msg(strstr(out_buf, "  gave_up    -\n"), "%s", out_buf);
+	json_decref(pending);
+	json_decref(missed);
+}
+END_TEST
+
+/* reload_parse S BODY: what ctl_reload_parse makes of it. */
+static struct ctl_reload reload_parse(long status, const char *body)
+{
+	struct ctl_reload r;
+
+	ck_assert_int_eq(ctl_reload_parse(status, body, strlen(body), &r), 0);
+	return r;
+}
+
+START_TEST(test_reload)
+{
+	struct ctl_reload r;
+
+	r = reload_parse(200, "{\"reloaded\":true,\"restart_needed\":[]}");
+	ck_assert_int_eq(r.outcome, CTL_RELOADED);
+	ck_assert_ptr_null(r.restart);
+	ctl_reload_done(&r);
+
+	r = reload_parse(200, "{\"reloaded\": true}");
+	ck_assert_int_eq(r.outcome, CTL_RELOADED);
+	ck_assert_ptr_null(r.restart);
+	ctl_reload_done(&r);
+
+	r = reload_parse(200, "{\"reloaded\":true,\"restart_needed\":"
+	                      "[\"listen\", 7, \"\", \"state\\u001b_dir\"]}");
+	ck_assert_int_eq(r.outcome, CTL_RELOADED);
+	ck_assert_str_eq(r.restart, "listen, state?_dir");
+	ctl_reload_done(&r);
+
+	r = reload_parse(400, "{\"error\":\"invalid_configuration\","
+	                      "\"message\":\"/etc/sluice/sluice.yaml:12:7: "
+	                      "unknown key 'rpss'\\n/etc/sluice/sluice.yaml:"
+	                      "14:3: bad\\u001b\\n\"}");
+	ck_assert_int_eq(r.outcome, CTL_RELOAD_INVALID);
+	ck_assert_str_eq(r.message, "/etc/sluice/sluice.yaml:12:7: unknown "
+	                 "key 'rpss'\n/etc/sluice/sluice.yaml:14:3: bad?");
+	ctl_reload_done(&r);
+
+	r = reload_parse(503, "{\"error\":\"reload_in_progress\"}");
+	ck_assert_int_eq(r.outcome, CTL_RELOAD_BUSY);
+	ctl_reload_done(&r);
+
+	/* Not the contract: the caller says what came. */
+	r = reload_parse(200, "{\"reloaded\": false}");
+	ck_assert_int_eq(r.outcome, CTL_RELOAD_UNEXPECTED);
+	ctl_reload_done(&r);
+	r = reload_parse(200, "ok");
+	ck_assert_int_eq(r.outcome, CTL_RELOAD_UNEXPECTED);
+	ctl_reload_done(&r);
+	r = reload_parse(400, "{\"error\":\"invalid_configuration\"}");
+	ck_assert_int_eq(r.outcome, CTL_RELOAD_UNEXPECTED);
+	ctl_reload_done(&r);
+	r = reload_parse(404, "{\"error\":\"not_found\"}");
+	ck_assert_int_eq(r.outcome, CTL_RELOAD_UNEXPECTED);
+	ctl_reload_done(&r);
+	r = reload_parse(503, "{\"error\":\"busy\"}");
+	ck_assert_int_eq(r.outcome, CTL_RELOAD_UNEXPECTED);
+	ctl_reload_done(&r);
+}
+END_TEST
+
+/* A port nothing listens on: -ECONNREFUSED, "connection refused". */
+START_TEST(test_refused)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	struct ctl_reply r = { 0, NULL, 0 };
+	char addr[32], err[CTL_ERR_LEN];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(sa.sin_port));
+	close(fd);               /* bound, never listened: refused */
+	ck_assert_int_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+	ck_assert_int_eq(ctl_get(addr, "/healthz", NULL, &r, err),
+	                 -ECONNREFUSED);
+	ck_assert_str_eq(err, "connection refused");
+	ck_assert_int_eq(ctl_post(addr, "/reload", "t0ken", &r, err),
+	                 -ECONNREFUSED);
+	ck_assert_ptr_null(r.body);
+	curl_global_cleanup();
 }
 END_TEST
 
@@ -284,16 +447,20 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_addr);
 	tcase_add_test(tc, test_time);
 	tcase_add_test(tc, test_duration);
+	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("views");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_queues);
 	tcase_add_test(tc, test_queues_rate_source);
+	tcase_add_test(tc, test_queues_order);
 	tcase_add_test(tc, test_queues_empty_and_bad);
 	tcase_add_test(tc, test_control_chars);
 	tcase_add_test(tc, test_job);
 	tcase_add_test(tc, test_job_other_shapes);
+	tcase_add_test(tc, test_job_quorum);
 	suite_add_tcase(s, tc);
 	return s;
 }
