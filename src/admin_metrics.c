@@ -77,6 +77,39 @@ static void by(FILE *f, const char *name, const char *type, const char *help,
 		        v[i]);
 }
 
+/* The members of a destination's row that make a family of their own. */
+enum dest_field { DF_ATTEMPTS, DF_RETRIES, DF_QUEUES, DF_WAITING,
+                  DF_IN_FLIGHT };
+
+static unsigned long long dest_field(const struct dest_metrics *d,
+                                     enum dest_field which)
+{
+	switch (which) {
+	case DF_ATTEMPTS:
+		return d->attempts;
+	case DF_RETRIES:
+		return d->retries;
+	case DF_QUEUES:
+		return d->queues;
+	case DF_WAITING:
+		return d->waiting;
+	case DF_IN_FLIGHT:
+		return d->in_flight;
+	}
+	return 0;
+}
+
+/* A family with one series per destination: that member of its row. */
+static void per_dest(FILE *f, const struct engine_metrics *m,
+                     const char *name, const char *type, const char *help,
+                     enum dest_field which)
+{
+	family(f, name, type, help);
+	for (unsigned i = 0; i < m->n_dests; i++)
+		dest_u64(f, name, m->dests[i].dest, NULL, NULL,
+		         dest_field(&m->dests[i], which));
+}
+
 static void requests_part(FILE *f, const struct engine_metrics *m)
 {
 	unsigned i, c;
@@ -90,17 +123,11 @@ static void requests_part(FILE *f, const struct engine_metrics *m)
 			dest_u64(f, "requests_total", m->dests[i].dest, "class",
 			         engine_class_name(c),
 			         m->dests[i].requests[c]);
-	family(f, "upstream_attempts_total", "counter",
-	       "Attempts sent upstream, by destination.");
-	for (i = 0; i < m->n_dests; i++)
-		dest_u64(f, "upstream_attempts_total", m->dests[i].dest, NULL,
-		         NULL, m->dests[i].attempts);
-	family(f, "retries_total", "counter",
-	       "Attempts tried again (after a 429, a 5xx or no answer), by "
-	       "destination.");
-	for (i = 0; i < m->n_dests; i++)
-		dest_u64(f, "retries_total", m->dests[i].dest, NULL, NULL,
-		         m->dests[i].retries);
+	per_dest(f, m, "upstream_attempts_total", "counter",
+	         "Attempts sent upstream, by destination.", DF_ATTEMPTS);
+	per_dest(f, m, "retries_total", "counter",
+	         "Attempts tried again (after a 429, a 5xx or no answer), by "
+	         "destination.", DF_RETRIES);
 	family(f, "upstream_errors_total", "counter",
 	       "Attempts that got no usable answer, by destination and kind "
 	       "(dns, connect, timeout, tls, reset, denied, too_large, "
@@ -124,26 +151,17 @@ static void gauges_part(FILE *f, const struct engine_metrics *m)
 	for (i = 0; i < m->n_dests; i++)
 		dest_double(f, "destination_rate", m->dests[i].dest, NULL, NULL,
 		            m->dests[i].rate);
-	family(f, "destination_queues", "gauge",
-	       "Queues of the destination (one per credential).");
-	for (i = 0; i < m->n_dests; i++)
-		dest_u64(f, "destination_queues", m->dests[i].dest, NULL, NULL,
-		         m->dests[i].queues);
-	family(f, "destination_waiting", "gauge",
-	       "Requests waiting in the destination's queues.");
-	for (i = 0; i < m->n_dests; i++)
-		dest_u64(f, "destination_waiting", m->dests[i].dest, NULL, NULL,
-		         m->dests[i].waiting);
-	family(f, "destination_in_flight", "gauge",
-	       "Requests of the destination upstream now.");
-	for (i = 0; i < m->n_dests; i++)
-		dest_u64(f, "destination_in_flight", m->dests[i].dest, NULL,
-		         NULL, m->dests[i].in_flight);
-	one(f, "queues", "gauge", "Queues the daemon holds.", m->queues);
+	per_dest(f, m, "destination_queues", "gauge",
+	         "Queues of the destination (one per credential).", DF_QUEUES);
+	per_dest(f, m, "destination_waiting", "gauge",
+	         "Requests waiting in the destination's queues.", DF_WAITING);
+	per_dest(f, m, "destination_in_flight", "gauge",
+	         "Requests of the destination upstream now.", DF_IN_FLIGHT);
+	one(f, "queues", "gauge", "Queues the daemon holds.", m->c.queues);
 	one(f, "waiting_requests", "gauge", "Requests waiting in all queues.",
-	    m->waiting);
+	    m->c.waiting);
 	one(f, "in_flight_requests", "gauge", "Requests upstream now.",
-	    m->in_flight);
+	    m->c.in_flight);
 }
 
 static void wait_part(FILE *f, const struct engine_metrics *m)
@@ -187,19 +205,19 @@ static void learning_part(FILE *f, const struct engine_metrics *m)
 	by(f, "pauses_total", "counter",
 	   "Queues paused by an answer: its Retry-After on a 429 or 503, or "
 	   "a quota with nothing left.", "source", pause_sources, v, 2);
-	v[0] = m->queue_full;
-	v[1] = m->hopeless;
-	v[2] = m->timeouts;
+	v[0] = m->c.queue_full;
+	v[1] = m->c.hopeless;
+	v[2] = m->c.timeouts;
 	by(f, "refused_total", "counter",
 	   "Requests answered by the daemon itself: queue full (503), "
 	   "predicted wait past the deadline (503), deadline passed (504).",
 	   "reason", refusals, v, 3);
 	one(f, "learn_bad_values_total", "counter",
 	    "Rate-limit header values that could not be parsed (ignored).",
-	    m->learn_bad);
+	    m->c.learn_bad);
 	one(f, "overflow_requests_total", "counter",
 	    "Requests sent to a destination's overflow queue (max_queues).",
-	    m->overflow);
+	    m->c.overflow);
 }
 
 static void keys_part(FILE *f, const struct engine_metrics *m)

@@ -85,11 +85,7 @@ struct queues_page {
 	unsigned n;
 	bool more;
 	int64_t now;                 /* monotonic us */
-	size_t queues;
-	unsigned waiting, in_flight;
-	uint64_t requests, attempts, retries, queue_full, learn_bad;
-	uint64_t hopeless;
-	uint64_t overflow;
+	struct engine_counts c;
 	int64_t engine_us;           /* time the engine spent on it */
 };
 

@@ -137,6 +137,9 @@ void engine_metrics_retry(struct engine *e, struct request *r);
 void engine_metrics_error(struct engine *e, struct request *r, int rc);
 void engine_metrics_end(struct engine *e, struct request *r);
 void engine_metrics_fill(struct engine *e, struct engine_metrics *m);
+
+/* The daemon-wide counts, on the engine thread. */
+void engine_counts_fill(struct engine *e, struct engine_counts *c);
 void engine_metrics_free(struct engine *e);
 void engine_backlog_retry(struct engine *e);
 

@@ -234,15 +234,7 @@ void engine_metrics_fill(struct engine *e, struct engine_metrics *m)
 		m->rate_changes[i] = changes[i];
 	m->pauses_retry_after = ms->pauses_retry_after;
 	m->pauses_quota = ms->pauses_quota;
-	m->requests = e->stats.requests;
-	m->queue_full = e->stats.queue_full;
-	m->hopeless = e->stats.hopeless;
-	m->timeouts = e->stats.timeouts;
-	m->learn_bad = e->stats.learn_bad;
-	m->overflow = e->stats.overflow;
-	m->queues = (unsigned)sched_n_queues(e->sched);
-	m->waiting = sched_queued(e->sched);
-	m->in_flight = sched_in_flight(e->sched);
+	engine_counts_fill(e, &m->c);
 	m->engine_us = clock_now_us() - t0;
 }
 

@@ -301,17 +301,25 @@ static void snap_fill(struct engine *e, struct queues_page *pg)
 	pg->now = clock_now_us();
 	pg->n = 0;
 	pg->more = sched_page(e->sched, pg->after, pg->limit, snap_row, pg);
-	pg->queues = sched_n_queues(e->sched);
-	pg->waiting = sched_queued(e->sched);
-	pg->in_flight = sched_in_flight(e->sched);
-	pg->requests = e->stats.requests;
-	pg->attempts = e->stats.attempts;
-	pg->retries = e->stats.retries;
-	pg->queue_full = e->stats.queue_full;
-	pg->hopeless = e->stats.hopeless;
-	pg->learn_bad = e->stats.learn_bad;
-	pg->overflow = e->stats.overflow;
+	engine_counts_fill(e, &pg->c);
 	pg->engine_us = clock_now_us() - pg->now;
+}
+
+void engine_counts_fill(struct engine *e, struct engine_counts *c)
+{
+	*c = (struct engine_counts){
+		.queues = sched_n_queues(e->sched),
+		.waiting = sched_queued(e->sched),
+		.in_flight = sched_in_flight(e->sched),
+		.requests = e->stats.requests,
+		.attempts = e->stats.attempts,
+		.retries = e->stats.retries,
+		.queue_full = e->stats.queue_full,
+		.hopeless = e->stats.hopeless,
+		.timeouts = e->stats.timeouts,
+		.learn_bad = e->stats.learn_bad,
+		.overflow = e->stats.overflow,
+	};
 }
 
 void engine_answer_page(struct engine *e)

@@ -73,6 +73,7 @@ struct sluiced {
 	struct delivery *delivery;
 	struct jobrun *jobrun;
 	struct webhook_secret secret;    /* len 0: deliveries unsigned */
+	X509 *ca_cert;                   /* the local CA's in use; NULL: none */
 	struct admin_token admin_token;  /* unset: no token asked for */
 };
 
@@ -284,6 +285,44 @@ static int ca_setup(const struct config *cfg, struct tls_ca **ret)
 }
 
 /*
+ * A reload reads the local CA again (sluicectl ca init --force rotates
+ * it): a new one signs the leaves from now on. *ret is the new CA to hand
+ * to the tunnels (NULL: none, or the same as before). An unusable one
+ * fails the reload (-EINVAL, why in msg), as it fails a start. One made
+ * after a start without a CA, or removed, needs a restart: named in
+ * restart.
+ */
+static int ca_reload(struct sluiced *d, const struct config *n,
+                     struct tls_ca **ret, char *msg, size_t size,
+                     char *restart, size_t restart_size)
+{
+	char why[512];
+	int err = 0;
+	struct tls_ca *ca = tls_ca_load(n->state_dir, &err, why, sizeof(why));
+	size_t len = strlen(restart);
+
+	*ret = NULL;
+	if (!ca && err != ENOENT) {
+		snprintf(msg, size, "tls: %s", why);
+		return -EINVAL;
+	}
+	if (!ca && !d->ca_cert)
+		return 0;
+	if (ca && d->ca_cert && X509_cmp(tls_ca_cert(ca), d->ca_cert) == 0) {
+		tls_ca_free(ca);
+		return 0;
+	}
+	if (!ca || !d->ca_cert) {
+		tls_ca_free(ca);
+		snprintf(restart + len, restart_size - len, "%slocal CA",
+		         len ? ", " : "");
+		return 0;
+	}
+	*ret = ca;
+	return 0;
+}
+
+/*
  * Reloads the configuration: the file and the flags are read and checked
  * whole first, with the secrets they name, so an invalid one changes
  * nothing; then each thread takes the new one between two pieces of work,
@@ -297,6 +336,7 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 	struct webhook_secret secret = { 0 };
 	struct admin_token token = { 0 };
 	struct config *n = NULL;
+	struct tls_ca *ca = NULL;
 	char state[64];
 	int r;
 
@@ -312,6 +352,10 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 		snprintf(msg, size, "out of memory");
 		r = -ENOMEM;
 	}
+	if (r == 0) {
+		config_restart_only(d->cfg, n, restart, restart_size);
+		r = ca_reload(d, n, &ca, msg, size, restart, restart_size);
+	}
 	if (r < 0) {
 		atomic_fetch_add(&d->reload_failures, 1);
 		log_error("reload: %s; the configuration in force stays", msg);
@@ -321,7 +365,14 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 		notify("READY=1");
 		return r;
 	}
-	config_restart_only(d->cfg, n, restart, restart_size);
+	if (ca) {
+		X509_free(d->ca_cert);
+		d->ca_cert = tls_ca_cert(ca);
+		X509_up_ref(d->ca_cert);
+		if (tunnels_set_ca(d->tunnels, ca) == 0)
+			log_info("tls: reload: a new local CA in '%s'",
+			         n->state_dir);
+	}
 	log_set_level(n->log_level);
 	engine_reconfigure(d->engine, n);
 	jobrun_reconfigure(d->jobrun, n);
@@ -376,8 +427,8 @@ static void heartbeat(struct sluiced *d, bool watchdog)
 	}
 	snprintf(status, sizeof(status),
 	         "STATUS=queues=%zu waiting=%u in_flight=%u requests=%" PRIu64
-	         " retries=%" PRIu64 " reloads=%u", pg.queues, pg.waiting,
-	         pg.in_flight, pg.requests, pg.retries,
+	         " retries=%" PRIu64 " reloads=%u", pg.c.queues, pg.c.waiting,
+	         pg.c.in_flight, pg.c.requests, pg.c.retries,
 	         atomic_load(&d->reloads));
 	notify(status);
 	if (watchdog)
@@ -512,6 +563,10 @@ static int start(struct sluiced *d)
 		close(afd);
 		return -1;
 	}
+	if (ca) {
+		d->ca_cert = tls_ca_cert(ca);
+		X509_up_ref(d->ca_cert);
+	}
 	d->tunnels = tunnels_new(cfg, d->engine, d->front, ca);
 	if (!d->tunnels) {
 		close(pfd);
@@ -547,7 +602,7 @@ static int start(struct sluiced *d)
 }
 
 /* SIGTERM: stop accepting, let held requests finish for drain_timeout. */
-static void drain(struct sluiced *d, const sigset_t *set)
+static void drain(struct sluiced *d, const sigset_t *set, bool watchdog)
 {
 	int64_t until = clock_now_ms() + d->cfg->drain_timeout;
 	struct timespec ts = { 0, 50 * 1000000 };
@@ -563,6 +618,9 @@ static void drain(struct sluiced *d, const sigset_t *set)
 
 		if (sig == SIGINT || sig == SIGTERM)
 			break; /* asked twice: stop now */
+		/* systemd keeps the watchdog while stopping: a drain is work. */
+		if (watchdog)
+			notify("WATCHDOG=1");
 	}
 	if (left > 0)
 		log_warn("stopping with requests in flight count=%u", left);
@@ -606,6 +664,7 @@ static void teardown(struct sluiced *d)
 	delivery_free(d->delivery);
 	jobs_free(d->jobs);
 	webhook_secret_done(&d->secret);
+	X509_free(d->ca_cert);
 	config_free(d->cfg);
 }
 
@@ -721,7 +780,9 @@ int main(int argc, char **argv)
 	log_info("stopping signal=%s", sig == SIGINT ? "INT" : "TERM");
 	notify("STOPPING=1");
 	reload_stop(&d.ask);
-	drain(&d, &set);
+	drain(&d, &set, watchdog_ms > 0);
+	if (watchdog_ms > 0)
+		notify("WATCHDOG=1");
 	teardown(&d);
 	curl_global_cleanup();
 	free(fl.allow);

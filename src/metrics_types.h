@@ -11,6 +11,14 @@
 #include "classify.h"
 #include "cred.h"
 
+/* The daemon-wide counts that /queues and /metrics both show. */
+struct engine_counts {
+	size_t queues;
+	unsigned waiting, in_flight;
+	uint64_t requests, attempts, retries, queue_full, hopeless, timeouts;
+	uint64_t learn_bad, overflow;
+};
+
 /* Buckets of the queue wait histogram (engine_wait_le), +Inf apart. */
 #define ENGINE_WAIT_BUCKETS 14
 
@@ -57,9 +65,7 @@ struct engine_metrics {
 	double wait_sum;             /* seconds */
 	uint64_t rate_changes[ENGINE_RATE_SOURCES];
 	uint64_t pauses_retry_after, pauses_quota;
-	uint64_t requests, queue_full, hopeless, timeouts, learn_bad;
-	uint64_t overflow;
-	unsigned queues, waiting, in_flight;
+	struct engine_counts c;
 	int64_t engine_us;           /* time the engine spent on it */
 };
 

@@ -362,7 +362,7 @@ static void on_head(struct tconn *c)
 		tconn_close(c);
 		return;
 	}
-	if (!t->ca || !cfg->tls.intercept ||
+	if (!t->minter || !cfg->tls.intercept ||
 	    tunneled(cfg, &c->dest)) {
 		heap_remove(&t->timers, &c->timer);
 		admit(c);
@@ -528,6 +528,8 @@ static void *tunnels_main(void *arg)
 			timeout = 0;
 		n = epoll_wait(t->ep, ev, 64, timeout);
 		config_slot_swap(&t->cfg_next, &t->cfg);
+		if (t->minter)
+			ttls_check_ca(t);
 		for (int i = 0; i < n; i++) {
 			struct tend *e = ev[i].data.ptr;
 
@@ -634,6 +636,16 @@ struct tunnels *tunnels_new(const struct config *cfg, struct engine *e,
 	return t;
 }
 
+int tunnels_set_ca(struct tunnels *t, struct tls_ca *ca)
+{
+	if (!t->minter) {
+		tls_ca_free(ca);
+		return -ENOTSUP;
+	}
+	ttls_set_ca(t, ca);
+	return 0;
+}
+
 void tunnels_reconfigure(struct tunnels *t, const struct config *cfg)
 {
 	uint64_t one = 1;
@@ -647,7 +659,7 @@ int tunnels_start(struct tunnels *t)
 {
 	int r;
 
-	if (t->ca && (r = ttls_start(t)) < 0)
+	if (t->minter && (r = ttls_start(t)) < 0)
 		return r;
 	r = pthread_create(&t->thread, NULL, tunnels_main, t);
 	if (r)

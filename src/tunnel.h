@@ -61,6 +61,14 @@ struct tunnels *tunnels_new(const struct config *cfg, struct engine *e,
  */
 void tunnels_reconfigure(struct tunnels *t, const struct config *cfg);
 
+/*
+ * A reload found a new local CA: the leaves made from now on are signed
+ * by ca (taken over), and those of the old one are dropped. -ENOTSUP
+ * (ca freed) when the daemon started without a CA: interception is set up
+ * at start only. Any thread.
+ */
+int tunnels_set_ca(struct tunnels *t, struct tls_ca *ca);
+
 /* Starts the thread (and the certificate minter). 0 or negative errno. */
 int tunnels_start(struct tunnels *t);
 

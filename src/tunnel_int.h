@@ -98,11 +98,14 @@ struct tunnels {
 	struct config_slot cfg_next; /* a reload's, taken after each wait */
 	struct engine *engine;
 	struct front *front;
-	struct tls_ca *ca;           /* NULL: no interception */
+	struct tls_ca *ca;           /* until ttls_init() gives it to the
+	                                minter, which owns it then */
 	SSL_CTX *ssl_ctx;
 	EVP_PKEY *leaf_key;          /* every leaf's key */
 	struct leaf_cache *leaves;
-	struct minter *minter;
+	unsigned leaf_gen;           /* the CA the cached leaves are from */
+	atomic_uint ca_gen;          /* the newest CA handed over */
+	struct minter *minter;       /* NULL: no interception */
 	struct mint_wait *mints;     /* uthash by host: mints under way */
 
 	pthread_t thread;
@@ -140,6 +143,7 @@ struct tunnels {
 struct mint_done {
 	struct mint_done *next;
 	X509 *x;
+	unsigned gen;                /* the minter's CA when it was made */
 	char host[DEST_HOST_MAX + 1];
 };
 
@@ -183,6 +187,12 @@ int ttls_start(struct tunnels *t);
 void ttls_stop(struct tunnels *t);
 /* Frees what ttls_init() made; no connection is left. */
 void ttls_done(struct tunnels *t);
+
+/* A new CA for the minter (taken over); any thread. */
+void ttls_set_ca(struct tunnels *t, struct tls_ca *ca);
+
+/* The tunnels thread, after each wait: drops the leaves of an old CA. */
+void ttls_check_ca(struct tunnels *t);
 
 /* The client's first byte was a TLS record: get a certificate, shake. */
 void ttls_begin(struct tconn *c);

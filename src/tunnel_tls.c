@@ -52,11 +52,30 @@ struct minter {
 	struct tunnels *t;
 	pthread_t thread;
 	bool started;
+	struct tls_ca *ca;           /* the minter thread's */
+	unsigned gen;                /* changes of ca */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct mint_job *head, *tail;
+	struct tls_ca *next_ca;      /* a reload's, taken before a job */
+	unsigned next_gen;           /* its generation (tunnels' ca_gen) */
 	bool stop;
 };
+
+/* Hands d to the tunnels thread and wakes it. */
+static void minted_post(struct tunnels *t, struct mint_done *d)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&t->lock);
+	d->next = t->minted;
+	t->minted = d;
+	pthread_mutex_unlock(&t->lock);
+	if (write(t->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("tls: wakeup failed, ignoring");
+}
+
+
 
 /* --- the minter --- */
 
@@ -66,16 +85,26 @@ static void *minter_main(void *arg)
 	struct tunnels *t = m->t;
 
 	for (;;) {
+		struct tls_ca *ca;
 		struct mint_job *j;
 		struct mint_done *d;
-		uint64_t one = 1;
 
 		pthread_mutex_lock(&m->lock);
-		while (!m->head && !m->stop)
+		while (!m->head && !m->stop && !m->next_ca)
 			pthread_cond_wait(&m->cond, &m->lock);
 		if (m->stop) {
 			pthread_mutex_unlock(&m->lock);
 			return NULL;
+		}
+		/* A new CA first: every leaf from now on is its. */
+		ca = m->next_ca;
+		m->next_ca = NULL;
+		if (ca) {
+			m->gen = m->next_gen;
+			pthread_mutex_unlock(&m->lock);
+			tls_ca_free(m->ca);
+			m->ca = ca;
+			continue;
 		}
 		j = m->head;
 		m->head = j->next;
@@ -86,14 +115,10 @@ static void *minter_main(void *arg)
 		d = calloc(1, sizeof(*d));
 		if (d) {
 			memcpy(d->host, j->host, sizeof(d->host));
-			d->x = tls_ca_mint(t->ca, t->leaf_key, j->host,
+			d->gen = m->gen;
+			d->x = tls_ca_mint(m->ca, t->leaf_key, j->host,
 			                   clock_wall_ms() / 1000, LEAF_DAYS);
-			pthread_mutex_lock(&t->lock);
-			d->next = t->minted;
-			t->minted = d;
-			pthread_mutex_unlock(&t->lock);
-			if (write(t->wake_fd, &one, sizeof(one)) < 0)
-				log_debug("tls: wakeup failed, ignoring");
+			minted_post(t, d);
 		}
 		free(j);
 	}
@@ -261,6 +286,13 @@ void ttls_minted(struct tunnels *t, struct mint_done *d)
 
 	d->x = NULL;
 	HASH_FIND_STR(t->mints, d->host, w);
+	/* Made by the CA before: make it again for whoever waits. */
+	if (d->gen < t->leaf_gen) {
+		X509_free(x);
+		if (!w || minter_post(t->minter, d->host) == 0)
+			return;
+		x = NULL;
+	}
 	if (x) {
 		atomic_fetch_add(&t->stats.leaves_minted, 1);
 		/* One reference for the cache, one until the waiters have it. */
@@ -486,6 +518,11 @@ int ttls_init(struct tunnels *t)
 		pthread_cond_init(&m->cond, NULL);
 	}
 	t->minter = m;
+	if (m) {
+		/* The minter owns the CA from now on. */
+		m->ca = t->ca;
+		t->ca = NULL;
+	}
 	if (!t->leaf_key || !t->ssl_ctx || !t->leaves || !m) {
 		log_error("tls: cannot set up interception (out of memory)");
 		ERR_clear_error();
@@ -510,7 +547,7 @@ int ttls_init(struct tunnels *t)
 	 * handle) would turn every interception into a closed connection:
 	 * found now, the daemon refuses to start.
 	 */
-	x = tls_ca_mint(t->ca, t->leaf_key, "sluice.invalid",
+	x = tls_ca_mint(m->ca, t->leaf_key, "sluice.invalid",
 	                clock_wall_ms() / 1000, 1);
 	if (!x) {
 		log_error("tls: the local CA in '%s' cannot sign certificates "
@@ -532,6 +569,41 @@ int ttls_start(struct tunnels *t)
 		return -r;
 	t->minter->started = true;
 	return 0;
+}
+
+/*
+ * The generation counts CAs handed over: the minter signs with the newest
+ * before its next job, and the tunnels thread, seeing it after its next
+ * wait, drops the cached leaves and makes again those minted by the old
+ * one (ttls_minted), so no client gets an old leaf once the reload that
+ * brought the new CA has answered.
+ */
+void ttls_set_ca(struct tunnels *t, struct tls_ca *ca)
+{
+	struct minter *m = t->minter;
+
+	pthread_mutex_lock(&m->lock);
+	tls_ca_free(m->next_ca);
+	m->next_ca = ca;
+	m->next_gen = atomic_fetch_add(&t->ca_gen, 1) + 1;
+	pthread_cond_signal(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void ttls_check_ca(struct tunnels *t)
+{
+	unsigned gen = atomic_load(&t->ca_gen);
+	struct leaf_cache *lc;
+
+	if (gen == t->leaf_gen)
+		return;
+	lc = leaf_cache_new(t->cfg->tls.leaf_cache);
+	if (lc) {
+		leaf_cache_free(t->leaves);
+		t->leaves = lc;
+	}
+	t->leaf_gen = gen;
+	log_info("tls: a new local CA signs the leaves from now on");
 }
 
 void ttls_stop(struct tunnels *t)
@@ -560,6 +632,8 @@ void ttls_done(struct tunnels *t)
 			m->head = j->next;
 			free(j);
 		}
+		tls_ca_free(m->ca);
+		tls_ca_free(m->next_ca);
 		pthread_mutex_destroy(&m->lock);
 		pthread_cond_destroy(&m->cond);
 		free(m);
