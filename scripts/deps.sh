@@ -6,10 +6,13 @@ SLUICE_BUILD_DEPS="autoconf automake pkg-config make gcc libc6-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libyaml-dev \
 libsqlite3-dev libjansson-dev libsystemd-dev uthash-dev"
 # nodejs and npm: undici for the HTTPS tests (t/integration/lib.sh
-# node_undici installs it); python3-requests for https_client.py.
+# node_undici installs it); python3-requests for https_client.py; systemd
+# for systemd-analyze (85-install checks the unit; it works without
+# systemd running); build-essential, dpkg-dev and debhelper for 86-deb
+# (dpkg-buildpackage; systemd is also a Build-Depends).
 SLUICE_TEST_DEPS="check mandoc python3 curl wget openssl nodejs npm \
 python3-prometheus-client \
-python3-requests"
+python3-requests systemd build-essential dpkg-dev debhelper"
 SLUICE_BENCH_DEPS="wrk tinyproxy"
 
 deps_install() {
