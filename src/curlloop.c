@@ -19,12 +19,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "curlloop.h"
+#include "thread_name.h"
 
 #define POLL_MAX_MS 1000
 #define SPIN_MAX_US 200          /* never arm earlier than this */
@@ -47,6 +49,7 @@ struct curlloop {
 	int tfd;                     /* timerfd; -1: poll in milliseconds */
 	int64_t tfd_when;            /* us it is armed for; 0: disarmed */
 	bool precise;                /* spin to round()'s deadlines */
+	char name[16];               /* the thread's */
 	int64_t late_avg;            /* timerfd lateness, moving average, us */
 	int64_t spin_since;          /* start of the budget's second */
 	int64_t spin_used;           /* us spun since then */
@@ -181,6 +184,8 @@ static void *loop_main(void *arg)
 	int64_t next = 0;
 	int still;
 
+	if (l->name[0])
+		thread_name(l->name);
 	for (;;) {
 		if (poll_until(l, next))
 			l->ops->round(l->arg);
@@ -215,6 +220,11 @@ struct curlloop *curlloop_new(const struct curlloop_ops *ops, void *arg,
 	}
 	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, maxconnects);
 	return l;
+}
+
+void curlloop_set_name(struct curlloop *l, const char *name)
+{
+	snprintf(l->name, sizeof(l->name), "%s", name);
 }
 
 void curlloop_precise(struct curlloop *l)

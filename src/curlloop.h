@@ -56,6 +56,9 @@ struct curlloop *curlloop_new(const struct curlloop_ops *ops, void *arg,
  */
 void curlloop_precise(struct curlloop *l);
 
+/* The thread's name (at most 15 bytes kept); before it starts. */
+void curlloop_set_name(struct curlloop *l, const char *name);
+
 /* Microseconds a precise loop has spun in all. Any thread. */
 int64_t curlloop_spun_us(struct curlloop *l);
 

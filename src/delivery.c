@@ -442,6 +442,7 @@ struct delivery *delivery_new(const struct config *cfg, struct jobs *store,
 		delivery_free(d);
 		return NULL;
 	}
+	curlloop_set_name(d->loop, "sluice-deliver");
 	return d;
 }
 

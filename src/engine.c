@@ -760,8 +760,10 @@ struct engine *engine_new(const struct config *cfg)
 	                                               : 64);
 	if (e->sched)
 		set_sched_params(e);
-	if (e->loop)
+	if (e->loop) {
 		curlloop_precise(e->loop); /* pacing to the microsecond */
+		curlloop_set_name(e->loop, "sluice-engine");
+	}
 	if (!e->loop || !e->sched) {
 		engine_free(e);
 		return NULL;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <utlist.h>
 
+#include "thread_name.h"
 #include "clock.h"
 #include "log.h"
 #include "front_shards.h"
@@ -212,6 +213,7 @@ static void *shards_main(void *arg)
 	struct shards *s = arg;
 	struct epoll_event ev[64];
 
+	thread_name("sluice-front");
 	while (!atomic_load(&s->stop)) {
 		int64_t now = clock_now_ms();
 		int timeout, n;

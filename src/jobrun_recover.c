@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "thread_name.h"
 #include "config.h"
 #include "delivery.h"
 #include "engine.h"
@@ -193,6 +194,7 @@ static void *pager_main(void *arg)
 	struct timespec ts;
 	int err;
 
+	thread_name("sluice-pager");
 	pthread_mutex_lock(&jr->lock);
 	while (jr->paging && !jr->stopping) {
 		err = page_in(jr);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "thread_name.h"
 #include "clock.h"
 #include "jobs_sql.h"
 #include "jobs_writer.h"
@@ -311,6 +312,7 @@ static void *writer_main(void *arg)
 	struct jobs_writer *w = arg;
 	struct jop *batch;
 
+	thread_name("sluice-jobs");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->head && !w->stopping)

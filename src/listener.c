@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <utlist.h>
 
+#include "thread_name.h"
 #include "clock.h"
 #include "config.h"
 #include "front.h"
@@ -254,6 +255,7 @@ static void *listener_main(void *arg)
 	struct listener *l = arg;
 	struct epoll_event ev[64];
 
+	thread_name("sluice-listen");
 	while (!atomic_load(&l->exit)) {
 		int64_t now = clock_now_ms(), next = -1;
 		int timeout = -1, n;

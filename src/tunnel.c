@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <utlist.h>
 
+#include "thread_name.h"
 #include "cidr.h"
 #include "clock.h"
 #include "config.h"
@@ -517,6 +518,7 @@ static void *tunnels_main(void *arg)
 	struct tunnels *t = arg;
 	struct epoll_event ev[64];
 
+	thread_name("sluice-tunnels");
 	while (!atomic_load(&t->exit)) {
 		struct heap_node *top = heap_top(&t->timers);
 		int64_t now = clock_now_ms();

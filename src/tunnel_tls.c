@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <utlist.h>
 
+#include "thread_name.h"
 #include "clock.h"
 #include "config.h"
 #include "front.h"
@@ -84,6 +85,7 @@ static void *minter_main(void *arg)
 	struct minter *m = arg;
 	struct tunnels *t = m->t;
 
+	thread_name("sluice-minter");
 	for (;;) {
 		struct tls_ca *ca;
 		struct mint_job *j;
