@@ -1,11 +1,15 @@
 /*
  * curlloop.c - one thread around a libcurl multi handle.
  *
- * curl_multi_poll() counts in milliseconds, which would make every paced
- * dispatch up to 1 ms late, and strict pacing cannot make up lost time; so
- * the nearest deadline also arms a timerfd, polled with curl's sockets,
- * that fires on the microsecond. curl_multi_wakeup() interrupts the poll
- * when a message arrives; a non-empty inbox already has one on its way.
+ * curl's multi socket interface: curl says which of its sockets to watch
+ * for what (CURLMOPT_SOCKETFUNCTION) and when to call it back
+ * (CURLMOPT_TIMERFUNCTION); they sit in one epoll set with a timerfd and
+ * an eventfd, so a round costs O(ready sockets), not O(transfers) as
+ * curl_multi_poll()'s poll(2) over all of them did. The set counts in
+ * milliseconds, which would make every paced dispatch up to 1 ms late,
+ * and strict pacing cannot make up lost time; so the nearest deadline also
+ * arms the timerfd, which fires on the microsecond. A message wakes the
+ * loop through the eventfd; a non-empty inbox already has one on its way.
  *
  * A timerfd still fires some tens of µs late (47 µs on average on a
  * 2-core VM), and at burst 1 every µs a dispatch is late is rate lost for
@@ -21,6 +25,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -29,6 +35,7 @@
 #include "thread_name.h"
 
 #define POLL_MAX_MS 1000
+#define EVENTS_MAX 64
 #define SPIN_MAX_US 200          /* never arm earlier than this */
 #define SPIN_BUDGET_US 50000     /* spinning per second: 5 % of a core */
 
@@ -44,9 +51,15 @@ struct curlloop {
 	struct curlloop_msg *head, *tail;
 	atomic_bool stopping;
 
+	int efd;                     /* eventfd: a post or a wake */
+
 	/* The loop's thread only. */
+	int ep;                      /* epoll: curl's sockets, tfd, efd */
+	int64_t curl_due;            /* us curl wants its timeout call; -1 */
+	struct epoll_event ev[EVENTS_MAX]; /* the last wait's */
+	int n_ev;
 	struct heap timers;
-	int tfd;                     /* timerfd; -1: poll in milliseconds */
+	int tfd;                     /* timerfd; -1: wait in milliseconds */
 	int64_t tfd_when;            /* us it is armed for; 0: disarmed */
 	bool precise;                /* spin to round()'s deadlines */
 	char name[16];               /* the thread's */
@@ -104,17 +117,62 @@ static int64_t spin_margin(struct curlloop *l, int64_t now)
 	return m < SPIN_MAX_US ? m : SPIN_MAX_US;
 }
 
+/* Arms the timerfd for when, unless it fires sooner already. */
+static void arm(struct curlloop *l, int64_t when)
+{
+	struct itimerspec its = { 0 };
+
+	/*
+	 * Re-armed only to fire sooner. A deadline that moved later (the
+	 * earliest request finished) leaves the timer early: one spare round
+	 * then, instead of a timerfd_settime() on every round that changes
+	 * the heap's top.
+	 */
+	if (l->tfd_when != 0 && when >= l->tfd_when)
+		return;
+	its.it_value.tv_sec = when / 1000000;
+	its.it_value.tv_nsec = (when % 1000000) * 1000;
+	if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		l->tfd_when = when;
+}
+
+/* The ready fds of the last wait: ours read, curl's left in l->ev. */
+static void take_events(struct curlloop *l, int64_t now)
+{
+	uint64_t v;
+	int i, kept = 0;
+
+	for (i = 0; i < l->n_ev; i++) {
+		int fd = l->ev[i].data.fd;
+
+		if (fd == l->efd) {
+			if (read(l->efd, &v, sizeof(v)) < 0)
+				continue; /* EAGAIN: drained already */
+		} else if (fd == l->tfd) {
+			int64_t armed = l->tfd_when;
+
+			if (read(l->tfd, &v, sizeof(v)) > 0) {
+				l->tfd_when = 0;
+				if (armed && now >= armed)
+					l->late_avg += (now - armed -
+					                l->late_avg) / 8;
+			}
+		} else {
+			l->ev[kept++] = l->ev[i];
+		}
+	}
+	l->n_ev = kept;
+}
+
 /*
  * Waits for a socket, a wakeup, or next (monotonic us): round()'s
  * deadline. True when the loop spun to that deadline: round() is due now.
  */
 static bool poll_until(struct curlloop *l, int64_t next)
 {
-	struct curl_waitfd wfd = { .fd = l->tfd, .events = CURL_WAIT_POLLIN };
 	struct heap_node *top = heap_top(&l->timers);
 	int64_t now = clock_now_us();
-	int64_t armed, wake;
-	uint64_t expirations;
+	int64_t spun_from, wake, ms_wake = INT64_MAX;
 	int timeout = POLL_MAX_MS;
 	bool spin = false;
 
@@ -129,45 +187,111 @@ static bool poll_until(struct curlloop *l, int64_t next)
 	}
 	if (!spin)
 		wake = next;
-	if (wake <= now) {
+	/* curl's own timeouts count in milliseconds. */
+	if (l->curl_due >= 0 && l->curl_due < wake) {
+		ms_wake = l->curl_due;
+		spin = false;
+	}
+	if (wake <= now || ms_wake <= now) {
 		timeout = 0;
-	} else if (wake != INT64_MAX && l->tfd >= 0) {
-		/*
-		 * Re-armed only to fire sooner. A deadline that moved later
-		 * (the earliest request finished) leaves the timer early: one
-		 * spare round then, instead of a timerfd_settime() on every
-		 * round that changes the heap's top.
-		 */
-		if (l->tfd_when == 0 || wake < l->tfd_when) {
-			struct itimerspec its = { 0 };
-
-			its.it_value.tv_sec = wake / 1000000;
-			its.it_value.tv_nsec = (wake % 1000000) * 1000;
-			if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its,
-			                    NULL) == 0)
-				l->tfd_when = wake;
-		}
-	} else if (wake - now < (int64_t)POLL_MAX_MS * 1000) {
-		timeout = (int)((wake - now + 999) / 1000);
+	} else {
+		if (wake != INT64_MAX && l->tfd >= 0)
+			arm(l, wake);
+		else if (wake < ms_wake)
+			ms_wake = wake;
+		if (ms_wake - now < (int64_t)POLL_MAX_MS * 1000)
+			timeout = (int)((ms_wake - now + 999) / 1000);
 	}
-	curl_multi_poll(l->multi, l->tfd >= 0 ? &wfd : NULL,
-	                l->tfd >= 0 ? 1 : 0, timeout, NULL);
+	l->n_ev = epoll_wait(l->ep, l->ev, EVENTS_MAX, timeout);
+	if (l->n_ev < 0)
+		l->n_ev = 0; /* EINTR */
 	now = clock_now_us();
-	armed = l->tfd_when;
-	if (l->tfd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) &&
-	    read(l->tfd, &expirations, sizeof(expirations)) > 0) {
-		l->tfd_when = 0;
-		if (armed && now >= armed)
-			l->late_avg += (now - armed - l->late_avg) / 8;
-	}
+	take_events(l, now);
 	if (!spin || now < wake || now >= next)
 		return spin && now >= next;
-	armed = now;
+	spun_from = now;
 	while ((now = clock_now_us()) < next)
 		;
-	l->spin_used += now - armed;
-	atomic_fetch_add(&l->spun, now - armed);
+	l->spin_used += now - spun_from;
+	atomic_fetch_add(&l->spun, now - spun_from);
 	return true;
+}
+
+/* curl's part of a round: its ready sockets, then its due timeout. */
+static void run_curl(struct curlloop *l)
+{
+	int running;
+
+	for (int i = 0; i < l->n_ev; i++) {
+		uint32_t e = l->ev[i].events;
+		int flags = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+		            ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+		            ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR
+		                                         : 0);
+
+		curl_multi_socket_action(l->multi, l->ev[i].data.fd, flags,
+		                         &running);
+	}
+	l->n_ev = 0;
+	if (l->curl_due >= 0 && clock_now_us() >= l->curl_due) {
+		l->curl_due = -1;
+		curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0,
+		                         &running);
+	}
+}
+
+/*
+ * curl says which of its sockets to watch for what: one epoll_ctl per
+ * change. socketp (curl_multi_assign) says whether the set has it.
+ */
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+                          void *socketp)
+{
+	struct curlloop *l = userp;
+	struct epoll_event ev = { .data.fd = s };
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (socketp) {
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, s, NULL);
+			curl_multi_assign(l->multi, s, NULL);
+		}
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+	            ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (epoll_ctl(l->ep, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s,
+	              &ev) < 0) {
+		/* Closed and opened again under that number, or still there. */
+		if (errno == ENOENT)
+			epoll_ctl(l->ep, EPOLL_CTL_ADD, s, &ev);
+		else if (errno == EEXIST)
+			epoll_ctl(l->ep, EPOLL_CTL_MOD, s, &ev);
+	}
+	if (!socketp)
+		curl_multi_assign(l->multi, s, l);
+	return 0;
+}
+
+/* When curl wants curl_multi_socket_action(CURL_SOCKET_TIMEOUT). */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct curlloop *l = userp;
+
+	(void)multi;
+	l->curl_due = timeout_ms < 0 ? -1
+	              : clock_now_us() + (int64_t)timeout_ms * 1000;
+	return 0;
+}
+
+/* Wakes the loop's wait. Any thread. */
+static void wake_loop(struct curlloop *l)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is full, the loop is due to wake anyway. */
+	if (write(l->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return;
 }
 
 /* The last messages, then the owner's stopped(). */
@@ -182,7 +306,6 @@ static void *loop_main(void *arg)
 {
 	struct curlloop *l = arg;
 	int64_t next = 0;
-	int still;
 
 	if (l->name[0])
 		thread_name(l->name);
@@ -191,7 +314,7 @@ static void *loop_main(void *arg)
 			l->ops->round(l->arg);
 		take_inbox(l);
 		fire_timers(l);
-		curl_multi_perform(l->multi, &still);
+		run_curl(l);
 		read_done(l);
 		next = l->ops->round(l->arg);
 		if (atomic_load(&l->stopping))
@@ -211,14 +334,26 @@ struct curlloop *curlloop_new(const struct curlloop_ops *ops, void *arg,
 	l->ops = ops;
 	l->arg = arg;
 	pthread_mutex_init(&l->lock, NULL);
+	l->curl_due = -1;
 	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
 	l->multi = curl_multi_init();
-	if (!l->multi) {
+	if (!l->multi || l->efd < 0 || l->ep < 0 ||
+	    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->efd, &(struct epoll_event){
+	              .events = EPOLLIN, .data.fd = l->efd }) < 0 ||
+	    (l->tfd >= 0 &&
+	     epoll_ctl(l->ep, EPOLL_CTL_ADD, l->tfd, &(struct epoll_event){
+	               .events = EPOLLIN, .data.fd = l->tfd }) < 0)) {
 		l->stopped = true; /* nothing to tell the owner */
 		curlloop_free(l);
 		return NULL;
 	}
 	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, maxconnects);
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
 	return l;
 }
 
@@ -265,13 +400,13 @@ int curlloop_post(struct curlloop *l, struct curlloop_msg *m)
 	l->tail = m;
 	pthread_mutex_unlock(&l->lock);
 	if (wake)
-		curl_multi_wakeup(l->multi);
+		wake_loop(l);
 	return 0;
 }
 
 void curlloop_wake(struct curlloop *l)
 {
-	curl_multi_wakeup(l->multi);
+	wake_loop(l);
 }
 
 void curlloop_stop(struct curlloop *l)
@@ -280,7 +415,7 @@ void curlloop_stop(struct curlloop *l)
 	atomic_store(&l->stopping, true);
 	pthread_mutex_unlock(&l->lock);
 	if (l->started) {
-		curl_multi_wakeup(l->multi);
+		wake_loop(l);
 		pthread_join(l->thread, NULL);
 		l->started = false;
 	}
@@ -298,6 +433,10 @@ void curlloop_free(struct curlloop *l)
 	heap_done(&l->timers);
 	if (l->tfd >= 0)
 		close(l->tfd);
+	if (l->efd >= 0)
+		close(l->efd);
+	if (l->ep >= 0)
+		close(l->ep);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
