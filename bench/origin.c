@@ -13,7 +13,8 @@
  * the thread pool size (default 1: one thread, as in the DESIGN's
  * measurement setup where origin and proxy share one core).
  *
- * Not part of the autotools build: scripts/bench compiles it with
+ * Not part of the autotools build: the bench scripts (bench/ops.sh,
+ * bench/jobs.sh) compile it with
  *     cc -O2 bench/origin.c $(pkg-config --cflags --libs libmicrohttpd)
  */
 

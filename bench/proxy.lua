@@ -1,4 +1,5 @@
--- proxy.lua - wrk script for sluice's benchmarks (scripts/bench).
+-- proxy.lua - wrk script for sluice's benchmarks (scripts/bench,
+-- bench/peers/run.sh).
 --
 --   TARGET=http://127.0.0.1:ORIGIN_PORT/ wrk -s bench/proxy.lua \
 --       http://127.0.0.1:PROXY_PORT/
@@ -11,9 +12,10 @@
 --
 -- With TARGET unset or empty, wrk sends the usual origin-form request to
 -- the address on its command line (direct access), so every path is
--- measured by the same script.
+-- measured by the same script. CLOSE=1 adds "Connection: close": a new
+-- connection for every request (wrk reconnects).
 --
--- At the end it prints one line that scripts/bench reads, times in
+-- At the end it prints one line that the scripts read, times in
 -- microseconds:
 --
 --   bench: requests=N duration_us=D rps=R p50_us=X p90_us=X p99_us=X
@@ -37,6 +39,10 @@ if target ~= nil and target ~= "" then
    wrk.method = "GET"
    wrk.path = target
    wrk.headers["Host"] = authority
+end
+
+if os.getenv("CLOSE") == "1" then
+   wrk.headers["Connection"] = "close"
 end
 
 function done(summary, latency, requests)
