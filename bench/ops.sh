@@ -193,25 +193,9 @@ hz=$(getconf CLK_TCK)
 
 # --- helpers --------------------------------------------------------------------
 
-wait_until() {
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@" 2>/dev/null; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
-
-alive() {
-	kill -0 "$1" 2>/dev/null
-}
-
-# The real pid of a command started under timeout(1).
-child_of() {
-	local c
-	c=$(pgrep -P "$1" 2>/dev/null | head -1)
-	echo "${c:-$1}"
-}
+# wait_until, alive, child_of, start_sluiced, queues_field, rss_kib,
+# cpu_ticks, out, mono_us
+. "$top/bench/lib.sh"
 
 # start_origin NAME: sets opid (timeout's pid), oport.
 start_origin() {
@@ -231,67 +215,14 @@ stop_pid() {
 	wait "$1" 2>/dev/null || true
 }
 
-# start_sluiced NAME: config in $tmp/NAME.yaml; sets spid (the daemon),
-# stpid (timeout's pid), paddr, aaddr.
-start_sluiced() {
-	rm -rf "$tmp/$1.state"
-	mkdir -p "$tmp/$1.state"
-	: >"$tmp/$1.sluiced.err"
-	# shellcheck disable=SC2086
-	timeout "$life" $on_srv "$sluiced" -c "$tmp/$1.yaml" \
-		-l 127.0.0.1:0 -a 127.0.0.1:0 -s "$tmp/$1.state" \
-		>"$tmp/$1.sluiced.out" 2>"$tmp/$1.sluiced.err" &
-	stpid=$!
-	pids="$pids $stpid"
-	listening() {
-		grep -q 'listening proxy=' "$tmp/$1.sluiced.err" || {
-			alive "$stpid" || return 0
-			return 1
-		}
-	}
-	wait_until 10 listening "$1" || true
-	grep -q 'listening proxy=' "$tmp/$1.sluiced.err" ||
-		fail "sluiced did not start; its log:
-$(cat "$tmp/$1.sluiced.err")"
-	paddr=$(sed -n 's/.*listening proxy=\([^ ]*\) admin=.*/\1/p' \
-		"$tmp/$1.sluiced.err" | head -1)
-	aaddr=$(sed -n 's/.*listening proxy=[^ ]* admin=\([^ ]*\).*/\1/p' \
-		"$tmp/$1.sluiced.err" | head -1)
-	spid=$(child_of "$stpid")
-}
-
-# A number at the top level of GET /queues ("" when it does not answer).
-# The daemon indents its JSON by 2: the top level's keys are the only
-# ones 2 spaces in. One queue a page: the poll costs little.
-queues_field() {
-	curl -sS --max-time 5 "http://$aaddr/queues?limit=1" 2>/dev/null |
-		sed -n "s/^  \"$1\": \([0-9]*\),\{0,1\}\$/\1/p" | head -1
-}
-
-rss_kib() {
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
-# utime + stime of the whole process, clock ticks.
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
 # Run time of all threads of $1, nanoseconds (schedstat).
 run_ns() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
 		awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
-mono_us() {
-	python3 -c 'import time; print(int(time.monotonic() * 1e6))'
-}
-
 report=$tmp/report.txt
 : >"$report"
-out() {
-	printf '%s\n' "$*" >>"$report"
-}
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 awk -v l="${load_before%% *}" 'BEGIN { exit !(l >= 0.5) }' &&

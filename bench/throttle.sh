@@ -184,36 +184,20 @@ else
 	pinning="none"
 fi
 # Daemons die on their own if this script is killed hard.
-limit=$((secs * 20 + 900))
+life=$((secs * 20 + 900))
 hz=$(getconf CLK_TCK)
 
 # --- helpers ----------------------------------------------------------------------
 
-# Waits up to $1 seconds for command $2... to succeed; 1 on time-out.
-wait_until() {
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@" 2>/dev/null; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
-
-alive() {
-	kill -0 "$1" 2>/dev/null
-}
-
-# The real pid of a command started under timeout(1).
-child_of() {
-	c=$(pgrep -P "$1" 2>/dev/null | head -1)
-	echo "${c:-$1}"
-}
+# wait_until, alive, child_of, start_sluiced, queues_field, rss_kib,
+# cpu_ticks, out, mono_us
+. "$top/bench/lib.sh"
 
 # start_origin NAME: sets opid (timeout's pid), oport.
 start_origin() {
 	rm -f "$tmp/$1.port"
 	# shellcheck disable=SC2086
-	timeout "$limit" $on_srv "$tmp/origin" -o "$tmp/$1.arrivals" \
+	timeout "$life" $on_srv "$tmp/origin" -o "$tmp/$1.arrivals" \
 		-p "$tmp/$1.port" -c 20000 >"$tmp/$1.origin.out" \
 		2>"$tmp/$1.origin.err" &
 	opid=$!
@@ -229,60 +213,14 @@ stop_origin() {
 	wait "$opid" 2>/dev/null || true
 }
 
-# start_sluiced NAME: config in $tmp/NAME.yaml; sets spid (the daemon),
-# stpid (timeout's pid), paddr, aaddr.
-start_sluiced() {
-	rm -rf "$tmp/$1.state"
-	mkdir -p "$tmp/$1.state"
-	: >"$tmp/$1.sluiced.err"
-	# shellcheck disable=SC2086
-	timeout "$limit" $on_srv "$sluiced" -c "$tmp/$1.yaml" \
-		-l 127.0.0.1:0 -a 127.0.0.1:0 -s "$tmp/$1.state" \
-		>"$tmp/$1.sluiced.out" 2>"$tmp/$1.sluiced.err" &
-	stpid=$!
-	pids="$pids $stpid"
-	listening() {
-		grep -q 'listening proxy=' "$tmp/$1.sluiced.err" || {
-			alive "$stpid" || return 0
-			return 1
-		}
-	}
-	wait_until 10 listening "$1" || true
-	grep -q 'listening proxy=' "$tmp/$1.sluiced.err" ||
-		fail "sluiced did not start; its log:
-$(cat "$tmp/$1.sluiced.err")"
-	paddr=$(sed -n 's/.*listening proxy=\([^ ]*\) admin=.*/\1/p' \
-		"$tmp/$1.sluiced.err" | head -1)
-	aaddr=$(sed -n 's/.*listening proxy=[^ ]* admin=\([^ ]*\).*/\1/p' \
-		"$tmp/$1.sluiced.err" | head -1)
-	spid=$(child_of "$stpid")
-}
-
 stop_sluiced() {
 	kill -TERM "$spid" 2>/dev/null || true
 	wait "$stpid" 2>/dev/null || true
 }
 
-# A number at the top level of GET /queues ("" when it does not answer).
-# The daemon indents its JSON by 2: the top level's keys are the only
-# ones 2 spaces in.
-queues_field() {
-	curl -sS --max-time 5 "http://$aaddr/queues" 2>/dev/null |
-		sed -n "s/^  \"$1\": \([0-9]*\),\{0,1\}\$/\1/p" | head -1
-}
-
-rss_kib() {
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
 # Minor page faults of the whole process.
 minflt() {
 	awk '{ print $10 }' "/proc/$1/stat"
-}
-
-# utime + stime of the whole process, clock ticks.
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
 # "tid name ticks" (utime + stime) per thread of process $1.
@@ -310,9 +248,6 @@ fds_of() {
 
 report=$tmp/report.txt
 : >"$report"
-out() {
-	printf '%s\n' "$*" >>"$report"
-}
 
 # --- before the runs --------------------------------------------------------------
 
@@ -536,10 +471,6 @@ part1() {
 	out "   no request waiting after $drain3 once they closed"
 	sed -n 's/^group - /   load generator: /p' "$tmp/hold3.lg" >>"$report"
 	out "   sluiced log: $errs1 error/warn lines (1a, 1b), $errs3 (1c)"
-}
-
-mono_us() {
-	python3 -c 'import time; print(int(time.monotonic() * 1e6))'
 }
 
 # 1d: what one dispatch costs sluiced while few or many requests wait.
