@@ -193,7 +193,6 @@ static void treq_wake(struct request *r)
 {
 	struct treq *q = (struct treq *)(void *)r;
 	struct tunnels *t = q->t;
-	uint64_t one = 1;
 	bool post;
 
 	/*
@@ -210,8 +209,8 @@ static void treq_wake(struct request *r)
 		t->inbox = q;
 	}
 	pthread_mutex_unlock(&t->lock);
-	if (post && write(t->wake_fd, &one, sizeof(one)) < 0)
-		log_debug("tunnel: wakeup failed, ignoring");
+	if (post)
+		tunnels_wake(t);
 }
 
 static const struct req_owner tunnel_owner = {
@@ -648,13 +647,18 @@ int tunnels_set_ca(struct tunnels *t, struct tls_ca *ca)
 	return 0;
 }
 
-void tunnels_reconfigure(struct tunnels *t, const struct config *cfg)
+void tunnels_wake(struct tunnels *t)
 {
 	uint64_t one = 1;
 
-	config_slot_offer(&t->cfg_next, config_ref(cfg));
 	if (write(t->wake_fd, &one, sizeof(one)) < 0)
 		log_debug("tunnel: wakeup failed, ignoring");
+}
+
+void tunnels_reconfigure(struct tunnels *t, const struct config *cfg)
+{
+	config_slot_offer(&t->cfg_next, config_ref(cfg));
+	tunnels_wake(t);
 }
 
 int tunnels_start(struct tunnels *t)
@@ -674,7 +678,6 @@ void tunnels_add(struct tunnels *t, int fd, const struct sockaddr *sa,
                  socklen_t len, int64_t deadline)
 {
 	struct tconn *c;
-	uint64_t one = 1;
 	int one_i = 1;
 
 	if (atomic_load(&t->stats.open) >= t->max_open ||
@@ -708,8 +711,7 @@ void tunnels_add(struct tunnels *t, int fd, const struct sockaddr *sa,
 	c->next = t->arrived;
 	t->arrived = c;
 	pthread_mutex_unlock(&t->lock);
-	if (write(t->wake_fd, &one, sizeof(one)) < 0)
-		log_debug("tunnel: wakeup failed, ignoring");
+	tunnels_wake(t);
 }
 
 void tunnels_stats(const struct tunnels *t, struct tunnels_stats *ret)
@@ -728,15 +730,13 @@ void tunnels_stats(const struct tunnels *t, struct tunnels_stats *ret)
 
 void tunnels_free(struct tunnels *t)
 {
-	uint64_t one = 1;
 	struct tconn *c;
 
 	if (!t)
 		return;
 	if (t->started) {
 		atomic_store(&t->exit, true);
-		if (write(t->wake_fd, &one, sizeof(one)) < 0)
-			log_debug("tunnel: wakeup failed, ignoring");
+		tunnels_wake(t);
 		pthread_join(t->thread, NULL);
 	}
 	ttls_stop(t);

@@ -191,6 +191,9 @@ void ttls_done(struct tunnels *t);
 /* A new CA for the minter (taken over); any thread. */
 void ttls_set_ca(struct tunnels *t, struct tls_ca *ca);
 
+/* Wakes the tunnels thread (its eventfd). Any thread. */
+void tunnels_wake(struct tunnels *t);
+
 /* The tunnels thread, after each wait: drops the leaves of an old CA. */
 void ttls_check_ca(struct tunnels *t);
 

@@ -66,14 +66,11 @@ struct minter {
 /* Hands d to the tunnels thread and wakes it. */
 static void minted_post(struct tunnels *t, struct mint_done *d)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&t->lock);
 	d->next = t->minted;
 	t->minted = d;
 	pthread_mutex_unlock(&t->lock);
-	if (write(t->wake_fd, &one, sizeof(one)) < 0)
-		log_debug("tls: wakeup failed, ignoring");
+	tunnels_wake(t);
 }
 
 
