@@ -1,9 +1,32 @@
 # shellcheck shell=bash
-# bench/lib.sh - helpers the throttling benchmarks share (bench/throttle.sh,
-# bench/ops.sh); sourced. They expect: $tmp (the run's directory), $sluiced
+# bench/lib.sh - helpers the benchmarks share (bench/throttle.sh,
+# bench/ops.sh, bench/limits.sh); sourced. bench_tmp makes $tmp (the run's
+# directory) and $pids (what the exit kills). The others expect $sluiced
 # (the binary), $on_srv (a taskset prefix, or empty), $life (seconds a
-# server may live under timeout(1)), $pids (the list cleanup() kills),
-# $report (the report file) and a fail() of the caller's.
+# server may live under timeout(1)), $report (the report file) and a
+# fail() of the caller's.
+
+# bench_tmp NAME: makes $tmp; at exit, every pid in $pids is killed and
+# waited for, and $tmp removed (kept, and said so, when $keep is 1).
+bench_tmp() {
+	bench_name=$1
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$1.XXXXXX")
+	pids=""
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+bench_cleanup() {
+	local p
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	if [ "${keep:-0}" = 1 ]; then
+		echo "$bench_name: raw logs kept in $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
 
 # Waits up to $1 seconds for command $2... to succeed; 1 on time-out.
 wait_until() {

@@ -103,21 +103,8 @@ case " $paths " in
 		"(see README.md) or set SLUICED" ;;
 esac
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-limits.XXXXXX")
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for p in $pids; do wait "$p" 2>/dev/null || true; done
-	if [ "$keep" = 1 ]; then
-		echo "limits: raw logs kept in $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$top/bench/lib.sh"
+bench_tmp limits
 
 # Every server dies on its own if this script is killed hard.
 life=$((secs * 4 + 120))

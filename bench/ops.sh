@@ -129,21 +129,8 @@ else
 fi
 [ -x "$sluiced" ] || fail "'$sluiced' is not executable"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-ops.XXXXXX")
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for p in $pids; do wait "$p" 2>/dev/null || true; done
-	if [ "$keep" = 1 ]; then
-		echo "ops: raw logs kept in $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$top/bench/lib.sh"
+bench_tmp ops
 
 say "building bench/loadgen.c and bench/origin.c"
 cc -O2 -Wall "$top/bench/loadgen.c" -o "$tmp/loadgen" ||
@@ -194,8 +181,7 @@ hz=$(getconf CLK_TCK)
 # --- helpers --------------------------------------------------------------------
 
 # wait_until, alive, child_of, start_sluiced, queues_field, rss_kib,
-# cpu_ticks, out, mono_us
-. "$top/bench/lib.sh"
+# cpu_ticks, out, mono_us: bench/lib.sh, sourced above.
 
 # start_origin NAME: sets opid (timeout's pid), oport.
 start_origin() {

@@ -96,24 +96,8 @@ for t in curl python3 taskset cc pkg-config; do
 	command -v "$t" >/dev/null 2>&1 || fail "'$t' not found"
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-throttle.XXXXXX")
-pids=""
-cleanup() {
-	for p in $pids; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null || true
-	done
-	if [ "$keep" = 1 ]; then
-		echo "throttle: raw logs kept in $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$top/bench/lib.sh"
+bench_tmp throttle
 
 if [ -n "${SLUICED:-}" ]; then
 	sluiced=$SLUICED
@@ -190,8 +174,7 @@ hz=$(getconf CLK_TCK)
 # --- helpers ----------------------------------------------------------------------
 
 # wait_until, alive, child_of, start_sluiced, queues_field, rss_kib,
-# cpu_ticks, out, mono_us
-. "$top/bench/lib.sh"
+# cpu_ticks, out, mono_us: bench/lib.sh, sourced above.
 
 # start_origin NAME: sets opid (timeout's pid), oport.
 start_origin() {
