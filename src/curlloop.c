@@ -18,6 +18,11 @@
  * early by the lateness it has been seeing, and spins on the clock for the
  * rest, then runs round() first. Spinning is capped at SPIN_BUDGET_US per
  * second, so many fast queues cost at most that much of a core.
+ *
+ * A guest's fds share the epoll set. An event's data says whose: a
+ * guest's struct curlloop_watch pointer (aligned, so its low bit is 0), or
+ * one of the loop's own fds (curl's sockets, the timerfd, the eventfd) as
+ * fd << 1 | 1.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,17 +52,26 @@ struct curlloop {
 	bool started;
 	bool stopped;                /* stopped() was called */
 
-	pthread_mutex_t lock;        /* guards the inbox and stopping */
+	pthread_mutex_t lock;        /* guards the inbox, calls, stopping */
+	pthread_cond_t cond;         /* a call ran, stopped, thread ended */
 	struct curlloop_msg *head, *tail;
+	struct call *calls;          /* curlloop_call()s to run */
 	atomic_bool stopping;
+	atomic_bool exiting;         /* curlloop_free(): end, guest or not */
+	bool running;                /* the thread runs; under lock */
 
 	int efd;                     /* eventfd: a post or a wake */
 
 	/* The loop's thread only. */
 	int ep;                      /* epoll: curl's sockets, tfd, efd */
 	int64_t curl_due;            /* us curl wants its timeout call; -1 */
-	struct epoll_event ev[EVENTS_MAX]; /* the last wait's */
+	struct epoll_event ev[EVENTS_MAX]; /* the last wait's: curl's */
 	int n_ev;
+	struct epoll_event wev[EVENTS_MAX]; /* and the guest's */
+	int n_wev;
+	bool soon;                   /* posted from the loop: do not wait */
+	int64_t (*guest_tail)(void *arg);
+	void *guest_arg;
 	struct heap timers;
 	int tfd;                     /* timerfd; -1: wait in milliseconds */
 	int64_t tfd_when;            /* us it is armed for; 0: disarmed */
@@ -69,10 +83,25 @@ struct curlloop {
 	atomic_llong spun;           /* us spun since the start */
 };
 
+struct call {
+	void (*fn)(void *arg);
+	void *arg;
+	bool done;
+	struct call *next;
+};
+
+static __thread const struct curlloop *current; /* the thread's loop */
+
+static uint64_t own_fd(int fd)
+{
+	return (uint64_t)fd << 1 | 1;
+}
+
 static void take_inbox(struct curlloop *l)
 {
 	struct curlloop_msg *m;
 
+	l->soon = false;
 	pthread_mutex_lock(&l->lock);
 	m = l->head;
 	l->head = l->tail = NULL;
@@ -136,16 +165,22 @@ static void arm(struct curlloop *l, int64_t when)
 		l->tfd_when = when;
 }
 
-/* The ready fds of the last wait: ours read, curl's left in l->ev. */
+/*
+ * The ready fds of the last wait: ours read, curl's left in l->ev, the
+ * guest's moved to l->wev.
+ */
 static void take_events(struct curlloop *l, int64_t now)
 {
 	uint64_t v;
 	int i, kept = 0;
 
+	l->n_wev = 0;
 	for (i = 0; i < l->n_ev; i++) {
-		int fd = l->ev[i].data.fd;
+		int fd = (int)(l->ev[i].data.u64 >> 1);
 
-		if (fd == l->efd) {
+		if (!(l->ev[i].data.u64 & 1)) {
+			l->wev[l->n_wev++] = l->ev[i];
+		} else if (fd == l->efd) {
 			if (read(l->efd, &v, sizeof(v)) < 0)
 				continue; /* EAGAIN: drained already */
 		} else if (fd == l->tfd) {
@@ -165,10 +200,11 @@ static void take_events(struct curlloop *l, int64_t now)
 }
 
 /*
- * Waits for a socket, a wakeup, or next (monotonic us): round()'s
- * deadline. True when the loop spun to that deadline: round() is due now.
+ * Waits for a socket, a wakeup, next (monotonic us): round()'s deadline,
+ * or other: the guest's (not spun to). True when the loop spun to next:
+ * round() is due now.
  */
-static bool poll_until(struct curlloop *l, int64_t next)
+static bool poll_until(struct curlloop *l, int64_t next, int64_t other)
 {
 	struct heap_node *top = heap_top(&l->timers);
 	int64_t now = clock_now_us();
@@ -187,9 +223,13 @@ static bool poll_until(struct curlloop *l, int64_t next)
 	}
 	if (!spin)
 		wake = next;
-	/* curl's own timeouts count in milliseconds. */
+	/* curl's own timeouts count in milliseconds, and so do the guest's. */
 	if (l->curl_due >= 0 && l->curl_due < wake) {
 		ms_wake = l->curl_due;
+		spin = false;
+	}
+	if (other < wake && other < ms_wake) {
+		ms_wake = other;
 		spin = false;
 	}
 	if (wake <= now || ms_wake <= now) {
@@ -229,8 +269,8 @@ static void run_curl(struct curlloop *l)
 		            ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR
 		                                         : 0);
 
-		curl_multi_socket_action(l->multi, l->ev[i].data.fd, flags,
-		                         &running);
+		curl_multi_socket_action(l->multi, (int)(l->ev[i].data.u64 >> 1),
+		                         flags, &running);
 	}
 	l->n_ev = 0;
 	if (l->curl_due >= 0 && clock_now_us() >= l->curl_due) {
@@ -248,7 +288,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
                           void *socketp)
 {
 	struct curlloop *l = userp;
-	struct epoll_event ev = { .data.fd = s };
+	struct epoll_event ev = { .data.u64 = own_fd(s) };
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
@@ -284,11 +324,15 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
-/* Wakes the loop's wait. Any thread. */
+/* Wakes the loop's wait. Any thread; on its own, the next wait is 0. */
 static void wake_loop(struct curlloop *l)
 {
 	uint64_t one = 1;
 
+	if (current == l) {
+		l->soon = true;
+		return;
+	}
 	/* EAGAIN: the counter is full, the loop is due to wake anyway. */
 	if (write(l->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return;
@@ -298,29 +342,84 @@ static void wake_loop(struct curlloop *l)
 static void finish(struct curlloop *l)
 {
 	take_inbox(l);
-	l->stopped = true;
 	l->ops->stopped(l->arg);
+	pthread_mutex_lock(&l->lock);
+	l->stopped = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Runs the calls posted so far; with last, marks the thread ended first. */
+static void run_calls(struct curlloop *l, bool last)
+{
+	struct call *c, *next;
+
+	pthread_mutex_lock(&l->lock);
+	c = l->calls;
+	l->calls = NULL;
+	if (last)
+		l->running = false;
+	pthread_mutex_unlock(&l->lock);
+	if (!c && !last)
+		return;
+	for (; c; c = next) {
+		next = c->next;
+		c->fn(c->arg);
+		pthread_mutex_lock(&l->lock);
+		c->done = true;
+		pthread_mutex_unlock(&l->lock);
+	}
+	pthread_mutex_lock(&l->lock);
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void run_guest(struct curlloop *l)
+{
+	for (int i = 0; i < l->n_wev; i++) {
+		struct curlloop_watch *w = l->wev[i].data.ptr;
+
+		if (w)  /* NULL: taken out by an earlier one */
+			w->ready(w, l->wev[i].events);
+	}
+	l->n_wev = 0;
 }
 
 static void *loop_main(void *arg)
 {
 	struct curlloop *l = arg;
-	int64_t next = 0;
+	int64_t next = 0, other = INT64_MAX;
 
+	current = l;
 	if (l->name[0])
 		thread_name(l->name);
 	for (;;) {
-		if (poll_until(l, next))
+		bool due = poll_until(l, next, other);
+
+		if (due && !l->stopped)
 			l->ops->round(l->arg);
-		take_inbox(l);
-		fire_timers(l);
-		run_curl(l);
-		read_done(l);
-		next = l->ops->round(l->arg);
-		if (atomic_load(&l->stopping))
+		run_calls(l, false);
+		run_guest(l);
+		if (!l->stopped) {
+			take_inbox(l);
+			fire_timers(l);
+			run_curl(l);
+			read_done(l);
+			next = l->ops->round(l->arg);
+		} else {
+			l->n_ev = 0;
+			next = INT64_MAX;
+		}
+		other = l->guest_tail ? l->guest_tail(l->guest_arg)
+		                      : INT64_MAX;
+		if (l->soon)
+			other = 0;
+		if (atomic_load(&l->stopping) && !l->stopped)
+			finish(l);
+		if (l->stopped && (!l->guest_tail || atomic_load(&l->exiting)))
 			break;
 	}
-	finish(l);
+	run_calls(l, true);
 	return NULL;
 }
 
@@ -334,6 +433,7 @@ struct curlloop *curlloop_new(const struct curlloop_ops *ops, void *arg,
 	l->ops = ops;
 	l->arg = arg;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
 	l->curl_due = -1;
 	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -341,10 +441,10 @@ struct curlloop *curlloop_new(const struct curlloop_ops *ops, void *arg,
 	l->multi = curl_multi_init();
 	if (!l->multi || l->efd < 0 || l->ep < 0 ||
 	    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->efd, &(struct epoll_event){
-	              .events = EPOLLIN, .data.fd = l->efd }) < 0 ||
+	              .events = EPOLLIN, .data.u64 = own_fd(l->efd) }) < 0 ||
 	    (l->tfd >= 0 &&
 	     epoll_ctl(l->ep, EPOLL_CTL_ADD, l->tfd, &(struct epoll_event){
-	               .events = EPOLLIN, .data.fd = l->tfd }) < 0)) {
+	               .events = EPOLLIN, .data.u64 = own_fd(l->tfd) }) < 0)) {
 		l->stopped = true; /* nothing to tell the owner */
 		curlloop_free(l);
 		return NULL;
@@ -374,12 +474,70 @@ int64_t curlloop_spun_us(struct curlloop *l)
 
 int curlloop_start(struct curlloop *l)
 {
-	int r = pthread_create(&l->thread, NULL, loop_main, l);
+	int r;
 
-	if (r)
+	pthread_mutex_lock(&l->lock);
+	l->running = true;
+	pthread_mutex_unlock(&l->lock);
+	r = pthread_create(&l->thread, NULL, loop_main, l);
+	if (r) {
+		l->running = false;
 		return -r;
+	}
 	l->started = true;
 	return 0;
+}
+
+bool curlloop_on_thread(const struct curlloop *l)
+{
+	return current == l;
+}
+
+void curlloop_call(struct curlloop *l, void (*fn)(void *arg), void *arg)
+{
+	struct call c = { .fn = fn, .arg = arg };
+
+	if (current == l) {
+		fn(arg);
+		return;
+	}
+	pthread_mutex_lock(&l->lock);
+	if (!l->running) {
+		pthread_mutex_unlock(&l->lock);
+		fn(arg);
+		return;
+	}
+	c.next = l->calls;
+	l->calls = &c;
+	pthread_mutex_unlock(&l->lock);
+	wake_loop(l);
+	pthread_mutex_lock(&l->lock);
+	while (!c.done)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+}
+
+int curlloop_watch_add(struct curlloop *l, int fd, uint32_t events,
+                       struct curlloop_watch *w)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void curlloop_watch_del(struct curlloop *l, int fd, struct curlloop_watch *w)
+{
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+	for (int i = 0; i < l->n_wev; i++)
+		if (l->wev[i].data.ptr == w)
+			l->wev[i].data.ptr = NULL;
+}
+
+void curlloop_set_tail(struct curlloop *l, int64_t (*tail)(void *arg),
+                       void *arg)
+{
+	l->guest_tail = tail;
+	l->guest_arg = arg;
 }
 
 int curlloop_post(struct curlloop *l, struct curlloop_msg *m)
@@ -409,25 +567,40 @@ void curlloop_wake(struct curlloop *l)
 	wake_loop(l);
 }
 
-void curlloop_stop(struct curlloop *l)
+/* Ends the loop (exit: even with a guest); waits for stopped(). */
+static void stop(struct curlloop *l, bool exit)
 {
 	pthread_mutex_lock(&l->lock);
 	atomic_store(&l->stopping, true);
+	if (exit)
+		atomic_store(&l->exiting, true);
 	pthread_mutex_unlock(&l->lock);
 	if (l->started) {
 		wake_loop(l);
-		pthread_join(l->thread, NULL);
-		l->started = false;
+		pthread_mutex_lock(&l->lock);
+		while (l->running && !(l->stopped && !exit))
+			pthread_cond_wait(&l->cond, &l->lock);
+		exit = !l->running;
+		pthread_mutex_unlock(&l->lock);
+		if (exit) {
+			pthread_join(l->thread, NULL);
+			l->started = false;
+		}
 	}
 	if (!l->stopped)
 		finish(l);
+}
+
+void curlloop_stop(struct curlloop *l)
+{
+	stop(l, false);
 }
 
 void curlloop_free(struct curlloop *l)
 {
 	if (!l)
 		return;
-	curlloop_stop(l);
+	stop(l, true);
 	if (l->multi)
 		curl_multi_cleanup(l->multi);
 	heap_done(&l->timers);
@@ -438,6 +611,7 @@ void curlloop_free(struct curlloop *l)
 	if (l->ep >= 0)
 		close(l->ep);
 	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
 	free(l);
 }
 

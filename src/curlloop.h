@@ -7,12 +7,21 @@
  * the inbox; fire the timers that are due; let curl work; report each
  * finished transfer; then call round(), which starts what may start and
  * says when it wants the next round at the latest. Everything but
- * curlloop_post() and curlloop_wake() is for the loop's own thread.
+ * curlloop_post(), curlloop_wake() and curlloop_call() is for the loop's
+ * own thread.
+ *
+ * The loop's thread can also run another component (a guest: the
+ * front's libmicrohttpd daemons run on the engine's loop): its fds sit in
+ * the loop's epoll set (curlloop_watch_add) and its tail() runs after
+ * every round. Work handed between the guest and the owner then stays on
+ * one thread: a post or a wake from the loop's own thread writes no
+ * eventfd and switches no context.
  */
 #ifndef SLUICE_CURLLOOP_H
 #define SLUICE_CURLLOOP_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "heap.h"
@@ -20,6 +29,14 @@
 /* A message, embedded in what is posted so posting never allocates. */
 struct curlloop_msg {
 	struct curlloop_msg *next;
+};
+
+/*
+ * An fd of a guest in the loop's epoll set, embedded in the guest's
+ * struct: ready() runs on the loop's thread after the wait that saw it.
+ */
+struct curlloop_watch {
+	void (*ready)(struct curlloop_watch *w, uint32_t events);
 };
 
 struct curlloop_ops {
@@ -65,9 +82,36 @@ int64_t curlloop_spun_us(struct curlloop *l);
 /* Starts the thread. 0 or negative errno. */
 int curlloop_start(struct curlloop *l);
 
+/* True on the loop's own thread. */
+bool curlloop_on_thread(const struct curlloop *l);
+
 /*
- * Appends m to the inbox and wakes the loop. Any thread. -ESHUTDOWN once
- * the loop is stopping: m was not taken.
+ * Runs fn(arg) on the loop's thread, between two rounds, and returns when
+ * it has: at once on that thread, or on the caller's if the thread does
+ * not run. Any thread. Not refused while stopping.
+ */
+void curlloop_call(struct curlloop *l, void (*fn)(void *arg), void *arg);
+
+/*
+ * The guest's side; on the loop's thread (through curlloop_call), or
+ * before it starts. watch_add puts fd in the set for events (EPOLLIN...):
+ * 0 or negative errno; watch_del takes it out, and w's events of the
+ * current round are dropped. set_tail: tail(arg) runs after every round
+ * and returns when (monotonic us) it wants the next at the latest
+ * (INT64_MAX: no such time; now or earlier: at once). NULL tail: none.
+ * A loop with a tail keeps its thread after curlloop_stop(), for the
+ * guest, until the tail is removed or curlloop_free().
+ */
+int curlloop_watch_add(struct curlloop *l, int fd, uint32_t events,
+                       struct curlloop_watch *w);
+void curlloop_watch_del(struct curlloop *l, int fd, struct curlloop_watch *w);
+void curlloop_set_tail(struct curlloop *l, int64_t (*tail)(void *arg),
+                       void *arg);
+
+/*
+ * Appends m to the inbox and wakes the loop. Any thread; on the loop's
+ * own, the inbox is taken in this round or the next one, which does not
+ * wait. -ESHUTDOWN once the loop is stopping: m was not taken.
  */
 int curlloop_post(struct curlloop *l, struct curlloop_msg *m);
 
@@ -76,7 +120,9 @@ void curlloop_wake(struct curlloop *l);
 
 /*
  * Ends the loop after its current round, then hands over the last messages
- * and calls stopped(). Waits for the thread. Once; later calls do nothing.
+ * and calls stopped(), and waits for that. The thread ends then, unless a
+ * guest's tail is set (see curlloop_set_tail): it goes on running the
+ * guest, and nothing of the owner's. Once; later calls do nothing.
  */
 void curlloop_stop(struct curlloop *l);
 

@@ -732,7 +732,7 @@ static void engine_stopped(void *arg)
 	flush_touched(e);
 }
 
-static const struct curlloop_ops engine_loop = {
+static const struct curlloop_ops engine_ops = {
 	.inbox = engine_inbox,
 	.timer = engine_timer,
 	.done = engine_done,
@@ -755,7 +755,7 @@ struct engine *engine_new(const struct config *cfg)
 		e->rng = (uint64_t)clock_now_us() | 1;
 	e->sched = sched_new(cfg->max_in_flight, cfg->max_queued,
 	                     cfg->learn.idle_reset * 1000);
-	e->loop = curlloop_new(&engine_loop, e,
+	e->loop = curlloop_new(&engine_ops, e,
 	                       cfg->max_in_flight > 64 ? cfg->max_in_flight
 	                                               : 64);
 	if (e->sched)
@@ -774,6 +774,11 @@ struct engine *engine_new(const struct config *cfg)
 int engine_start(struct engine *e)
 {
 	return curlloop_start(e->loop);
+}
+
+struct curlloop *engine_loop(struct engine *e)
+{
+	return e->loop;
 }
 
 void engine_stop(struct engine *e)

@@ -19,6 +19,7 @@
 #include "metrics_types.h"
 
 struct config;
+struct curlloop;
 struct request;
 
 struct engine;
@@ -34,6 +35,13 @@ void engine_reconfigure(struct engine *e, const struct config *cfg);
 
 /* Starts the engine thread. 0 or negative errno. */
 int engine_start(struct engine *e);
+
+/*
+ * The engine's loop, for a guest to run on its thread (the front's
+ * shards, front_shards.h): submissions from that thread then cost no
+ * wakeup and no context switch.
+ */
+struct curlloop *engine_loop(struct engine *e);
 
 /*
  * Hands r to the engine, which takes a reference of its own. r's request
@@ -124,8 +132,10 @@ const char *engine_class_name(unsigned c);
 int engine_metrics(struct engine *e, struct engine_metrics *m);
 
 /*
- * Stops the thread: every request still held fails (503) or, if its
- * response has begun, ends with an error. Then joins the thread.
+ * Stops the engine: every request still held fails (503) or, if its
+ * response has begun, ends with an error; returns when they have. The
+ * thread goes on for a guest (the front writing those answers) until
+ * engine_free().
  */
 void engine_stop(struct engine *e);
 

@@ -767,7 +767,7 @@ int front_start(struct front *f)
 	if (!f->shards)
 		return -ENOMEM;
 	shards_set_between(f->shards, take_config);
-	return shards_start(f->shards);
+	return shards_start(f->shards, engine_loop(f->engine));
 }
 
 int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,

@@ -1,16 +1,19 @@
 /*
- * front_shards.c - many small libmicrohttpd daemons, run by one thread.
+ * front_shards.c - many small libmicrohttpd daemons, run by a curlloop's
+ * thread (the engine's).
  *
- * Each shard is an external-epoll daemon; the thread waits on one epoll
- * set holding every shard's epoll fd and an eventfd for new sockets, and
- * runs a shard when its fd is readable, when libmicrohttpd says it has
- * work left (timeout 0: the "hot" list), or when its earliest connection
- * timeout is due (a sweep of all shards, at most once a second unless a
- * shard asks sooner).
+ * Each shard is an external-epoll daemon whose epoll fd sits in the loop's
+ * epoll set, with an eventfd for sockets and resumes from other threads.
+ * A shard runs when its fd is readable, when libmicrohttpd says it has
+ * work left (timeout 0: the "hot" list, run in the loop's tail after the
+ * engine's round has woken whom it answered), or when its earliest
+ * connection timeout is due (a sweep of all shards, at most once a second
+ * unless a shard asks sooner).
  */
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,14 +23,17 @@
 #include <unistd.h>
 #include <utlist.h>
 
-#include "thread_name.h"
 #include "clock.h"
+#include "curlloop.h"
 #include "log.h"
 #include "front_shards.h"
 
 #define SWEEP_MS 1000
 
 struct shard {
+	struct curlloop_watch w;      /* its epoll fd; first: the pointer */
+	struct shards *set;
+	int fd;                       /* MHD's epoll fd */
 	struct MHD_Daemon *mhd;
 	unsigned n_conns;
 	bool in_room, hot;
@@ -54,11 +60,10 @@ struct shards {
 	struct shard *adding;         /* shard in MHD_add_connection() */
 	int64_t next_sweep;
 
-	int ep, efd;
+	int efd;
+	struct curlloop_watch efd_w;
+	struct curlloop *loop;        /* runs the shards; NULL: not attached */
 	void (*between)(void *arg);
-	pthread_t thread;
-	bool running;
-	atomic_bool stop;
 
 	pthread_mutex_t lock;         /* guards adds and resumed */
 	struct shard *resumed;        /* shards with a resume to run */
@@ -66,10 +71,11 @@ struct shards {
 	size_t n_adds, cap_adds;
 };
 
+static void shard_ready(struct curlloop_watch *w, uint32_t events);
+
 static struct shard *shard_make(struct shards *s)
 {
 	const union MHD_DaemonInfo *di;
-	struct epoll_event ev = { .events = EPOLLIN };
 	struct shard *sh, **v;
 
 	if (s->n == s->cap) {
@@ -88,8 +94,10 @@ static struct shard *shard_make(struct shards *s)
 	if (!sh->mhd)
 		goto fail;
 	di = MHD_get_daemon_info(sh->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	ev.data.ptr = sh;
-	if (!di || epoll_ctl(s->ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
+	sh->w.ready = shard_ready;
+	sh->set = s;
+	sh->fd = di ? di->epoll_fd : -1;
+	if (!di || curlloop_watch_add(s->loop, sh->fd, EPOLLIN, &sh->w) < 0)
 		goto fail;
 	s->v[s->n++] = sh;
 	sh->in_room = true;
@@ -137,6 +145,14 @@ static void shard_run(struct shards *s, struct shard *sh, int64_t now)
 		s->next_sweep = now + (int64_t)t;
 }
 
+static void shard_ready(struct curlloop_watch *w, uint32_t events)
+{
+	struct shard *sh = (struct shard *)w;
+
+	(void)events;
+	shard_run(sh->set, sh, clock_now_ms());
+}
+
 static void run_hot(struct shards *s, int64_t now)
 {
 	struct shard *list = s->hot;
@@ -177,13 +193,16 @@ static void add_one(struct shards *s, struct pending_add *a)
 }
 
 /* New sockets and resumed shards, signalled through the eventfd. */
-static void take_signalled(struct shards *s)
+static void take_signalled(struct curlloop_watch *w, uint32_t events)
 {
+	struct shards *s = (struct shards *)((char *)w -
+	                                     offsetof(struct shards, efd_w));
 	struct pending_add *adds;
 	struct shard *resumed;
 	uint64_t v;
 	size_t n;
 
+	(void)events;
 	if (read(s->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_debug("shards: eventfd read: %s", strerror(errno));
 	pthread_mutex_lock(&s->lock);
@@ -208,43 +227,28 @@ static void take_signalled(struct shards *s)
 	free(adds);
 }
 
-static void *shards_main(void *arg)
+/*
+ * After each of the loop's rounds: the shards that have work left (those
+ * the engine's wakes resumed among them), and the sweep when it is due.
+ * Returns when the loop must come back at the latest (monotonic us).
+ */
+static int64_t shards_tail(void *arg)
 {
 	struct shards *s = arg;
-	struct epoll_event ev[64];
+	int64_t now = clock_now_ms();
 
-	thread_name("sluice-front");
-	while (!atomic_load(&s->stop)) {
-		int64_t now = clock_now_ms();
-		int timeout, n;
-
-		if (s->hot)
-			timeout = 0;
-		else if (s->next_sweep <= now)
-			timeout = 0;
-		else
-			timeout = (int)(s->next_sweep - now);
-		n = epoll_wait(s->ep, ev, 64, timeout);
-		if (s->between)
-			s->between(s->arg);
-		now = clock_now_ms();
-		for (int i = 0; i < n; i++) {
-			if (ev[i].data.ptr)
-				shard_run(s, ev[i].data.ptr, now);
-			else
-				take_signalled(s);
-		}
-		run_hot(s, now);
-		if (now >= s->next_sweep) {
-			s->next_sweep = now + SWEEP_MS;
-			for (unsigned i = 0; i < s->n; i++)
-				shard_run(s, s->v[i], now);
-		}
+	if (s->between)
+		s->between(s->arg);
+	run_hot(s, now);
+	if (now >= s->next_sweep) {
+		s->next_sweep = now + SWEEP_MS;
+		for (unsigned i = 0; i < s->n; i++)
+			shard_run(s, s->v[i], now);
 	}
-	return NULL;
+	return s->hot ? 0 : s->next_sweep * 1000;
 }
 
-/* Wakes the shards thread (new sockets, resumes, stop). Any thread. */
+/* Wakes the loop for the shards (new sockets, resumes). Any thread. */
 static void wake_thread(struct shards *s)
 {
 	uint64_t one = 1;
@@ -268,7 +272,6 @@ struct shards *shards_new(shards_make_fn *make, void *arg,
                           unsigned per_shard, unsigned limit)
 {
 	struct shards *s = calloc(1, sizeof(*s));
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
 	if (!s)
 		return NULL;
@@ -278,28 +281,58 @@ struct shards *shards_new(shards_make_fn *make, void *arg,
 	s->limit = limit;
 	s->efd = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (s->ep < 0 || s->efd < 0 ||
-	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->efd, &ev) < 0) {
+	s->efd_w.ready = take_signalled;
+	if (s->efd < 0) {
 		shards_free(s);
 		return NULL;
 	}
 	return s;
 }
 
-int shards_start(struct shards *s)
-{
+struct attach {
+	struct shards *s;
 	int err;
+};
 
-	if (!shard_make(s))
-		return -EIO;
+/* On the loop's thread: the first shard, the eventfd, the tail. */
+static void attach(void *arg)
+{
+	struct attach *a = arg;
+	struct shards *s = a->s;
+
+	a->err = curlloop_watch_add(s->loop, s->efd, EPOLLIN, &s->efd_w);
+	if (a->err < 0)
+		return;
+	if (!shard_make(s)) {
+		curlloop_watch_del(s->loop, s->efd, &s->efd_w);
+		a->err = -EIO;
+		return;
+	}
 	s->next_sweep = clock_now_ms() + SWEEP_MS;
-	err = pthread_create(&s->thread, NULL, shards_main, s);
-	if (err)
-		return -err;
-	s->running = true;
-	return 0;
+	curlloop_set_tail(s->loop, shards_tail, s);
+}
+
+/* On the loop's thread: the loop lets go of every shard. */
+static void detach(void *arg)
+{
+	struct shards *s = arg;
+
+	curlloop_set_tail(s->loop, NULL, NULL);
+	curlloop_watch_del(s->loop, s->efd, &s->efd_w);
+	for (unsigned i = 0; i < s->n; i++)
+		curlloop_watch_del(s->loop, s->v[i]->fd, &s->v[i]->w);
+}
+
+int shards_start(struct shards *s, struct curlloop *loop)
+{
+	struct attach a = { .s = s };
+
+	s->loop = loop;
+	curlloop_call(loop, attach, &a);
+	if (a.err < 0)
+		s->loop = NULL;
+	return a.err;
 }
 
 int shards_add(struct shards *s, int fd, const struct sockaddr *sa,
@@ -348,6 +381,10 @@ void shards_resume(struct shards *s, struct MHD_Connection *c)
 	sh = ci ? ci->socket_context : NULL;
 	if (!sh)
 		return;
+	if (curlloop_on_thread(s->loop)) {
+		hot_push(s, sh); /* the loop's tail runs it */
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	if (!sh->resumed) {
 		sh->resumed = true;
@@ -394,11 +431,9 @@ void shards_stop(struct shards *s)
 {
 	if (!s)
 		return;
-	if (s->running) {
-		atomic_store(&s->stop, true);
-		wake_thread(s);
-		pthread_join(s->thread, NULL);
-		s->running = false;
+	if (s->loop) {
+		curlloop_call(s->loop, detach, s);
+		s->loop = NULL;
 	}
 	for (unsigned i = 0; i < s->n; i++) {
 		if (s->v[i]->mhd) {
@@ -422,8 +457,6 @@ void shards_free(struct shards *s)
 	free(s->adds);
 	if (s->efd >= 0)
 		close(s->efd);
-	if (s->ep >= 0)
-		close(s->ep);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -1,5 +1,7 @@
 /*
- * front_shards.h - many small libmicrohttpd daemons, run by one thread.
+ * front_shards.h - many small libmicrohttpd daemons, run by a curlloop's
+ * thread (the engine's: front and engine hand requests to each other
+ * without crossing threads).
  *
  * libmicrohttpd 0.9.75 walks a daemon's whole list of suspended
  * connections every time one of them is resumed, so with one daemon each
@@ -7,10 +9,10 @@
  * Spreading connections over daemons of at most `per_shard` connections
  * bounds that walk: a shard is made when every existing one is full, and
  * a freed slot is reused first. All shards run in external-epoll mode
- * from the shards thread; their epoll fds sit in one epoll set.
+ * on the loop's thread; their epoll fds sit in the loop's epoll set.
  *
  * MHD_add_connection() is not thread-safe for a daemon without its own
- * thread, so shards_add() queues the socket and the shards thread adds it.
+ * thread, so shards_add() queues the socket and the loop's thread adds it.
  */
 #ifndef SLUICE_FRONT_SHARDS_H
 #define SLUICE_FRONT_SHARDS_H
@@ -20,6 +22,7 @@
 
 struct MHD_Connection;
 struct MHD_Daemon;
+struct curlloop;
 struct shards;
 
 /* Starts one daemon allowed max_conns connections; NULL on error. */
@@ -32,11 +35,15 @@ typedef struct MHD_Daemon *shards_make_fn(void *arg, unsigned max_conns);
 struct shards *shards_new(shards_make_fn *make, void *arg,
                           unsigned per_shard, unsigned limit);
 
-/* Makes the first shard and starts the thread. 0 or negative errno. */
-int shards_start(struct shards *s);
+/*
+ * Makes the first shard and has loop's thread run the set from then on
+ * (a guest of the loop, curlloop.h). loop must outlive shards_stop().
+ * 0 or negative errno.
+ */
+int shards_start(struct shards *s, struct curlloop *loop);
 
 /*
- * fn(arg) runs on the shards thread between two rounds of work (before
+ * fn(arg) runs on the loop's thread after every round (set before
  * shards_start()); shards_kick() makes it run soon, from any thread.
  */
 void shards_set_between(struct shards *s, void (*fn)(void *arg));
@@ -50,7 +57,7 @@ int shards_add(struct shards *s, int fd, const struct sockaddr *sa,
                socklen_t len);
 
 /*
- * MHD_resume_connection(c), and makes sure the shards thread runs c's
+ * MHD_resume_connection(c), and makes sure the loop's thread runs c's
  * daemon afterwards. Any thread. (libmicrohttpd resumes at the start of
  * its next run and wakes it through its own eventfd, but a resume that
  * lands while a run is under way has its wake-up consumed by that run;
@@ -69,8 +76,9 @@ void shards_conn_closed(struct shards *s, void **socket_ctx);
 unsigned shards_count(const struct shards *s);
 
 /*
- * Stops the thread, then every daemon (connections closed: resume all
- * suspended connections first). Takes NULL.
+ * Takes the set off the loop's thread, then stops every daemon
+ * (connections closed: resume all suspended connections first). Takes
+ * NULL.
  */
 void shards_stop(struct shards *s);
 

@@ -5,7 +5,10 @@
  * round at a time of its choosing, and a precise loop keeps each such time
  * within its spinning budget; a stop hands over the last messages
  * before stopped(), once, also for a loop that never ran; a post after
- * the stop is refused. A transfer to a file:// URL shows done().
+ * the stop is refused. A transfer to a file:// URL shows done(). A guest's
+ * fd and tail run on the loop's thread; what it posts there is handed
+ * over in the same round, or the next without a wait; the thread goes on
+ * for it after a stop until it leaves.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -16,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -332,6 +337,122 @@ START_TEST(transfer_done)
 }
 END_TEST
 
+/* The guest: an eventfd it watches, and its tail. */
+static struct {
+	struct curlloop_watch w;
+	int efd;
+	atomic_int n_ready, n_tail, n_tail_after_stop;
+	bool off_thread;            /* something of the guest's ran elsewhere */
+	int msgs_seen_in_tail;      /* sn.n_msgs at the first tail after ready */
+	struct msg from_ready, from_tail;
+	int64_t tail_posted;        /* us the tail posted; 0: not yet */
+	int64_t tail_msg_took;      /* us until the inbox had it */
+} g;
+
+static void guest_ready(struct curlloop_watch *w, uint32_t events)
+{
+	uint64_t v;
+
+	(void)w;
+	(void)events;
+	if (!curlloop_on_thread(loop))
+		g.off_thread = true;
+	if (read(g.efd, &v, sizeof(v)) < 0)
+		return;
+	if (atomic_fetch_add(&g.n_ready, 1) == 0) {
+		g.from_ready = (struct msg){ .from = 0, .seq = 0 };
+		curlloop_post(loop, &g.from_ready.link);
+	}
+}
+
+static int64_t guest_tail(void *arg)
+{
+	(void)arg;
+	if (!curlloop_on_thread(loop))
+		g.off_thread = true;
+	atomic_fetch_add(&g.n_tail, 1);
+	if (sn.stopped)
+		atomic_fetch_add(&g.n_tail_after_stop, 1);
+	if (atomic_load(&g.n_ready) == 1 && g.msgs_seen_in_tail < 0) {
+		g.msgs_seen_in_tail = sn.n_msgs;
+		/* After the round: handed over next round, without a wait. */
+		g.from_tail = (struct msg){ .from = 0, .seq = 1 };
+		g.tail_posted = clock_now_us();
+		curlloop_post(loop, &g.from_tail.link);
+	} else if (g.tail_posted && !g.tail_msg_took && sn.n_msgs >= 2) {
+		g.tail_msg_took = clock_now_us() - g.tail_posted;
+	}
+	return INT64_MAX;
+}
+
+static void guest_attach(void *arg)
+{
+	(void)arg;
+	if (!curlloop_on_thread(loop))
+		g.off_thread = true;
+	ck_assert_int_eq(curlloop_watch_add(loop, g.efd, EPOLLIN, &g.w), 0);
+	curlloop_set_tail(loop, guest_tail, NULL);
+}
+
+static void guest_detach(void *arg)
+{
+	(void)arg;
+	curlloop_set_tail(loop, NULL, NULL);
+	curlloop_watch_del(loop, g.efd, &g.w);
+}
+
+START_TEST(guest_on_the_loop)
+{
+	uint64_t one = 1;
+	struct msg late = { .from = 0, .seq = 2 };
+	int n;
+
+	memset(&g, 0, sizeof(g));
+	g.w.ready = guest_ready;
+	g.msgs_seen_in_tail = -1;
+	g.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ck_assert_int_ge(g.efd, 0);
+	loop = curlloop_new(&ops, NULL, 8);
+	ck_assert_ptr_nonnull(loop);
+	ck_assert(!curlloop_on_thread(loop));
+	ck_assert_int_eq(curlloop_start(loop), 0);
+	curlloop_call(loop, guest_attach, NULL);
+	ck_assert_int_eq(write(g.efd, &one, sizeof(one)), sizeof(one));
+	for (int i = 0; i < 500 && !g.tail_msg_took; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(atomic_load(&g.n_ready), 1);
+	/* Posted from ready(): in the inbox before the round's tail. */
+	ck_assert_int_eq(g.msgs_seen_in_tail, 1);
+	/* Posted from the tail: the next round, not a second later. */
+	ck_assert_int_gt(g.tail_msg_took, 0);
+	ck_assert_int_lt(g.tail_msg_took, 500 * 1000);
+
+	/* Stopped: the owner is done, the guest still runs. */
+	curlloop_stop(loop);
+	ck_assert_int_eq(sn.stopped, 1);
+	ck_assert_int_eq(curlloop_post(loop, &late.link), -ESHUTDOWN);
+	ck_assert_int_eq(write(g.efd, &one, sizeof(one)), sizeof(one));
+	for (int i = 0; i < 500 && atomic_load(&g.n_ready) < 2; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(atomic_load(&g.n_ready), 2);
+	ck_assert_int_gt(atomic_load(&g.n_tail_after_stop), 0);
+
+	/* The guest leaves: the thread ends, nothing of it runs again. */
+	curlloop_call(loop, guest_detach, NULL);
+	curlloop_free(loop);
+	loop = NULL;
+	n = atomic_load(&g.n_tail);
+	ck_assert_int_eq(write(g.efd, &one, sizeof(one)), sizeof(one));
+	usleep(20 * 1000);
+	ck_assert_int_eq(atomic_load(&g.n_tail), n);
+	ck_assert_int_eq(atomic_load(&g.n_ready), 2);
+	ck_assert(!g.off_thread);
+	ck_assert_int_eq(sn.stopped, 1);
+	ck_assert_int_eq(sn.n_msgs, 2);
+	close(g.efd);
+}
+END_TEST
+
 static Suite *curlloop_suite(void)
 {
 	Suite *s = suite_create("curlloop");
@@ -344,6 +465,7 @@ static Suite *curlloop_suite(void)
 	tcase_add_test(tc, round_asks_for_a_time);
 	tcase_add_test(tc, precise_within_budget);
 	tcase_add_test(tc, transfer_done);
+	tcase_add_test(tc, guest_on_the_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }
