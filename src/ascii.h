@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 static inline bool ascii_is_digit(char c)
@@ -74,6 +75,27 @@ static inline bool ascii_skip_lit(const char **pp, const char *end,
 		return false;
 	*pp += strlen(lit);
 	return true;
+}
+
+/*
+ * v in decimal into buf (ASCII_U64_MAX bytes at least), NUL-terminated;
+ * returns its length. For the hot path, where snprintf costs a thousand
+ * instructions.
+ */
+#define ASCII_U64_MAX 21
+static inline size_t ascii_u64(uint64_t v, char *buf)
+{
+	char tmp[ASCII_U64_MAX], *p = tmp + sizeof(tmp);
+	size_t n;
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return n;
 }
 
 /* Narrows [*pp, *pend) to drop surrounding spaces and tabs. */

@@ -114,7 +114,7 @@ static curl_socket_t opensocket_cb(void *arg, curlsocktype purpose,
 static int try_headers(struct delivery *d, struct target *t)
 {
 	char sig[WEBHOOK_SIGNATURE_MAX];
-	struct curl_slist *l = NULL;
+	struct hlist l = { 0 };
 	int r;
 
 	r = header_list_add(&l, "Content-Type", "application/json");
@@ -133,7 +133,7 @@ static int try_headers(struct delivery *d, struct target *t)
 		else
 			r = header_list_add(&l, WEBHOOK_SIGNATURE_HEADER, sig);
 	}
-	curl_slist_free_all(t->hdrs);
+	header_list_free(&t->hdrs);
 	t->hdrs = l;
 	return r;
 }
@@ -225,7 +225,7 @@ static void start(struct delivery *d, struct target *t)
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_PRIVATE, t);
-	SET(CURLOPT_HTTPHEADER, t->hdrs);
+	SET(CURLOPT_HTTPHEADER, t->hdrs.head);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dj->payload_len);
 	SET(CURLOPT_POSTFIELDS, dj->payload);
 	SET(CURLOPT_WRITEFUNCTION, discard_cb);

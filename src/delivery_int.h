@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "curlloop.h"
+#include "headers.h"
 #include "heap.h"
 #include "job.h"
 
@@ -29,7 +30,7 @@ struct target {
 	struct target *ready_prev, *ready_next; /* the ready FIFO */
 	bool ready;
 	CURL *easy;                   /* while in flight */
-	struct curl_slist *hdrs;
+	struct hlist hdrs;
 	char err[CURL_ERROR_SIZE];
 };
 

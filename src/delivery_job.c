@@ -112,7 +112,7 @@ void delivery_job_free(struct delivery_job *dj)
 		return;
 	for (size_t i = 0; i < dj->n; i++) {
 		free(dj->t[i].url);
-		curl_slist_free_all(dj->t[i].hdrs);
+		header_list_free(&dj->t[i].hdrs);
 	}
 	result_free(dj->copy);
 	free(dj->payload);

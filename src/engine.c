@@ -276,24 +276,36 @@ static const struct upstream_hooks upstream_hooks = {
 
 /* --- transfers --- */
 
-static CURL *easy_get(struct engine *e)
+/*
+ * A handle for r: from the pool (set up for an ordinary request with
+ * this configuration: *fresh false) or new.
+ */
+static CURL *easy_get(struct engine *e, const struct request *r, bool *fresh)
 {
-	CURL *c;
-
-	if (e->n_easy_pool > 0) {
-		c = e->easy_pool[--e->n_easy_pool];
-		curl_easy_reset(c);
-		return c;
-	}
+	*fresh = r->policy.connect_only || e->n_easy_pool == 0;
+	if (!*fresh)
+		return e->easy_pool[--e->n_easy_pool];
 	return curl_easy_init();
 }
 
-static void easy_put(struct engine *e, CURL *c)
+/*
+ * Back to the pool, unless it was an opaque tunnel's (CONNECT_ONLY) or was
+ * set up before a reload.
+ */
+static void easy_put(struct engine *e, const struct request *r, CURL *c)
 {
-	if (e->n_easy_pool < EASY_POOL_MAX)
+	if (e->n_easy_pool < EASY_POOL_MAX && !r->policy.connect_only &&
+	    r->easy_gen == e->cfg_gen)
 		e->easy_pool[e->n_easy_pool++] = c;
 	else
 		curl_easy_cleanup(c);
+}
+
+/* Empties the pool: its handles hold the options of a configuration. */
+static void easy_pool_drain(struct engine *e)
+{
+	while (e->n_easy_pool > 0)
+		curl_easy_cleanup(e->easy_pool[--e->n_easy_pool]);
 }
 /* Answer r with a proxy-made error, unless its response has begun. */
 static void fail(struct engine *e, struct request *r, unsigned status,
@@ -314,7 +326,7 @@ static void fail(struct engine *e, struct request *r, unsigned status,
 static void stop_transfer(struct engine *e, struct request *r)
 {
 	curlloop_remove(e->loop, r->easy);
-	easy_put(e, r->easy);
+	easy_put(e, r, r->easy);
 	r->easy = NULL;
 	e->n_running--;
 }
@@ -350,7 +362,8 @@ static void release(struct engine *e, struct request *r)
 static void start(struct engine *e, struct request *r)
 {
 	int64_t now = clock_now_us();
-	CURL *c = easy_get(e);
+	bool fresh;
+	CURL *c = easy_get(e, r, &fresh);
 
 	r->attempts++;
 	r->queue_us += now - r->enqueued_us;
@@ -364,10 +377,11 @@ static void start(struct engine *e, struct request *r)
 	r->resp_headers.len = r->resp_headers.off = 0;
 	r->n_resp_headers = 0;
 	e->stats.attempts++;
-	if (!c || upstream_setup(c, r, &e->cfg, &upstream_hooks) < 0 ||
+	if (!c || upstream_setup(c, fresh, r, &e->cfg, &upstream_hooks) < 0 ||
 	    curlloop_add(e->loop, c) < 0) {
+		/* Its options are not known: not back to the pool. */
 		if (c)
-			easy_put(e, c);
+			curl_easy_cleanup(c);
 		sched_done(e->sched, r->item.q, now);
 		r->eng_state = ENG_NONE;
 		engine_unhold(e, r);
@@ -377,6 +391,7 @@ static void start(struct engine *e, struct request *r)
 		return;
 	}
 	r->easy = c;
+	r->easy_gen = e->cfg_gen;
 	r->eng_state = ENG_RUNNING;
 	e->n_running++;
 	if (r->owner && r->owner->started)
@@ -699,6 +714,8 @@ static void take_config(struct engine *e)
 	if (!n)
 		return;
 	e->cfg = n;
+	e->cfg_gen++;
+	easy_pool_drain(e);
 	set_sched_params(e);
 	engine_queues_reconfigure(e, old);
 	config_free(old);
@@ -798,8 +815,7 @@ void engine_free(struct engine *e)
 		return;
 	/* Stops: the last messages, then every request held fails. */
 	curlloop_free(e->loop);
-	while (e->n_easy_pool > 0)
-		curl_easy_cleanup(e->easy_pool[--e->n_easy_pool]);
+	easy_pool_drain(e);
 	sched_free(e->sched);
 	engine_metrics_free(e);
 	config_slot_done(&e->cfg_next);

@@ -70,8 +70,9 @@ struct engine {
 	} stats;
 	int64_t overflow_logged;     /* ms, last overflow warning */
 	bool abandon;                /* stopping: jobs stay in the store */
-	CURL *easy_pool[EASY_POOL_MAX];
+	CURL *easy_pool[EASY_POOL_MAX]; /* set up with this cfg_gen */
 	unsigned n_easy_pool;
+	unsigned cfg_gen;            /* configurations taken */
 
 	struct engine_mstate ms;     /* /metrics counters */
 

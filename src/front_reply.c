@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ascii.h"
 #include "clock.h"
 #include "cred.h"
 #include "front_reply.h"
@@ -28,13 +29,13 @@
 /* X-EZTHROTTLE-Attempts and -Queue-Ms, on every response the engine saw. */
 static void add_progress(struct MHD_Response *resp, const struct request *r)
 {
-	char v[32];
+	char v[ASCII_U64_MAX];
 
 	if (!r->submitted)
 		return;
-	snprintf(v, sizeof(v), "%u", r->attempts);
+	ascii_u64(r->attempts, v);
 	MHD_add_response_header(resp, "X-EZTHROTTLE-Attempts", v);
-	snprintf(v, sizeof(v), "%" PRId64, r->queue_us / 1000);
+	ascii_u64(r->queue_us > 0 ? (uint64_t)r->queue_us / 1000 : 0, v);
 	MHD_add_response_header(resp, "X-EZTHROTTLE-Queue-Ms", v);
 }
 

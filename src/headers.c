@@ -8,7 +8,6 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,30 +122,81 @@ bool header_value_ok(const char *value, size_t len)
 	return true;
 }
 
-int header_list_add(struct curl_slist **l, const char *name,
-                    const char *value)
-{
-	struct curl_slist *n;
-	char *line;
-	int len;
+#define HBLOCK_MIN 1024
 
-	if (!value)
-		len = asprintf(&line, "%s:", name);
-	else
-		len = asprintf(&line, *value ? "%s: %s" : "%s;%s", name,
-		               value);
-	if (len < 0)
-		return -ENOMEM;
-	n = curl_slist_append(*l, line);
-	free(line);
+struct hblock {
+	struct hblock *next;
+	size_t used, cap;
+	_Alignas(struct curl_slist) char data[];
+};
+
+/* n bytes, aligned for a node, from l's newest block or a new one. */
+static void *hlist_take(struct hlist *l, size_t n)
+{
+	struct hblock *b = l->blocks;
+	size_t align = _Alignof(struct curl_slist);
+
+	n = (n + align - 1) / align * align;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > HBLOCK_MIN ? n : HBLOCK_MIN;
+
+		b = malloc(sizeof(*b) + cap);
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->cap = cap;
+		b->next = l->blocks;
+		l->blocks = b;
+	}
+	b->used += n;
+	return b->data + b->used - n;
+}
+
+int header_list_add(struct hlist *l, const char *name, const char *value)
+{
+	size_t nlen = strlen(name), vlen = value ? strlen(value) : 0;
+	struct curl_slist *n;
+	char *p;
+
+	n = hlist_take(l, sizeof(*n) + nlen + vlen + 3);
 	if (!n)
 		return -ENOMEM;
-	*l = n;
+	p = (char *)(n + 1);
+	n->data = p;
+	n->next = NULL;
+	memcpy(p, name, nlen);
+	p += nlen;
+	if (!value) {
+		*p++ = ':';
+	} else if (vlen == 0) {
+		*p++ = ';';
+	} else {
+		*p++ = ':';
+		*p++ = ' ';
+		memcpy(p, value, vlen);
+		p += vlen;
+	}
+	*p = '\0';
+	if (l->tail)
+		l->tail->next = n;
+	else
+		l->head = n;
+	l->tail = n;
 	return 0;
 }
 
-int header_list_seal(struct curl_slist **l, bool has_accept,
-                     bool has_ctype)
+void header_list_free(struct hlist *l)
+{
+	struct hblock *b, *next;
+
+	for (b = l->blocks; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	*l = (struct hlist){ 0 };
+}
+
+int header_list_seal(struct hlist *l, bool has_accept, bool has_ctype)
 {
 	int r = header_list_add(l, "Expect", NULL);
 

@@ -158,7 +158,7 @@ static char *intake_headers_json(const struct request *r,
 	*ret_err = -ENOMEM;
 	if (!list)
 		return NULL;
-	for (const struct curl_slist *l = r->up_headers; l; l = l->next) {
+	for (const struct curl_slist *l = r->up_headers.head; l; l = l->next) {
 		const char *line = l->data, *c = strpbrk(line, ":;");
 		const char *v;
 		json_t *pair;

@@ -588,6 +588,20 @@ static int field_of(const char *name, size_t name_len)
 {
 	size_t i;
 
+	/*
+	 * Every name of fields[] starts with a, r or x and has 9 bytes at
+	 * least: most fields of most answers (Date, Content-Type, Server)
+	 * cost one comparison.
+	 */
+	if (name_len < 9)
+		return -1;
+	switch (name[0] | 0x20) {
+	case 'a': case 'r': case 'x':
+		break;
+	default:
+		return -1;
+	}
+
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (ascii_eq_lit(name, name_len, fields[i].name))
 			return (int)i;

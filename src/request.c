@@ -38,6 +38,20 @@ int buf_append(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+	char *d;
+
+	if (b->data || n <= b->cap)
+		return 0;
+	d = malloc(n);
+	if (!d)
+		return -ENOMEM;
+	b->data = d;
+	b->cap = n;
+	return 0;
+}
+
 void buf_done(struct buf *b)
 {
 	free(b->data);
@@ -87,7 +101,7 @@ void request_unref(struct request *r)
 		return;
 	free(r->raw_target);
 	free(r->method);
-	curl_slist_free_all(r->up_headers);
+	header_list_free(&r->up_headers);
 	buf_done(&r->body);
 	buf_done(&r->resp_headers);
 	buf_done(&r->resp_body);

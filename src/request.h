@@ -23,11 +23,11 @@
 #include "classify.h"
 #include "cred.h"
 #include "curlloop.h"
+#include "headers.h"
 #include "heap.h"
 #include "retry.h"
 #include "sched.h"
 
-struct curl_slist;
 struct engine;
 struct request;
 struct upstream_hooks;
@@ -80,6 +80,8 @@ struct buf {
 };
 
 int buf_append(struct buf *b, const void *p, size_t n);
+/* Room for n bytes in all, allocated at once (an empty buffer). */
+int buf_reserve(struct buf *b, size_t n);
 void buf_done(struct buf *b);
 static inline size_t buf_avail(const struct buf *b)
 {
@@ -116,7 +118,7 @@ struct request {
 	char *raw_target;
 	char *method;
 	struct target target;
-	struct curl_slist *up_headers;
+	struct hlist up_headers;     /* the fields that go upstream */
 	struct buf body;
 	bool is_head;
 	bool submitted;              /* handed to the engine */
@@ -140,6 +142,7 @@ struct request {
 	struct request *eng_prev, *eng_next; /* engine: held or backlog */
 	struct request *touch_next;  /* engine: fronts to wake */
 	int eng_state;
+	unsigned easy_gen;           /* engine: the config its handle has */
 	bool touched;
 	bool denied;                 /* connect refused by deny list */
 	bool got_bytes;              /* this attempt saw a response byte */

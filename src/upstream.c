@@ -100,6 +100,21 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		pthread_mutex_unlock(&r->lock);
 		return CURL_WRITEFUNC_PAUSE;
 	}
+	if (!r->resp_body.data) {
+		/*
+		 * The first bytes: room for the whole body the answer
+		 * announces (up to what the buffer holds before it pauses),
+		 * so that it does not grow by doubling, a copy each time.
+		 */
+		curl_off_t cl = -1;
+
+		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+		                  &cl);
+		if (cl > (curl_off_t)len)
+			buf_reserve(&r->resp_body,
+			            cl < BODY_HIGH_WATER + (curl_off_t)len ?
+			            (size_t)cl : BODY_HIGH_WATER + len);
+	}
 	err = buf_append(&r->resp_body, data, len);
 	pthread_mutex_unlock(&r->lock);
 	if (err < 0)
@@ -158,7 +173,7 @@ static int setup_connect_only(CURL *c, struct request *r)
 	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-int upstream_setup(CURL *c, struct request *r,
+int upstream_setup(CURL *c, bool fresh, struct request *r,
                    const struct config *const *cfgp,
                    const struct upstream_hooks *hooks)
 {
@@ -186,36 +201,39 @@ int upstream_setup(CURL *c, struct request *r,
 
 #define SET(opt, val) \
 	do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
+	if (fresh) {
+		SET(CURLOPT_PROXY, "");
+		SET(CURLOPT_NOSIGNAL, 1L);
+		SET(CURLOPT_PROTOCOLS_STR, "http,https");
+		SET(CURLOPT_PATH_AS_IS, 1L);
+		SET(CURLOPT_HEADERFUNCTION, header_cb);
+		SET(CURLOPT_WRITEFUNCTION, write_cb);
+		SET(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+		SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+		if (cfg->tls.upstream_ca_file)
+			SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);
+	} else {
+		SET(CURLOPT_CUSTOMREQUEST, NULL); /* the last request's */
+	}
 	SET(CURLOPT_URL, base);
 	SET(CURLOPT_REQUEST_TARGET, path);
-	SET(CURLOPT_PROXY, "");
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_PATH_AS_IS, 1L);
 	SET(CURLOPT_PRIVATE, r);
-	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, r);
-	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, r);
-	SET(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 	SET(CURLOPT_OPENSOCKETDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->err_buf);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
 	/*
 	 * Without a deadline (a job), an upstream that never answers would
 	 * hold the request, and its queue's slot, for ever. A timeout with
-	 * no response yet is retried like a failed connection.
+	 * no response yet is retried like a failed connection. 0: none.
 	 */
-	if (r->policy.attempt_timeout_ms)
-		SET(CURLOPT_TIMEOUT_MS, (long)r->policy.attempt_timeout_ms);
-	SET(CURLOPT_HTTPHEADER, r->up_headers);
-	if (cfg->tls.upstream_ca_file)
-		SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);
+	SET(CURLOPT_TIMEOUT_MS, (long)r->policy.attempt_timeout_ms);
+	SET(CURLOPT_HTTPHEADER, r->up_headers.head);
+	/* GET, no body, no upload: then what this request is. */
+	SET(CURLOPT_HTTPGET, 1L);
 	if (r->is_head) {
 		SET(CURLOPT_NOBODY, 1L);
-	} else if (strcmp(r->method, "GET") == 0 && r->body.len == 0) {
-		SET(CURLOPT_HTTPGET, 1L);
-	} else {
+	} else if (strcmp(r->method, "GET") != 0 || r->body.len != 0) {
 		SET(CURLOPT_CUSTOMREQUEST, r->method);
 		if (r->body.len > 0 || strcmp(r->method, "POST") == 0 ||
 		    strcmp(r->method, "PUT") == 0 ||

@@ -39,13 +39,18 @@ struct upstream_hooks {
 };
 
 /*
- * Sets every option of c for r, whose transfer reports to hooks, with the
+ * Sets the options of c for r, whose transfer reports to hooks, with the
  * configuration *cfgp: the caller's own pointer, read again when curl
  * opens the connection (a reload may have replaced it since, and freed
  * the old one). cfgp and hooks must outlive the transfer; curl calls back
- * on the caller's thread only. 0 or negative errno.
+ * on the caller's thread only. fresh: c is new (or reset); else it was
+ * set up by this function for an ordinary request (not connect_only)
+ * with the same configuration, and only what differs between requests
+ * is set again (curl copies every string option it is given: a reset
+ * and the same options again cost a tenth of a request). 0 or negative
+ * errno.
  */
-int upstream_setup(CURL *c, struct request *r,
+int upstream_setup(CURL *c, bool fresh, struct request *r,
                    const struct config *const *cfgp,
                    const struct upstream_hooks *hooks);
 

@@ -112,7 +112,7 @@ static char *upstream(int *ret_err)
 
 	ck_assert_ptr_nonnull(s);
 	*ret_err = admit_upstream_headers(&hf, req, &n, &text);
-	for (struct curl_slist *l = req->up_headers; l; l = l->next) {
+	for (struct curl_slist *l = req->up_headers.head; l; l = l->next) {
 		size_t k = strlen(l->data);
 
 		ck_assert_uint_lt(len + k + 2, 1024);
@@ -581,8 +581,7 @@ START_TEST(test_upstream_last_guard)
 		char *s;
 		int err;
 
-		curl_slist_free_all(req->up_headers);
-		req->up_headers = NULL;
+		header_list_free(&req->up_headers);
 		fk.n = 0;
 		add("X-Before", "1");
 		add(bad[i].name, bad[i].value);
@@ -594,8 +593,7 @@ START_TEST(test_upstream_last_guard)
 		free(s);
 	}
 	/* A tab inside a value is fine. */
-	curl_slist_free_all(req->up_headers);
-	req->up_headers = NULL;
+	header_list_free(&req->up_headers);
 	fk.n = 0;
 	add("X-Tab", "a\tb");
 	{

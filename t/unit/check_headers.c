@@ -2,9 +2,11 @@
  * check_headers.c - which header fields cross the proxy.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "headers.h"
 #include "testlib.h"
 
@@ -323,6 +325,78 @@ START_TEST(test_value_ok)
 }
 END_TEST
 
+/* The decimal formatter of the hot path (ascii.h). */
+START_TEST(test_u64)
+{
+	char b[ASCII_U64_MAX];
+
+	ck_assert_uint_eq(ascii_u64(0, b), 1);
+	ck_assert_str_eq(b, "0");
+	ck_assert_uint_eq(ascii_u64(7, b), 1);
+	ck_assert_str_eq(b, "7");
+	ck_assert_uint_eq(ascii_u64(10, b), 2);
+	ck_assert_str_eq(b, "10");
+	ck_assert_uint_eq(ascii_u64(65535, b), 5);
+	ck_assert_str_eq(b, "65535");
+	ck_assert_uint_eq(ascii_u64(UINT64_MAX, b), 20);
+	ck_assert_str_eq(b, "18446744073709551615");
+}
+END_TEST
+
+/*
+ * The list curl sends: each line as curl reads it, in order, across
+ * blocks, a line longer than a block included; sealing adds the removals.
+ */
+START_TEST(test_list_lines)
+{
+	struct hlist l = { 0 };
+	char big[3000], name[16], want[32];
+	const struct curl_slist *n;
+	int i;
+
+	memset(big, 'v', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(header_list_add(&l, "X-A", "1"), 0);
+	ck_assert_int_eq(header_list_add(&l, "X-Empty", ""), 0);
+	ck_assert_int_eq(header_list_add(&l, "X-Gone", NULL), 0);
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "X-%d", i);
+		ck_assert_int_eq(header_list_add(&l, name, "some value"), 0);
+	}
+	ck_assert_int_eq(header_list_add(&l, "X-Big", big), 0);
+	ck_assert_int_eq(header_list_seal(&l, true, false), 0);
+	n = l.head;
+	ck_assert_str_eq(n->data, "X-A: 1");
+	n = n->next;
+	ck_assert_str_eq(n->data, "X-Empty;");
+	n = n->next;
+	ck_assert_str_eq(n->data, "X-Gone:");
+	for (i = 0; i < 100; i++) {
+		n = n->next;
+		snprintf(want, sizeof(want), "X-%d: some value", i);
+		ck_assert_str_eq(n->data, want);
+	}
+	n = n->next;
+	ck_assert_int_eq(strlen(n->data), strlen("X-Big: ") + sizeof(big) - 1);
+	ck_assert(strncmp(n->data, "X-Big: vvv", 10) == 0);
+	n = n->next;
+	ck_assert_str_eq(n->data, "Expect:");
+	n = n->next;
+	ck_assert_str_eq(n->data, "Content-Type:");
+	ck_assert_ptr_null(n->next);
+	ck_assert_ptr_eq(l.tail, n);
+	header_list_free(&l);
+	ck_assert_ptr_null(l.head);
+	ck_assert_ptr_null(l.blocks);
+	/* Empty again, and usable. */
+	ck_assert_int_eq(header_list_seal(&l, false, true), 0);
+	ck_assert_str_eq(l.head->data, "Expect:");
+	ck_assert_str_eq(l.head->next->data, "Accept:");
+	ck_assert_ptr_null(l.head->next->next);
+	header_list_free(&l);
+}
+END_TEST
+
 static Suite *headers_suite(void)
 {
 	Suite *s = suite_create("headers");
@@ -345,6 +419,8 @@ static Suite *headers_suite(void)
 	tcase_add_test(tc, test_name_eq);
 	tcase_add_test(tc, test_name_ok);
 	tcase_add_test(tc, test_value_ok);
+	tcase_add_test(tc, test_list_lines);
+	tcase_add_test(tc, test_u64);
 	suite_add_tcase(s, tc);
 	return s;
 }
