@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -70,8 +71,11 @@ struct curlloop {
 	struct epoll_event wev[EVENTS_MAX]; /* and the guest's */
 	int n_wev;
 	bool soon;                   /* posted from the loop: do not wait */
-	int64_t (*guest_tail)(void *arg);
-	void *guest_arg;
+	struct {
+		int64_t (*fn)(void *arg);
+		void *arg;
+	} tails[CURLLOOP_TAILS];     /* the guests' */
+	unsigned n_tails;
 	struct heap timers;
 	int tfd;                     /* timerfd; -1: wait in milliseconds */
 	int64_t tfd_when;            /* us it is armed for; 0: disarmed */
@@ -385,6 +389,20 @@ static void run_guest(struct curlloop *l)
 	l->n_wev = 0;
 }
 
+/* The guests' tails; the earliest time they want the next round. */
+static int64_t run_tails(struct curlloop *l)
+{
+	int64_t next = INT64_MAX;
+
+	for (unsigned i = 0; i < l->n_tails; i++) {
+		int64_t t = l->tails[i].fn(l->tails[i].arg);
+
+		if (t < next)
+			next = t;
+	}
+	return next;
+}
+
 static void *loop_main(void *arg)
 {
 	struct curlloop *l = arg;
@@ -410,13 +428,12 @@ static void *loop_main(void *arg)
 			l->n_ev = 0;
 			next = INT64_MAX;
 		}
-		other = l->guest_tail ? l->guest_tail(l->guest_arg)
-		                      : INT64_MAX;
+		other = run_tails(l);
 		if (l->soon)
 			other = 0;
 		if (atomic_load(&l->stopping) && !l->stopped)
 			finish(l);
-		if (l->stopped && (!l->guest_tail || atomic_load(&l->exiting)))
+		if (l->stopped && (!l->n_tails || atomic_load(&l->exiting)))
 			break;
 	}
 	run_calls(l, true);
@@ -490,7 +507,7 @@ int curlloop_start(struct curlloop *l)
 
 bool curlloop_on_thread(const struct curlloop *l)
 {
-	return current == l;
+	return l && current == l;
 }
 
 void curlloop_call(struct curlloop *l, void (*fn)(void *arg), void *arg)
@@ -533,11 +550,28 @@ void curlloop_watch_del(struct curlloop *l, int fd, struct curlloop_watch *w)
 			l->wev[i].data.ptr = NULL;
 }
 
-void curlloop_set_tail(struct curlloop *l, int64_t (*tail)(void *arg),
+int curlloop_add_tail(struct curlloop *l, int64_t (*tail)(void *arg),
+                      void *arg)
+{
+	if (l->n_tails == CURLLOOP_TAILS)
+		return -ENOSPC;
+	l->tails[l->n_tails].fn = tail;
+	l->tails[l->n_tails].arg = arg;
+	l->n_tails++;
+	return 0;
+}
+
+void curlloop_del_tail(struct curlloop *l, int64_t (*tail)(void *arg),
                        void *arg)
 {
-	l->guest_tail = tail;
-	l->guest_arg = arg;
+	for (unsigned i = 0; i < l->n_tails; i++) {
+		if (l->tails[i].fn != tail || l->tails[i].arg != arg)
+			continue;
+		memmove(&l->tails[i], &l->tails[i + 1],
+		        (l->n_tails - i - 1) * sizeof(l->tails[0]));
+		l->n_tails--;
+		return;
+	}
 }
 
 int curlloop_post(struct curlloop *l, struct curlloop_msg *m)

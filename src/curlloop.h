@@ -82,7 +82,7 @@ int64_t curlloop_spun_us(struct curlloop *l);
 /* Starts the thread. 0 or negative errno. */
 int curlloop_start(struct curlloop *l);
 
-/* True on the loop's own thread. */
+/* True on the loop's own thread (false for NULL). */
 bool curlloop_on_thread(const struct curlloop *l);
 
 /*
@@ -93,19 +93,23 @@ bool curlloop_on_thread(const struct curlloop *l);
 void curlloop_call(struct curlloop *l, void (*fn)(void *arg), void *arg);
 
 /*
- * The guest's side; on the loop's thread (through curlloop_call), or
+ * The guests' side; on the loop's thread (through curlloop_call), or
  * before it starts. watch_add puts fd in the set for events (EPOLLIN...):
  * 0 or negative errno; watch_del takes it out, and w's events of the
- * current round are dropped. set_tail: tail(arg) runs after every round
+ * current round are dropped. add_tail: tail(arg) runs after every round
  * and returns when (monotonic us) it wants the next at the latest
- * (INT64_MAX: no such time; now or earlier: at once). NULL tail: none.
- * A loop with a tail keeps its thread after curlloop_stop(), for the
- * guest, until the tail is removed or curlloop_free().
+ * (INT64_MAX: no such time; now or earlier: at once); at most
+ * CURLLOOP_TAILS of them, in the order added: 0 or -ENOSPC. del_tail
+ * takes it off. A loop with a tail keeps its thread after curlloop_stop(),
+ * for its guests, until the last tail is taken off or curlloop_free().
  */
+#define CURLLOOP_TAILS 4
 int curlloop_watch_add(struct curlloop *l, int fd, uint32_t events,
                        struct curlloop_watch *w);
 void curlloop_watch_del(struct curlloop *l, int fd, struct curlloop_watch *w);
-void curlloop_set_tail(struct curlloop *l, int64_t (*tail)(void *arg),
+int curlloop_add_tail(struct curlloop *l, int64_t (*tail)(void *arg),
+                      void *arg);
+void curlloop_del_tail(struct curlloop *l, int64_t (*tail)(void *arg),
                        void *arg);
 
 /*

@@ -310,7 +310,7 @@ static void attach(void *arg)
 		return;
 	}
 	s->next_sweep = clock_now_ms() + SWEEP_MS;
-	curlloop_set_tail(s->loop, shards_tail, s);
+	a->err = curlloop_add_tail(s->loop, shards_tail, s);
 }
 
 /* On the loop's thread: the loop lets go of every shard. */
@@ -318,7 +318,7 @@ static void detach(void *arg)
 {
 	struct shards *s = arg;
 
-	curlloop_set_tail(s->loop, NULL, NULL);
+	curlloop_del_tail(s->loop, shards_tail, s);
 	curlloop_watch_del(s->loop, s->efd, &s->efd_w);
 	for (unsigned i = 0; i < s->n; i++)
 		curlloop_watch_del(s->loop, s->v[i]->fd, &s->v[i]->w);
@@ -343,6 +343,14 @@ int shards_add(struct shards *s, int fd, const struct sockaddr *sa,
 	if (len > sizeof(struct sockaddr_storage)) {
 		close(fd);
 		return -EINVAL;
+	}
+	if (curlloop_on_thread(s->loop)) {
+		/* The listener runs on the loop too: no queue, no wakeup. */
+		struct pending_add a = { .fd = fd, .len = len };
+
+		memcpy(&a.sa, sa, len);
+		add_one(s, &a);
+		return 0;
 	}
 	pthread_mutex_lock(&s->lock);
 	if (s->n_adds == s->cap_adds) {

@@ -6,9 +6,13 @@
  * bytes (MSG_PEEK, nothing consumed) before MHD sees it. Pending
  * connections wait in a FIFO; all share one timeout, so the head always
  * expires first and expiry costs O(1).
+ *
+ * The listener runs on the engine's loop, a guest like the front's shards
+ * (curlloop.h): its epoll set is one fd in the loop's, and a connection
+ * goes from accept to libmicrohttpd without leaving the thread.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,9 +24,9 @@
 #include <unistd.h>
 #include <utlist.h>
 
-#include "thread_name.h"
 #include "clock.h"
 #include "config.h"
+#include "curlloop.h"
 #include "front.h"
 #include "http.h"
 #include "listener.h"
@@ -37,6 +41,7 @@ struct pending {
 	socklen_t len;
 	int64_t deadline;            /* monotonic ms */
 	bool denied;                 /* outside allow: answer 403 */
+	bool polled;                 /* in the epoll set */
 	struct pending *prev, *next;
 };
 
@@ -55,10 +60,10 @@ struct listener {
 	int lfd;
 	int ep;
 	int wake_fd;
-	pthread_t thread;
-	bool started;
+	struct curlloop *loop;       /* runs the listener; NULL: not yet */
+	struct curlloop_watch w;     /* ep, in the loop's set */
+	int64_t next_tick;           /* ms: expiry and the watch are due */
 	atomic_bool stop_accepting;
-	atomic_bool exit;
 
 	struct pending *head;        /* by deadline (utlist DL) */
 	int64_t accept_retry;        /* 0, or when to accept again */
@@ -124,7 +129,8 @@ static void to_front(struct listener *l, struct pending *p)
 	int fd = p->fd;
 	uint32_t gen;
 
-	epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+	if (p->polled)
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
 	DL_DELETE(l->head, p);
 	/* The whole header block is due by the first bytes' deadline. */
 	gen = front_header_deadline(l->front, fd);
@@ -176,7 +182,8 @@ static bool pending_ready(struct listener *l, struct pending *p)
 		                 "the proxy");
 		return true;
 	case LISTENER_CONNECT:
-		epoll_ctl(l->ep, EPOLL_CTL_DEL, p->fd, NULL);
+		if (p->polled)
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, p->fd, NULL);
 		DL_DELETE(l->head, p);
 		tunnels_add(l->tunnels, p->fd, (struct sockaddr *)&p->addr,
 		            p->len, p->deadline);
@@ -230,6 +237,8 @@ static void accept_all(struct listener *l)
 		ev.data.ptr = p;
 		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
 			pending_close(l, p);
+		else
+			p->polled = true;
 	}
 }
 
@@ -250,49 +259,49 @@ static void close_listen(struct listener *l)
 	l->accept_retry = 0;
 }
 
-static void *listener_main(void *arg)
+/* The listener's own epoll set is ready: accept, peek, disconnects. */
+static void listener_ready(struct curlloop_watch *w, uint32_t events)
+{
+	struct listener *l = (struct listener *)(void *)
+		((char *)w - offsetof(struct listener, w));
+	struct epoll_event ev[64];
+	int n;
+
+	(void)events;
+	n = epoll_wait(l->ep, ev, 64, 0);
+	config_slot_swap(&l->cfg_next, &l->cfg);
+	for (int i = 0; i < n; i++) {
+		void *tag = ev[i].data.ptr;
+
+		if (tag == &tag_listen) {
+			accept_all(l);
+		} else if (tag == &tag_wake) {
+			uint64_t v;
+
+			if (read(l->wake_fd, &v, sizeof(v)) < 0)
+				continue;
+			if (atomic_load(&l->stop_accepting))
+				close_listen(l);
+		} else if (tag == &tag_watch) {
+			front_watch_dispatch(l->front);
+		} else {
+			pending_ready(l, tag);
+		}
+	}
+}
+
+/*
+ * After each of the loop's rounds: what is due (pending connections that
+ * sent nothing, header deadlines, sleepers' disconnect watch, a paused
+ * accept), at most every FRONT_WATCH_TICK_MS unless a deadline comes
+ * sooner. Returns when it is due next (monotonic us).
+ */
+static int64_t listener_tail(void *arg)
 {
 	struct listener *l = arg;
-	struct epoll_event ev[64];
+	int64_t now = clock_now_ms(), next;
 
-	thread_name("sluice-listen");
-	while (!atomic_load(&l->exit)) {
-		int64_t now = clock_now_ms(), next = -1;
-		int timeout = -1, n;
-
-		if (l->head)
-			next = l->head->deadline;
-		if (l->ring_len > 0 && (next < 0 ||
-		                        l->ring[l->ring_head].when < next))
-			next = l->ring[l->ring_head].when;
-		if (l->accept_retry && (next < 0 || l->accept_retry < next))
-			next = l->accept_retry;
-		if (next >= 0)
-			timeout = next <= now ? 0 : (int)(next - now);
-		/* Sleeping connections get their watch on this tick. */
-		if (timeout < 0 || timeout > FRONT_WATCH_TICK_MS)
-			timeout = FRONT_WATCH_TICK_MS;
-		n = epoll_wait(l->ep, ev, 64, timeout);
-		config_slot_swap(&l->cfg_next, &l->cfg);
-		for (int i = 0; i < n; i++) {
-			void *tag = ev[i].data.ptr;
-
-			if (tag == &tag_listen) {
-				accept_all(l);
-			} else if (tag == &tag_wake) {
-				uint64_t v;
-
-				if (read(l->wake_fd, &v, sizeof(v)) < 0)
-					continue;
-				if (atomic_load(&l->stop_accepting))
-					close_listen(l);
-			} else if (tag == &tag_watch) {
-				front_watch_dispatch(l->front);
-			} else {
-				pending_ready(l, tag);
-			}
-		}
-		now = clock_now_ms();
+	if (now >= l->next_tick) {
 		while (l->head && l->head->deadline <= now)
 			pending_close(l, l->head);
 		ring_expire(l, now);
@@ -301,10 +310,47 @@ static void *listener_main(void *arg)
 			l->accept_retry = 0;
 			add_listen(l);
 		}
+		next = now + FRONT_WATCH_TICK_MS;
+		if (l->head && l->head->deadline < next)
+			next = l->head->deadline;
+		if (l->ring_len > 0 && l->ring[l->ring_head].when < next)
+			next = l->ring[l->ring_head].when;
+		if (l->accept_retry && l->accept_retry < next)
+			next = l->accept_retry;
+		l->next_tick = next;
+	} else if (l->head && l->head->deadline < l->next_tick) {
+		/* Accepted since: its deadline may be the nearest. */
+		l->next_tick = l->head->deadline;
 	}
-	while (l->head)
-		pending_close(l, l->head);
-	return NULL;
+	return l->next_tick * 1000;
+}
+
+struct attach {
+	struct listener *l;
+	int err;
+};
+
+/* On the loop's thread: the listener's set and tail join the loop. */
+static void attach(void *arg)
+{
+	struct attach *a = arg;
+	struct listener *l = a->l;
+
+	a->err = curlloop_watch_add(l->loop, l->ep, EPOLLIN, &l->w);
+	if (a->err == 0) {
+		a->err = curlloop_add_tail(l->loop, listener_tail, l);
+		if (a->err < 0)
+			curlloop_watch_del(l->loop, l->ep, &l->w);
+	}
+}
+
+/* On the loop's thread: the listener leaves it. */
+static void detach(void *arg)
+{
+	struct listener *l = arg;
+
+	curlloop_del_tail(l->loop, listener_tail, l);
+	curlloop_watch_del(l->loop, l->ep, &l->w);
 }
 
 struct listener *listener_new(const struct config *cfg, int fd,
@@ -314,6 +360,8 @@ struct listener *listener_new(const struct config *cfg, int fd,
 	struct epoll_event ev;
 
 	l = calloc(1, sizeof(*l));
+	if (l)
+		l->w.ready = listener_ready;
 	if (!l) {
 		close(fd);
 		return NULL;
@@ -341,14 +389,16 @@ fail:
 	return NULL;
 }
 
-int listener_start(struct listener *l)
+int listener_start(struct listener *l, struct curlloop *loop)
 {
-	int r = pthread_create(&l->thread, NULL, listener_main, l);
+	struct attach a = { .l = l };
 
-	if (r)
-		return -r;
-	l->started = true;
-	return 0;
+	l->loop = loop;
+	l->next_tick = clock_now_ms();
+	curlloop_call(loop, attach, &a);
+	if (a.err < 0)
+		l->loop = NULL;
+	return a.err;
 }
 
 static void wake(struct listener *l)
@@ -368,7 +418,7 @@ void listener_reconfigure(struct listener *l, const struct config *cfg)
 void listener_stop_accepting(struct listener *l)
 {
 	atomic_store(&l->stop_accepting, true);
-	if (l->started)
+	if (l->loop)
 		wake(l);
 	else
 		close_listen(l);
@@ -378,10 +428,9 @@ void listener_free(struct listener *l)
 {
 	if (!l)
 		return;
-	if (l->started) {
-		atomic_store(&l->exit, true);
-		wake(l);
-		pthread_join(l->thread, NULL);
+	if (l->loop) {
+		curlloop_call(l->loop, detach, l);
+		l->loop = NULL;
 	}
 	while (l->head)
 		pending_close(l, l->head);

@@ -1,11 +1,13 @@
 /*
  * listener.h - the proxy's listening socket.
  *
- * One thread accepts connections, refuses clients outside allow (403),
- * peeks at the first bytes to tell CONNECT from plain HTTP, and hands
- * plain HTTP connections to the front, CONNECT ones to the tunnels. It also polls the front's
- * disconnect watch. Connections that send nothing within client_timeout
- * are closed.
+ * It accepts connections, refuses clients outside allow (403), peeks at
+ * the first bytes to tell CONNECT from plain HTTP, and hands plain HTTP
+ * connections to the front, CONNECT ones to the tunnels. It also polls
+ * the front's disconnect watch. Connections that send nothing within
+ * client_timeout are closed. It runs on the engine's loop, with the
+ * front (a guest, curlloop.h), so a new connection reaches
+ * libmicrohttpd without a hand-off to another thread.
  */
 #ifndef SLUICE_LISTENER_H
 #define SLUICE_LISTENER_H
@@ -14,6 +16,7 @@
 #include <stddef.h>
 
 struct config;
+struct curlloop;
 struct front;
 struct tunnels;
 
@@ -42,18 +45,21 @@ struct listener *listener_new(const struct config *cfg, int fd,
                               struct front *front, struct tunnels *tunnels);
 
 /*
- * A reload: the listener thread takes cfg (a reference of its own; its
- * allow list) after its next wait. Any thread.
+ * A reload: the listener takes cfg (a reference of its own; its allow
+ * list) when its set is next ready. Any thread.
  */
 void listener_reconfigure(struct listener *l, const struct config *cfg);
 
-/* Starts the thread. 0 or negative errno. */
-int listener_start(struct listener *l);
+/*
+ * Has loop's thread run the listener from then on (a guest); loop must
+ * outlive listener_free(). 0 or negative errno.
+ */
+int listener_start(struct listener *l, struct curlloop *loop);
 
 /* Closes the listening socket; pending connections are dropped. */
 void listener_stop_accepting(struct listener *l);
 
-/* Stops the thread and frees. Takes NULL. */
+/* Takes the listener off its loop and frees. Takes NULL. */
 void listener_free(struct listener *l);
 
 #endif

@@ -593,7 +593,7 @@ static int start(struct sluiced *d)
 	}
 	jobs_resume(d);
 	if (front_start(d->front) < 0 || tunnels_start(d->tunnels) < 0 ||
-	    listener_start(d->listener) < 0) {
+	    listener_start(d->listener, engine_loop(d->engine)) < 0) {
 		log_error("cannot start the proxy threads");
 		return -1;
 	}

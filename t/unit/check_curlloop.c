@@ -393,13 +393,13 @@ static void guest_attach(void *arg)
 	if (!curlloop_on_thread(loop))
 		g.off_thread = true;
 	ck_assert_int_eq(curlloop_watch_add(loop, g.efd, EPOLLIN, &g.w), 0);
-	curlloop_set_tail(loop, guest_tail, NULL);
+	ck_assert_int_eq(curlloop_add_tail(loop, guest_tail, NULL), 0);
 }
 
 static void guest_detach(void *arg)
 {
 	(void)arg;
-	curlloop_set_tail(loop, NULL, NULL);
+	curlloop_del_tail(loop, guest_tail, NULL);
 	curlloop_watch_del(loop, g.efd, &g.w);
 }
 
