@@ -22,7 +22,6 @@
 	error "python3-prometheus-client is needed (scripts/test installs it)"
 
 SECRET=metrics-secret-credential-7d1f
-start_origin
 start_origin other
 OTHER_PORT=$ORIGIN_PORT
 start_origin
