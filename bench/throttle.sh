@@ -693,6 +693,7 @@ part4() {
 	say "part 4: bench/sched_bench.c"
 	if ! (cd "$top" && cc -O2 -D_GNU_SOURCE -iquote src src/sched.c \
 		src/sched_limits.c src/sched_table.c src/heap.c \
+		src/rate_ctl.c src/log.c \
 		bench/sched_bench.c -lm -o "$tmp/sched_bench") \
 		>"$tmp/sched_bench.err" 2>&1; then
 		out "4. bench/sched_bench.c: does not build:"

@@ -122,7 +122,12 @@ bool header_value_ok(const char *value, size_t len)
 	return true;
 }
 
-#define HBLOCK_MIN 1024
+/*
+ * The first block holds a usual request's fields (the three removals and
+ * a few more); each next one is twice the last. A waiting request keeps
+ * its list: small blocks keep it small.
+ */
+#define HBLOCK_FIRST 256
 
 struct hblock {
 	struct hblock *next;
@@ -138,7 +143,10 @@ static void *hlist_take(struct hlist *l, size_t n)
 
 	n = (n + align - 1) / align * align;
 	if (!b || b->cap - b->used < n) {
-		size_t cap = n > HBLOCK_MIN ? n : HBLOCK_MIN;
+		size_t cap = b ? 2 * b->cap : HBLOCK_FIRST;
+
+		if (cap < n)
+			cap = n;
 
 		b = malloc(sizeof(*b) + cap);
 		if (!b)

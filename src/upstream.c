@@ -17,12 +17,6 @@
 /* Response bytes buffered per request before the transfer is paused. */
 #define BODY_HIGH_WATER (256 * 1024)
 #define CONNECT_TIMEOUT_MS 30000
-/*
- * curl's receive buffer (CURLOPT_BUFFERSIZE; its default is 16 KiB): each
- * fill is a poll(2), a recv(2) and a write callback, so a 64 KiB body
- * takes one round, not four.
- */
-#define RECV_BUFFER (64 * 1024)
 
 static size_t header_cb(char *line, size_t size, size_t n, void *arg)
 {
@@ -216,7 +210,6 @@ int upstream_setup(CURL *c, bool fresh, struct request *r,
 		SET(CURLOPT_WRITEFUNCTION, write_cb);
 		SET(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 		SET(CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-		SET(CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
 		if (cfg->tls.upstream_ca_file)
 			SET(CURLOPT_CAINFO, cfg->tls.upstream_ca_file);
 	} else {
