@@ -88,8 +88,9 @@ struct curlloop {
 };
 
 struct call {
-	void (*fn)(void *arg);
+	int (*fn)(void *arg);
 	void *arg;
+	int ret;
 	bool done;
 	struct call *next;
 };
@@ -368,8 +369,10 @@ static void run_calls(struct curlloop *l, bool last)
 		return;
 	for (; c; c = next) {
 		next = c->next;
-		c->fn(c->arg);
+		int ret = c->fn(c->arg);
+
 		pthread_mutex_lock(&l->lock);
+		c->ret = ret;
 		c->done = true;
 		pthread_mutex_unlock(&l->lock);
 	}
@@ -510,19 +513,16 @@ bool curlloop_on_thread(const struct curlloop *l)
 	return l && current == l;
 }
 
-void curlloop_call(struct curlloop *l, void (*fn)(void *arg), void *arg)
+int curlloop_call(struct curlloop *l, int (*fn)(void *arg), void *arg)
 {
 	struct call c = { .fn = fn, .arg = arg };
 
-	if (current == l) {
-		fn(arg);
-		return;
-	}
+	if (current == l)
+		return fn(arg);
 	pthread_mutex_lock(&l->lock);
 	if (!l->running) {
 		pthread_mutex_unlock(&l->lock);
-		fn(arg);
-		return;
+		return fn(arg);
 	}
 	c.next = l->calls;
 	l->calls = &c;
@@ -532,6 +532,7 @@ void curlloop_call(struct curlloop *l, void (*fn)(void *arg), void *arg)
 	while (!c.done)
 		pthread_cond_wait(&l->cond, &l->lock);
 	pthread_mutex_unlock(&l->lock);
+	return c.ret;
 }
 
 int curlloop_watch_add(struct curlloop *l, int fd, uint32_t events,

@@ -86,11 +86,11 @@ int curlloop_start(struct curlloop *l);
 bool curlloop_on_thread(const struct curlloop *l);
 
 /*
- * Runs fn(arg) on the loop's thread, between two rounds, and returns when
- * it has: at once on that thread, or on the caller's if the thread does
- * not run. Any thread. Not refused while stopping.
+ * Runs fn(arg) on the loop's thread, between two rounds, and returns what
+ * it returned, once it has: at once on that thread, or on the caller's
+ * if the thread does not run. Any thread. Not refused while stopping.
  */
-void curlloop_call(struct curlloop *l, void (*fn)(void *arg), void *arg);
+int curlloop_call(struct curlloop *l, int (*fn)(void *arg), void *arg);
 
 /*
  * The guests' side; on the loop's thread (through curlloop_call), or

@@ -290,31 +290,8 @@ struct shards *shards_new(shards_make_fn *make, void *arg,
 	return s;
 }
 
-struct attach {
-	struct shards *s;
-	int err;
-};
-
-/* On the loop's thread: the first shard, the eventfd, the tail. */
-static void attach(void *arg)
-{
-	struct attach *a = arg;
-	struct shards *s = a->s;
-
-	a->err = curlloop_watch_add(s->loop, s->efd, EPOLLIN, &s->efd_w);
-	if (a->err < 0)
-		return;
-	if (!shard_make(s)) {
-		curlloop_watch_del(s->loop, s->efd, &s->efd_w);
-		a->err = -EIO;
-		return;
-	}
-	s->next_sweep = clock_now_ms() + SWEEP_MS;
-	a->err = curlloop_add_tail(s->loop, shards_tail, s);
-}
-
 /* On the loop's thread: the loop lets go of every shard. */
-static void detach(void *arg)
+static int detach(void *arg)
 {
 	struct shards *s = arg;
 
@@ -322,17 +299,36 @@ static void detach(void *arg)
 	curlloop_watch_del(s->loop, s->efd, &s->efd_w);
 	for (unsigned i = 0; i < s->n; i++)
 		curlloop_watch_del(s->loop, s->v[i]->fd, &s->v[i]->w);
+	return 0;
+}
+
+/* On the loop's thread: the first shard, the eventfd, the tail. */
+static int attach(void *arg)
+{
+	struct shards *s = arg;
+	int err = curlloop_watch_add(s->loop, s->efd, EPOLLIN, &s->efd_w);
+
+	if (err < 0)
+		return err;
+	s->next_sweep = clock_now_ms() + SWEEP_MS;
+	if (!shard_make(s))
+		err = -EIO;
+	else
+		err = curlloop_add_tail(s->loop, shards_tail, s);
+	if (err < 0)
+		detach(s);
+	return err;
 }
 
 int shards_start(struct shards *s, struct curlloop *loop)
 {
-	struct attach a = { .s = s };
+	int err;
 
 	s->loop = loop;
-	curlloop_call(loop, attach, &a);
-	if (a.err < 0)
+	err = curlloop_call(loop, attach, s);
+	if (err < 0)
 		s->loop = NULL;
-	return a.err;
+	return err;
 }
 
 int shards_add(struct shards *s, int fd, const struct sockaddr *sa,

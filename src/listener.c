@@ -325,32 +325,28 @@ static int64_t listener_tail(void *arg)
 	return l->next_tick * 1000;
 }
 
-struct attach {
-	struct listener *l;
-	int err;
-};
-
 /* On the loop's thread: the listener's set and tail join the loop. */
-static void attach(void *arg)
+static int attach(void *arg)
 {
-	struct attach *a = arg;
-	struct listener *l = a->l;
+	struct listener *l = arg;
+	int err = curlloop_watch_add(l->loop, l->ep, EPOLLIN, &l->w);
 
-	a->err = curlloop_watch_add(l->loop, l->ep, EPOLLIN, &l->w);
-	if (a->err == 0) {
-		a->err = curlloop_add_tail(l->loop, listener_tail, l);
-		if (a->err < 0)
+	if (err == 0) {
+		err = curlloop_add_tail(l->loop, listener_tail, l);
+		if (err < 0)
 			curlloop_watch_del(l->loop, l->ep, &l->w);
 	}
+	return err;
 }
 
 /* On the loop's thread: the listener leaves it. */
-static void detach(void *arg)
+static int detach(void *arg)
 {
 	struct listener *l = arg;
 
 	curlloop_del_tail(l->loop, listener_tail, l);
 	curlloop_watch_del(l->loop, l->ep, &l->w);
+	return 0;
 }
 
 struct listener *listener_new(const struct config *cfg, int fd,
@@ -391,14 +387,14 @@ fail:
 
 int listener_start(struct listener *l, struct curlloop *loop)
 {
-	struct attach a = { .l = l };
+	int err;
 
 	l->loop = loop;
 	l->next_tick = clock_now_ms();
-	curlloop_call(loop, attach, &a);
-	if (a.err < 0)
+	err = curlloop_call(loop, attach, l);
+	if (err < 0)
 		l->loop = NULL;
-	return a.err;
+	return err;
 }
 
 static void wake(struct listener *l)

@@ -387,20 +387,22 @@ static int64_t guest_tail(void *arg)
 	return INT64_MAX;
 }
 
-static void guest_attach(void *arg)
+static int guest_attach(void *arg)
 {
 	(void)arg;
 	if (!curlloop_on_thread(loop))
 		g.off_thread = true;
 	ck_assert_int_eq(curlloop_watch_add(loop, g.efd, EPOLLIN, &g.w), 0);
 	ck_assert_int_eq(curlloop_add_tail(loop, guest_tail, NULL), 0);
+	return 7;
 }
 
-static void guest_detach(void *arg)
+static int guest_detach(void *arg)
 {
 	(void)arg;
 	curlloop_del_tail(loop, guest_tail, NULL);
 	curlloop_watch_del(loop, g.efd, &g.w);
+	return 0;
 }
 
 START_TEST(guest_on_the_loop)
@@ -418,7 +420,8 @@ START_TEST(guest_on_the_loop)
 	ck_assert_ptr_nonnull(loop);
 	ck_assert(!curlloop_on_thread(loop));
 	ck_assert_int_eq(curlloop_start(loop), 0);
-	curlloop_call(loop, guest_attach, NULL);
+	/* What fn returned comes back. */
+	ck_assert_int_eq(curlloop_call(loop, guest_attach, NULL), 7);
 	ck_assert_int_eq(write(g.efd, &one, sizeof(one)), sizeof(one));
 	for (int i = 0; i < 500 && !atomic_load(&g.took); i++)
 		usleep(10 * 1000);
