@@ -232,19 +232,20 @@ const char *scheme_name(enum scheme s)
  */
 int destination_format(const struct destination *d, char *buf, size_t size)
 {
-	const char *scheme = d->scheme == SCHEME_HTTPS ? "https://" : "http://";
+	const char *scheme = scheme_name(d->scheme);
 	size_t ls = strlen(scheme), lh = strnlen(d->host, sizeof(d->host));
 	char port[ASCII_U64_MAX];
 	size_t lp = ascii_u64(d->port, port), n;
 
-	n = ls + lh + (d->ipv6 ? 2 : 0) + 1 + lp;
+	n = ls + 3 + lh + (d->ipv6 ? 2 : 0) + 1 + lp;
 	if (n >= size || lh == sizeof(d->host)) {
 		if (size > 0)
 			buf[0] = '\0';
 		return -ENOSPC;
 	}
 	memcpy(buf, scheme, ls);
-	buf += ls;
+	memcpy(buf + ls, "://", 3);
+	buf += ls + 3;
 	if (d->ipv6)
 		*buf++ = '[';
 	memcpy(buf, d->host, lh);

@@ -125,7 +125,7 @@ void curlloop_wake(struct curlloop *l);
 /*
  * Ends the loop after its current round, then hands over the last messages
  * and calls stopped(), and waits for that. The thread ends then, unless a
- * guest's tail is set (see curlloop_set_tail): it goes on running the
+ * guest's tail is set (see curlloop_add_tail): it goes on running the
  * guest, and nothing of the owner's. Once; later calls do nothing.
  */
 void curlloop_stop(struct curlloop *l);

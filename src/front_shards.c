@@ -14,7 +14,6 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stddef.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
