@@ -37,6 +37,7 @@ static void usage(FILE *out)
 "  -s, --state-dir DIR        state directory (default /var/lib/sluice)\n"
 "      --rps N                default rate of a queue, requests/s (2)\n"
 "      --concurrency N        default in-flight cap of a queue (2)\n"
+"      --workers N            event loops, one per core by default (0)\n"
 "      --allow CIDR           allowed client network; repeatable,\n"
 "                             replaces the default (loopback)\n"
 "      --webhook-secret-file FILE\n"
@@ -59,6 +60,7 @@ enum {
 	OPT_WEBHOOK_SECRET_FILE,
 	OPT_LOG_LEVEL,
 	OPT_ACCESS_LOG,
+	OPT_WORKERS,
 };
 
 static const struct option long_options[] = {
@@ -73,6 +75,7 @@ static const struct option long_options[] = {
 	  OPT_WEBHOOK_SECRET_FILE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "access-log", no_argument, NULL, OPT_ACCESS_LOG },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "check-config", no_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -93,6 +96,7 @@ int args_parse(int argc, char **argv, struct args *fl)
 		case 's': fl->state_dir = optarg; break;
 		case OPT_RPS: fl->rps = optarg; break;
 		case OPT_CONCURRENCY: fl->concurrency = optarg; break;
+		case OPT_WORKERS: fl->workers = optarg; break;
 		case OPT_ALLOW: {
 			const char **v = realloc(fl->allow, (fl->n_allow + 1) *
 			                                    sizeof(*v));
@@ -171,6 +175,22 @@ static int apply_flags(struct config *cfg, const struct args *fl)
 			bad = 1;
 		} else {
 			cfg->defaults.limits.concurrency = (unsigned)v;
+		}
+	}
+	if (fl->workers) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(fl->workers, &end, 10);
+		if (errno || end == fl->workers || *end || v < 0 ||
+		    v > CONFIG_WORKERS_MAX) {
+			fprintf(stderr, "sluiced: --workers must be an integer "
+			        "from 0 to %d, got '%s'\n", CONFIG_WORKERS_MAX,
+			        fl->workers);
+			bad = 1;
+		} else {
+			cfg->workers = (unsigned)v;
 		}
 	}
 	if (fl->n_allow > 0) {

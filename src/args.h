@@ -19,6 +19,7 @@ struct args {
 	const char *state_dir;
 	const char *rps;
 	const char *concurrency;
+	const char *workers;         /* --workers */
 	const char **allow;
 	size_t n_allow;
 	const char *webhook_secret_file;

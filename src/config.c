@@ -92,6 +92,7 @@ struct config *config_new(void)
 		return NULL;
 	atomic_init(&cfg->refs, 1);
 	cfg->max_in_flight = 512;
+	cfg->workers = 0;
 	cfg->max_queued = 100000;
 	cfg->max_queues = 100000;
 	cfg->max_body = 10 << 20;
@@ -236,6 +237,7 @@ unsigned config_restart_only(const struct config *old, struct config *next,
 	KEEP_STR(state_dir, "state_dir");
 	KEEP_STR(redis.url, "redis.url");
 	KEEP(max_in_flight, "max_in_flight");
+	KEEP(workers, "workers");
 	KEEP(max_header, "max_header");
 	KEEP(client_timeout, "client_timeout");
 	KEEP(admin_timeout, "admin_timeout");

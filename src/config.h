@@ -18,6 +18,7 @@
 #include "rate_ctl.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/sluice/sluice.yaml"
+#define CONFIG_WORKERS_MAX 64       /* engine loops */
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
                  LOG_LEVEL_DEBUG };
@@ -82,6 +83,7 @@ struct config {
 	char *admin_token_file;      /* NULL: no token asked for */
 	int64_t admin_timeout;       /* ms, idle admin connection */
 	unsigned max_in_flight;
+	unsigned workers;            /* engine loops; 0: one per online core */
 	unsigned max_queued;         /* whole daemon */
 	unsigned max_queues;         /* credential queues, whole daemon */
 	uint64_t max_body;           /* bytes */

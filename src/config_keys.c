@@ -594,6 +594,7 @@ const struct key_def config_top_keys[] = {
 	VAL("admin_token_file", v_opt_path, C(admin_token_file), 0, 0),
 	VAL("admin_timeout", v_duration, C(admin_timeout), 1, 0),
 	VAL("max_in_flight", v_uint, C(max_in_flight), 1, 1e6),
+	VAL("workers", v_uint, C(workers), 0, CONFIG_WORKERS_MAX),
 	VAL("max_queued", v_uint, C(max_queued), 1, 1e9),
 	VAL("max_queues", v_uint, C(max_queues), 1, 1e9),
 	VAL("max_body", v_size, C(max_body), 0, 0),

@@ -95,7 +95,7 @@ struct call {
 	struct call *next;
 };
 
-static __thread const struct curlloop *current; /* the thread's loop */
+static __thread struct curlloop *current; /* the thread's loop */
 
 static uint64_t own_fd(int fd)
 {
@@ -506,6 +506,11 @@ int curlloop_start(struct curlloop *l)
 	}
 	l->started = true;
 	return 0;
+}
+
+struct curlloop *curlloop_current(void)
+{
+	return current;
 }
 
 bool curlloop_on_thread(const struct curlloop *l)

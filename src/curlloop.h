@@ -82,6 +82,9 @@ int64_t curlloop_spun_us(struct curlloop *l);
 /* Starts the thread. 0 or negative errno. */
 int curlloop_start(struct curlloop *l);
 
+/* The loop whose thread this is, or NULL. */
+struct curlloop *curlloop_current(void);
+
 /* True on the loop's own thread (false for NULL). */
 bool curlloop_on_thread(const struct curlloop *l);
 

@@ -1,7 +1,14 @@
 /*
- * engine.c - queues and upstream transfers on one thread, a curlloop.
+ * engine.c - queues and upstream transfers on workers, each a curlloop.
  *
- * A round: take the inbox (submit, cancel, unpause), fire expired
+ * A request runs on its home worker, the one it was submitted on: its
+ * deadline, its transfers, the wake-ups of its owner. The scheduler is
+ * shared under the engine's lock, held for decisions only: a worker whose
+ * dispatch picks another's request posts it a start message. Worker 0
+ * wakes for the scheduler's instants (pacing to the microsecond); another
+ * that moves the next one earlier wakes it.
+ *
+ * A round: take the inbox (submit, cancel, unpause, start), fire expired
  * deadlines, let curl work, collect finished transfers, dispatch whatever
  * the scheduler allows now, then wake the owners of every request whose
  * state changed in this round. Waking once per round, not once per
@@ -20,6 +27,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +35,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include <utlist.h>
 
 #include "clock.h"
@@ -49,21 +58,21 @@ static struct request *timer_req(struct heap_node *n)
 }
 
 /* Remember to wake r's front at the end of this round. */
-static void touch(struct engine *e, struct request *r)
+static void touch(struct eworker *w, struct request *r)
 {
 	if (r->touched)
 		return;
 	r->touched = true;
 	request_ref(r);
-	LL_PREPEND2(e->touched, r, touch_next);
+	LL_PREPEND2(w->touched, r, touch_next);
 }
 
-static void flush_touched(struct engine *e)
+static void flush_touched(struct eworker *w)
 {
 	struct request *r;
 
-	while ((r = e->touched)) {
-		e->touched = r->touch_next;
+	while ((r = w->touched)) {
+		w->touched = r->touch_next;
 		r->touched = false;
 		if (r->owner && r->owner->wake)
 			r->owner->wake(r);
@@ -72,15 +81,37 @@ static void flush_touched(struct engine *e)
 }
 
 /*
- * Queues a message. -ESHUTDOWN when the engine takes no more. A submission
- * is counted before refusing is read, and engine_refuse() sets refusing
- * before its caller reads the count: a drain never misses one.
+ * The worker of the calling thread, if it is one; else the next in turn
+ * (the job runner, the tunnels).
+ */
+static struct eworker *home_for(struct engine *e)
+{
+	struct curlloop *here = curlloop_current();
+
+	if (here)
+		for (unsigned i = 0; i < e->n_workers; i++)
+			if (e->w[i].loop == here)
+				return &e->w[i];
+	return &e->w[atomic_fetch_add_explicit(&e->next_home, 1,
+	                                        memory_order_relaxed) %
+	              e->n_workers];
+}
+
+/*
+ * Queues a message to r's home worker. -ESHUTDOWN when the engine takes
+ * no more. A submission is counted before refusing is read, and
+ * engine_refuse() sets refusing before its caller reads the count: a
+ * drain never misses one.
  */
 static int post(struct engine *e, struct request *r, enum req_msg_type t)
 {
 	struct req_msg *m = &r->msg[t];
 	bool submit = t == REQ_MSG_SUBMIT;
 
+	if (submit)
+		r->home = home_for(e);
+	else if (!r->home)
+		return 0; /* never submitted */
 	if (atomic_exchange(&m->posted, true))
 		return 0;
 	if (submit) {
@@ -90,7 +121,7 @@ static int post(struct engine *e, struct request *r, enum req_msg_type t)
 	}
 	request_ref(r);
 	if ((submit && atomic_load(&e->refusing)) ||
-	    curlloop_post(e->loop, &m->link) < 0) {
+	    curlloop_post(r->home->loop, &m->link) < 0) {
 		if (submit) {
 			if (r->policy.durable)
 				atomic_fetch_sub(&e->jobs_held, 1);
@@ -136,13 +167,13 @@ unsigned engine_jobs_held(const struct engine *e)
 /* --- learning and retry decisions --- */
 
 
-static uint64_t rng_next(struct engine *e)
+static uint64_t rng_next(struct eworker *w)
 {
 	/* xorshift64*: jitter needs spread, not secrecy. */
-	e->rng ^= e->rng >> 12;
-	e->rng ^= e->rng << 25;
-	e->rng ^= e->rng >> 27;
-	return e->rng * 0x2545F4914F6CDD1DULL;
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return w->rng * 0x2545F4914F6CDD1DULL;
 }
 
 /* A stated quota as /queues keeps it: its reset on the engine's clock. */
@@ -165,19 +196,24 @@ static void note_quotas(struct sched_queue *q, const struct verdict_learned *v,
 	sched_note_quotas(q, &req, &tok);
 }
 
-/* r's answer's header block: learn, pause; its Retry-After, or -1. */
-static int64_t learn_from(struct engine *e, struct request *r)
+/*
+ * r's answer's header block: learn, pause; its Retry-After, or -1. The
+ * fields are read outside the lock, what they teach is applied under it.
+ */
+static int64_t learn_from(struct eworker *w, struct request *r)
 {
+	struct engine *e = w->e;
 	struct sched_queue *q = r->item.q;
 	struct verdict_learned v;
 	int64_t now = clock_now_us();
 
-	verdict_learn(e->cfg, r->resp_headers.data, r->n_resp_headers,
+	verdict_learn(w->cfg, r->resp_headers.data, r->n_resp_headers,
 	              r->status, clock_wall_ms(), &v);
+	pthread_mutex_lock(&e->lock);
 	e->stats.learn_bad += v.bad;
 	note_quotas(q, &v, now);
 	if (v.rps > 0 || v.concurrency > 0) {
-		if (e->cfg->learn.scope == LEARN_SCOPE_DESTINATION)
+		if (w->cfg->learn.scope == LEARN_SCOPE_DESTINATION)
 			sched_learn_dest(e->sched, sched_queue_dest(q), v.rps,
 			                 v.rps_source, v.concurrency, now);
 		else
@@ -228,16 +264,17 @@ static int64_t learn_from(struct engine *e, struct request *r)
 		               v.requests.remaining < 0 &&
 		               v.rps_source != SCHED_RATE_QUOTA &&
 		               v.rps_source != SCHED_RATE_EZTHROTTLE, now);
+	pthread_mutex_unlock(&e->lock);
 	return v.retry_after_ms;
 }
 
 /* Whether to try r again after status (0: no response at all). */
-static bool want_retry(struct engine *e, struct request *r, unsigned status,
+static bool want_retry(struct eworker *w, struct request *r, unsigned status,
                        int64_t retry_after_ms)
 {
-	int64_t delay = verdict_retry(e->cfg, &r->rules, r->attempts, status,
+	int64_t delay = verdict_retry(w->cfg, &r->rules, r->attempts, status,
 	                              retry_after_ms, clock_now_ms(),
-	                              r->deadline, rng_next(e));
+	                              r->deadline, rng_next(w));
 
 	if (delay < 0)
 		return false;
@@ -247,25 +284,25 @@ static bool want_retry(struct engine *e, struct request *r, unsigned status,
 
 static void on_body(struct request *r)
 {
-	touch(r->engine, r);
+	touch(r->home, r);
 }
 
 /* The header block of r's answer is complete: final, or retried? */
 static void on_headers(struct request *r, unsigned status)
 {
-	struct engine *e = r->engine;
+	struct eworker *w = r->home;
 	int64_t retry_after;
 
 	r->status = status;
-	retry_after = learn_from(e, r);
-	if (want_retry(e, r, status, retry_after)) {
+	retry_after = learn_from(w, r);
+	if (want_retry(w, r, status, retry_after)) {
 		r->retrying = true;
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
 	r->phase = REQ_HEADERS;
 	pthread_mutex_unlock(&r->lock);
-	touch(e, r);
+	touch(w, r);
 }
 
 /* What transfers tell the engine (upstream.c never names it). */
@@ -280,11 +317,11 @@ static const struct upstream_hooks upstream_hooks = {
  * A handle for r: from the pool (set up for an ordinary request with
  * this configuration: *fresh false) or new.
  */
-static CURL *easy_get(struct engine *e, const struct request *r, bool *fresh)
+static CURL *easy_get(struct eworker *w, const struct request *r, bool *fresh)
 {
-	*fresh = r->policy.connect_only || e->n_easy_pool == 0;
+	*fresh = r->policy.connect_only || w->n_easy_pool == 0;
 	if (!*fresh)
-		return e->easy_pool[--e->n_easy_pool];
+		return w->easy_pool[--w->n_easy_pool];
 	return curl_easy_init();
 }
 
@@ -292,23 +329,24 @@ static CURL *easy_get(struct engine *e, const struct request *r, bool *fresh)
  * Back to the pool, unless it was an opaque tunnel's (CONNECT_ONLY) or was
  * set up before a reload.
  */
-static void easy_put(struct engine *e, const struct request *r, CURL *c)
+static void easy_put(struct eworker *w, const struct request *r, CURL *c)
 {
-	if (e->n_easy_pool < EASY_POOL_MAX && !r->policy.connect_only &&
-	    r->easy_gen == e->cfg_gen)
-		e->easy_pool[e->n_easy_pool++] = c;
+	if (w->n_easy_pool < EASY_POOL_MAX && !r->policy.connect_only &&
+	    r->easy_gen == w->cfg_gen)
+		w->easy_pool[w->n_easy_pool++] = c;
 	else
 		curl_easy_cleanup(c);
 }
 
 /* Empties the pool: its handles hold the options of a configuration. */
-static void easy_pool_drain(struct engine *e)
+static void easy_pool_drain(struct eworker *w)
 {
-	while (e->n_easy_pool > 0)
-		curl_easy_cleanup(e->easy_pool[--e->n_easy_pool]);
+	while (w->n_easy_pool > 0)
+		curl_easy_cleanup(w->easy_pool[--w->n_easy_pool]);
 }
+
 /* Answer r with a proxy-made error, unless its response has begun. */
-static void fail(struct engine *e, struct request *r, unsigned status,
+static void fail(struct eworker *w, struct request *r, unsigned status,
                  const char *code, const char *msg)
 {
 	pthread_mutex_lock(&r->lock);
@@ -319,39 +357,45 @@ static void fail(struct engine *e, struct request *r, unsigned status,
 		r->body_done = true;
 	}
 	pthread_mutex_unlock(&r->lock);
-	touch(e, r);
+	touch(w, r);
 }
 
 /* Takes r's transfer out of curl; its slot is the caller's to settle. */
-static void stop_transfer(struct engine *e, struct request *r)
+static void stop_transfer(struct eworker *w, struct request *r)
 {
-	curlloop_remove(e->loop, r->easy);
-	easy_put(e, r, r->easy);
+	curlloop_remove(w->loop, r->easy);
+	easy_put(w, r, r->easy);
 	r->easy = NULL;
-	e->n_running--;
+	w->n_running--;
 }
 
 /* The engine is done with r: drop it from every structure. */
-static void release(struct engine *e, struct request *r)
+static void release(struct eworker *w, struct request *r)
 {
+	struct engine *e = w->e;
 	int64_t now = clock_now_us();
-
 	/* A job kept for the next start has not ended. */
-	if (!(e->abandon && r->policy.durable))
+	bool kept = w->abandon && r->policy.durable;
+	int st;
+
+	pthread_mutex_lock(&e->lock);
+	if (!kept)
 		engine_metrics_end(e, r);
-	curlloop_timer_del(e->loop, &r->timer);
-	if (r->eng_state == ENG_WAITING) {
+	st = r->eng_state;
+	if (st == ENG_WAITING)
 		sched_remove(e->sched, &r->item, now);
-	} else if (r->eng_state == ENG_RUNNING) {
-		stop_transfer(e, r);
+	else if (st == ENG_STARTING || st == ENG_RUNNING)
 		sched_done(e->sched, r->item.q, now);
-	}
-	if (r->eng_state != ENG_NONE)
-		engine_unhold(e, r);
 	r->eng_state = ENG_DONE;
+	pthread_mutex_unlock(&e->lock);
+
+	curlloop_timer_del(w->loop, &r->timer);
+	if (st == ENG_RUNNING)
+		stop_transfer(w, r);
+	if (st != ENG_NONE)
+		engine_unhold(w, r);
 	/* Its owner hears of the end; on shutdown a durable one is kept. */
-	if (r->owner && r->owner->finished &&
-	    !(e->abandon && r->policy.durable))
+	if (r->owner && r->owner->finished && !kept)
 		r->owner->finished(r);
 	if (r->policy.durable)
 		atomic_fetch_sub(&e->jobs_held, 1);
@@ -359,15 +403,15 @@ static void release(struct engine *e, struct request *r)
 	request_unref(r);
 }
 
-static void start(struct engine *e, struct request *r)
+/* On r's home: the transfer of r, dispatched (ENG_STARTING). */
+static void start(struct eworker *w, struct request *r)
 {
 	int64_t now = clock_now_us();
 	bool fresh;
-	CURL *c = easy_get(e, r, &fresh);
+	CURL *c = easy_get(w, r, &fresh);
 
 	r->attempts++;
 	r->queue_us += now - r->enqueued_us;
-	engine_metrics_attempt(e, r, now - r->enqueued_us);
 	r->attempt_us = now;
 	r->status = 0;
 	r->retrying = false;
@@ -376,140 +420,198 @@ static void start(struct engine *e, struct request *r)
 	r->err_buf[0] = '\0';
 	r->resp_headers.len = r->resp_headers.off = 0;
 	r->n_resp_headers = 0;
-	e->stats.attempts++;
-	if (!c || upstream_setup(c, fresh, r, &e->cfg, &upstream_hooks) < 0 ||
-	    curlloop_add(e->loop, c) < 0) {
+	if (!c || upstream_setup(c, fresh, r, &w->cfg, &upstream_hooks) < 0 ||
+	    curlloop_add(w->loop, c) < 0) {
 		/* Its options are not known: not back to the pool. */
 		if (c)
 			curl_easy_cleanup(c);
-		sched_done(e->sched, r->item.q, now);
-		r->eng_state = ENG_NONE;
-		engine_unhold(e, r);
-		fail(e, r, 500, "internal_error",
+		fail(w, r, 500, "internal_error",
 		     "could not set up the upstream request");
-		release(e, r);
+		release(w, r);
 		return;
 	}
 	r->easy = c;
-	r->easy_gen = e->cfg_gen;
+	r->easy_gen = w->cfg_gen;
 	r->eng_state = ENG_RUNNING;
-	e->n_running++;
+	w->n_running++;
 	if (r->owner && r->owner->started)
 		r->owner->started(r);
 }
 
-/* Starts everything the scheduler lets go now. */
-static void dispatch(struct engine *e)
+/*
+ * Starts everything the scheduler lets go now: on this worker what is at
+ * home here, through a start message what is at home on another. Under
+ * the lock only the decisions; the transfers start after. Returns the
+ * scheduler's next wakeup (monotonic us, INT64_MAX: none); a worker
+ * other than 0 that moves it earlier than worker 0 will wake wakes it.
+ */
+static int64_t dispatch(struct eworker *w)
 {
+	struct engine *e = w->e;
 	struct sched_item *it;
-	int64_t now = clock_now_us();
+	struct request *batch = NULL, **tail = &batch, *r;
+	int64_t now = clock_now_us(), next;
+	bool wake0 = false;
 
+	pthread_mutex_lock(&e->lock);
 	while ((it = sched_next(e->sched, now))) {
-		struct request *r = (struct request *)(void *)
+		r = (struct request *)(void *)
 			((char *)it - offsetof(struct request, item));
-
-		start(e, r);
+		e->stats.attempts++;
+		engine_metrics_attempt(e, r, now - r->enqueued_us);
+		r->eng_state = ENG_STARTING;
+		/* Held for the start message: its home may release it. */
+		if (r->home != w)
+			request_ref(r);
+		r->start_next = NULL;
+		*tail = r;
+		tail = &r->start_next;
 	}
+	next = sched_next_wakeup(e->sched);
+	if (w->idx == 0) {
+		e->wake_at = next;
+	} else if (next < e->wake_at) {
+		e->wake_at = next;
+		wake0 = true;
+	}
+	pthread_mutex_unlock(&e->lock);
+
+	if (wake0)
+		curlloop_wake(e->w[0].loop);
+	while ((r = batch)) {
+		batch = r->start_next;
+		if (r->home == w) {
+			start(w, r);
+			continue;
+		}
+		/*
+		 * A home that stopped fails its held requests, this one
+		 * among them: only the reference is left to drop.
+		 */
+		if (atomic_exchange(&r->msg[REQ_MSG_START].posted, true) ||
+		    curlloop_post(r->home->loop,
+		                  &r->msg[REQ_MSG_START].link) < 0) {
+			atomic_store(&r->msg[REQ_MSG_START].posted, false);
+			request_unref(r);
+		}
+	}
+	return next;
 }
 
 /* Sends r back to the head of its queue for another attempt. */
-static void requeue(struct engine *e, struct request *r, int64_t delay_ms)
+static void requeue(struct eworker *w, struct request *r, int64_t delay_ms)
 {
+	struct engine *e = w->e;
 	int64_t now = clock_now_us();
 
 	log_debug("retrying dest=%s status=%u attempt=%u in=%" PRId64 "ms",
 	          r->dest_key, r->status, r->attempts, delay_ms);
-	engine_metrics_retry(e, r);
-	stop_transfer(e, r);
-	r->eng_state = ENG_WAITING;
+	stop_transfer(w, r);
 	r->retrying = false;
 	r->enqueued_us = now;
+	pthread_mutex_lock(&e->lock);
+	engine_metrics_retry(e, r);
 	e->stats.retries++;
+	r->eng_state = ENG_WAITING;
 	sched_requeue(e->sched, &r->item, now + delay_ms * 1000, now);
+	pthread_mutex_unlock(&e->lock);
 }
 
 /*
  * A client's request whose predicted wait already passes its deadline is
  * answered now (503 and the prediction), not with a 504 when the deadline
- * comes. Jobs wait as long as they need: never.
+ * comes. Jobs wait as long as they need: never. Under lock; the wait in
+ * ms, or -1.
  */
-static bool hopeless(struct engine *e, struct request *r,
-                     struct sched_queue *q, int64_t now)
+static int64_t hopeless(struct engine *e, struct request *r,
+                        struct sched_queue *q, int64_t now)
 {
 	int64_t wait;
-	char msg[160];
 
 	if (!e->cfg->reject_hopeless || r->policy.no_deadline ||
 	    r->policy.durable)
-		return false;
+		return -1;
 	wait = sched_predict_wait(q, now);
 	if (now + wait <= r->deadline * 1000)
-		return false;
+		return -1;
 	e->stats.hopeless++;
-	snprintf(msg, sizeof(msg), "the predicted wait in this queue, %" PRId64
-	         " ms, is longer than the request's deadline allows",
-	         (wait + 999) / 1000);
-	pthread_mutex_lock(&r->lock);
-	r->err_wait_ms = (wait + 999) / 1000;
-	pthread_mutex_unlock(&r->lock);
-	fail(e, r, 503, "queue_wait_exceeds_deadline", msg);
-	return true;
+	return (wait + 999) / 1000;
 }
 
-static void on_submit(struct engine *e, struct request *r)
+static void fail_hopeless(struct eworker *w, struct request *r,
+                          int64_t wait_ms)
 {
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "the predicted wait in this queue, %" PRId64
+	         " ms, is longer than the request's deadline allows", wait_ms);
+	pthread_mutex_lock(&r->lock);
+	r->err_wait_ms = wait_ms;
+	pthread_mutex_unlock(&r->lock);
+	fail(w, r, 503, "queue_wait_exceeds_deadline", msg);
+}
+
+static void on_submit(struct eworker *w, struct request *r)
+{
+	struct engine *e = w->e;
 	struct sched_queue *q;
 	bool cancelled;
-	int64_t now = clock_now_us();
+	int64_t now = clock_now_us(), wait_ms = -1;
+	int rc = -1;
 
 	request_ref(r); /* the engine's own reference */
-	r->engine = e;
 	r->eng_state = ENG_NONE;
-	e->stats.requests++;
 	pthread_mutex_lock(&r->lock);
 	cancelled = r->cancelled;
 	pthread_mutex_unlock(&r->lock);
-	if (cancelled) {
-		release(e, r);
-		return;
+	if (!cancelled && !r->policy.no_deadline &&
+	    curlloop_timer_add(w->loop, &r->timer, r->deadline * 1000) < 0) {
+		fail(w, r, 503, "overloaded", "out of memory");
+		cancelled = true;
 	}
-	q = engine_queue_for(e, r);
+
+	pthread_mutex_lock(&e->lock);
+	e->stats.requests++;
+	q = cancelled ? NULL : engine_queue_for(e, r);
 	if (q && r->mode >= 0)
 		sched_set_mode(e->sched, q, (enum rate_mode)r->mode, now);
-	if (!q || (!r->policy.no_deadline &&
-	           curlloop_timer_add(e->loop, &r->timer,
-	                              r->deadline * 1000) < 0)) {
-		fail(e, r, 503, "overloaded", "out of memory");
-		release(e, r);
-		return;
-	}
-	if (hopeless(e, r, q, now)) {
-		release(e, r);
-		return;
-	}
-	r->enqueued_us = now;
-	if (sched_enqueue(e->sched, q, &r->item, now) < 0) {
-		if (r->policy.wait_when_full) {
-			/* Accepted already (a job): it waits for room. */
+	if (q && (wait_ms = hopeless(e, r, q, now)) < 0) {
+		r->enqueued_us = now;
+		rc = sched_enqueue(e->sched, q, &r->item, now);
+		if (rc == 0)
+			r->eng_state = ENG_WAITING;
+		else
 			e->stats.queue_full++;
-			engine_backlog_push(e, r);
-			return;
-		}
-		e->stats.queue_full++;
-		fail(e, r, 503, "queue_full",
+	}
+	pthread_mutex_unlock(&e->lock);
+
+	if (rc == 0) {
+		engine_hold(w, r);
+		return;
+	}
+	if (cancelled) {
+		/* Gone before it was queued, or answered already. */
+	} else if (!q) {
+		fail(w, r, 503, "overloaded", "out of memory");
+	} else if (wait_ms >= 0) {
+		fail_hopeless(w, r, wait_ms);
+	} else if (r->policy.wait_when_full) {
+		/* Accepted already (a job): it waits for room. */
+		engine_backlog_push(w, r);
+		return;
+	} else {
+		fail(w, r, 503, "queue_full",
 		     "too many requests are waiting for this destination; "
 		     "try again later");
-		release(e, r);
-		return;
 	}
-	r->eng_state = ENG_WAITING;
-	engine_hold(e, r);
+	release(w, r);
 }
 
-static void on_unpause(struct engine *e, struct request *r)
+static void on_unpause(struct eworker *w, struct request *r)
 {
 	bool was;
 
+	(void)w;
 	if (r->eng_state != ENG_RUNNING)
 		return;
 	pthread_mutex_lock(&r->lock);
@@ -525,7 +627,7 @@ static void on_unpause(struct engine *e, struct request *r)
 
 static void engine_inbox(void *arg, struct curlloop_msg *head)
 {
-	struct engine *e = arg;
+	struct eworker *w = arg;
 	struct curlloop_msg *l, *next;
 
 	for (l = head; l; l = next) {
@@ -537,21 +639,27 @@ static void engine_inbox(void *arg, struct curlloop_msg *head)
 		atomic_store(&m->posted, false);
 		switch (m->type) {
 		case REQ_MSG_SUBMIT:
-			on_submit(e, r);
+			on_submit(w, r);
 			/*
 			 * Dispatch at once, so a request that may go now is
 			 * never counted as waiting against max_queued by the
 			 * next submission of the same batch.
 			 */
-			dispatch(e);
+			dispatch(w);
 			break;
 		case REQ_MSG_CANCEL:
 			if (r->eng_state == ENG_WAITING ||
+			    r->eng_state == ENG_STARTING ||
 			    r->eng_state == ENG_RUNNING)
-				release(e, r);
+				release(w, r);
 			break;
 		case REQ_MSG_UNPAUSE:
-			on_unpause(e, r);
+			on_unpause(w, r);
+			break;
+		case REQ_MSG_START:
+			/* Dispatched on another worker; not released since. */
+			if (r->eng_state == ENG_STARTING)
+				start(w, r);
 			break;
 		default:
 			break;
@@ -563,7 +671,7 @@ static void engine_inbox(void *arg, struct curlloop_msg *head)
 /* A request's deadline. */
 static void engine_timer(void *arg, struct heap_node *n)
 {
-	struct engine *e = arg;
+	struct eworker *w = arg;
 	struct request *r = timer_req(n);
 	bool waiting;
 
@@ -573,22 +681,24 @@ static void engine_timer(void *arg, struct heap_node *n)
 	/* A response that has begun is not cut short. */
 	if (!waiting)
 		return;
-	e->stats.timeouts++;
+	pthread_mutex_lock(&w->e->lock);
+	w->e->stats.timeouts++;
+	pthread_mutex_unlock(&w->e->lock);
 	if (r->eng_state == ENG_WAITING)
 		r->queue_us += clock_now_us() - r->enqueued_us;
-	fail(e, r, 504, "timeout",
+	fail(w, r, 504, "timeout",
 	     r->attempts ? "no final response from upstream before the "
 	                   "deadline"
 	                 : "the request waited in its queue until the "
 	                   "deadline");
-	release(e, r);
+	release(w, r);
 }
 
 /*
  * An opaque tunnel's connection is made: its owner gets a copy of the
  * socket (curl closes its own when the handle goes back to the pool).
  */
-static void connected(struct engine *e, struct request *r, CURL *easy)
+static void connected(struct eworker *w, struct request *r, CURL *easy)
 {
 	curl_socket_t s = CURL_SOCKET_BAD;
 	int fd = -1;
@@ -597,7 +707,7 @@ static void connected(struct engine *e, struct request *r, CURL *easy)
 	    s != CURL_SOCKET_BAD)
 		fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
-		fail(e, r, 502, "upstream_connect",
+		fail(w, r, 502, "upstream_connect",
 		     "the upstream connection was lost");
 		return;
 	}
@@ -607,12 +717,12 @@ static void connected(struct engine *e, struct request *r, CURL *easy)
 	r->phase = REQ_HEADERS;
 	r->body_done = true;
 	pthread_mutex_unlock(&r->lock);
-	touch(e, r);
+	touch(w, r);
 }
 
 static void engine_done(void *arg, CURL *easy, CURLcode rc)
 {
-	struct engine *e = arg;
+	struct eworker *w = arg;
 	struct request *r = NULL;
 	bool no_answer;
 
@@ -621,18 +731,21 @@ static void engine_done(void *arg, CURL *easy, CURLcode rc)
 	r->upstream_us += clock_now_us() - r->attempt_us;
 	pthread_mutex_unlock(&r->lock);
 	if (rc == CURLE_OK && r->policy.connect_only) {
-		connected(e, r, easy);
-		release(e, r);
+		connected(w, r, easy);
+		release(w, r);
 		return;
 	}
 
 	if (r->retrying) {
 		/* The answer was read for its status only; go again. */
-		requeue(e, r, r->retry_delay_ms);
+		requeue(w, r, r->retry_delay_ms);
 		return;
 	}
-	if (rc != CURLE_OK)
-		engine_metrics_error(e, r, rc);
+	if (rc != CURLE_OK) {
+		pthread_mutex_lock(&w->e->lock);
+		engine_metrics_error(w->e, r, rc);
+		pthread_mutex_unlock(&w->e->lock);
+	}
 	pthread_mutex_lock(&r->lock);
 	no_answer = r->phase == REQ_WAITING;
 	if (rc == CURLE_OK && !no_answer)
@@ -640,17 +753,17 @@ static void engine_done(void *arg, CURL *easy, CURLcode rc)
 	pthread_mutex_unlock(&r->lock);
 
 	if (rc == CURLE_OK && !no_answer) {
-		touch(e, r);
+		touch(w, r);
 	} else if (no_answer) {
 		/* Nothing reached the client: a failure may be retried. */
 		if (rc != CURLE_OK &&
 		    upstream_failed_before_response(r, rc) &&
-		    want_retry(e, r, 0, -1)) {
-			requeue(e, r, r->retry_delay_ms);
+		    want_retry(w, r, 0, -1)) {
+			requeue(w, r, r->retry_delay_ms);
 			return;
 		}
 		if (rc == CURLE_OK) {
-			fail(e, r, 502, "upstream_error",
+			fail(w, r, 502, "upstream_error",
 			     "upstream sent no response");
 		} else {
 			char msg[DEST_HOST_MAX + CURL_ERROR_SIZE + 128];
@@ -658,7 +771,7 @@ static void engine_done(void *arg, CURL *easy, CURLcode rc)
 			unsigned st = upstream_failure(r, rc, &code, msg,
 			                               sizeof(msg));
 
-			fail(e, r, st, code, msg);
+			fail(w, r, st, code, msg);
 		}
 	} else {
 		/* The body broke off: the client sees the stream end badly. */
@@ -666,33 +779,28 @@ static void engine_done(void *arg, CURL *easy, CURLcode rc)
 		r->body_error = true;
 		r->body_done = true;
 		pthread_mutex_unlock(&r->lock);
-		touch(e, r);
+		touch(w, r);
 	}
-	release(e, r);
+	release(w, r);
 }
 
-static void fail_all(struct engine *e)
+static void fail_all(struct eworker *w)
 {
 	struct request *r;
 
 	/* Unfinished jobs are not failed: they run again at next start. */
-	e->abandon = true;
-	while ((r = e->backlog)) {
-		DL_DELETE2(e->backlog, r, eng_prev, eng_next);
-		release(e, r);
+	w->abandon = true;
+	while ((r = w->backlog)) {
+		DL_DELETE2(w->backlog, r, eng_prev, eng_next);
+		release(w, r);
 	}
-	while ((r = e->held)) {
-		fail(e, r, 503, "shutting_down", "the proxy is shutting down");
-		release(e, r);
+	while ((r = w->held)) {
+		fail(w, r, 503, "shutting_down", "the proxy is shutting down");
+		release(w, r);
 	}
 }
 
-/*
- * The end of a round: dispatch what may go, wake the fronts of the
- * requests whose state changed, answer a /queues page, and once a second
- * retry the backlog and reclaim idle queues.
- */
-/* The limits that follow the configuration, from e->cfg. */
+/* The limits that follow the configuration, from e->cfg; under lock. */
 static void set_sched_params(struct engine *e)
 {
 	const struct config *cfg = e->cfg;
@@ -706,47 +814,74 @@ static void set_sched_params(struct engine *e)
 	});
 }
 
-static void take_config(struct engine *e)
+/*
+ * A reload: each worker takes the configuration for its transfers, and
+ * worker 0 for the scheduler.
+ */
+static void take_config(struct eworker *w)
 {
-	const struct config *old = e->cfg;
-	const struct config *n = config_slot_take(&e->cfg_next);
+	struct engine *e = w->e;
+	const struct config *old = w->cfg;
+	const struct config *n = config_slot_take(&w->cfg_next);
 
-	if (!n)
+	if (n) {
+		w->cfg = n;
+		w->cfg_gen++;
+		easy_pool_drain(w);
+		config_free(old);
+	}
+	if (w->idx != 0 || !(n = config_slot_take(&e->cfg_next)))
 		return;
+	pthread_mutex_lock(&e->lock);
+	old = e->cfg;
 	e->cfg = n;
-	e->cfg_gen++;
-	easy_pool_drain(e);
 	set_sched_params(e);
 	engine_queues_reconfigure(e, old);
+	pthread_mutex_unlock(&e->lock);
 	config_free(old);
 }
 
+/*
+ * The end of a round: dispatch what may go, wake the fronts of the
+ * requests whose state changed, and once a second retry the backlog and
+ * (worker 0) move the modes on and reclaim idle queues. Worker 0 wakes
+ * for the scheduler's next instant; the others only for their own.
+ */
 static int64_t engine_round(void *arg)
 {
-	struct engine *e = arg;
-	int64_t next;
+	struct eworker *w = arg;
+	struct engine *e = w->e;
+	int64_t next, collect;
 
-	take_config(e);
-	dispatch(e);
-	flush_touched(e);
-	engine_answer_page(e);
-	if (clock_now_ms() >= e->next_collect) {
-		engine_backlog_retry(e);
-		sched_modes_tick(e->sched, clock_now_us());
-		dispatch(e);
-		sched_collect(e->sched, clock_now_us());
-		e->next_collect = clock_now_ms() + 1000;
+	atomic_store_explicit(&w->last_round, clock_now_ms(),
+	                      memory_order_relaxed);
+	take_config(w);
+	next = dispatch(w);
+	flush_touched(w);
+	if (clock_now_ms() >= w->next_collect) {
+		engine_backlog_retry(w);
+		if (w->idx == 0) {
+			pthread_mutex_lock(&e->lock);
+			sched_modes_tick(e->sched, clock_now_us());
+			sched_collect(e->sched, clock_now_us());
+			pthread_mutex_unlock(&e->lock);
+		}
+		next = dispatch(w);
+		flush_touched(w);
+		w->next_collect = clock_now_ms() + 1000;
 	}
-	next = sched_next_wakeup(e->sched);
-	return next < e->next_collect * 1000 ? next : e->next_collect * 1000;
+	collect = w->next_collect * 1000;
+	if (w->idx != 0)
+		return collect;
+	return next < collect ? next : collect;
 }
 
 static void engine_stopped(void *arg)
 {
-	struct engine *e = arg;
+	struct eworker *w = arg;
 
-	fail_all(e);
-	flush_touched(e);
+	fail_all(w);
+	flush_touched(w);
 }
 
 static const struct curlloop_ops engine_ops = {
@@ -757,6 +892,52 @@ static const struct curlloop_ops engine_ops = {
 	.stopped = engine_stopped,
 };
 
+/*
+ * The number of workers cfg asks for: 0 is one per core the process may
+ * run on (its affinity: taskset, systemd's CPUAffinity=).
+ */
+static unsigned workers_of(const struct config *cfg)
+{
+	long n = cfg->workers;
+	cpu_set_t set;
+
+	if (n <= 0 && sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n <= 0)
+		n = 1;
+	return n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)n;
+}
+
+static int worker_init(struct engine *e, unsigned i, const struct config *cfg)
+{
+	struct eworker *w = &e->w[i];
+	char name[16];
+
+	w->e = e;
+	w->idx = i;
+	w->cfg = config_ref(cfg);
+	atomic_store(&w->last_round, clock_now_ms());
+	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) ||
+	    w->rng == 0)
+		w->rng = (uint64_t)clock_now_us() | 1;
+	w->loop = curlloop_new(&engine_ops, w,
+	                       cfg->max_in_flight > 64 ? cfg->max_in_flight
+	                                               : 64);
+	if (!w->loop)
+		return -ENOMEM;
+	/* Worker 0 paces to the microsecond; the others follow its lead. */
+	if (i == 0)
+		curlloop_precise(w->loop);
+	if (i == 0)
+		snprintf(name, sizeof(name), "sluice-engine");
+	else
+		snprintf(name, sizeof(name), "sluice-engine%u", i % 100);
+	curlloop_set_name(w->loop, name);
+	return 0;
+}
+
 struct engine *engine_new(const struct config *cfg)
 {
 	struct engine *e;
@@ -765,48 +946,71 @@ struct engine *engine_new(const struct config *cfg)
 	if (!e)
 		return NULL;
 	e->cfg = config_ref(cfg);
-	pthread_mutex_init(&e->snap_lock, NULL);
-	pthread_cond_init(&e->snap_cond, NULL);
-	if (getrandom(&e->rng, sizeof(e->rng), 0) != sizeof(e->rng) ||
-	    e->rng == 0)
-		e->rng = (uint64_t)clock_now_us() | 1;
+	pthread_mutex_init(&e->lock, NULL);
+	e->wake_at = INT64_MAX;
+	e->n_workers = workers_of(cfg);
+	e->w = calloc(e->n_workers, sizeof(*e->w));
 	e->sched = sched_new(cfg->max_in_flight, cfg->max_queued,
 	                     cfg->learn.idle_reset * 1000);
-	e->loop = curlloop_new(&engine_ops, e,
-	                       cfg->max_in_flight > 64 ? cfg->max_in_flight
-	                                               : 64);
-	if (e->sched)
-		set_sched_params(e);
-	if (e->loop) {
-		curlloop_precise(e->loop); /* pacing to the microsecond */
-		curlloop_set_name(e->loop, "sluice-engine");
-	}
-	if (!e->loop || !e->sched) {
+	if (!e->w || !e->sched) {
 		engine_free(e);
 		return NULL;
 	}
+	set_sched_params(e);
+	for (unsigned i = 0; i < e->n_workers; i++)
+		if (worker_init(e, i, cfg) < 0) {
+			engine_free(e);
+			return NULL;
+		}
 	return e;
 }
 
 int engine_start(struct engine *e)
 {
-	return curlloop_start(e->loop);
+	log_info("engine: workers=%u", e->n_workers);
+	for (unsigned i = 0; i < e->n_workers; i++) {
+		int err = curlloop_start(e->w[i].loop);
+
+		if (err < 0)
+			return err;
+	}
+	return 0;
 }
 
-struct curlloop *engine_loop(struct engine *e)
+bool engine_alive(struct engine *e, int64_t within_ms)
 {
-	return e->loop;
+	int64_t now = clock_now_ms();
+
+	for (unsigned i = 0; i < e->n_workers; i++)
+		if (now - atomic_load_explicit(&e->w[i].last_round,
+		                               memory_order_relaxed) > within_ms)
+			return false;
+	return true;
+}
+
+unsigned engine_workers(const struct engine *e)
+{
+	return e->n_workers;
+}
+
+struct curlloop *engine_loop(struct engine *e, unsigned i)
+{
+	return e->w[i].loop;
 }
 
 void engine_stop(struct engine *e)
 {
-	curlloop_stop(e->loop);
+	for (unsigned i = 0; i < e->n_workers; i++)
+		curlloop_stop(e->w[i].loop);
 }
 
 void engine_reconfigure(struct engine *e, const struct config *cfg)
 {
 	config_slot_offer(&e->cfg_next, config_ref(cfg));
-	curlloop_wake(e->loop);
+	for (unsigned i = 0; i < e->n_workers; i++) {
+		config_slot_offer(&e->w[i].cfg_next, config_ref(cfg));
+		curlloop_wake(e->w[i].loop);
+	}
 }
 
 void engine_free(struct engine *e)
@@ -814,13 +1018,20 @@ void engine_free(struct engine *e)
 	if (!e)
 		return;
 	/* Stops: the last messages, then every request held fails. */
-	curlloop_free(e->loop);
-	easy_pool_drain(e);
+	for (unsigned i = 0; e->w && i < e->n_workers; i++)
+		curlloop_free(e->w[i].loop);
+	for (unsigned i = 0; e->w && i < e->n_workers; i++) {
+		struct eworker *w = &e->w[i];
+
+		easy_pool_drain(w);
+		config_slot_done(&w->cfg_next);
+		config_free(w->cfg);
+	}
+	free(e->w);
 	sched_free(e->sched);
 	engine_metrics_free(e);
 	config_slot_done(&e->cfg_next);
 	config_free(e->cfg);
-	pthread_cond_destroy(&e->snap_cond);
-	pthread_mutex_destroy(&e->snap_lock);
+	pthread_mutex_destroy(&e->lock);
 	free(e);
 }

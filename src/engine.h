@@ -1,9 +1,12 @@
 /*
- * engine.h - the upstream side: one thread owning a libcurl multi handle.
+ * engine.h - the upstream side: workers, each a thread owning a libcurl
+ * multi handle, sharing one scheduler under a lock.
  *
  * Other threads talk to the engine only through messages (submit, cancel,
- * unpause) embedded in the request; posting never blocks on the engine and
- * never allocates. The engine owns all scheduling state without locks. It
+ * unpause) embedded in the request and posted to its home worker (the
+ * submitting thread's, or the next in turn); posting never blocks on the
+ * engine and never allocates. The scheduling state is under one lock,
+ * held for decisions only; a request's transfer runs on its home. It
  * reports progress to each request's owner (struct req_owner) and treats
  * it as the request's policy says (struct req_policy): it never names the
  * front or the job runner.
@@ -33,15 +36,24 @@ struct engine *engine_new(const struct config *cfg);
  */
 void engine_reconfigure(struct engine *e, const struct config *cfg);
 
-/* Starts the engine thread. 0 or negative errno. */
+/* Starts the workers' threads. 0 or negative errno. */
 int engine_start(struct engine *e);
 
 /*
- * The engine's loop, for a guest to run on its thread (the front's
- * shards, front_shards.h): submissions from that thread then cost no
- * wakeup and no context switch.
+ * Whether every worker ran a round in the last within_ms (each runs one
+ * a second at least): a wedged worker is what a watchdog must catch.
+ * Any thread.
  */
-struct curlloop *engine_loop(struct engine *e);
+bool engine_alive(struct engine *e, int64_t within_ms);
+
+/*
+ * The engine's workers (the `workers` key), and the loop of worker i, for
+ * a guest to run on its thread (the front's shards, front_shards.h; the
+ * listener on worker 0's): a request submitted on a worker's thread runs
+ * there, so its submission costs no wakeup and no context switch.
+ */
+unsigned engine_workers(const struct engine *e);
+struct curlloop *engine_loop(struct engine *e, unsigned i);
 
 /*
  * Hands r to the engine, which takes a reference of its own. r's request
@@ -67,7 +79,7 @@ struct quota_row {
 	int64_t limit, remaining, window_ms, reset_ms;
 };
 
-/* One queue of a /queues page, copied on the engine thread. */
+/* One queue of a /queues page, copied under the engine's lock. */
 struct queue_row {
 	uint64_t id;
 	char dest[DEST_HOST_MAX + 32];
@@ -101,8 +113,8 @@ struct queues_page {
  * Fills pg with the daemon's counters and at most pg->limit queues created
  * after the one whose id is pg->after, in creation order (pg->more: others
  * follow). The engine only copies, in O(log n + limit); formatting is the
- * caller's. 0, -EINVAL (limit), or -ETIMEDOUT when the engine did not
- * answer within 2 s. Any thread but the engine's.
+ * caller's; the engine's lock is held for the copy. 0 or -EINVAL (limit).
+ * Any thread but a worker's.
  */
 int engine_queues_page(struct engine *e, struct queues_page *pg);
 
@@ -125,9 +137,8 @@ const char *engine_error_name(enum upstream_error k);
 const char *engine_class_name(unsigned c);
 
 /*
- * Fills m (its arrays the caller's) on the engine's thread, in O(queues),
- * between two rounds. 0, or -ETIMEDOUT when the engine did not answer
- * within 2 s. Any thread but the engine's.
+ * Fills m (its arrays the caller's) under the engine's lock, in
+ * O(queues). 0. Any thread but a worker's.
  */
 int engine_metrics(struct engine *e, struct engine_metrics *m);
 

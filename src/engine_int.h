@@ -1,9 +1,8 @@
 /*
  * engine_int.h - the engine's state, shared by its files (engine.c: the
- * loop, messages and transfers; engine_queues.c: which queue a request
+ * workers, messages and transfers; engine_queues.c: which queue a request
  * joins, the backlog of jobs refused by a full queue, the /queues page).
- * Private to them. Everything here belongs to the engine's thread unless
- * marked.
+ * Private to them.
  */
 #ifndef SLUICE_ENGINE_INT_H
 #define SLUICE_ENGINE_INT_H
@@ -25,7 +24,12 @@
  */
 #define EASY_POOL_MAX 64
 
-enum eng_state { ENG_NONE, ENG_WAITING, ENG_RUNNING, ENG_DONE };
+/*
+ * A request's place in the engine. WAITING to STARTING happens on any
+ * worker (the one whose dispatch took it), under the engine's lock; every
+ * other change on its home worker.
+ */
+enum eng_state { ENG_NONE, ENG_WAITING, ENG_STARTING, ENG_RUNNING, ENG_DONE };
 
 /* A destination's counters for /metrics, kept for the daemon's life. */
 struct dest_stats {
@@ -44,17 +48,19 @@ struct engine_mstate {
 	uint64_t pauses_retry_after, pauses_quota;
 };
 
-struct engine {
-	const struct config *cfg;    /* the engine thread's; a reference */
+/*
+ * One loop of the engine: its thread, curl multi handle, deadlines and
+ * handle pool, and the requests whose home it is (the worker they were
+ * submitted on). Everything here belongs to its thread.
+ */
+struct eworker {
+	struct engine *e;
+	unsigned idx;                /* 0 runs the scheduler's wakeups */
+	const struct config *cfg;    /* this thread's; a reference */
 	struct config_slot cfg_next; /* a reload's, taken at a round's start */
-	struct curlloop *loop;       /* the thread, its transfers, deadlines */
-	atomic_uint active;          /* any thread */
-	atomic_uint jobs_held;       /* of active: webhook jobs */
-	atomic_bool refusing;        /* draining: no new submissions */
-
-	struct sched *sched;         /* queues, limits, fairness */
+	struct curlloop *loop;
 	/*
-	 * Every request the engine holds is on one of two lists through
+	 * Every request at home here is on one of two lists through
 	 * eng_prev/eng_next: held (head and tail: one per request, so no
 	 * read of the oldest one's line to find the tail), or backlog
 	 * (utlist DL) for jobs refused by a full queue, tried again every
@@ -65,73 +71,85 @@ struct engine {
 	struct request *touched;     /* fronts to wake this round */
 	unsigned n_running;
 	uint64_t rng;                /* xorshift64* state, for jitter */
-	int64_t next_collect;        /* ms: sched_collect() is due */
+	int64_t next_collect;        /* ms: the once-a-second work is due */
+	CURL *easy_pool[EASY_POOL_MAX]; /* set up with this cfg_gen */
+	unsigned n_easy_pool;
+	unsigned cfg_gen;            /* configurations taken */
+	bool abandon;                /* stopping: jobs stay in the store */
+	atomic_int_least64_t last_round; /* ms; read by any thread */
+};
+
+/*
+ * The engine: its workers, and what they share under lock, the
+ * scheduler and the counters. A worker holds the lock for scheduling
+ * decisions only, never across a curl call or a wake-up.
+ */
+struct engine {
+	pthread_mutex_t lock;
+	const struct config *cfg;    /* the scheduler's; under lock */
+	struct config_slot cfg_next; /* a reload's, taken by worker 0 */
+	struct sched *sched;         /* queues, limits, fairness; under lock */
+	int64_t wake_at;             /* under lock: worker 0's next round */
 	struct {
 		uint64_t requests, attempts, retries, queue_full;
 		uint64_t timeouts, learn_bad;
 		uint64_t overflow;   /* requests sent to an overflow queue */
 		uint64_t hopeless;   /* answered 503 queue_wait_exceeds_deadline */
-	} stats;
-	int64_t overflow_logged;     /* ms, last overflow warning */
-	bool abandon;                /* stopping: jobs stay in the store */
-	CURL *easy_pool[EASY_POOL_MAX]; /* set up with this cfg_gen */
-	unsigned n_easy_pool;
-	unsigned cfg_gen;            /* configurations taken */
+	} stats;                     /* under lock */
+	int64_t overflow_logged;     /* ms, last overflow warning; under lock */
+	struct engine_mstate ms;     /* /metrics counters; under lock */
 
-	struct engine_mstate ms;     /* /metrics counters */
-
-	/* /queues, /metrics: another thread asks, the engine fills in. */
-	pthread_mutex_t snap_lock;
-	pthread_cond_t snap_cond;
-	atomic_bool snap_wanted;
-	bool snap_busy, snap_ready;
-	struct queues_page *snap_page; /* the asker's, while snap_busy */
-	struct engine_metrics *snap_metrics; /* or this */
+	atomic_uint active;          /* any thread */
+	atomic_uint jobs_held;       /* of active: webhook jobs */
+	atomic_bool refusing;        /* draining: no new submissions */
+	atomic_uint next_home;       /* round robin for other threads */
+	unsigned n_workers;
+	struct eworker *w;
 };
 
-/* Puts r at the end of the held list. */
-static inline void engine_hold(struct engine *e, struct request *r)
+/* Puts r at the end of w's held list. */
+static inline void engine_hold(struct eworker *w, struct request *r)
 {
 	r->eng_next = NULL;
-	r->eng_prev = e->held_tail;
-	if (e->held_tail)
-		e->held_tail->eng_next = r;
+	r->eng_prev = w->held_tail;
+	if (w->held_tail)
+		w->held_tail->eng_next = r;
 	else
-		e->held = r;
-	e->held_tail = r;
+		w->held = r;
+	w->held_tail = r;
 }
 
-/* Takes r off the held list. */
-static inline void engine_unhold(struct engine *e, struct request *r)
+/* Takes r off w's held list. */
+static inline void engine_unhold(struct eworker *w, struct request *r)
 {
 	if (r->eng_prev)
 		r->eng_prev->eng_next = r->eng_next;
 	else
-		e->held = r->eng_next;
+		w->held = r->eng_next;
 	if (r->eng_next)
 		r->eng_next->eng_prev = r->eng_prev;
 	else
-		e->held_tail = r->eng_prev;
+		w->held_tail = r->eng_prev;
 	r->eng_prev = r->eng_next = NULL;
 }
 
 /* engine_queues.c */
 
-/* r's queue, created when new; NULL on OOM. */
+/* r's queue, created when new; NULL on OOM. Under lock. */
 struct sched_queue *engine_queue_for(struct engine *e, struct request *r);
 
-/* Jobs whose queue was full: they wait on the backlog for room. */
-void engine_backlog_push(struct engine *e, struct request *r);
+/* Jobs whose queue was full: they wait on w's backlog for room. */
+void engine_backlog_push(struct eworker *w, struct request *r);
 
 /*
  * A reload: e->cfg is the new configuration, old the one before. Every
  * queue and destination takes the limits, mode and weight it now has;
- * those whose limits changed forget what they learned.
+ * those whose limits changed forget what they learned. Under lock.
  */
 void engine_queues_reconfigure(struct engine *e, const struct config *old);
 
 /*
- * /metrics accounting, on the engine thread (engine_metrics.c). The
+ * /metrics accounting, under lock (engine_metrics.c). The
  * stats of r's destination: its own up to metrics.max_destinations, then
  * the shared "other".
  */
@@ -143,12 +161,11 @@ void engine_metrics_error(struct engine *e, struct request *r, int rc);
 void engine_metrics_end(struct engine *e, struct request *r);
 void engine_metrics_fill(struct engine *e, struct engine_metrics *m);
 
-/* The daemon-wide counts, on the engine thread. */
+/* The daemon-wide counts, under lock. */
 void engine_counts_fill(struct engine *e, struct engine_counts *c);
 void engine_metrics_free(struct engine *e);
-void engine_backlog_retry(struct engine *e);
 
-/* Fills the /queues page another thread asked for, if any. */
-void engine_answer_page(struct engine *e);
+/* On w's thread: its backlog's jobs try their queues again. */
+void engine_backlog_retry(struct eworker *w);
 
 #endif

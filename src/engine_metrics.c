@@ -74,7 +74,8 @@ static struct dest_stats *stats_of(struct engine *e, struct request *r)
 {
 	struct dest_stats *ds = NULL;
 
-	if ((r->eng_state == ENG_WAITING || r->eng_state == ENG_RUNNING) &&
+	if ((r->eng_state == ENG_WAITING || r->eng_state == ENG_STARTING ||
+	     r->eng_state == ENG_RUNNING) &&
 	    r->item.q) {
 		struct sched_dest *d = sched_queue_dest(r->item.q);
 

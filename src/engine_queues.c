@@ -218,9 +218,9 @@ void engine_queues_reconfigure(struct engine *e, const struct config *old)
 	         rc.dests, rc.queues);
 }
 
-void engine_backlog_push(struct engine *e, struct request *r)
+void engine_backlog_push(struct eworker *w, struct request *r)
 {
-	DL_APPEND2(e->backlog, r, eng_prev, eng_next);
+	DL_APPEND2(w->backlog, r, eng_prev, eng_next);
 }
 
 /*
@@ -228,24 +228,29 @@ void engine_backlog_push(struct engine *e, struct request *r)
  * full queue drains slowly anyway). One still refused keeps its place and
  * does not hold back the jobs of other queues behind it.
  */
-void engine_backlog_retry(struct engine *e)
+void engine_backlog_retry(struct eworker *w)
 {
+	struct engine *e = w->e;
 	int64_t now = clock_now_us();
-	struct request *r, *next, *list = e->backlog;
+	struct request *r, *next, *list = w->backlog;
 
-	e->backlog = NULL;
+	if (!list)
+		return;
+	w->backlog = NULL;
+	pthread_mutex_lock(&e->lock);
 	for (r = list; r; r = next) {
 		struct sched_queue *q = engine_queue_for(e, r);
 
 		next = r->eng_next;
+		r->enqueued_us = now;
 		if (!q || sched_enqueue(e->sched, q, &r->item, now) < 0) {
-			engine_backlog_push(e, r);
+			engine_backlog_push(w, r);
 			continue;
 		}
-		r->enqueued_us = now;
 		r->eng_state = ENG_WAITING;
-		engine_hold(e, r);
+		engine_hold(w, r);
 	}
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* A stated quota as a row shows it: the reset as ms from now. */
@@ -295,7 +300,7 @@ static void snap_row(const struct sched_queue_info *qi, void *arg)
 	row->tokens = quota_of(&qi->tokens, pg->now);
 }
 
-/* On the engine thread: O(log n + limit) copying, no JSON. */
+/* Under the lock: O(log n + limit) copying, no JSON. */
 static void snap_fill(struct engine *e, struct queues_page *pg)
 {
 	pg->now = clock_now_us();
@@ -322,71 +327,20 @@ void engine_counts_fill(struct engine *e, struct engine_counts *c)
 	};
 }
 
-void engine_answer_page(struct engine *e)
-{
-	if (!atomic_load(&e->snap_wanted))
-		return;
-	pthread_mutex_lock(&e->snap_lock);
-	if (e->snap_page && !e->snap_ready) {
-		snap_fill(e, e->snap_page);
-		e->snap_ready = true;
-	} else if (e->snap_metrics && !e->snap_ready) {
-		engine_metrics_fill(e, e->snap_metrics);
-		e->snap_ready = true;
-	}
-	atomic_store(&e->snap_wanted, false);
-	pthread_cond_broadcast(&e->snap_cond);
-	pthread_mutex_unlock(&e->snap_lock);
-}
-
-/* Has the engine fill pg or m between two of its rounds; waits 2 s. */
-static int snap_ask(struct engine *e, struct queues_page *pg,
-                    struct engine_metrics *m)
-{
-	struct timespec until;
-	bool ready = false;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 2;
-	pthread_mutex_lock(&e->snap_lock);
-	/* One page at a time: wait for an earlier asker to finish. */
-	while (e->snap_busy)
-		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
-		                           &until) != 0)
-			goto out;
-	e->snap_busy = true;
-	e->snap_ready = false;
-	e->snap_page = pg;
-	e->snap_metrics = m;
-	atomic_store(&e->snap_wanted, true);
-	pthread_mutex_unlock(&e->snap_lock);
-	curlloop_wake(e->loop);
-	pthread_mutex_lock(&e->snap_lock);
-	while (!e->snap_ready)
-		if (pthread_cond_timedwait(&e->snap_cond, &e->snap_lock,
-		                           &until) != 0)
-			break;
-	/* Filled under the lock or not at all: pg is ours again. */
-	ready = e->snap_ready;
-	e->snap_page = NULL;
-	e->snap_metrics = NULL;
-	e->snap_ready = false;
-	atomic_store(&e->snap_wanted, false);
-	e->snap_busy = false;
-	pthread_cond_broadcast(&e->snap_cond);
-out:
-	pthread_mutex_unlock(&e->snap_lock);
-	return ready ? 0 : -ETIMEDOUT;
-}
-
 int engine_queues_page(struct engine *e, struct queues_page *pg)
 {
 	if (pg->limit == 0 || pg->limit > ENGINE_PAGE_MAX)
 		return -EINVAL;
-	return snap_ask(e, pg, NULL);
+	pthread_mutex_lock(&e->lock);
+	snap_fill(e, pg);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
 }
 
 int engine_metrics(struct engine *e, struct engine_metrics *m)
 {
-	return snap_ask(e, NULL, m);
+	pthread_mutex_lock(&e->lock);
+	engine_metrics_fill(e, m);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
 }

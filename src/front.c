@@ -58,14 +58,26 @@
 /* The response body left unread below which a paused transfer resumes. */
 #define BODY_LOW_WATER (64 * 1024)
 
-struct front {
-	const struct config *cfg;    /* the shards thread's; a reference */
+/*
+ * The front's share of one engine worker: the shards its thread runs,
+ * and what those read without a lock.
+ */
+struct front_part {
+	struct front *f;
+	const struct config *cfg;    /* this thread's; a reference */
 	struct config_slot cfg_next; /* a reload's, taken between rounds */
+	struct shards *shards;
+	struct wire_limits wire;     /* its client connections' checks */
+};
+
+struct front {
+	const struct config *cfg;    /* the one it started with */
 	struct engine *engine;
 	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
-	struct shards *shards;
+	struct front_part *parts;    /* one per engine worker */
+	unsigned n_parts;
+	atomic_uint next_part;       /* the next connection's, in turn */
 	unsigned char salt[CRED_SALT_LEN];
-	struct wire_limits wire;     /* every client connection's checks */
 
 	struct watch *watch;         /* disconnect watch, header deadlines */
 	size_t n_slots;              /* client fds the watch covers */
@@ -103,7 +115,7 @@ static void wake_locked(struct front *f, struct front_req *fr)
 		return;
 	fr->suspended = false;
 	watch_disarm(f->watch, fr);
-	shards_resume(f->shards, fr->conn);
+	shards_resume(fr->part->shards, fr->conn);
 }
 
 /* The owner's wake: r's state changed, its handler runs again. */
@@ -212,24 +224,25 @@ static void on_connection(void *cls, struct MHD_Connection *c,
                           void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
-	struct front *f = cls;
+	struct front_part *p = cls;
+	struct front *f = p->f;
 	const union MHD_ConnectionInfo *ci;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		shards_conn_started(f->shards, socket_ctx);
+		shards_conn_started(p->shards, socket_ctx);
 		/*
 		 * Unchecked bytes must never reach MHD's parser: a
 		 * connection that cannot be checked is closed at once.
 		 */
-		if (ci && wire_attach(ci->connect_fd, &f->wire) < 0) {
+		if (ci && wire_attach(ci->connect_fd, &p->wire) < 0) {
 			log_warn("client connection not checked (out of "
 			         "memory), closing");
 			shutdown(ci->connect_fd, SHUT_RDWR);
 		}
 		return;
 	}
-	shards_conn_closed(f->shards, socket_ctx);
+	shards_conn_closed(p->shards, socket_ctx);
 	if (!ci)
 		return;
 	via_set(f, ci->connect_fd, NULL);
@@ -307,7 +320,8 @@ static const struct req_owner front_owner = {
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct front *f = cls;
+	struct front_part *p = cls;
+	struct front *f = p->f;
 	struct front_req *fr = calloc(1, sizeof(*fr));
 
 	if (!fr)
@@ -318,6 +332,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	}
 	fr->req.owner = &front_owner;
 	fr->front = f;
+	fr->part = p;
 	fr->fd = -1;
 	fr->req_hdr_bytes = strlen(uri) + 32; /* request line */
 	atomic_fetch_add(&f->busy, 1);
@@ -412,7 +427,7 @@ static enum MHD_Result on_first(struct front *f, struct front_req *fr,
 		return reply_error(fr, we->status, we->code, we->message);
 	}
 	hf = fields_of(fr);
-	admit_head(f->cfg, &hf, version, &head, msg, sizeof(msg));
+	admit_head(fr->part->cfg, &hf, version, &head, msg, sizeof(msg));
 	if (head.now) {
 		fail_front(r, head.status, head.code, head.msg);
 		return reply_error(fr, head.status, head.code, head.msg);
@@ -436,7 +451,7 @@ static enum MHD_Result on_first(struct front *f, struct front_req *fr,
 		fail_front(r, 400, "bad_request", why);
 		return MHD_YES;
 	}
-	status = admit_target(f->cfg, r, &code, &why, msg, sizeof(msg));
+	status = admit_target(fr->part->cfg, r, &code, &why, msg, sizeof(msg));
 	if (status)
 		fail_front(r, status, code, why);
 	return MHD_YES;
@@ -449,7 +464,7 @@ static void on_body(struct front *f, struct front_req *fr, const char *data,
 
 	if (r->phase != REQ_RECEIVING || fr->body_too_large)
 		return;
-	if (r->body.len + n > f->cfg->max_body) {
+	if (r->body.len + n > fr->part->cfg->max_body) {
 		fr->body_too_large = true;
 		buf_done(&r->body);
 		return;
@@ -491,7 +506,7 @@ static enum MHD_Result on_final(struct front *f, struct front_req *fr)
 	struct request *r = &fr->req;
 	struct admit_fields hf = fields_of(fr);
 	struct admit_ctx ctx = {
-		.cfg = f->cfg, .salt = f->salt,
+		.cfg = fr->part->cfg, .salt = f->salt,
 		.jobs = f->jobrun,
 	};
 	const char *code = "bad_request";
@@ -502,7 +517,7 @@ static enum MHD_Result on_final(struct front *f, struct front_req *fr)
 	if (fr->body_too_large) {
 		snprintf(msg, sizeof(msg),
 		         "request body is over the limit of %" PRIu64 " bytes",
-		         f->cfg->max_body);
+		         fr->part->cfg->max_body);
 		return reply_error(fr, 413, "body_too_large", msg);
 	}
 	switch (admit_classify(&ctx, &hf, r, &fr->intake, &code, msg,
@@ -583,7 +598,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *upload_data,
                                   size_t *upload_data_size, void **ctx)
 {
-	struct front *f = cls;
+	struct front *f = ((struct front_part *)cls)->f;
 	struct front_req *fr = *ctx;
 	struct request *r = &fr->req;
 	char base[FRONT_ADMIN_BASE_MAX];
@@ -623,7 +638,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	case REQ_RECEIVING:
 		return on_final(f, fr);
 	case REQ_HEADERS:
-		return reply_upstream(fr, f->cfg->max_header, body_reader);
+		return reply_upstream(fr, fr->part->cfg->max_header, body_reader);
 	case REQ_FAILED:
 		return reply_error(fr, r->err_status, r->err_code, r->err_msg);
 	default:
@@ -634,7 +649,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
                          enum MHD_RequestTerminationCode toe)
 {
-	struct front *f = cls;
+	struct front *f = ((struct front_part *)cls)->f;
 	struct front_req *fr = *ctx;
 	struct request *r = &fr->req;
 	bool cancel;
@@ -649,7 +664,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	pthread_mutex_unlock(&r->lock);
 	if (cancel)
 		engine_cancel(f->engine, r);
-	if (fr->started && f->cfg->access_log)
+	if (fr->started && fr->part->cfg->access_log)
 		reply_log(fr);
 	request_unref(r);
 	atomic_fetch_sub(&f->busy, 1);
@@ -697,12 +712,24 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 		return NULL;
 	memcpy(f->salt, salt, CRED_SALT_LEN);
 	f->cfg = config_ref(cfg);
-	/* Leave room in MHD's pool for the response's head. */
-	f->wire.max_head = (size_t)cfg->max_header - REPLY_HEAD_SLACK;
-	f->wire.min_body_rate = cfg->min_body_rate;
-	f->wire.body_grace_ms = cfg->client_timeout;
 	f->engine = e;
 	f->jobrun = jr;
+	f->n_parts = engine_workers(e);
+	f->parts = calloc(f->n_parts, sizeof(*f->parts));
+	if (!f->parts) {
+		front_free(f);
+		return NULL;
+	}
+	for (unsigned i = 0; i < f->n_parts; i++) {
+		struct front_part *p = &f->parts[i];
+
+		p->f = f;
+		p->cfg = config_ref(cfg);
+		/* Leave room in MHD's pool for the response's head. */
+		p->wire.max_head = (size_t)cfg->max_header - REPLY_HEAD_SLACK;
+		p->wire.min_body_rate = cfg->min_body_rate;
+		p->wire.body_grace_ms = cfg->client_timeout;
+	}
 	f->n_slots = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		f->n_slots = rl.rlim_cur;
@@ -717,40 +744,44 @@ struct front *front_new(const struct config *cfg, struct engine *e,
 
 static struct MHD_Daemon *make_daemon(void *arg, unsigned max_conns)
 {
-	struct front *f = arg;
+	struct front_part *p = arg;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
 	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
-	unsigned timeout = (unsigned)((f->cfg->client_timeout + 999) / 1000);
+	unsigned timeout = (unsigned)((p->cfg->client_timeout + 999) / 1000);
 
 	if (timeout == 0)
 		timeout = 1;
 	return MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, f,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, f,
+		flags, 0, NULL, NULL, on_request, p,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, p,
 		MHD_OPTION_CONNECTION_LIMIT, max_conns,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)f->cfg->max_header,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)p->cfg->max_header,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, p,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, p,
 		MHD_OPTION_END);
 }
 
-/* Between the shards thread's rounds: a reload's configuration. */
+/* Between a part's rounds, on its thread: a reload's configuration. */
 static void take_config(void *arg)
 {
-	struct front *f = arg;
+	struct front_part *p = arg;
 
-	if (config_slot_swap(&f->cfg_next, &f->cfg))
-		f->wire.min_body_rate = f->cfg->min_body_rate;
+	if (config_slot_swap(&p->cfg_next, &p->cfg))
+		p->wire.min_body_rate = p->cfg->min_body_rate;
 }
 
 void front_reconfigure(struct front *f, const struct config *cfg)
 {
-	config_slot_offer(&f->cfg_next, config_ref(cfg));
-	if (f->shards)
-		shards_kick(f->shards);
+	for (unsigned i = 0; i < f->n_parts; i++) {
+		struct front_part *p = &f->parts[i];
+
+		config_slot_offer(&p->cfg_next, config_ref(cfg));
+		if (p->shards)
+			shards_kick(p->shards);
+	}
 }
 
 int front_start(struct front *f)
@@ -763,18 +794,41 @@ int front_start(struct front *f)
 		limit = f->n_slots - reserve;
 		limit -= 2 * (limit / SHARD_CONNS + 1);
 	}
-	f->shards = shards_new(make_daemon, f, SHARD_CONNS, (unsigned)limit);
-	if (!f->shards)
-		return -ENOMEM;
-	shards_set_between(f->shards, take_config);
-	return shards_start(f->shards, engine_loop(f->engine));
+	/* Each part takes its share of the connections. */
+	limit = limit / f->n_parts > 16 ? limit / f->n_parts : 16;
+	for (unsigned i = 0; i < f->n_parts; i++) {
+		struct front_part *p = &f->parts[i];
+		int err;
+
+		p->shards = shards_new(make_daemon, p, SHARD_CONNS,
+		                       (unsigned)limit);
+		if (!p->shards)
+			return -ENOMEM;
+		shards_set_between(p->shards, take_config);
+		err = shards_start(p->shards, engine_loop(f->engine, i));
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * The part a new connection goes to, in turn: keep-alive connections
+ * stay where they land, so turns spread them as well as counts would.
+ */
+static struct shards *next_shards(struct front *f)
+{
+	unsigned i = atomic_fetch_add_explicit(&f->next_part, 1,
+	                                       memory_order_relaxed);
+
+	return f->parts[i % f->n_parts].shards;
 }
 
 int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,
                          socklen_t len)
 {
 	via_set(f, fd, NULL);
-	return shards_add(f->shards, fd, sa, len);
+	return shards_add(next_shards(f), fd, sa, len);
 }
 
 int front_add_tunnel(struct front *f, int fd, const struct sockaddr *sa,
@@ -788,27 +842,35 @@ int front_add_tunnel(struct front *f, int fd, const struct sockaddr *sa,
 	}
 	*d = *dest;
 	via_set(f, fd, d);
-	return shards_add(f->shards, fd, sa, len);
+	return shards_add(next_shards(f), fd, sa, len);
 }
 
 void front_stop(struct front *f)
 {
-	if (f)
-		shards_stop(f->shards);
+	if (!f)
+		return;
+	for (unsigned i = 0; f->parts && i < f->n_parts; i++)
+		shards_stop(f->parts[i].shards);
 }
 
 void front_free(struct front *f)
 {
 	if (!f)
 		return;
-	shards_free(f->shards);
+	for (unsigned i = 0; f->parts && i < f->n_parts; i++) {
+		struct front_part *p = &f->parts[i];
+
+		shards_free(p->shards);
+		config_slot_done(&p->cfg_next);
+		config_free(p->cfg);
+	}
+	free(f->parts);
 	watch_free(f->watch);
 	if (f->via)
 		for (size_t i = 0; i < f->n_slots; i++)
 			free(atomic_load(&f->via[i]));
 	free(f->via);
 	wire_done();
-	config_slot_done(&f->cfg_next);
 	config_free(f->cfg);
 	free(f);
 }

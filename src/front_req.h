@@ -15,12 +15,14 @@
 #include "request.h"
 
 struct front;
+struct front_part;
 struct job_intake;
 struct MHD_Connection;
 
 struct front_req {
 	struct request req;          /* first */
 	struct front *front;
+	struct front_part *part;     /* the shards its connection is on */
 	struct MHD_Connection *conn;
 	int fd;                      /* client socket; -1 until known */
 	struct sockaddr_storage client;

@@ -421,10 +421,12 @@ static void heartbeat(struct sluiced *d, bool watchdog)
 	struct queues_page pg = { .limit = 1, .rows = &row };
 	char status[256];
 
-	if (engine_queues_page(d->engine, &pg) < 0) {
-		log_warn("the engine did not answer within 2 s");
+	if (!engine_alive(d->engine, 2000)) {
+		log_warn("an engine worker has not run for 2 s");
 		return;
 	}
+	if (engine_queues_page(d->engine, &pg) < 0)
+		return;
 	snprintf(status, sizeof(status),
 	         "STATUS=queues=%zu waiting=%u in_flight=%u requests=%" PRIu64
 	         " retries=%" PRIu64 " reloads=%u", pg.c.queues, pg.c.waiting,
@@ -593,7 +595,7 @@ static int start(struct sluiced *d)
 	}
 	jobs_resume(d);
 	if (front_start(d->front) < 0 || tunnels_start(d->tunnels) < 0 ||
-	    listener_start(d->listener, engine_loop(d->engine)) < 0) {
+	    listener_start(d->listener, engine_loop(d->engine, 0)) < 0) {
 		log_error("cannot start the proxy threads");
 		return -1;
 	}

@@ -1,14 +1,16 @@
 /*
  * request.h - one proxied request, shared by its owner (the front for a
- * client's request, the job runner for a job) and the engine thread.
+ * client's request, the job runner for a job) and the engine worker that
+ * runs it (its home).
  *
  * Ownership: a request is reference counted. Its owner holds one while it
  * needs it; the engine holds one from engine_submit() until it has
  * finished with the transfer; every message posted to the engine holds one
  * until handled. The fields above "shared" are written by the owner before
  * engine_submit() and are read-only afterwards. The fields under "shared"
- * are guarded by lock. Engine-private fields are touched only by the engine
- * thread. An owner keeps what only it touches in a larger struct that
+ * are guarded by lock. Engine-private fields are touched only by its home
+ * worker's thread, but for the dispatch under the engine's lock (item,
+ * eng_state, start_next). An owner keeps what only it touches in a larger struct that
  * begins with the request (the front's struct front_req).
  */
 #ifndef SLUICE_REQUEST_H
@@ -29,6 +31,7 @@
 #include "sched.h"
 
 struct engine;
+struct eworker;
 struct request;
 struct upstream_hooks;
 struct config;
@@ -97,7 +100,7 @@ enum req_phase {
 
 /* Messages to the engine, embedded so posting never allocates. */
 enum req_msg_type { REQ_MSG_SUBMIT, REQ_MSG_CANCEL, REQ_MSG_UNPAUSE,
-                    REQ_MSG_COUNT };
+                    REQ_MSG_START, REQ_MSG_COUNT };
 
 struct req_msg {
 	struct curlloop_msg link;    /* in the engine's loop's inbox */
@@ -131,7 +134,7 @@ struct request {
 	struct retry_rules rules;
 
 	/* Engine-private. */
-	struct engine *engine;
+	struct eworker *home;        /* the engine worker that runs it */
 	struct sched_item item;      /* place in its queue */
 	void *easy;                  /* CURL * while running */
 	int64_t enqueued_us;         /* when it last entered its queue */
@@ -141,14 +144,15 @@ struct request {
 	struct heap_node timer;
 	struct request *eng_prev, *eng_next; /* engine: held or backlog */
 	struct request *touch_next;  /* engine: fronts to wake */
-	int eng_state;
+	struct request *start_next;  /* engine: dispatched in one batch */
+	atomic_int eng_state;        /* enum eng_state */
 	unsigned easy_gen;           /* engine: the config its handle has */
 	bool touched;
 	bool denied;                 /* connect refused by deny list */
 	bool got_bytes;              /* this attempt saw a response byte */
 	bool resp_too_large;         /* the response passed policy.body_cap */
 	const struct upstream_hooks *up_hooks; /* set by upstream_setup */
-	const struct config *const *up_cfg; /* the engine's e->cfg */
+	const struct config *const *up_cfg; /* its worker's cfg */
 	char err_buf[256];           /* CURLOPT_ERRORBUFFER */
 
 	struct req_msg msg[REQ_MSG_COUNT];
