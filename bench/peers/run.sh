@@ -25,6 +25,11 @@
 #   CONNS=64                  connections for the throughput modes
 #   DUR=<s>                   override every point's duration
 #   PIN=1                     0: no taskset at all
+#   THREADS=1                 threads of the proxies that have a setting:
+#                             nginx worker_processes, haproxy nbthread,
+#                             sluiced workers (squid, tinyproxy and the
+#                             origin keep one); with PIN=0, THREADS=2
+#                             gives each proxy both cores
 #   CPU_SERVERS=0 CPU_LOAD=1  the cores for origin+proxy and for wrk
 #   IDLE_CONNS=1000           idle keep-alive client connections held open
 #                             to measure each peer's memory per connection
@@ -54,6 +59,7 @@ if [ -n "${DUR:-}" ]; then T_KA=$DUR; T_CLOSE=$DUR; T_BIG=$DUR; T_LAT=$DUR; fi
 CONNS=${CONNS:-64}
 REPEAT=${REPEAT:-1}
 PIN=${PIN:-1}
+THREADS=${THREADS:-1}
 CPU_SERVERS=${CPU_SERVERS:-0}
 CPU_LOAD=${CPU_LOAD:-1}
 OUTDIR=${OUTDIR:-$HERE/../out}
@@ -61,7 +67,7 @@ KEEP_RUNDIR=${KEEP_RUNDIR:-0}
 IDLE_CONNS=${IDLE_CONNS:-1000}
 PERF=${PERF:-0}
 NOTE=${NOTE:-}
-for v in "$CONNS" "$REPEAT" "$IDLE_CONNS" "${DUR:-1}"; do
+for v in "$CONNS" "$REPEAT" "$IDLE_CONNS" "${DUR:-1}" "$THREADS"; do
     case $v in
         '' | *[!0-9]*) echo "run.sh: '$v' is not a number" >&2; exit 1 ;;
     esac
@@ -195,11 +201,11 @@ wait_port() { # PORT PID SECONDS
 ORIGIN_PORT=$(free_port)
 ORIGIN=127.0.0.1:$ORIGIN_PORT
 
-nginx_common() { # DIR: the lines every nginx config here shares
+nginx_common() { # DIR [WORKERS]: the lines every nginx config here shares
     local d=$1
     mkdir -p "$d/tmp"
     cat <<EOF
-worker_processes 1;
+worker_processes ${2:-1};
 worker_rlimit_nofile 16384;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
@@ -304,7 +310,7 @@ start_nginx_fp() { # POOL(0|1)
     local d=$RUNDIR/$name; mkdir -p "$d"
     PEER_PORT=$(free_port)
     {
-        nginx_common "$d"
+        nginx_common "$d" "$THREADS"
         echo "http {"
         nginx_http_common "$d"
         if [ "$pool" = 0 ]; then
@@ -358,7 +364,7 @@ start_haproxy() {
     PEER_PORT=$(free_port)
     cat > "$d/haproxy.cfg" <<EOF
 global
-    nbthread 1
+    nbthread $THREADS
     maxconn 4000
 
 defaults
@@ -394,6 +400,7 @@ start_sluiced() {
     cat > "$d/sluice.yaml" <<EOF
 max_in_flight: 10000
 max_queued: 100000
+workers: $THREADS
 log_level: warn
 access_log: false
 defaults:
@@ -584,7 +591,7 @@ npeers=$(echo "$RUN_PEERS" | wc -w)
 idle_secs=0
 [ "$IDLE_CONNS" -gt 0 ] && idle_secs=$(((npeers - 1) * (3 + IDLE_CONNS / 500)))
 expected=$((per_peer * npeers * REPEAT + idle_secs))
-log "profile=$PROFILE peers=[$RUN_PEERS] rounds=$REPEAT conns=$CONNS pin=$PIN (servers cpu $CPU_SERVERS, wrk cpu $CPU_LOAD) idle=$IDLE_CONNS perf=$PERF"
+log "profile=$PROFILE peers=[$RUN_PEERS] rounds=$REPEAT conns=$CONNS pin=$PIN threads=$THREADS (servers cpu $CPU_SERVERS, wrk cpu $CPU_LOAD) idle=$IDLE_CONNS perf=$PERF"
 log "expected duration ~$expected s; rundir $RUNDIR"
 
 SRV_LIMIT=$((2 * expected + 300))

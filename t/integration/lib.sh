@@ -386,7 +386,9 @@ secret_file() {
 }
 
 # write_config [-]: writes $TMP/sluice.yaml, a minimal configuration with
-# high limits (throttling and retries are tested elsewhere, not here).
+# high limits (throttling and retries are tested elsewhere, not here),
+# and T_WORKERS engine workers (default 2, so that every test crosses
+# workers whatever the machine's cores; 0: the daemon's own default).
 # With "-", YAML read from stdin (a heredoc) is added; a top-level key it
 # gives replaces the default block of that key:
 #     write_config - <<EOF
@@ -401,12 +403,13 @@ write_config() {
 		sed -n 's/^\([A-Za-z0-9_]*\):.*/\1/p' | tr '\n' ' ')"
 	{
 		echo "# written by $TEST_NAME"
-		for k in max_in_flight defaults retry; do
+		for k in max_in_flight defaults retry workers; do
 			case "$keys" in *" $k "*) continue ;; esac
 			case $k in
 			max_in_flight) echo "max_in_flight: 4096" ;;
 			defaults) printf 'defaults:\n  rps: 10000\n  concurrency: 1000\n' ;;
 			retry) printf 'retry:\n  max_retries: 0\n' ;;
+			workers) echo "workers: ${T_WORKERS:-2}" ;;
 			esac
 		done
 		[ -z "$extra" ] || printf '%s\n' "$extra"
