@@ -387,13 +387,13 @@ static void release(struct eworker *w, struct request *r)
 	else if (st == ENG_STARTING || st == ENG_RUNNING)
 		sched_done(e->sched, r->item.q, now);
 	r->eng_state = ENG_DONE;
+	if (st != ENG_NONE)
+		engine_unhold(w, r);
 	pthread_mutex_unlock(&e->lock);
 
 	curlloop_timer_del(w->loop, &r->timer);
 	if (st == ENG_RUNNING)
 		stop_transfer(w, r);
-	if (st != ENG_NONE)
-		engine_unhold(w, r);
 	/* Its owner hears of the end; on shutdown a durable one is kept. */
 	if (r->owner && r->owner->finished && !kept)
 		r->owner->finished(r);
@@ -460,6 +460,17 @@ static int64_t dispatch(struct eworker *w)
 		e->stats.attempts++;
 		engine_metrics_attempt(e, r, now - r->enqueued_us);
 		r->eng_state = ENG_STARTING;
+		/*
+		 * One that may run anywhere runs here, no hand-off; not
+		 * from a home that is stopping (its fail_all walks its held
+		 * list).
+		 */
+		if (r->home != w && r->policy.roams && r->policy.no_deadline &&
+		    !r->home->abandon) {
+			engine_unhold(r->home, r);
+			r->home = w;
+			engine_hold(w, r);
+		}
 		/* Held for the start message: its home may release it. */
 		if (r->home != w)
 			request_ref(r);
@@ -578,17 +589,17 @@ static void on_submit(struct eworker *w, struct request *r)
 	if (q && (wait_ms = hopeless(e, r, q, now)) < 0) {
 		r->enqueued_us = now;
 		rc = sched_enqueue(e->sched, q, &r->item, now);
-		if (rc == 0)
+		if (rc == 0) {
 			r->eng_state = ENG_WAITING;
-		else
+			engine_hold(w, r);
+		} else {
 			e->stats.queue_full++;
+		}
 	}
 	pthread_mutex_unlock(&e->lock);
 
-	if (rc == 0) {
-		engine_hold(w, r);
+	if (rc == 0)
 		return;
-	}
 	if (cancelled) {
 		/* Gone before it was queued, or answered already. */
 	} else if (!q) {
@@ -788,13 +799,24 @@ static void fail_all(struct eworker *w)
 {
 	struct request *r;
 
-	/* Unfinished jobs are not failed: they run again at next start. */
+	/*
+	 * Unfinished jobs are not failed: they run again at next start.
+	 * Set under the lock: no dispatch moves a request off this worker
+	 * from now on.
+	 */
+	pthread_mutex_lock(&w->e->lock);
 	w->abandon = true;
+	pthread_mutex_unlock(&w->e->lock);
 	while ((r = w->backlog)) {
 		DL_DELETE2(w->backlog, r, eng_prev, eng_next);
 		release(w, r);
 	}
-	while ((r = w->held)) {
+	for (;;) {
+		pthread_mutex_lock(&w->e->lock);
+		r = w->held;
+		pthread_mutex_unlock(&w->e->lock);
+		if (!r)
+			break;
 		fail(w, r, 503, "shutting_down", "the proxy is shutting down");
 		release(w, r);
 	}

@@ -62,11 +62,12 @@ struct eworker {
 	/*
 	 * Every request at home here is on one of two lists through
 	 * eng_prev/eng_next: held (head and tail: one per request, so no
-	 * read of the oldest one's line to find the tail), or backlog
-	 * (utlist DL) for jobs refused by a full queue, tried again every
-	 * second.
+	 * read of the oldest one's line to find the tail; under the
+	 * engine's lock, as a dispatch on another worker may move a
+	 * roaming request to its own), or backlog (utlist DL) for jobs
+	 * refused by a full queue, tried again every second.
 	 */
-	struct request *held, *held_tail;
+	struct request *held, *held_tail;  /* under e->lock */
 	struct request *backlog;
 	struct request *touched;     /* fronts to wake this round */
 	unsigned n_running;
@@ -75,7 +76,8 @@ struct eworker {
 	CURL *easy_pool[EASY_POOL_MAX]; /* set up with this cfg_gen */
 	unsigned n_easy_pool;
 	unsigned cfg_gen;            /* configurations taken */
-	bool abandon;                /* stopping: jobs stay in the store */
+	/* Stopping: jobs stay in the store. Set under e->lock. */
+	bool abandon;
 	atomic_int_least64_t last_round; /* ms; read by any thread */
 };
 
@@ -107,7 +109,7 @@ struct engine {
 	struct eworker *w;
 };
 
-/* Puts r at the end of w's held list. */
+/* Puts r at the end of w's held list; under e->lock. */
 static inline void engine_hold(struct eworker *w, struct request *r)
 {
 	r->eng_next = NULL;
@@ -119,7 +121,7 @@ static inline void engine_hold(struct eworker *w, struct request *r)
 	w->held_tail = r;
 }
 
-/* Takes r off w's held list. */
+/* Takes r off w's held list; under e->lock. */
 static inline void engine_unhold(struct eworker *w, struct request *r)
 {
 	if (r->eng_prev)

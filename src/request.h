@@ -74,6 +74,12 @@ struct req_policy {
 	 * and the connected socket is handed to the owner (tunnel_fd).
 	 */
 	bool connect_only;
+	/*
+	 * Its owner's callbacks may run on any thread (a job's): with no
+	 * deadline, the worker whose dispatch picks it runs it, rather
+	 * than handing it to the worker it was submitted on.
+	 */
+	bool roams;
 };
 
 /* A growable byte buffer; data[off..len) is unread. */
