@@ -495,12 +495,16 @@ static int64_t dispatch(struct eworker *w)
 			start(w, r);
 			continue;
 		}
+		/* One start at a time: it is STARTING until its home takes it. */
+		if (atomic_exchange(&r->msg[REQ_MSG_START].posted, true)) {
+			request_unref(r);
+			continue;
+		}
 		/*
 		 * A home that stopped fails its held requests, this one
 		 * among them: only the reference is left to drop.
 		 */
-		if (atomic_exchange(&r->msg[REQ_MSG_START].posted, true) ||
-		    curlloop_post(r->home->loop,
+		if (curlloop_post(r->home->loop,
 		                  &r->msg[REQ_MSG_START].link) < 0) {
 			atomic_store(&r->msg[REQ_MSG_START].posted, false);
 			request_unref(r);

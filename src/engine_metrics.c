@@ -1,5 +1,5 @@
 /*
- * engine_metrics.c - what /metrics counts, on the engine thread: each
+ * engine_metrics.c - what /metrics counts, under the engine's lock: each
  * destination's requests by final status class, attempts, retries and
  * upstream errors by kind, the queue wait histogram, pauses by source;
  * and at a scrape, the gauges read from the scheduler.

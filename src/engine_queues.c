@@ -2,7 +2,8 @@
  * engine_queues.c - which queue a request joins (its destination's limits,
  * its credential's key weight, the overflow queue past max_queues), the
  * backlog of jobs that found their queue full, and the /queues page: a
- * copy of the scheduler's rows made on the engine's thread for another.
+ * copy of the scheduler's rows made under the engine's lock for another
+ * thread.
  */
 #include <errno.h>
 #include <inttypes.h>

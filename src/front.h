@@ -44,7 +44,10 @@ void front_reconfigure(struct front *f, const struct config *cfg);
  */
 void front_set_admin(struct front *f, const char *addr);
 
-/* Starts the shards thread. 0 or negative errno. */
+/*
+ * Starts the front's shards, a set on each engine worker's loop. 0 or
+ * negative errno.
+ */
 int front_start(struct front *f);
 
 /*

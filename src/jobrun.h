@@ -6,8 +6,9 @@
  * struct request the runner owns, run by the engine like any other; its
  * end is stored (jobs_finish_async()), then delivered.
  *
- * Threads: the intake runs on the shards thread and completes on the
- * store's writer thread; a job's request owner runs on the engine thread;
+ * Threads: the intake runs on a shards thread and completes on the
+ * store's writer thread; a job's request owner runs on any engine worker's
+ * thread (a job roams: the worker that dispatches it runs it);
  * recovery on the caller's, then the pager's. Nothing here blocks but
  * jobrun_recover().
  *

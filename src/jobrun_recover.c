@@ -185,8 +185,8 @@ static int page_in(struct jobrun *jr)
 
 /*
  * The pager thread: pages stored jobs in as finished ones make room,
- * until none is left. The store's reads happen here, never on the
- * engine thread.
+ * until none is left. The store's reads happen here, never on an
+ * engine worker's thread.
  */
 static void *pager_main(void *arg)
 {

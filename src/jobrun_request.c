@@ -195,7 +195,7 @@ int job_request_new(struct jobrun *jr, const struct job_spec *s,
 	return err;
 }
 
-/* The owner's started and finished, on the engine thread. */
+/* The owner's started and finished, on an engine worker's thread. */
 
 static void job_started(struct request *r)
 {

@@ -411,8 +411,8 @@ static int64_t watchdog_every_ms(void)
 }
 
 /*
- * systemd's STATUS= line with live counts, and WATCHDOG=1 only when the
- * engine answered: a wedged engine thread, not just a live main thread,
+ * systemd's STATUS= line with live counts, and WATCHDOG=1 only when every
+ * engine worker ran lately: a wedged worker, not just a live main thread,
  * is what the watchdog must catch.
  */
 static void heartbeat(struct sluiced *d, bool watchdog)

@@ -39,8 +39,8 @@ struct config;
 /*
  * Who made a request and hears about it: the front (a client connection)
  * or the job runner (a webhook job). The layers below call these and
- * never name the owner. Called on the engine thread but free; none may
- * block; any may be NULL.
+ * never name the owner. Called on the thread of the engine worker that
+ * runs the request (free: any thread); none may block; any may be NULL.
  */
 struct req_owner {
 	/* r's state changed (response headers, body bytes, failure). */

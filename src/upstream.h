@@ -6,7 +6,8 @@
  * at connect time. Its callbacks collect the response header block into
  * the request and append body bytes to it (pausing the transfer when the
  * client reads slower than the upstream writes), and report to the engine
- * through the two hooks below. All of it runs on the engine thread.
+ * through the two hooks below. All of it runs on the thread of the engine
+ * worker that runs the request.
  */
 #ifndef SLUICE_UPSTREAM_H
 #define SLUICE_UPSTREAM_H
