@@ -1,14 +1,16 @@
 /*
  * engine.c - queues and upstream transfers on workers, each a curlloop.
  *
- * A request runs on its home worker, the one it was submitted on: its
- * deadline, its transfers, the wake-ups of its owner. The scheduler is
- * shared under the engine's lock, held for decisions only: a worker whose
- * dispatch picks another's request posts it a start message. Worker 0
- * wakes for the scheduler's instants (pacing to the microsecond); another
- * that moves the next one earlier wakes it.
+ * A request belongs to its home worker: the one it was submitted on,
+ * then the one whose dispatch starts it (a paced request leaves at its
+ * instant, from the worker that woke for it, with no hand-off); its
+ * transfers and the wake-ups of its owner happen there, and a message
+ * that finds it moved goes on. The scheduler and the deadlines are shared
+ * under the engine's lock, held for decisions only. Worker 0 wakes for
+ * their instants (pacing to the microsecond); another that moves the
+ * next one earlier wakes it.
  *
- * A round: take the inbox (submit, cancel, unpause, start), fire expired
+ * A round: take the inbox (submit, cancel, unpause, deadline), fire expired
  * deadlines, let curl work, collect finished transfers, dispatch whatever
  * the scheduler allows now, then wake the owners of every request whose
  * state changed in this round. Waking once per round, not once per
@@ -98,19 +100,20 @@ static struct eworker *home_for(struct engine *e)
 }
 
 /*
- * Queues a message to r's home worker. -ESHUTDOWN when the engine takes
- * no more. A submission is counted before refusing is read, and
- * engine_refuse() sets refusing before its caller reads the count: a
- * drain never misses one.
+ * Queues a message to r's home worker (where a message that finds r gone
+ * to another sends it on). -ESHUTDOWN when the engine takes no more. A
+ * submission is counted before refusing is read, and engine_refuse() sets
+ * refusing before its caller reads the count: a drain never misses one.
  */
 static int post(struct engine *e, struct request *r, enum req_msg_type t)
 {
 	struct req_msg *m = &r->msg[t];
 	bool submit = t == REQ_MSG_SUBMIT;
+	struct eworker *home;
 
 	if (submit)
 		r->home = home_for(e);
-	else if (!r->home)
+	if (!(home = r->home))
 		return 0; /* never submitted */
 	if (atomic_exchange(&m->posted, true))
 		return 0;
@@ -121,7 +124,7 @@ static int post(struct engine *e, struct request *r, enum req_msg_type t)
 	}
 	request_ref(r);
 	if ((submit && atomic_load(&e->refusing)) ||
-	    curlloop_post(r->home->loop, &m->link) < 0) {
+	    curlloop_post(home->loop, &m->link) < 0) {
 		if (submit) {
 			if (r->policy.durable)
 				atomic_fetch_sub(&e->jobs_held, 1);
@@ -369,29 +372,43 @@ static void stop_transfer(struct eworker *w, struct request *r)
 	w->n_running--;
 }
 
-/* The engine is done with r: drop it from every structure. */
-static void release(struct eworker *w, struct request *r)
+/*
+ * Under the lock: takes r out of the scheduler and its deadline out of
+ * the heap, and off w's held list; *st is the state it was in. False
+ * when r is no longer at home on w (a dispatch on another worker started
+ * it there): nothing done.
+ */
+static bool claim_locked(struct eworker *w, struct request *r, int *st)
 {
 	struct engine *e = w->e;
-	int64_t now = clock_now_us();
+
+	if (r->home != w)
+		return false;
+	*st = r->eng_state;
+	if (*st == ENG_DONE)
+		return true;
+	if (!(w->abandon && r->policy.durable))
+		engine_metrics_end(e, r);
+	if (*st == ENG_WAITING)
+		sched_remove(e->sched, &r->item, clock_now_us());
+	else if (*st == ENG_STARTING || *st == ENG_RUNNING)
+		sched_done(e->sched, r->item.q, clock_now_us());
+	heap_remove(&e->deadlines, &r->timer);
+	if (*st != ENG_NONE)
+		engine_unhold(w, r);
+	r->eng_state = ENG_DONE;
+	return true;
+}
+
+/* The rest of the end of r, claimed in state st. */
+static void finish(struct eworker *w, struct request *r, int st)
+{
+	struct engine *e = w->e;
 	/* A job kept for the next start has not ended. */
 	bool kept = w->abandon && r->policy.durable;
-	int st;
 
-	pthread_mutex_lock(&e->lock);
-	if (!kept)
-		engine_metrics_end(e, r);
-	st = r->eng_state;
-	if (st == ENG_WAITING)
-		sched_remove(e->sched, &r->item, now);
-	else if (st == ENG_STARTING || st == ENG_RUNNING)
-		sched_done(e->sched, r->item.q, now);
-	r->eng_state = ENG_DONE;
-	if (st != ENG_NONE)
-		engine_unhold(w, r);
-	pthread_mutex_unlock(&e->lock);
-
-	curlloop_timer_del(w->loop, &r->timer);
+	if (st == ENG_DONE)
+		return;
 	if (st == ENG_RUNNING)
 		stop_transfer(w, r);
 	/* Its owner hears of the end; on shutdown a durable one is kept. */
@@ -403,7 +420,22 @@ static void release(struct eworker *w, struct request *r)
 	request_unref(r);
 }
 
-/* On r's home: the transfer of r, dispatched (ENG_STARTING). */
+/*
+ * The engine is done with r: drop it from every structure. On r's home,
+ * in a state no other worker can change (not waiting in its queue), or
+ * after a claim.
+ */
+static void release(struct eworker *w, struct request *r)
+{
+	int st = ENG_DONE;
+
+	pthread_mutex_lock(&w->e->lock);
+	claim_locked(w, r, &st);
+	pthread_mutex_unlock(&w->e->lock);
+	finish(w, r, st);
+}
+
+/* The transfer of r, dispatched here (ENG_STARTING). */
 static void start(struct eworker *w, struct request *r)
 {
 	int64_t now = clock_now_us();
@@ -438,47 +470,65 @@ static void start(struct eworker *w, struct request *r)
 		r->owner->started(r);
 }
 
+static void on_deadline(struct eworker *w, struct request *r);
+
 /*
- * Starts everything the scheduler lets go now: on this worker what is at
- * home here, through a start message what is at home on another. Under
- * the lock only the decisions; the transfers start after. Returns the
- * scheduler's next wakeup (monotonic us, INT64_MAX: none); a worker
- * other than 0 that moves it earlier than worker 0 will wake wakes it.
+ * Starts everything the scheduler lets go now, on this worker: a request
+ * submitted on another moves here (its home from then on), so a paced
+ * dispatch leaves at its instant, with no hand-off. Then the deadlines
+ * that are due: those at home here are answered, the others are sent
+ * home. Under the lock only the decisions. Returns the next instant the
+ * scheduler or a deadline wants (monotonic us, INT64_MAX: none); a
+ * worker other than 0 that moves it earlier than worker 0 will wake
+ * wakes it.
  */
 static int64_t dispatch(struct eworker *w)
 {
 	struct engine *e = w->e;
 	struct sched_item *it;
-	struct request *batch = NULL, **tail = &batch, *r;
+	struct heap_node *n;
+	struct request *batch = NULL, **tail = &batch, *due = NULL, *away = NULL;
+	struct request *r;
 	int64_t now = clock_now_us(), next;
 	bool wake0 = false;
 
 	pthread_mutex_lock(&e->lock);
 	while ((it = sched_next(e->sched, now))) {
+		struct eworker *home;
+
 		r = (struct request *)(void *)
 			((char *)it - offsetof(struct request, item));
 		e->stats.attempts++;
 		engine_metrics_attempt(e, r, now - r->enqueued_us);
 		r->eng_state = ENG_STARTING;
-		/*
-		 * One that may run anywhere runs here, no hand-off; not
-		 * from a home that is stopping (its fail_all walks its held
-		 * list).
-		 */
-		if (r->home != w && r->policy.roams && r->policy.no_deadline &&
-		    !r->home->abandon) {
-			engine_unhold(r->home, r);
+		home = r->home;
+		if (home != w) {
+			/* A stopping home's fail_all answers it. */
+			if (home->abandon)
+				continue;
+			engine_unhold(home, r);
 			r->home = w;
 			engine_hold(w, r);
 		}
-		/* Held for the start message: its home may release it. */
-		if (r->home != w)
-			request_ref(r);
 		r->start_next = NULL;
 		*tail = r;
 		tail = &r->start_next;
 	}
+	while ((n = heap_top(&e->deadlines)) && n->when <= now) {
+		heap_pop(&e->deadlines);
+		r = timer_req(n);
+		if (r->home == w) {
+			r->due_next = due;
+			due = r;
+		} else {
+			request_ref(r); /* for the message */
+			r->due_next = away;
+			away = r;
+		}
+	}
 	next = sched_next_wakeup(e->sched);
+	if ((n = heap_top(&e->deadlines)) && n->when < next)
+		next = n->when;
 	if (w->idx == 0) {
 		e->wake_at = next;
 	} else if (next < e->wake_at) {
@@ -491,24 +541,16 @@ static int64_t dispatch(struct eworker *w)
 		curlloop_wake(e->w[0].loop);
 	while ((r = batch)) {
 		batch = r->start_next;
-		if (r->home == w) {
-			start(w, r);
-			continue;
-		}
-		/* One start at a time: it is STARTING until its home takes it. */
-		if (atomic_exchange(&r->msg[REQ_MSG_START].posted, true)) {
-			request_unref(r);
-			continue;
-		}
-		/*
-		 * A home that stopped fails its held requests, this one
-		 * among them: only the reference is left to drop.
-		 */
-		if (curlloop_post(r->home->loop,
-		                  &r->msg[REQ_MSG_START].link) < 0) {
-			atomic_store(&r->msg[REQ_MSG_START].posted, false);
-			request_unref(r);
-		}
+		start(w, r);
+	}
+	while ((r = due)) {
+		due = r->due_next;
+		on_deadline(w, r);
+	}
+	while ((r = away)) {
+		away = r->due_next;
+		post(e, r, REQ_MSG_DEADLINE);
+		request_unref(r);
 	}
 	return next;
 }
@@ -570,7 +612,7 @@ static void on_submit(struct eworker *w, struct request *r)
 {
 	struct engine *e = w->e;
 	struct sched_queue *q;
-	bool cancelled;
+	bool cancelled, oom = false;
 	int64_t now = clock_now_us(), wait_ms = -1;
 	int rc = -1;
 
@@ -579,15 +621,13 @@ static void on_submit(struct eworker *w, struct request *r)
 	pthread_mutex_lock(&r->lock);
 	cancelled = r->cancelled;
 	pthread_mutex_unlock(&r->lock);
-	if (!cancelled && !r->policy.no_deadline &&
-	    curlloop_timer_add(w->loop, &r->timer, r->deadline * 1000) < 0) {
-		fail(w, r, 503, "overloaded", "out of memory");
-		cancelled = true;
-	}
 
 	pthread_mutex_lock(&e->lock);
 	e->stats.requests++;
-	q = cancelled ? NULL : engine_queue_for(e, r);
+	if (!cancelled && !r->policy.no_deadline &&
+	    heap_push(&e->deadlines, &r->timer, r->deadline * 1000) < 0)
+		oom = true;
+	q = cancelled || oom ? NULL : engine_queue_for(e, r);
 	if (q && r->mode >= 0)
 		sched_set_mode(e->sched, q, (enum rate_mode)r->mode, now);
 	if (q && (wait_ms = hopeless(e, r, q, now)) < 0) {
@@ -622,12 +662,38 @@ static void on_submit(struct eworker *w, struct request *r)
 	release(w, r);
 }
 
+/*
+ * A message for r that found it at home on another worker (a dispatch
+ * moved it there after the message was posted) goes on there.
+ */
+static bool moved(struct eworker *w, struct request *r, enum req_msg_type t)
+{
+	if (r->home == w)
+		return false;
+	post(w->e, r, t);
+	return true;
+}
+
+static void on_cancel(struct eworker *w, struct request *r)
+{
+	int st = ENG_DONE;
+	bool here;
+
+	pthread_mutex_lock(&w->e->lock);
+	here = r->eng_state == ENG_NONE || claim_locked(w, r, &st);
+	pthread_mutex_unlock(&w->e->lock);
+	if (!here)
+		moved(w, r, REQ_MSG_CANCEL);
+	else
+		finish(w, r, st);
+}
+
 static void on_unpause(struct eworker *w, struct request *r)
 {
 	bool was;
 
-	(void)w;
-	if (r->eng_state != ENG_RUNNING)
+	/* Only a running request reads a body: it does not move. */
+	if (moved(w, r, REQ_MSG_UNPAUSE) || r->eng_state != ENG_RUNNING)
 		return;
 	pthread_mutex_lock(&r->lock);
 	was = r->paused;
@@ -663,18 +729,13 @@ static void engine_inbox(void *arg, struct curlloop_msg *head)
 			dispatch(w);
 			break;
 		case REQ_MSG_CANCEL:
-			if (r->eng_state == ENG_WAITING ||
-			    r->eng_state == ENG_STARTING ||
-			    r->eng_state == ENG_RUNNING)
-				release(w, r);
+			on_cancel(w, r);
 			break;
 		case REQ_MSG_UNPAUSE:
 			on_unpause(w, r);
 			break;
-		case REQ_MSG_START:
-			/* Dispatched on another worker; not released since. */
-			if (r->eng_state == ENG_STARTING)
-				start(w, r);
+		case REQ_MSG_DEADLINE:
+			on_deadline(w, r);
 			break;
 		default:
 			break;
@@ -683,30 +744,41 @@ static void engine_inbox(void *arg, struct curlloop_msg *head)
 	}
 }
 
-/* A request's deadline. */
-static void engine_timer(void *arg, struct heap_node *n)
+/*
+ * r's deadline passed (out of the heap already): a request still without
+ * a response is answered 504; one whose response has begun is not cut
+ * short.
+ */
+static void on_deadline(struct eworker *w, struct request *r)
 {
-	struct eworker *w = arg;
-	struct request *r = timer_req(n);
+	struct engine *e = w->e;
 	bool waiting;
+	int st = ENG_DONE;
 
 	pthread_mutex_lock(&r->lock);
 	waiting = r->phase == REQ_WAITING;
 	pthread_mutex_unlock(&r->lock);
-	/* A response that has begun is not cut short. */
 	if (!waiting)
 		return;
-	pthread_mutex_lock(&w->e->lock);
-	w->e->stats.timeouts++;
-	pthread_mutex_unlock(&w->e->lock);
-	if (r->eng_state == ENG_WAITING)
+	pthread_mutex_lock(&e->lock);
+	if (!claim_locked(w, r, &st)) {
+		pthread_mutex_unlock(&e->lock);
+		moved(w, r, REQ_MSG_DEADLINE);
+		return;
+	}
+	if (st != ENG_DONE)
+		e->stats.timeouts++;
+	pthread_mutex_unlock(&e->lock);
+	if (st == ENG_DONE)
+		return;
+	if (st == ENG_WAITING)
 		r->queue_us += clock_now_us() - r->enqueued_us;
 	fail(w, r, 504, "timeout",
 	     r->attempts ? "no final response from upstream before the "
 	                   "deadline"
 	                 : "the request waited in its queue until the "
 	                   "deadline");
-	release(w, r);
+	finish(w, r, st);
 }
 
 /*
@@ -912,7 +984,6 @@ static void engine_stopped(void *arg)
 
 static const struct curlloop_ops engine_ops = {
 	.inbox = engine_inbox,
-	.timer = engine_timer,
 	.done = engine_done,
 	.round = engine_round,
 	.stopped = engine_stopped,
@@ -1054,6 +1125,7 @@ void engine_free(struct engine *e)
 		config_free(w->cfg);
 	}
 	free(e->w);
+	heap_done(&e->deadlines);
 	sched_free(e->sched);
 	engine_metrics_free(e);
 	config_slot_done(&e->cfg_next);

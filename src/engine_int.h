@@ -15,6 +15,7 @@
 
 #include <uthash.h>
 
+#include "heap.h"
 #include "metrics_types.h"
 #include "request.h"
 
@@ -25,9 +26,9 @@
 #define EASY_POOL_MAX 64
 
 /*
- * A request's place in the engine. WAITING to STARTING happens on any
- * worker (the one whose dispatch took it), under the engine's lock; every
- * other change on its home worker.
+ * A request's place in the engine; changed under the engine's lock.
+ * WAITING to STARTING happens on the worker whose dispatch takes it,
+ * which becomes its home; every other change on its home.
  */
 enum eng_state { ENG_NONE, ENG_WAITING, ENG_STARTING, ENG_RUNNING, ENG_DONE };
 
@@ -63,8 +64,8 @@ struct eworker {
 	 * Every request at home here is on one of two lists through
 	 * eng_prev/eng_next: held (head and tail: one per request, so no
 	 * read of the oldest one's line to find the tail; under the
-	 * engine's lock, as a dispatch on another worker may move a
-	 * roaming request to its own), or backlog (utlist DL) for jobs
+	 * engine's lock, as a dispatch on another worker moves the
+	 * request it starts to its own), or backlog (utlist DL) for jobs
 	 * refused by a full queue, tried again every second.
 	 */
 	struct request *held, *held_tail;  /* under e->lock */
@@ -91,6 +92,7 @@ struct engine {
 	const struct config *cfg;    /* the scheduler's; under lock */
 	struct config_slot cfg_next; /* a reload's, taken by worker 0 */
 	struct sched *sched;         /* queues, limits, fairness; under lock */
+	struct heap deadlines;       /* requests' deadlines; under lock */
 	int64_t wake_at;             /* under lock: worker 0's next round */
 	struct {
 		uint64_t requests, attempts, retries, queue_full;

@@ -8,7 +8,7 @@
  *
  * Threads: the intake runs on a shards thread and completes on the
  * store's writer thread; a job's request owner runs on any engine worker's
- * thread (a job roams: the worker that dispatches it runs it);
+ * thread (the one whose dispatch starts it);
  * recovery on the caller's, then the pager's. Nothing here blocks but
  * jobrun_recover().
  *

@@ -138,8 +138,7 @@ static int request_of(struct jobrun *jr, const struct config *cfg,
 	/*
 	 * A job has no reader and no client deadline: its body is kept
 	 * whole, each attempt is bounded instead, a full queue holds it,
-	 * the store keeps it across a stop, and any engine worker may run
-	 * it (its callbacks take the runner's locks).
+	 * and the store keeps it across a stop.
 	 */
 	r->policy = (struct req_policy){
 		.body_cap = JOB_RESPONSE_MAX,
@@ -147,7 +146,6 @@ static int request_of(struct jobrun *jr, const struct config *cfg,
 		.no_deadline = true,
 		.wait_when_full = true,
 		.durable = true,
-		.roams = true,
 	};
 	jrun->spec = job_spec_dup_webhooks(s);
 	r->method = strdup(s->method);

@@ -74,12 +74,6 @@ struct req_policy {
 	 * and the connected socket is handed to the owner (tunnel_fd).
 	 */
 	bool connect_only;
-	/*
-	 * Its owner's callbacks may run on any thread (a job's): with no
-	 * deadline, the worker whose dispatch picks it runs it, rather
-	 * than handing it to the worker it was submitted on.
-	 */
-	bool roams;
 };
 
 /* A growable byte buffer; data[off..len) is unread. */
@@ -106,7 +100,7 @@ enum req_phase {
 
 /* Messages to the engine, embedded so posting never allocates. */
 enum req_msg_type { REQ_MSG_SUBMIT, REQ_MSG_CANCEL, REQ_MSG_UNPAUSE,
-                    REQ_MSG_START, REQ_MSG_COUNT };
+                    REQ_MSG_DEADLINE, REQ_MSG_COUNT };
 
 struct req_msg {
 	struct curlloop_msg link;    /* in the engine's loop's inbox */
@@ -140,17 +134,22 @@ struct request {
 	struct retry_rules rules;
 
 	/* Engine-private. */
-	struct eworker *home;        /* the engine worker that runs it */
+	/*
+	 * The engine worker that holds it: the one it was submitted on,
+	 * then the one whose dispatch started it (under the engine's lock).
+	 */
+	_Atomic(struct eworker *) home;
 	struct sched_item item;      /* place in its queue */
 	void *easy;                  /* CURL * while running */
 	int64_t enqueued_us;         /* when it last entered its queue */
 	int64_t attempt_us;          /* when the last attempt started */
 	bool retrying;               /* this attempt's answer is discarded */
 	int64_t retry_delay_ms;
-	struct heap_node timer;
+	struct heap_node timer;      /* its deadline, in the engine's heap */
 	struct request *eng_prev, *eng_next; /* engine: held or backlog */
 	struct request *touch_next;  /* engine: fronts to wake */
 	struct request *start_next;  /* engine: dispatched in one batch */
+	struct request *due_next;    /* engine: deadlines due in one batch */
 	atomic_int eng_state;        /* enum eng_state */
 	unsigned easy_gen;           /* engine: the config its handle has */
 	bool touched;
