@@ -10,18 +10,6 @@
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
-# arrivals ERE [NAME]: arrival times (s) at origin NAME of the targets
-# matching ERE, one a line, in order.
-arrivals() {
-	"$PYTHON" -c '
-import json, re, sys
-for line in open(sys.argv[1]):
-    d = json.loads(line)
-    if re.search(sys.argv[2], d["target"]):
-        print("%.6f" % d["time"])
-' "$TMP/${2:-origin}.requests" "$1"
-}
-
 # stats W: reads times (one a line) and prints "N SPAN MIN_GAP MAX_IN_W
 # GAP1": how many, last - first, the smallest gap between neighbours but
 # for the first gap, the most times in any window [t, t + W - JITTER],

@@ -11,18 +11,6 @@
 # shellcheck source=lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
-# arrivals ERE: arrival times (s) at the origin of the targets matching
-# ERE, one a line, in order.
-arrivals() {
-	"$PYTHON" -c '
-import json, re, sys
-for line in open(sys.argv[1]):
-    d = json.loads(line)
-    if re.search(sys.argv[2], d["target"]):
-        print("%.6f" % d["time"])
-' "$TMP/origin.requests" "$1"
-}
-
 # check WHAT STATUS ATTEMPTS ARRIVALS NAME: the last response had STATUS
 # and X-EZTHROTTLE-Attempts: ATTEMPTS, an integer X-EZTHROTTLE-Queue-Ms,
 # and the origin saw ARRIVALS requests for /seq/NAME.

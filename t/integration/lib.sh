@@ -658,6 +658,19 @@ ge() {
 	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'
 }
 
+# arrivals ERE [NAME]: arrival times (s) at origin NAME (start_origin's
+# name; default "origin") of the targets matching ERE, one a line, in
+# order.
+arrivals() {
+	"$PYTHON" -c '
+import json, re, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if re.search(sys.argv[2], d["target"]):
+        print("%.6f" % d["time"])
+' "$TMP/${2:-origin}.requests" "$1"
+}
+
 # fire OUT N URL [FIELD...]: N concurrent GETs through the proxy from one
 # process: the N connections are opened first, then the N requests go
 # out together (a barrier), so the clients add little load or skew to
