@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "config.h"
 #include "cred.h"
+#include "curlloop.h"
 #include "engine.h"
 #include "front.h"
 #include "front_admit.h"
@@ -813,14 +814,20 @@ int front_start(struct front *f)
 }
 
 /*
- * The part a new connection goes to, in turn: keep-alive connections
- * stay where they land, so turns spread them as well as counts would.
+ * The part a new connection goes to: the calling worker's (each worker's
+ * listener accepts for it, so the connection stays on the thread that
+ * accepted it), or, from another thread (the tunnels), the next in turn.
  */
 static struct shards *next_shards(struct front *f)
 {
-	unsigned i = atomic_fetch_add_explicit(&f->next_part, 1,
-	                                       memory_order_relaxed);
+	struct curlloop *here = curlloop_current();
+	unsigned i;
 
+	if (here)
+		for (i = 0; i < f->n_parts; i++)
+			if (engine_loop(f->engine, i) == here)
+				return f->parts[i].shards;
+	i = atomic_fetch_add_explicit(&f->next_part, 1, memory_order_relaxed);
 	return f->parts[i % f->n_parts].shards;
 }
 

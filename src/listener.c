@@ -7,9 +7,13 @@
  * connections wait in a FIFO; all share one timeout, so the head always
  * expires first and expiry costs O(1).
  *
- * The listener runs on the engine's loop, a guest like the front's shards
- * (curlloop.h): its epoll set is one fd in the loop's, and a connection
- * goes from accept to libmicrohttpd without leaving the thread.
+ * Each engine worker runs a listener, a guest of its loop like the
+ * front's shards (curlloop.h): the listening socket is in every worker's
+ * epoll set with EPOLLEXCLUSIVE, so one worker wakes for a new
+ * connection; its pending connections are in the listener's own epoll
+ * set, one fd in the loop's; and a connection goes from accept to that
+ * worker's libmicrohttpd shards without leaving the thread. The first
+ * listener also runs the front's disconnect watch.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -34,6 +38,12 @@
 #include "tunnel.h"
 
 #define ACCEPT_RETRY_MS 100
+/*
+ * Connections taken per wake-up: the listening socket stays readable
+ * while more wait, so the other workers, woken one at a time
+ * (EPOLLEXCLUSIVE), take the rest rather than this one taking them all.
+ */
+#define ACCEPT_BATCH 4
 
 struct pending {
 	int fd;
@@ -57,11 +67,14 @@ struct listener {
 	struct config_slot cfg_next; /* a reload's, taken after each wait */
 	struct front *front;
 	struct tunnels *tunnels;
-	int lfd;
+	int lfd;                     /* its own (dup) of the listening socket */
+	bool listening;              /* lfd in the loop's set */
+	bool watches;                /* runs the front's disconnect watch */
 	int ep;
 	int wake_fd;
 	struct curlloop *loop;       /* runs the listener; NULL: not yet */
 	struct curlloop_watch w;     /* ep, in the loop's set */
+	struct curlloop_watch lw;    /* lfd, in the loop's set */
 	int64_t next_tick;           /* ms: expiry and the watch are due */
 	atomic_bool stop_accepting;
 
@@ -106,7 +119,7 @@ static void ring_expire(struct listener *l, int64_t now)
 }
 
 /* Epoll tags for the fds that are not pending connections. */
-static char tag_listen, tag_wake, tag_watch;
+static char tag_wake, tag_watch;
 
 static void pending_close(struct listener *l, struct pending *p)
 {
@@ -197,9 +210,17 @@ static bool pending_ready(struct listener *l, struct pending *p)
 	return true;
 }
 
-static void accept_all(struct listener *l)
+static void del_listen(struct listener *l)
 {
-	for (;;) {
+	if (!l->listening)
+		return;
+	curlloop_watch_del(l->loop, l->lfd, &l->lw);
+	l->listening = false;
+}
+
+static void accept_some(struct listener *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct pending *p;
 		struct epoll_event ev;
 		int fd;
@@ -218,7 +239,7 @@ static void accept_all(struct listener *l)
 			    err == ENOMEM) {
 				log_warn("accept failed: %s, pausing %dms",
 				         strerror(err), ACCEPT_RETRY_MS);
-				epoll_ctl(l->ep, EPOLL_CTL_DEL, l->lfd, NULL);
+				del_listen(l);
 				l->accept_retry =
 					clock_now_ms() + ACCEPT_RETRY_MS;
 			}
@@ -242,18 +263,32 @@ static void accept_all(struct listener *l)
 	}
 }
 
+/*
+ * On the loop's thread: the listening socket joins the loop's set. With
+ * EPOLLEXCLUSIVE, a new connection wakes one of the workers waiting,
+ * not all of them.
+ */
 static void add_listen(struct listener *l)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listen };
+	if (l->lfd >= 0 && !l->listening &&
+	    curlloop_watch_add(l->loop, l->lfd, EPOLLIN | EPOLLEXCLUSIVE,
+	                       &l->lw) == 0)
+		l->listening = true;
+}
 
-	if (l->lfd >= 0)
-		epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &ev);
+/* A new connection may be there. */
+static void listen_ready(struct curlloop_watch *w, uint32_t events)
+{
+	(void)events;
+	accept_some((struct listener *)(void *)
+		((char *)w - offsetof(struct listener, lw)));
 }
 
 static void close_listen(struct listener *l)
 {
 	if (l->lfd < 0)
 		return;
+	del_listen(l);
 	close(l->lfd);
 	l->lfd = -1;
 	l->accept_retry = 0;
@@ -273,9 +308,7 @@ static void listener_ready(struct curlloop_watch *w, uint32_t events)
 	for (int i = 0; i < n; i++) {
 		void *tag = ev[i].data.ptr;
 
-		if (tag == &tag_listen) {
-			accept_all(l);
-		} else if (tag == &tag_wake) {
+		if (tag == &tag_wake) {
 			uint64_t v;
 
 			if (read(l->wake_fd, &v, sizeof(v)) < 0)
@@ -305,7 +338,8 @@ static int64_t listener_tail(void *arg)
 		while (l->head && l->head->deadline <= now)
 			pending_close(l, l->head);
 		ring_expire(l, now);
-		front_watch_due(l->front);
+		if (l->watches)
+			front_watch_due(l->front);
 		if (l->accept_retry && l->accept_retry <= now) {
 			l->accept_retry = 0;
 			add_listen(l);
@@ -336,6 +370,8 @@ static int attach(void *arg)
 		if (err < 0)
 			curlloop_watch_del(l->loop, l->ep, &l->w);
 	}
+	if (err == 0)
+		add_listen(l);
 	return err;
 }
 
@@ -344,20 +380,25 @@ static int detach(void *arg)
 {
 	struct listener *l = arg;
 
+	del_listen(l);
 	curlloop_del_tail(l->loop, listener_tail, l);
 	curlloop_watch_del(l->loop, l->ep, &l->w);
 	return 0;
 }
 
 struct listener *listener_new(const struct config *cfg, int fd,
-                              struct front *front, struct tunnels *tunnels)
+                              struct front *front, struct tunnels *tunnels,
+                              bool watch)
 {
 	struct listener *l;
 	struct epoll_event ev;
 
 	l = calloc(1, sizeof(*l));
-	if (l)
+	if (l) {
 		l->w.ready = listener_ready;
+		l->lw.ready = listen_ready;
+		l->watches = watch;
+	}
 	if (!l) {
 		close(fd);
 		return NULL;
@@ -371,13 +412,13 @@ struct listener *listener_new(const struct config *cfg, int fd,
 	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (l->ep < 0 || l->wake_fd < 0)
 		goto fail;
-	add_listen(l);
 	ev.events = EPOLLIN;
 	ev.data.ptr = &tag_wake;
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0)
 		goto fail;
 	ev.data.ptr = &tag_watch;
-	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, front_watch_fd(front), &ev) < 0)
+	if (watch &&
+	    epoll_ctl(l->ep, EPOLL_CTL_ADD, front_watch_fd(front), &ev) < 0)
 		goto fail;
 	return l;
 fail:

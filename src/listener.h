@@ -3,11 +3,12 @@
  *
  * It accepts connections, refuses clients outside allow (403), peeks at
  * the first bytes to tell CONNECT from plain HTTP, and hands plain HTTP
- * connections to the front, CONNECT ones to the tunnels. It also polls
- * the front's disconnect watch. Connections that send nothing within
- * client_timeout are closed. It runs on the engine's loop, with the
- * front (a guest, curlloop.h), so a new connection reaches
- * libmicrohttpd without a hand-off to another thread.
+ * connections to the front, CONNECT ones to the tunnels. One of them
+ * also polls the front's disconnect watch. Connections that send nothing
+ * within client_timeout are closed. There is one on each engine worker's
+ * loop, with the front (a guest, curlloop.h), each with its own copy of
+ * the listening socket, so a new connection reaches that worker's
+ * libmicrohttpd shards without a hand-off to another thread.
  */
 #ifndef SLUICE_LISTENER_H
 #define SLUICE_LISTENER_H
@@ -38,11 +39,14 @@ enum listener_verdict listener_first_bytes(const char *buf, size_t n,
                                            bool denied);
 
 /*
- * Takes ownership of the listening socket fd, and a reference to cfg;
- * front and tunnels must outlive it. NULL on error.
+ * Takes ownership of the listening socket fd (a dup(2) of it for each
+ * listener after the first), and a reference to cfg; front and tunnels
+ * must outlive it. watch: this one polls the front's disconnect watch
+ * (one listener must). NULL on error.
  */
 struct listener *listener_new(const struct config *cfg, int fd,
-                              struct front *front, struct tunnels *tunnels);
+                              struct front *front, struct tunnels *tunnels,
+                              bool watch);
 
 /*
  * A reload: the listener takes cfg (a reference of its own; its allow

@@ -4,6 +4,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
@@ -67,7 +68,8 @@ struct sluiced {
 	struct engine *engine;
 	struct front *front;
 	struct tunnels *tunnels;
-	struct listener *listener;
+	struct listener **listeners; /* one per engine worker */
+	unsigned n_listeners;
 	struct admin *admin;
 	struct jobs *jobs;
 	struct delivery *delivery;
@@ -378,7 +380,8 @@ static int reload(struct sluiced *d, char *msg, size_t size, char *restart,
 	jobrun_reconfigure(d->jobrun, n);
 	front_reconfigure(d->front, n);
 	tunnels_reconfigure(d->tunnels, n);
-	listener_reconfigure(d->listener, n);
+	for (unsigned i = 0; i < d->n_listeners; i++)
+		listener_reconfigure(d->listeners[i], n);
 	delivery_reconfigure(d->delivery, n, secret.len ? &secret : NULL);
 	admin_reconfigure(d->admin, n, token.set ? &token : NULL);
 	webhook_secret_done(&secret);
@@ -487,6 +490,54 @@ static int reload_asked(void *arg, char *msg, size_t size, char *restart,
 	return r;
 }
 
+/*
+ * One listener per engine worker, each with its own copy of the
+ * listening socket pfd (taken); the first polls the front's disconnect
+ * watch. 0 or -1.
+ */
+static int listeners_new(struct sluiced *d, const struct config *cfg, int pfd)
+{
+	unsigned n = engine_workers(d->engine);
+
+	d->listeners = calloc(n, sizeof(*d->listeners));
+	if (!d->listeners) {
+		close(pfd);
+		return -1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int fd = i == n - 1 ? pfd : fcntl(pfd, F_DUPFD_CLOEXEC, 0);
+
+		if (fd < 0) {
+			close(pfd);
+			return -1;
+		}
+		d->listeners[i] = listener_new(cfg, fd, d->front, d->tunnels,
+		                               i == 0);
+		if (!d->listeners[i]) {
+			if (i < n - 1)
+				close(pfd);
+			return -1;
+		}
+		d->n_listeners++;
+	}
+	return 0;
+}
+
+static int listeners_start(struct sluiced *d)
+{
+	for (unsigned i = 0; i < d->n_listeners; i++)
+		if (listener_start(d->listeners[i],
+		                   engine_loop(d->engine, i)) < 0)
+			return -1;
+	return 0;
+}
+
+static void listeners_stop_accepting(struct sluiced *d)
+{
+	for (unsigned i = 0; i < d->n_listeners; i++)
+		listener_stop_accepting(d->listeners[i]);
+}
+
 static int start(struct sluiced *d)
 {
 	const struct config *cfg = d->cfg;
@@ -576,10 +627,9 @@ static int start(struct sluiced *d)
 		log_error("cannot set up CONNECT tunnels");
 		return -1;
 	}
-	d->listener = listener_new(cfg, pfd, d->front, d->tunnels);
 	d->admin = admin_start(cfg, afd, d->engine, d->jobs, d->tunnels,
 	                       &d->admin_token);
-	if (!d->listener || !d->admin) {
+	if (listeners_new(d, cfg, pfd) < 0 || !d->admin) {
 		log_error("cannot set up the listeners");
 		return -1;
 	}
@@ -595,7 +645,7 @@ static int start(struct sluiced *d)
 	}
 	jobs_resume(d);
 	if (front_start(d->front) < 0 || tunnels_start(d->tunnels) < 0 ||
-	    listener_start(d->listener, engine_loop(d->engine, 0)) < 0) {
+	    listeners_start(d) < 0) {
 		log_error("cannot start the proxy threads");
 		return -1;
 	}
@@ -610,7 +660,7 @@ static void drain(struct sluiced *d, const sigset_t *set, bool watchdog)
 	struct timespec ts = { 0, 50 * 1000000 };
 	unsigned left;
 
-	listener_stop_accepting(d->listener);
+	listeners_stop_accepting(d);
 	engine_refuse(d->engine);
 	/* Jobs need no client and stay stored: only clients are waited for. */
 	while ((left = engine_active(d->engine) -
@@ -633,8 +683,7 @@ static void teardown(struct sluiced *d)
 	int64_t until = clock_now_ms() + 2000;
 
 	/* Order: no new input, answer the held, let the front write it. */
-	if (d->listener)
-		listener_stop_accepting(d->listener);
+	listeners_stop_accepting(d);
 	/* No stored job is paged in to a stopping engine. */
 	jobrun_stop(d->jobrun);
 	if (d->engine) {
@@ -643,8 +692,12 @@ static void teardown(struct sluiced *d)
 	}
 	while (d->front && front_busy(d->front) > 0 && clock_now_ms() < until)
 		usleep(10 * 1000);
-	/* The listener hands fds to the front: join it first. */
-	listener_free(d->listener);
+	/* The listeners hand fds to the front: take them off first. */
+	for (unsigned i = 0; i < d->n_listeners; i++)
+		listener_free(d->listeners[i]);
+	free(d->listeners);
+	d->listeners = NULL;
+	d->n_listeners = 0;
 	admin_free(d->admin);
 	/*
 	 * Deliveries in flight stay pending; then the store commits what is
