@@ -82,21 +82,16 @@ static void flush_touched(struct eworker *w)
 	}
 }
 
-/*
- * The worker of the calling thread, if it is one; else the next in turn
- * (the job runner, the tunnels).
- */
-static struct eworker *home_for(struct engine *e)
+unsigned engine_worker_here(struct engine *e)
 {
 	struct curlloop *here = curlloop_current();
 
 	if (here)
 		for (unsigned i = 0; i < e->n_workers; i++)
 			if (e->w[i].loop == here)
-				return &e->w[i];
-	return &e->w[atomic_fetch_add_explicit(&e->next_home, 1,
-	                                        memory_order_relaxed) %
-	              e->n_workers];
+				return i;
+	return atomic_fetch_add_explicit(&e->next_home, 1,
+	                                 memory_order_relaxed) % e->n_workers;
 }
 
 /*
@@ -112,7 +107,7 @@ static int post(struct engine *e, struct request *r, enum req_msg_type t)
 	struct eworker *home;
 
 	if (submit)
-		r->home = home_for(e);
+		r->home = &e->w[engine_worker_here(e)];
 	if (!(home = r->home))
 		return 0; /* never submitted */
 	if (atomic_exchange(&m->posted, true))
@@ -1025,12 +1020,12 @@ static int worker_init(struct engine *e, unsigned i, const struct config *cfg)
 	if (!w->loop)
 		return -ENOMEM;
 	/* Worker 0 paces to the microsecond; the others follow its lead. */
-	if (i == 0)
+	if (i == 0) {
 		curlloop_precise(w->loop);
-	if (i == 0)
 		snprintf(name, sizeof(name), "sluice-engine");
-	else
+	} else {
 		snprintf(name, sizeof(name), "sluice-engine%u", i % 100);
+	}
 	curlloop_set_name(w->loop, name);
 	return 0;
 }

@@ -48,12 +48,18 @@ bool engine_alive(struct engine *e, int64_t within_ms);
 
 /*
  * The engine's workers (the `workers` key), and the loop of worker i, for
- * a guest to run on its thread (the front's shards, front_shards.h; the
- * listener on worker 0's): a request submitted on a worker's thread runs
+ * a guest to run on its thread (the front's shards, front_shards.h; a
+ * listener on each): a request submitted on a worker's thread runs
  * there, so its submission costs no wakeup and no context switch.
  */
 unsigned engine_workers(const struct engine *e);
 struct curlloop *engine_loop(struct engine *e, unsigned i);
+
+/*
+ * The index of the calling thread's worker; on another thread (the job
+ * runner, the tunnels), the next worker in turn. Any thread.
+ */
+unsigned engine_worker_here(struct engine *e);
 
 /*
  * Hands r to the engine, which takes a reference of its own. r's request

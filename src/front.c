@@ -34,7 +34,6 @@
 #include "clock.h"
 #include "config.h"
 #include "cred.h"
-#include "curlloop.h"
 #include "engine.h"
 #include "front.h"
 #include "front_admit.h"
@@ -75,9 +74,8 @@ struct front {
 	const struct config *cfg;    /* the one it started with */
 	struct engine *engine;
 	struct jobrun *jobrun;       /* webhook jobs; NULL: none */
-	struct front_part *parts;    /* one per engine worker */
+	struct front_part *parts;    /* one per engine worker, by index */
 	unsigned n_parts;
-	atomic_uint next_part;       /* the next connection's, in turn */
 	unsigned char salt[CRED_SALT_LEN];
 
 	struct watch *watch;         /* disconnect watch, header deadlines */
@@ -820,15 +818,7 @@ int front_start(struct front *f)
  */
 static struct shards *next_shards(struct front *f)
 {
-	struct curlloop *here = curlloop_current();
-	unsigned i;
-
-	if (here)
-		for (i = 0; i < f->n_parts; i++)
-			if (engine_loop(f->engine, i) == here)
-				return f->parts[i].shards;
-	i = atomic_fetch_add_explicit(&f->next_part, 1, memory_order_relaxed);
-	return f->parts[i % f->n_parts].shards;
+	return f->parts[engine_worker_here(f->engine)].shards;
 }
 
 int front_add_connection(struct front *f, int fd, const struct sockaddr *sa,
