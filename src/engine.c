@@ -364,7 +364,6 @@ static void stop_transfer(struct eworker *w, struct request *r)
 	curlloop_remove(w->loop, r->easy);
 	easy_put(w, r, r->easy);
 	r->easy = NULL;
-	w->n_running--;
 }
 
 /*
@@ -460,7 +459,6 @@ static void start(struct eworker *w, struct request *r)
 	r->easy = c;
 	r->easy_gen = w->cfg_gen;
 	r->eng_state = ENG_RUNNING;
-	w->n_running++;
 	if (r->owner && r->owner->started)
 		r->owner->started(r);
 }

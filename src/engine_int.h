@@ -71,7 +71,6 @@ struct eworker {
 	struct request *held, *held_tail;  /* under e->lock */
 	struct request *backlog;
 	struct request *touched;     /* fronts to wake this round */
-	unsigned n_running;
 	uint64_t rng;                /* xorshift64* state, for jitter */
 	int64_t next_collect;        /* ms: the once-a-second work is due */
 	CURL *easy_pool[EASY_POOL_MAX]; /* set up with this cfg_gen */
