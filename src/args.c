@@ -132,6 +132,20 @@ int args_parse(int argc, char **argv, struct args *fl)
 }
 
 /* Flags override the file. Prints what is wrong; 0 or -EINVAL. */
+/* A flag's decimal integer in [lo, hi] into *out: 0, or -EINVAL. */
+static int flag_uint(const char *s, long lo, long hi, unsigned *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int apply_flags(struct config *cfg, const struct args *fl)
 {
 	int bad = 0;
@@ -162,36 +176,19 @@ static int apply_flags(struct config *cfg, const struct args *fl)
 			cfg->defaults.limits.rps = v;
 		}
 	}
-	if (fl->concurrency) {
-		char *end;
-		long v;
-
-		errno = 0;
-		v = strtol(fl->concurrency, &end, 10);
-		if (errno || end == fl->concurrency || *end || v < 1 ||
-		    v > 1000000) {
-			fprintf(stderr, "sluiced: --concurrency must be an "
-			        "integer >= 1, got '%s'\n", fl->concurrency);
-			bad = 1;
-		} else {
-			cfg->defaults.limits.concurrency = (unsigned)v;
-		}
+	if (fl->concurrency &&
+	    flag_uint(fl->concurrency, 1, 1000000,
+	              &cfg->defaults.limits.concurrency) < 0) {
+		fprintf(stderr, "sluiced: --concurrency must be an "
+		        "integer >= 1, got '%s'\n", fl->concurrency);
+		bad = 1;
 	}
-	if (fl->workers) {
-		char *end;
-		long v;
-
-		errno = 0;
-		v = strtol(fl->workers, &end, 10);
-		if (errno || end == fl->workers || *end || v < 0 ||
-		    v > CONFIG_WORKERS_MAX) {
-			fprintf(stderr, "sluiced: --workers must be an integer "
-			        "from 0 to %d, got '%s'\n", CONFIG_WORKERS_MAX,
-			        fl->workers);
-			bad = 1;
-		} else {
-			cfg->workers = (unsigned)v;
-		}
+	if (fl->workers &&
+	    flag_uint(fl->workers, 0, CONFIG_WORKERS_MAX, &cfg->workers) < 0) {
+		fprintf(stderr, "sluiced: --workers must be an integer "
+		        "from 0 to %d, got '%s'\n", CONFIG_WORKERS_MAX,
+		        fl->workers);
+		bad = 1;
 	}
 	if (fl->n_allow > 0) {
 		cidr_list_done(&cfg->allow);
