@@ -12,7 +12,10 @@ ulimit -n 4096 2>/dev/null || skip "cannot raise the open-file limit to 4096"
 
 start_origin
 O=http://127.0.0.1:$ORIGIN_PORT
+# One worker: the count below is of one shard set (with several, the
+# kernel decides how many connections each worker's listener accepts).
 write_config - <<'EOF'
+workers: 1
 max_in_flight: 64
 defaults:
   rps: 400
